@@ -1,0 +1,2 @@
+"""shockmodel"""
+__version__ = "0.1.0"

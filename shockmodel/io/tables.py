@@ -1,0 +1,149 @@
+"""Reading and writing input-output tables (L5).
+
+Our own format is one ``.npz`` (numpy, no pickle) with keys ``Z``, ``Y``, ``x``, ``v``, ``regions``,
+``sectors`` and optionally ``Y_categories``, ``fd_categories``, ``region_names``, ``sector_names``,
+``region_group_of``/``sector_group_of`` (built-in groups, one code per label, "" for none) and
+``meta_json`` (provenance). Shipped tables are in ``params/mrio/`` (``shockmodel table list``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from shockmodel.errors import TableError
+from shockmodel.mrio import MRIO, validate
+from shockmodel.paths import params_dir
+
+REQUIRED_KEYS = ("Z", "Y", "x", "v", "regions", "sectors")
+
+
+def table_dir() -> Path:
+    return params_dir() / "mrio"
+
+
+def list_tables() -> dict[str, Path]:
+    """Shipped tables: name -> path."""
+    return {p.stem: p for p in sorted(table_dir().glob("*.npz"))}
+
+
+def resolve_table(name_or_path: str | os.PathLike) -> Path:
+    """A shipped table name or a path to an ``.npz`` file -> the file's path (or a clear error)."""
+    shipped = list_tables()
+    key = str(name_or_path)
+    if key in shipped:
+        return shipped[key]
+    path = Path(key).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix or os.sep in key or "/" in key:
+        raise TableError("no such file", file=key)
+    raise TableError(f"unknown table {key!r}; shipped tables: {', '.join(shipped) or 'none'}, or give a path to an .npz file")
+
+
+def load_table(name_or_path: str | os.PathLike = "default") -> MRIO:
+    """Load and validate a table by shipped name (``"default"``, ``"wiod2011"``) or path.
+
+    Raises :class:`~shockmodel.errors.TableError` (one line: file, field, problem) for a missing,
+    unreadable or invalid table. Loaded tables are cached (they are immutable).
+    """
+    path = resolve_table(name_or_path).resolve()
+    stat = path.stat()
+    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, _mtime: int, _size: int) -> MRIO:
+    mrio = read_npz(path)
+    validate(mrio, source=path)
+    return mrio
+
+
+def _str_tuple(arr) -> tuple[str, ...]:
+    return tuple(str(a) for a in np.asarray(arr).ravel())
+
+
+def _groups(labels: tuple[str, ...], group_of) -> dict[str, tuple[str, ...]]:
+    groups: dict[str, list[str]] = {}
+    for lab, g in zip(labels, _str_tuple(group_of)):
+        if g:
+            groups.setdefault(g, []).append(lab)
+    return {k: tuple(v) for k, v in groups.items()}
+
+
+def read_npz(path: str | os.PathLike) -> MRIO:
+    """Read our npz format into an (unvalidated) :class:`MRIO`."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise TableError("no such file", file=str(path)) from None
+    except Exception as exc:  # zipfile/pickle/format errors: the file is not an npz we can read
+        raise TableError(f"not a readable .npz table ({type(exc).__name__}: {exc})", file=str(path)) from None
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise TableError(f"missing arrays {missing}; an npz table needs {list(REQUIRED_KEYS)}", file=str(path))
+    try:
+        arrays = {k: np.asarray(data[k], dtype=np.float64) for k in ("Z", "Y", "x", "v")}
+        ycat = np.asarray(data["Y_categories"], dtype=np.float64) if "Y_categories" in data else None
+    except (TypeError, ValueError) as exc:
+        raise TableError(f"non-numeric values ({exc})", file=str(path)) from None
+    regions, sectors = _str_tuple(data["regions"]), _str_tuple(data["sectors"])
+    meta = json.loads(str(data["meta_json"])) if "meta_json" in data else {}
+    return MRIO(
+        name=str(meta.get("name", path.stem)),
+        regions=regions,
+        sectors=sectors,
+        Y_categories=ycat,
+        fd_categories=_str_tuple(data.get("fd_categories", ())),
+        region_names=_str_tuple(data.get("region_names", ())),
+        sector_names=_str_tuple(data.get("sector_names", ())),
+        region_groups=_groups(regions, data["region_group_of"]) if "region_group_of" in data else {},
+        sector_groups=_groups(sectors, data["sector_group_of"]) if "sector_group_of" in data else {},
+        meta={k: str(v) for k, v in meta.items()},
+        **arrays,
+    )
+
+
+def _group_of(labels, groups) -> np.ndarray:
+    of = {lab: "" for lab in labels}
+    for g, members in groups.items():
+        for m in members:
+            if m in of and not of[m] and g != m:
+                of[m] = g
+    return np.array([of[lab] for lab in labels])
+
+
+def write_npz(mrio: MRIO, path: str | os.PathLike) -> Path:
+    """Write a table atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(
+        Z=mrio.Z, Y=mrio.Y, x=mrio.x, v=mrio.v,
+        regions=np.array(mrio.regions), sectors=np.array(mrio.sectors),
+        fd_categories=np.array(mrio.fd_categories, dtype=str),
+        region_names=np.array(mrio.region_names, dtype=str),
+        sector_names=np.array(mrio.sector_names, dtype=str),
+        meta_json=np.array(json.dumps({**dict(mrio.meta), "name": mrio.name}, sort_keys=True)),
+    )
+    # Only groups with one level: a label belongs to at most one built-in group (ELECTRONICS etc.).
+    payload["region_group_of"] = _group_of(mrio.regions, mrio.region_groups)
+    payload["sector_group_of"] = _group_of(mrio.sectors, mrio.sector_groups)
+    if mrio.Y_categories is not None:
+        payload["Y_categories"] = mrio.Y_categories
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **payload)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a table is a shared, readable file
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
