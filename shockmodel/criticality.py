@@ -1,0 +1,57 @@
+"""Critical and important inputs per using sector (L2), from ``params/critical_inputs.toml``.
+
+Weights follow Pichler et al. (2022), "Forecasting the propagation of pandemic shocks with a dynamic
+input-output model", JEDC 144:104527: 1 = critical (output falls with the input's shortage), 0.5 =
+important ("half-critical"), 0 = non-critical (acts only through demand).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from shockmodel.errors import UserError
+from shockmodel.mrio import MRIO
+from shockmodel.paths import params_dir
+
+
+def default_path() -> Path:
+    return params_dir() / "critical_inputs.toml"
+
+
+def _expand(name: str, mrio: MRIO, file: str, field: str) -> tuple[int, ...]:
+    if name in mrio.sectors:
+        return (mrio.sectors.index(name),)
+    if name in mrio.sector_groups:
+        return tuple(mrio.sectors.index(s) for s in mrio.sector_groups[name])
+    raise UserError(f"unknown sector {name!r} for table {mrio.name!r}", file=file, field=field)
+
+
+def critical_weights(mrio: MRIO, path: str | Path | None = None) -> np.ndarray:
+    """(S, S) matrix ``W[input_sector, using_sector]`` of criticality weights in [0, 1]."""
+    path = Path(path) if path is not None else default_path()
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise UserError("no such file", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"invalid TOML: {exc}", file=str(path)) from None
+    unknown = set(data) - {"weights"}
+    if unknown:
+        raise UserError(f"unknown keys {sorted(unknown)}; expected [weights.<using sector>]", file=str(path))
+    W = np.zeros((mrio.n_sectors, mrio.n_sectors))
+    for using, inputs in data.get("weights", {}).items():
+        cols = _expand(using, mrio, str(path), f"weights.{using}")
+        if not isinstance(inputs, dict):
+            raise UserError("expected a table of input sector = weight", file=str(path), field=f"weights.{using}")
+        for inp, w in inputs.items():
+            field = f"weights.{using}.{inp}"
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 1.0:
+                raise UserError(f"weight must be a number in [0, 1], got {w!r}", file=str(path), field=field)
+            for r in _expand(inp, mrio, str(path), field):
+                for c in cols:
+                    W[r, c] = max(W[r, c], float(w))
+    return W

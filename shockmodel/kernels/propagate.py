@@ -1,0 +1,233 @@
+"""numba kernels for one batch of draws (L0: numpy + numba only, no labels, no allocation in draw loops).
+
+Conventions: inputs first, preallocated outputs last; arrays with a leading batch axis ``b`` hold one draw
+per row; parallelism only in ``prange`` over draws, so every draw is computed by the same instructions
+whatever the thread count (results are bit-identical with 1 or N threads).
+
+Blocked trade is stored sparsely. A *triple* ``t = (e, m, s)`` is a flow of product ``s`` from exporter
+region ``e`` to importer region ``m`` (``e != m``) that at least one trade shock of the scenario can hit;
+``pass_[b, t]`` in [0, 1] is the share of that flow that still passes in draw ``b``. Every other flow
+passes in full. ``tri_ptr``/``tri_idx`` list, for each supplying industry ``i = (e, s)``, the triples it
+sells along (CSR layout); ``tri_of[e, m, s]`` is the triple index or -1.
+
+The constrained model (DESIGN.md section 4; generalised Leontief with rationing after Pichler & Farmer
+2022, Pichler et al. 2022 JEDC 144:104527) is written in *deviation form*: every quantity is a loss from
+the baseline (``dx = x_0 - x``), so an unshocked draw gives exactly zero, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --- shock assembly --------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def build_pass(sev, shock_pkg, shock_ptr, shock_tri, tri_sector, subst, out_pass):
+    """Pass-through share of each triple, per draw.
+
+    ``pass[b, t] = prod_k (1 - sev[b, k] * (1 - subst[b, pkg(k), s_t]))`` over the trade shocks ``k`` whose
+    mask contains triple ``t`` (``shock_ptr``/``shock_tri``: CSR list of triples per trade shock). The
+    product treats independent barriers on one route as multiplicative (a flow must pass each of them);
+    ``subst`` is the share of a package's blocked flows that buyers re-source (DESIGN.md section 4:
+    ``blocked_eff = blocked * (1 - substitution)``).
+
+    sev: (B, K) severities of the trade shocks (0 where the package did not occur)
+    subst: (B, P, S) substitution shares; out_pass: (B, T)
+    """
+    n_draws, n_shocks = sev.shape
+    for b in prange(n_draws):
+        out_pass[b, :] = 1.0
+        for k in range(n_shocks):
+            s_k = sev[b, k]
+            if s_k == 0.0:
+                continue
+            p = shock_pkg[k]
+            for q in range(shock_ptr[k], shock_ptr[k + 1]):
+                t = shock_tri[q]
+                out_pass[b, t] *= 1.0 - s_k * (1.0 - subst[b, p, tri_sector[t]])
+
+
+@njit(cache=True, parallel=True)
+def build_multiplier(sev, shock_ptr, shock_cells, n_cells, out):
+    """Remaining share per cell, ``out[b, c] = prod_k (1 - sev[b, k])`` over shocks whose mask holds ``c``.
+
+    Used for capacity (cells = industries) and final demand (cells = buyer region x product sector).
+    """
+    n_draws, n_shocks = sev.shape
+    for b in prange(n_draws):
+        out[b, :] = 1.0
+        for k in range(n_shocks):
+            s_k = sev[b, k]
+            if s_k == 0.0:
+                continue
+            for q in range(shock_ptr[k], shock_ptr[k + 1]):
+                out[b, shock_cells[q]] *= 1.0 - s_k
+
+
+# --- static (per draw, before iterating) terms ----------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def demand_loss_static(pass_, dem, Zsum, Ypos, tri_ptr, tri_idx, tri_m, n_sectors, out_dD0):
+    """Demand for each industry lost before any output adjusts (``dx = 0``), per draw.
+
+    ``dD0_i = sum_t (1 - pass_t) Zsum[i, m_t]                       (intermediate orders on blocked routes)
+             + sum_m Y+_im (1 - pass(i, m) dem[m, s_i])              (final demand blocked or cut)``
+
+    with ``Zsum[i, m] = sum_{j in m} Z_ij`` and ``Y+`` the non-negative part of final demand (negative
+    inventory changes are left unshocked). Miller & Blair (2009) eq. 2.1 in changes.
+    pass_: (B, T); dem: (B, R*S) remaining share of final demand of buyer m for product s; out: (B, n)
+    """
+    n_draws = pass_.shape[0]
+    n, R = Ypos.shape
+    for b in prange(n_draws):
+        for i in range(n):
+            s = i % n_sectors
+            loss = 0.0
+            for m in range(R):
+                loss += Ypos[i, m] * (1.0 - dem[b, m * n_sectors + s])
+            for q in range(tri_ptr[i], tri_ptr[i + 1]):
+                t = tri_idx[q]
+                m = tri_m[t]
+                blk = 1.0 - pass_[b, t]
+                loss += blk * (Zsum[i, m] + Ypos[i, m] * dem[b, m * n_sectors + s])
+            out_dD0[b, i] = loss
+
+
+# --- the constrained fixed point ---------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def constrained_step(
+    AdX, dx, pass_, dD0, dcap, x0, A, tri_ptr, tri_idx, tri_m, n_sectors,
+    crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, tol, active,
+    out_dx, out_rho, out_dD,
+):
+    """One sweep of the supply- and demand-constrained fixed point, for every active draw.
+
+    With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (DESIGN.md section 4):
+
+    * demand reaching i: ``D_i = sum_j Zb_ij r_j + yb_i``, i.e. in losses
+      ``dD_i = dD0_i + sum_j A_ij pass_ij dx_j``  (``AdX = A dx`` comes from one GEMM; blocked routes are
+      subtracted here);
+    * rationing: ``rho_i = min(1, x_i / D_i)`` (i spreads its output over the demand it faces);
+    * shortage of critical input s for buyer j (region m): ``short_sj = sum_{i in s} Z_ij (1 - pass_ij rho_i)``,
+      compared with its baseline requirement ``req_sj = sum_{i in s} Z_ij``;
+    * new output: ``x_j = min(x0_j - dcap_j, D_j, x0_j (1 - max_s w_sj short_sj / req_sj))`` where
+      ``w_sj`` is 1 for critical and 0.5 for "half-critical" inputs (Pichler et al. 2022, JEDC 144:104527,
+      IHS criticality). In losses: ``dx_j = min(x0_j, max(dcap_j, dD_j, x0_j max_s w_sj short_sj / req_sj))``.
+
+    Buyers order as if at full output (``Zb_ij``, not ``Zb_ij r_j``) when input availability is assessed:
+    scaling orders with current output makes a blocked critical input infeasible at every output level
+    (DESIGN.md section 4, trap b). Suppliers ration by ``x_i / D_i``, not ``x_i / x0_i`` (trap a).
+
+    ``crit_ptr``/``crit_w``/``req``: CSR list, per buyer j, of its critical inputs (weights, baseline
+    requirements); ``src_ptr``/``src_i``/``src_z``/``src_t``: per critical input, its supplying industries
+    ``i`` with ``Z_ij > 0`` and the triple of that route (-1 if never blocked). ``active[b]`` is cleared when ``max_j |dx_new - dx| <= tol * x0_j``;
+    converged draws are frozen, so a draw's result does not depend on the other draws of its batch.
+    """
+    n_draws, n = dx.shape
+    for b in prange(n_draws):
+        if not active[b]:
+            for j in range(n):
+                out_dx[b, j] = dx[b, j]
+            continue
+        for i in range(n):
+            d = dD0[b, i] + AdX[b, i]
+            for q in range(tri_ptr[i], tri_ptr[i + 1]):
+                t = tri_idx[q]
+                blk = 1.0 - pass_[b, t]
+                if blk > 0.0:
+                    m0 = tri_m[t] * n_sectors
+                    acc = 0.0
+                    for jj in range(n_sectors):
+                        acc += A[i, m0 + jj] * dx[b, m0 + jj]
+                    d -= blk * acc
+            if d < 0.0:
+                d = 0.0  # rounding guard: demand lost is never negative
+            out_dD[b, i] = d
+            if dx[b, i] <= d or x0[i] - d <= 0.0:
+                out_rho[b, i] = 1.0
+            else:
+                out_rho[b, i] = (x0[i] - dx[b, i]) / (x0[i] - d)
+        moved = False
+        for j in range(n):
+            bound = dcap[b, j]
+            if out_dD[b, j] > bound:
+                bound = out_dD[b, j]
+            for q in range(crit_ptr[j], crit_ptr[j + 1]):
+                short = 0.0
+                for q2 in range(src_ptr[q], src_ptr[q + 1]):
+                    i = src_i[q2]
+                    t = src_t[q2]
+                    p = 1.0 if t < 0 else pass_[b, t]
+                    short += src_z[q2] * (1.0 - p * out_rho[b, i])
+                lim = x0[j] * crit_w[q] * short / req[q]
+                if lim > bound:
+                    bound = lim
+            if bound > x0[j]:
+                bound = x0[j]
+            if abs(bound - dx[b, j]) > tol * x0[j]:
+                moved = True
+            out_dx[b, j] = bound
+        if not moved:
+            active[b] = False
+
+
+# --- outputs per draw ------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def trade_loss(dx, rho, pass_, dem, Zsum, Ypos, A, tri_of, n_sectors, out_loss):
+    """Bilateral trade lost, exporter x importer (diagonal: domestic sales lost), per draw.
+
+    Realised sale of industry i (region e, product s) to region m: intermediate
+    ``sum_{j in m} Z_ij pass rho_i (1 - dx_j / x0_j)`` (buyers order in proportion to their output and get
+    the rationed, unblocked share) plus final ``Y+_im pass dem_ms rho_i``. The loss is the baseline minus
+    that, so ``loss = (1 - pass rho_i) Zsum[i, m] + pass rho_i sum_{j in m} A_ij dx_j
+    + Y+_im (1 - pass dem_ms rho_i)``. out_loss: (B, R, R)
+    """
+    n_draws, n = dx.shape
+    R = Zsum.shape[1]
+    for b in prange(n_draws):
+        out_loss[b, :, :] = 0.0
+        for i in range(n):
+            e = i // n_sectors
+            s = i % n_sectors
+            r_i = rho[b, i]
+            for m in range(R):
+                t = tri_of[e, m, s]
+                p = 1.0 if t < 0 else pass_[b, t]
+                acc = 0.0
+                m0 = m * n_sectors
+                for jj in range(n_sectors):
+                    acc += A[i, m0 + jj] * dx[b, m0 + jj]
+                pr = p * r_i
+                out_loss[b, e, m] += ((1.0 - pr) * Zsum[i, m] + pr * acc
+                                      + Ypos[i, m] * (1.0 - pr * dem[b, m * n_sectors + s]))
+
+
+@njit(cache=True)
+def log_histogram(values, scale, bins_per_decade, min_log10, counts):
+    """Add ``values[b, c] * scale[c]`` (percent losses) into per-cell histograms ``counts[c, bin]``.
+
+    Bin 0 holds exact zeros; bin k >= 1 covers ``[10^(min_log10 + (k-1)/bpd), 10^(min_log10 + k/bpd))``;
+    values below the first edge go to bin 1 and values at or above the last edge to the last bin. Integer
+    counts make streamed quantiles independent of chunking (only relative bin width limits precision).
+    """
+    n_draws, n_cells = values.shape
+    n_bins = counts.shape[1]
+    for b in range(n_draws):
+        for c in range(n_cells):
+            v = values[b, c] * scale[c]
+            if v <= 0.0:
+                counts[c, 0] += 1
+                continue
+            k = int(np.floor((np.log10(v) - min_log10) * bins_per_decade)) + 1
+            if k < 1:
+                k = 1
+            elif k > n_bins - 1:
+                k = n_bins - 1
+            counts[c, k] += 1

@@ -1,0 +1,465 @@
+"""Report figures: pure functions ``plot_*(ds, ax=None, **kw) -> matplotlib.axes.Axes``.
+
+Each function reads a result dataset (docs/contracts.md section 3), draws on ``ax`` (or on a new figure
+when ``ax`` is None) and returns the axes. Every figure has a title, axis labels with units taken from the
+variables' ``attrs["units"]``, and a footer with the run id and the data credit. A run with variants
+(``scenario`` dimension) is drawn for its ``combined`` scenario unless the figure compares scenarios.
+A dataset that lacks what a figure needs raises :class:`~shockmodel.report._data.ReportDataError`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
+
+from shockmodel.report import _style as st
+from shockmodel.report._data import (
+    COMBINED,
+    WORLD,
+    ReportDataError,
+    has,
+    labels,
+    require,
+    series_by_label,
+    stat_matrix,
+    units,
+    world_draws,
+)
+from shockmodel.report.stats import exceedance_curve, expected_shortfall, format_value, value_at_risk
+from shockmodel.report.sweepdata import reference_draws, sweep_series, swept_params
+
+__all__ = [
+    "plot_gdp_loss_distribution",
+    "plot_exceedance",
+    "plot_output_heatmap",
+    "plot_trade_matrix",
+    "plot_simultaneity_premium",
+    "plot_combined_vs_parts",
+    "plot_fan_chart",
+    "plot_tornado",
+    "plot_draw_distribution",
+]
+
+GDP = "gdp_loss_pct"
+WORLD_GDP = "world_gdp_loss_pct"
+PREMIUM = "world_simultaneity_premium_pct"
+
+#: Short names for axis labels (the long_name attribute is used for other variables).
+SHORT_NAMES = {
+    GDP: "GDP loss",
+    WORLD_GDP: "World GDP loss",
+    "gdp_loss": "GDP loss",
+    "world_gdp_loss": "World GDP loss",
+    "trade_loss_pct": "Trade loss",
+    "trade_loss": "Trade loss",
+    "output_loss": "Output loss",
+    "output_loss_pct": "Output loss",
+    PREMIUM: "World simultaneity premium",
+    "simultaneity_premium_pct": "Simultaneity premium",
+    "price_change_pct": "Price change",
+    "equity_drawdown_pct": "Equity drawdown",
+}
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def short_name(ds, var: str) -> str:
+    """A short human name of a variable for labels."""
+    if var in SHORT_NAMES:
+        return SHORT_NAMES[var]
+    long_name = ds[var].attrs.get("long_name") if var in ds.variables else None
+    return str(long_name or var.replace("_", " ").capitalize())
+
+
+# --------------------------------------------------------------------------------------------- (a)
+@st.styled
+def plot_gdp_loss_distribution(ds, ax=None, *, n_regions: int = 8):
+    """GDP-loss distribution over draws for the world and the ``n_regions`` most affected regions.
+
+    Boxes span the 25-75 % range, whiskers 5-95 %, the line is the median; VaR95/VaR99 (ticks) and
+    ES95/ES99 (circles) are marked on every row. Regions are ranked by mean loss.
+    """
+    series = _gdp_series(ds, n_regions)
+    ax = st.new_axes(ax, (7.5, 0.42 * len(series) + 1.9))
+    _draw_boxes(ax, series, risk=True, highlight=WORLD)
+    ax.set_xlabel(st.axis_label("GDP loss", units(ds, GDP if has(ds, GDP) else WORLD_GDP)))
+    ax.set_ylabel("Region")
+    n = len(series) - (WORLD in series)
+    ax.set_title(f"GDP loss by region: world and the {n} most affected regions")
+    st.add_footer(ax, ds)
+    return ax
+
+
+def _gdp_series(ds, n_regions: int) -> dict[str, np.ndarray]:
+    """World first, then the most affected regions by mean loss (empty samples dropped)."""
+    series: dict[str, np.ndarray] = {}
+    if has(ds, WORLD_GDP):
+        series[WORLD] = world_draws(ds)
+    if has(ds, GDP):
+        per_region = series_by_label(ds, GDP, "region")
+        for region in _most_affected(per_region, n_regions):
+            series[region] = per_region[region]
+    series = {k: v for k, v in series.items() if v.size}
+    if not series:
+        raise ReportDataError(f"the dataset has no draws of {GDP!r} or {WORLD_GDP!r}")
+    return series
+
+
+def _most_affected(per_label: dict[str, np.ndarray], n: int) -> list[str]:
+    """The ``n`` labels with the largest mean, largest first."""
+    means = {k: float(v.mean()) for k, v in per_label.items() if v.size}
+    return sorted(means, key=means.get, reverse=True)[: max(n, 0)]
+
+
+def _draw_boxes(ax, series: dict[str, np.ndarray], *, risk: bool, highlight: str | None = None) -> None:
+    """Horizontal box plots, first series at the top; risk markers (VaR/ES) or the mean on each row."""
+    names = list(series)[::-1]
+    data = [series[n] for n in names]
+    positions = np.arange(len(names))
+    boxes = _hboxplot(ax, data, positions)
+    for patch, name in zip(boxes["boxes"], names):
+        patch.set_facecolor(st.loss_colour(0.75 if name == highlight else 0.35))
+        patch.set_edgecolor("#444444")
+    for pos, x in zip(positions, data):
+        if risk:
+            for key, level, fn in (("VaR95", 0.95, value_at_risk), ("VaR99", 0.99, value_at_risk),
+                                   ("ES95", 0.95, expected_shortfall), ("ES99", 0.99, expected_shortfall)):
+                label = key if pos == 0 else "_nolegend_"
+                ax.plot([fn(x, level)], [pos], linestyle="none", label=label, **st.RISK_MARKERS[key])
+        else:
+            ax.plot([x.mean()], [pos], linestyle="none", marker="D", markersize=4, color="black",
+                    label="mean" if pos == 0 else "_nolegend_")
+    ax.set_yticks(positions, names)
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.grid(axis="x")
+    ax.set_axisbelow(True)
+    ax.legend(loc="lower right", title="box 25–75 %, whiskers 5–95 %, line median", title_fontsize=7)
+
+
+def _hboxplot(ax, data, positions):
+    """``ax.boxplot`` horizontally, across matplotlib versions (``orientation`` arrived in 3.10)."""
+    kwargs = dict(positions=positions, whis=(5, 95), showfliers=False, widths=0.55, patch_artist=True,
+                  medianprops={"color": "black", "linewidth": 1.2})
+    try:
+        return ax.boxplot(data, orientation="horizontal", **kwargs)
+    except TypeError:
+        return ax.boxplot(data, vert=False, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- (b)
+@st.styled
+def plot_exceedance(ds, ax=None, *, regions: list[str] | None = None, n_regions: int = 4):
+    """Exceedance-probability curves P(loss > x) of GDP loss for the world and selected regions.
+
+    ``regions`` defaults to the ``n_regions`` most affected (by mean loss). The probability axis is
+    logarithmic; its floor is one draw (1 / number of draws).
+    """
+    series = _exceedance_series(ds, regions, n_regions)
+    ax = st.new_axes(ax, (7.5, 4.8))
+    shades = np.linspace(0.45, 0.95, max(len(series) - 1, 1))
+    styles = ["-", "--", "-.", ":"]
+    n_max, i = 1, 0
+    for label, x in series.items():
+        xs, p = exceedance_curve(x)
+        n_max = max(n_max, xs.size)
+        if label == WORLD:
+            ax.step(xs, p, where="pre", color="black", linewidth=2.0, label=WORLD)
+        else:
+            ax.step(xs, p, where="pre", color=st.loss_colour(shades[i]), linestyle=styles[i % 4],
+                    linewidth=1.4, label=label)
+            i += 1
+    ax.set_yscale("log")
+    ax.set_ylim(0.5 / n_max, 1.3)
+    for level, text in ((0.05, "1 in 20"), (0.01, "1 in 100")):
+        ax.axhline(level, color="#999999", linewidth=0.7, linestyle=":")
+        ax.annotate(text, (1.0, level), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    fontsize=7, color="#666666")
+    ax.set_xlabel(st.axis_label("GDP loss x", units(ds, GDP if has(ds, GDP) else WORLD_GDP)))
+    ax.set_ylabel("Exceedance probability P(loss > x)")
+    ax.set_title("Exceedance probability of GDP loss")
+    ax.grid(which="major")
+    ax.legend(loc="lower left")
+    st.add_footer(ax, ds)
+    return ax
+
+
+def _exceedance_series(ds, regions, n_regions: int) -> dict[str, np.ndarray]:
+    series: dict[str, np.ndarray] = {}
+    if has(ds, WORLD_GDP):
+        series[WORLD] = world_draws(ds)
+    per_region = series_by_label(ds, GDP, "region") if has(ds, GDP) else {}
+    chosen = list(regions) if regions is not None else _most_affected(per_region, n_regions)
+    unknown = [r for r in chosen if r not in per_region]
+    if unknown:
+        raise ReportDataError(f"no GDP-loss draws for region(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(per_region) or 'none'}")
+    series.update({r: per_region[r] for r in chosen})
+    series = {k: v for k, v in series.items() if v.size}
+    if not series:
+        raise ReportDataError(f"the dataset has no draws of {GDP!r} or {WORLD_GDP!r}")
+    return series
+
+
+# --------------------------------------------------------------------------------------------- (c) (d)
+@st.styled
+def plot_output_heatmap(ds, ax=None, *, stat: str = "mean", var: str = "output_loss_pct",
+                        annotate: bool | None = None):
+    """Region x sector heat map of ``output_loss_pct`` at ``stat`` (mean over draws by default)."""
+    matrix = stat_matrix(ds, var, "region", "sector", stat)
+    rows, cols = labels(ds, "region"), labels(ds, "sector")
+    ax = st.new_axes(ax, _heatmap_size(len(rows), len(cols)))
+    _heatmap(ax, matrix, rows, cols, st.axis_label(f"{short_name(ds, var)}, {stat}", units(ds, var)),
+             log=False, annotate=annotate)
+    ax.set_xlabel("Sector")
+    ax.set_ylabel("Region")
+    ax.set_title(f"{short_name(ds, var)} by region and sector ({_stat_words(stat)})")
+    st.add_footer(ax, ds)
+    return ax
+
+
+@st.styled
+def plot_trade_matrix(ds, ax=None, *, stat: str = "mean", var: str = "trade_loss",
+                      log: bool | None = None, annotate: bool | None = None):
+    """Exporter x importer heat map of the bilateral trade loss at ``stat``.
+
+    ``log`` (default: automatic when positive values span more than two orders of magnitude) switches
+    the colour scale to logarithmic; zero cells (domestic flows) are drawn in light grey.
+    """
+    matrix = stat_matrix(ds, var, "exporter", "importer", stat)
+    rows, cols = labels(ds, "exporter"), labels(ds, "importer")
+    ax = st.new_axes(ax, _heatmap_size(len(rows), len(cols)))
+    label = st.axis_label(f"{short_name(ds, var)}, {stat}", units(ds, var))
+    _heatmap(ax, matrix, rows, cols, label, log=log, annotate=annotate)
+    ax.set_xlabel("Importer")
+    ax.set_ylabel("Exporter")
+    ax.set_title(f"Bilateral {short_name(ds, var).lower()}, exporter to importer ({_stat_words(stat)})")
+    st.add_footer(ax, ds)
+    return ax
+
+
+def _stat_words(stat: str) -> str:
+    return {"mean": "mean over draws", "p05": "5th percentile", "p50": "median",
+            "p95": "95th percentile"}.get(stat, stat)
+
+
+def _heatmap_size(n_rows: int, n_cols: int) -> tuple[float, float]:
+    """Figure size that keeps cells readable and pages printable."""
+    return (min(max(6.5, 0.52 * n_cols + 3.2), 16.0), min(max(4.5, 0.3 * n_rows + 2.4), 12.0))
+
+
+def _heatmap(ax, matrix: np.ndarray, rows: list[str], cols: list[str], label: str, *,
+             log: bool | None, annotate: bool | None) -> None:
+    """Draw a matrix with the loss colour map, a labelled colour bar and optional cell values."""
+    values = matrix[np.isfinite(matrix)]
+    if not values.size:
+        raise ReportDataError("the matrix has no finite values")
+    cmap, norm, shown = _heatmap_norm(matrix, values, log)
+    image = ax.imshow(shown, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    small = 8 if max(len(rows), len(cols)) <= 20 else 6
+    ax.set_xticks(np.arange(len(cols)), cols, rotation=45, ha="right", rotation_mode="anchor", fontsize=small)
+    ax.set_yticks(np.arange(len(rows)), rows, fontsize=small)
+    ax.tick_params(length=0)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    colorbar = ax.figure.colorbar(image, ax=ax, shrink=0.9, pad=0.02)
+    colorbar.set_label(label)
+    if annotate if annotate is not None else matrix.size <= 400:
+        _annotate_cells(ax, matrix, norm)
+
+
+def _heatmap_norm(matrix: np.ndarray, values: np.ndarray, log: bool | None):
+    """Colour map, normalisation and the (possibly masked) matrix to show."""
+    vmin, vmax = float(values.min()), float(values.max())
+    if vmin < 0:  # signed: gains in blue, losses in red, centred on zero
+        top = max(vmax, -vmin * 1e-3, 1e-12)
+        return st.colormap(st.SIGNED_CMAP), TwoSlopeNorm(0.0, vmin, top), matrix
+    positive = values[values > 0]
+    if log is None:
+        log = positive.size > 1 and positive.max() / np.quantile(positive, 0.1) > 100
+    cmap = st.colormap(st.LOSS_CMAP)
+    if log and positive.size:
+        floor = max(float(positive.min()), float(positive.max()) * 1e-5)
+        return cmap, LogNorm(floor, float(positive.max())), np.ma.masked_less_equal(matrix, 0)
+    return cmap, Normalize(0.0, vmax if vmax > 0 else 1.0), np.ma.masked_invalid(matrix)
+
+
+def _annotate_cells(ax, matrix: np.ndarray, norm) -> None:
+    """Write each non-zero finite cell's value, white on dark cells."""
+    size = 6.5 if matrix.size <= 260 else 5.5
+    for (i, j), v in np.ndenumerate(matrix):
+        if not np.isfinite(v) or v == 0:
+            continue
+        level = float(np.clip(norm(v), 0, 1)) if np.isfinite(norm(v)) else 0.0
+        dark = level > 0.6 if not isinstance(norm, TwoSlopeNorm) else abs(level - 0.5) > 0.3
+        ax.text(j, i, st.compact_number(float(v)), ha="center", va="center", fontsize=size,
+                color="white" if dark else "#222222")
+
+
+# --------------------------------------------------------------------------------------------- (e)
+@st.styled
+def plot_simultaneity_premium(ds, ax=None, *, bins: int = 40):
+    """Histogram over draws of the world simultaneity premium (combined minus the packages alone)."""
+    x = world_draws(ds, PREMIUM)
+    if not x.size:
+        raise ReportDataError(f"{PREMIUM!r} has no finite draws")
+    ax = st.new_axes(ax, (7.5, 4.5))
+    ax.hist(x, bins=bins, color=st.loss_colour(0.6), edgecolor="white", linewidth=0.5)
+    ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":")
+    ax.axvline(float(x.mean()), color="black", linewidth=1.3,
+               label=f"mean {x.mean():.2f} {st.format_units(units(ds, PREMIUM)) or ''}".rstrip())
+    ax.plot([], [], linestyle="none", label=f"P(premium > 0) = {np.mean(x > 0):.0%}")
+    ax.set_xlabel(st.axis_label("World simultaneity premium", units(ds, PREMIUM)))
+    ax.set_ylabel("Draws [count]")
+    ax.set_title("Simultaneity premium: combined minus the packages alone")
+    ax.legend(loc="upper right")
+    st.add_footer(ax, ds)
+    return ax
+
+
+@st.styled
+def plot_combined_vs_parts(ds, ax=None, *, var: str = WORLD_GDP):
+    """Per draw: the combined scenario's world loss against the sum of the packages alone."""
+    combined_x, parts_x = _combined_and_parts(ds, var)
+    ax = st.new_axes(ax, (6.2, 5.4))
+    ax.scatter(parts_x, combined_x, s=9, alpha=0.55, color=st.loss_colour(0.75), edgecolors="none",
+               label="one draw")
+    top = float(np.nanmax([combined_x.max(), parts_x.max(), 0.0])) * 1.05 or 1.0
+    low = min(0.0, float(np.nanmin([combined_x.min(), parts_x.min()])))
+    ax.plot([low, top], [low, top], color="black", linewidth=0.8, linestyle="--", label="combined = sum of parts")
+    ax.set_xlim(low, top)
+    ax.set_ylim(low, top)
+    unit = units(ds, var)
+    ax.set_xlabel(st.axis_label(f"Sum of packages alone: {short_name(ds, var).lower()}", unit))
+    ax.set_ylabel(st.axis_label(f"Combined scenario: {short_name(ds, var).lower()}", unit))
+    ax.set_title("Combined scenario vs the sum of its packages alone")
+    ax.legend(loc="upper left", title="above the line: worse together", title_fontsize=7)
+    st.add_footer(ax, ds)
+    return ax
+
+
+def _combined_and_parts(ds, var: str) -> tuple[np.ndarray, np.ndarray]:
+    require(ds, var)
+    da = ds[var]
+    if set(da.dims) != {"scenario", "draw"}:
+        raise ReportDataError(f"{var!r} has dims {da.dims}, expected ('scenario', 'draw')")
+    names = labels(da, "scenario")
+    if COMBINED not in names or len(names) < 2:
+        raise ReportDataError(f"scenario must hold {COMBINED!r} and at least one package; has {names}")
+    table = np.asarray(da.transpose("scenario", "draw").values, dtype=float)
+    combined_x = table[names.index(COMBINED)]
+    parts_x = np.delete(table, names.index(COMBINED), axis=0).sum(axis=0)
+    ok = np.isfinite(combined_x) & np.isfinite(parts_x)
+    if not ok.any():
+        raise ReportDataError(f"{var!r} has no draw with finite values in every scenario")
+    return combined_x[ok], parts_x[ok]
+
+
+# --------------------------------------------------------------------------------------------- (f)
+@st.styled
+def plot_fan_chart(ds, param: str, ax=None, *, var: str = WORLD_GDP):
+    """Quantiles (5/25/50/75/95 %) of ``var`` against each swept value of ``param``.
+
+    Other swept parameters are held at their reference values (see :mod:`shockmodel.report.sweepdata`).
+    """
+    series = sweep_series(ds, param, var)
+    q = np.array([np.quantile(d, QUANTILES) if d.size else np.full(5, np.nan) for d in series.draws])
+    numeric = series.values.dtype.kind in "iuf"
+    xs = series.values.astype(float) if numeric else np.arange(series.values.size)
+    ax = st.new_axes(ax, (7.5, 4.8))
+    ax.fill_between(xs, q[:, 0], q[:, 4], color=st.loss_colour(0.22), label="5–95 %", linewidth=0)
+    ax.fill_between(xs, q[:, 1], q[:, 3], color=st.loss_colour(0.45), label="25–75 %", linewidth=0)
+    ax.plot(xs, q[:, 2], color=st.loss_colour(0.9), marker="o", markersize=4, linewidth=1.8, label="median")
+    if not numeric:
+        ax.set_xticks(xs, [str(v) for v in series.values])
+    ax.set_xlabel(st.axis_label(param, _coord_units(ds, param)))
+    ax.set_ylabel(st.axis_label(short_name(ds, var), units(ds, var)))
+    ax.set_title(f"{short_name(ds, var)} across the swept values of {param}")
+    ax.grid(axis="y")
+    ax.set_axisbelow(True)
+    ax.legend(loc="upper left")
+    if series.reference:
+        held = ", ".join(f"{k} = {format_value(v)}" for k, v in series.reference.items())
+        ax.annotate(f"held at: {held}", (0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom",
+                    fontsize=7, color="#555555")
+    st.add_footer(ax, ds)
+    return ax
+
+
+def _coord_units(ds, name: str) -> str:
+    return str(ds[name].attrs.get("units", "")) if name in ds.variables else ""
+
+
+@st.styled
+def plot_tornado(ds, ax=None, *, var: str = WORLD_GDP):
+    """One-at-a-time effects: for each swept parameter, the median of ``var`` at its lowest and highest
+    value, as bars from the reference median; parameters sorted by the size of the effect (largest on top)."""
+    effects = _tornado_effects(ds, var)
+    base = _tornado_base(ds, var, effects)
+    effects.sort(key=lambda e: abs(e[4] - e[2]))
+    ax = st.new_axes(ax, (7.5, 0.55 * len(effects) + 2.0))
+    for i, (param, lo_value, lo_med, hi_value, hi_med) in enumerate(effects):
+        ends = [("lowest value", lo_value, lo_med, 0.35), ("highest value", hi_value, hi_med, 0.8)]
+        for label, value, med, shade in sorted(ends, key=lambda e: -abs(e[2] - base)):
+            ax.barh(i, med - base, left=base, height=0.6, color=st.loss_colour(shade),
+                    label=label if i == 0 else "_nolegend_")
+            ax.annotate(format_value(value), (med, i), xytext=(3 if med >= base else -3, 0),
+                        textcoords="offset points", ha="left" if med >= base else "right", va="center",
+                        fontsize=7)
+    ax.axvline(base, color="black", linewidth=0.9, label="reference")
+    ax.set_yticks(np.arange(len(effects)), [e[0] for e in effects])
+    ax.set_ylim(-0.7, len(effects) - 0.3)
+    ax.margins(x=0.15)
+    ax.set_xlabel(st.axis_label(f"Median {short_name(ds, var).lower()}", units(ds, var)))
+    ax.set_ylabel("Swept parameter")
+    ax.set_title(f"One-at-a-time effects on the median {short_name(ds, var).lower()}")
+    ax.grid(axis="x")
+    ax.set_axisbelow(True)
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(handles, names, loc="lower right")
+    st.add_footer(ax, ds)
+    return ax
+
+
+def _tornado_effects(ds, var: str) -> list[tuple]:
+    """(param, lowest value, its median, highest value, its median) per parameter with 2+ values."""
+    params = swept_params(ds, var)
+    if not params:
+        raise ReportDataError(f"{var!r} has no swept parameter")
+    effects = []
+    for param in params:
+        series = sweep_series(ds, param, var)
+        keep = [i for i, d in enumerate(series.draws) if d.size]
+        if len(keep) >= 2:
+            lo, hi = keep[0], keep[-1]
+            effects.append((param, series.values[lo], float(np.median(series.draws[lo])),
+                            series.values[hi], float(np.median(series.draws[hi]))))
+    if not effects:
+        raise ReportDataError(f"no swept parameter of {var!r} has two values with finite draws")
+    return effects
+
+
+def _tornado_base(ds, var: str, effects: list[tuple]) -> float:
+    """Median at the reference point, else the mean of the bars' ends."""
+    ref = reference_draws(ds, var)
+    if ref is not None and ref.size:
+        return float(np.median(ref))
+    return float(np.mean([[e[2], e[4]] for e in effects]))
+
+
+# --------------------------------------------------------------------------------------------- (g)
+@st.styled
+def plot_draw_distribution(ds, var: str, dim: str, ax=None):
+    """Distribution over draws of ``var`` (dims ``draw`` and ``dim``) for each label of ``dim``,
+    e.g. ``price_change_pct`` by ``commodity`` or ``equity_drawdown_pct`` by ``index``."""
+    series = {k: v for k, v in series_by_label(ds, var, dim).items() if v.size}
+    if not series:
+        raise ReportDataError(f"{var!r} has no finite draws")
+    ax = st.new_axes(ax, (7.5, 0.42 * len(series) + 1.9))
+    _draw_boxes(ax, series, risk=False)
+    values = np.concatenate(list(series.values()))
+    if values.min() < 0 < values.max():
+        ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":")
+    ax.set_xlabel(st.axis_label(short_name(ds, var), units(ds, var)))
+    ax.set_ylabel(dim.replace("_", " ").capitalize())
+    ax.set_title(f"{short_name(ds, var)} by {dim.replace('_', ' ')}: distribution over draws")
+    st.add_footer(ax, ds)
+    return ax

@@ -1,0 +1,202 @@
+"""Risk statistics and summary tables for reports (numpy only).
+
+Conventions (losses are positive numbers):
+
+* ``VaR_q`` is the ``q`` quantile of the loss over draws (numpy's default linear interpolation);
+* ``ES_q`` (expected shortfall, TVaR) is the mean of the draws at or beyond ``VaR_q``;
+* the exceedance probability of a sorted sample ``x_(1) <= ... <= x_(n)`` at ``x_(k)`` is ``(n - k + 1) / n``,
+  the share of draws with a loss of at least ``x_(k)``.
+
+When a run's dataset carries ``gdp_loss_pct_summary`` / ``world_gdp_loss_pct_summary``, tables use those
+numbers (the model's own); otherwise they are computed from the draws with the conventions above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shockmodel.report._data import (
+    WORLD,
+    combined,
+    finite,
+    has,
+    labels,
+    series_by_label,
+    units,
+    world_draws,
+)
+from shockmodel.report.sweepdata import swept_params, sweep_series
+
+METRICS = ("mean", "p50", "p95", "VaR95", "VaR99", "ES95", "ES99")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A small labelled table of numbers for the report front page."""
+
+    title: str
+    label_header: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[float, ...]], ...]
+    units: str
+    note: str = ""
+
+
+def value_at_risk(x: np.ndarray, level: float) -> float:
+    """The ``level`` quantile of the losses ``x`` (NaN for an empty sample)."""
+    x = finite(x)
+    return float(np.quantile(x, level)) if x.size else float("nan")
+
+
+def expected_shortfall(x: np.ndarray, level: float) -> float:
+    """Mean of the losses at or beyond ``VaR_level`` (NaN for an empty sample)."""
+    x = finite(x)
+    if not x.size:
+        return float("nan")
+    return float(x[x >= np.quantile(x, level)].mean())
+
+
+def loss_metrics(x: np.ndarray) -> dict[str, float]:
+    """mean, p50, p95, VaR95, VaR99, ES95, ES99 of a sample of losses."""
+    x = finite(x)
+    if not x.size:
+        return dict.fromkeys(METRICS, float("nan"))
+    return {
+        "mean": float(x.mean()),
+        "p50": float(np.quantile(x, 0.5)),
+        "p95": float(np.quantile(x, 0.95)),
+        "VaR95": value_at_risk(x, 0.95),
+        "VaR99": value_at_risk(x, 0.99),
+        "ES95": expected_shortfall(x, 0.95),
+        "ES99": expected_shortfall(x, 0.99),
+    }
+
+
+def exceedance_curve(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted losses and the probability that a draw's loss is at least each of them."""
+    x = np.sort(finite(x))
+    n = x.size
+    return x, (n - np.arange(n)) / max(n, 1)
+
+
+def _stored_metrics(ds, name: str, region: str | None) -> dict[str, float] | None:
+    """Metrics from a stored ``*_summary`` variable, or None when it lacks one of :data:`METRICS`."""
+    if not has(ds, name) or "metric" not in ds[name].dims:
+        return None
+    da = ds[name]
+    if region is not None:
+        if "region" not in da.dims or region not in labels(da, "region"):
+            return None
+        da = da.isel(region=labels(da, "region").index(region))
+    if da.dims != ("metric",):
+        return None
+    stored = dict(zip(labels(da, "metric"), np.asarray(da.values, dtype=float)))
+    if not set(METRICS) <= stored.keys():
+        return None
+    return {m: float(stored[m]) for m in METRICS}
+
+
+def gdp_summary_table(ds) -> Table | None:
+    """World and per-region GDP-loss metrics (regions sorted by mean loss), or None without GDP data."""
+    ds = combined(ds)
+    rows: list[tuple[str, tuple[float, ...]]] = []
+    sources: set[str] = set()
+    world = _stored_metrics(ds, "world_gdp_loss_pct_summary", None)
+    if world is not None:
+        sources.add("stored")
+    elif has(ds, "world_gdp_loss_pct"):
+        world = loss_metrics(world_draws(ds))
+        sources.add("draws")
+    if world is not None:
+        rows.append((WORLD, tuple(world[m] for m in METRICS)))
+    rows.extend(_region_rows(ds, sources))
+    if not rows:
+        return None
+    note = {
+        frozenset({"stored"}): "from the run's stored summary",
+        frozenset({"draws"}): "computed from the draws",
+    }.get(frozenset(sources), "from the stored summary where present, else from the draws")
+    return Table(
+        title="GDP loss by region",
+        label_header="Region",
+        columns=METRICS,
+        rows=tuple(rows),
+        units=units(ds, "gdp_loss_pct"),
+        note=note,
+    )
+
+
+def _region_rows(ds, sources: set[str]) -> list[tuple[str, tuple[float, ...]]]:
+    """Per-region metric rows, sorted by mean loss (largest first)."""
+    if has(ds, "gdp_loss_pct_summary") and "region" in ds["gdp_loss_pct_summary"].dims:
+        regions = labels(ds["gdp_loss_pct_summary"], "region")
+        found = {r: _stored_metrics(ds, "gdp_loss_pct_summary", r) for r in regions}
+        if all(v is not None for v in found.values()):
+            sources.add("stored")
+            return _sorted_rows(found)
+    if has(ds, "gdp_loss_pct") and {"draw", "region"} == set(ds["gdp_loss_pct"].dims):
+        sources.add("draws")
+        return _sorted_rows({r: loss_metrics(x) for r, x in series_by_label(ds, "gdp_loss_pct", "region").items()})
+    return []
+
+
+def _sorted_rows(metrics: dict[str, dict[str, float]]) -> list[tuple[str, tuple[float, ...]]]:
+    order = sorted(metrics, key=lambda r: -np.nan_to_num(metrics[r]["mean"], nan=-np.inf))
+    return [(r, tuple(metrics[r][m] for m in METRICS)) for r in order]
+
+
+def scenario_table(ds) -> Table | None:
+    """World GDP-loss metrics per scenario of a run with variants (combined and each package alone)."""
+    if "scenario" not in ds.dims or not has(ds, "world_gdp_loss_pct"):
+        return None
+    da = ds["world_gdp_loss_pct"]
+    if set(da.dims) != {"scenario", "draw"}:
+        return None
+    values = np.asarray(da.transpose("scenario", "draw").values, dtype=float)
+    rows = []
+    for name, x in zip(labels(da, "scenario"), values):
+        m = loss_metrics(x)
+        rows.append((name, tuple(m[k] for k in METRICS)))
+    return Table(
+        title="World GDP loss by scenario (same draws)",
+        label_header="Scenario",
+        columns=METRICS,
+        rows=tuple(rows),
+        units=units(ds, "world_gdp_loss_pct"),
+        note="computed from the draws",
+    )
+
+
+def sweep_table(ds, var: str = "world_gdp_loss_pct") -> Table | None:
+    """World-loss metrics for each value of each swept parameter (others held at their reference)."""
+    params = swept_params(ds, var)
+    if not params:
+        return None
+    rows = []
+    for param in params:
+        series = sweep_series(ds, param, var)
+        for value, x in zip(series.values, series.draws):
+            m = loss_metrics(x)
+            rows.append((f"{param} = {format_value(value)}", tuple(m[k] for k in METRICS)))
+    return Table(
+        title="World GDP loss across the sweep (one parameter at a time)",
+        label_header="Swept value",
+        columns=METRICS,
+        rows=tuple(rows),
+        units=units(ds, var),
+        note="other parameters held at their reference values; computed from the draws",
+    )
+
+
+def format_value(value) -> str:
+    """A swept value as short text (``0.25``, ``1e+03``, ``'high'``)."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def format_number(x: float, digits: int = 2) -> str:
+    """A table cell: fixed decimals, ``–`` for NaN."""
+    return "–" if not np.isfinite(x) else f"{x:,.{digits}f}"

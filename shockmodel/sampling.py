@@ -1,0 +1,70 @@
+"""Inverse-CDF sampling and the Gaussian copula (L2: numpy/scipy only).
+
+Severities are drawn as ``F^-1(u)`` from correlated uniforms ``u``, so the same uniforms give the same
+quantile of any distribution: common random numbers across scenarios and sweep cells come for free.
+Distribution parameters use the canonical tuples of docs/contracts.md section 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats
+
+
+def ppf(dist: str, params: tuple[float, ...], u: np.ndarray) -> np.ndarray:
+    """Quantile function of a severity distribution, vectorised over ``u`` in (0, 1)."""
+    if dist == "fixed":
+        return np.full_like(u, params[0], dtype=np.float64)
+    if dist == "uniform":
+        lo, hi = params[:2]
+        return lo + u * (hi - lo)
+    if dist == "triangular":
+        lo, mode, hi = params[:3]
+        if hi == lo:
+            return np.full_like(u, lo, dtype=np.float64)
+        c = (mode - lo) / (hi - lo)
+        left = lo + np.sqrt(u * (hi - lo) * (mode - lo))
+        right = hi - np.sqrt((1.0 - u) * (hi - lo) * (hi - mode))
+        return np.where(u < c, left, right)
+    if dist == "pert":
+        # Beta-PERT (Vose 2008, "Risk Analysis", 3rd ed., section 9.1.9): Beta(a, b) on [lo, hi] with
+        # a = 1 + lambda (mode - lo)/(hi - lo), b = 1 + lambda (hi - mode)/(hi - lo)
+        lo, mode, hi = params[:3]
+        lam = params[3] if len(params) > 3 else 4.0
+        if hi == lo:
+            return np.full_like(u, lo, dtype=np.float64)
+        a = 1.0 + lam * (mode - lo) / (hi - lo)
+        b = 1.0 + lam * (hi - mode) / (hi - lo)
+        return lo + (hi - lo) * special.betaincinv(a, b, u)
+    if dist == "beta":
+        a, b = params[:2]
+        lo, hi = (params[2], params[3]) if len(params) > 3 else (0.0, 1.0)
+        return lo + (hi - lo) * special.betaincinv(a, b, u)
+    if dist == "lognormal":
+        mu, sigma = params[:2]
+        cap = params[2] if len(params) > 2 else np.inf
+        return np.minimum(cap, np.exp(mu + sigma * special.ndtri(u)))
+    if dist == "truncnormal":
+        mean, sd, lo, hi = params[:4]
+        return stats.truncnorm.ppf(u, (lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd)
+    raise ValueError(f"unknown distribution {dist!r}")
+
+
+def equicorrelation_factor(k: int, rho: float) -> np.ndarray:
+    """Lower Cholesky-like factor ``C`` with ``C C' = (1 - rho) I + rho 11'`` (k x k).
+
+    Uses an eigen-decomposition so that rho = 1 (singular) and rho = -1/(k-1) work too.
+    """
+    corr = np.full((k, k), rho, dtype=np.float64)
+    np.fill_diagonal(corr, 1.0)
+    if k == 1:
+        return np.ones((1, 1))
+    w, V = np.linalg.eigh(corr)
+    if w.min() < -1e-12:
+        raise ValueError(f"coordination {rho} gives no valid correlation matrix for {k} packages")
+    return V * np.sqrt(np.clip(w, 0.0, None))[None, :]
+
+
+def to_uniform(z: np.ndarray) -> np.ndarray:
+    """Standard normal -> uniform, kept strictly inside (0, 1) so every quantile function is finite."""
+    return np.clip(special.ndtr(z), 1e-15, 1.0 - 1e-15)
