@@ -441,13 +441,15 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         hi = min(draws, lo + BLOCK)
         if hi <= lo:
             break
-        smp = sample_block(plan, seed, first_block + q, hi - lo, n_market)
+        # Always the full block, cut afterwards: BLAS results can depend (in the last bits) on how many
+        # rows share a GEMM, so a draw's numbers must not depend on how many draws were asked for.
+        smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
         a, b = lo - start, hi - start
-        res.occurred[a:b] = smp.occurred
-        res.severity[a:b] = smp.severity
+        res.occurred[a:b] = smp.occurred[: hi - lo]
+        res.severity[a:b] = smp.severity[: hi - lo]
         for v in range(V):
             on = smp.occurred & variants[v][None, :]
-            out = propagate_block(plan, smp.severity, on, tol=tol)
+            out = _cut(propagate_block(plan, smp.severity, on, tol=tol), hi - lo)
             res.gdp_loss[v, a:b] = out.gdp_loss
             exp_lost = out.trade.sum(axis=2) - np.einsum("bii->bi", out.trade)
             res.exports_lost[v, a:b] = exp_lost
@@ -460,10 +462,15 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
             res.output_block_sums[v, q] = out.dx.sum(axis=0)
             res.trade_block_sums[v, q] = out.trade.sum(axis=0)
             if market is not None:
-                for name, arr in market(plan, out, smp.u_market).items():
+                for name, arr in market(plan, out, smp.u_market[: hi - lo]).items():
                     buf = res.extras.setdefault(name, np.zeros((V, N) + arr.shape[1:]))
                     buf[v, a:b] = arr
     return res
+
+
+def _cut(out: BlockOutput, n: int) -> BlockOutput:
+    """The first ``n`` draws of a block's output."""
+    return BlockOutput(**{k: v[:n] for k, v in out.__dict__.items()})
 
 
 @dataclass

@@ -289,7 +289,9 @@ class EquityIndex:
         """Weight of the rest of the index, shocked by the regions' value-added (GDP) loss."""
         return max(0.0, 1.0 - sum(self.sector_weights.values()))
 
-    __hash__ = object.__hash__  # a mapping field is not hashable; identity hash is enough
+    def __hash__(self) -> int:  # the mapping field is not hashable: hash its items (equal objects, equal hashes)
+        return hash((self.key, self.name, self.regions, tuple(self.sector_weights.items()), self.leverage,
+                     self.risk_premium_pct, self.sanction_closure, self.uninvestable_loss_pct, self.source))
 
 
 @dataclass(frozen=True)
@@ -656,7 +658,8 @@ def market_params_from_dict(data: Mapping, *, source_file: str = "<dict>",
         commodities=tuple(commodities), indices=tuple(indices), source_file=source_file, name=name,
         description=description, source=source, risk_premium_full_at_gdp_loss=full_at,
         risk_premium_correlation=rho,
-        equity_source=" ".join(s for s in (equity_source, defaults_source) if s),
+        equity_source="; ".join(f"{lab}: {s}" for lab, s in (("equity", equity_source),
+                                ("index defaults", defaults_source)) if s),
         sha256=hashlib.sha256(canon).hexdigest())
 
 
@@ -676,7 +679,7 @@ def format_market_params(params: MarketParams) -> str:
         lines.append(f"  {c.name}: sectors {', '.join(c.sectors)}" + (f" ({c.description})" if c.description else ""))
         lines.append(f"    demand elasticity |e_d|: {c.elasticity.describe()}")
         lines.append(f"    supply elasticity e_s:   {c.supply_elasticity.describe()}")
-        lines.append(f"    cap: +{_g(c.max_price_change_pct)}%")
+        lines.append(f"    cap: +{c.max_price_change_pct:,.4g}%")
         lines.append(f"    source: {c.source}")
     lines.append("")
     lines.append(f"Equity indices ({len(params.indices)}): D = min(100, 100 min(1, L F) + RP h), F = sum w_k "
@@ -835,16 +838,17 @@ def sample_market_draws(cm: CompiledMarkets, u: np.ndarray) -> MarketDraws:
         supply_elasticity=cols("supply_elasticity", [c.supply_elasticity for c in p.commodities]),
         leverage=cols("leverage", [ix.leverage for ix in p.indices]),
         risk_premium_pct=cols("risk_premium", [ix.risk_premium_pct for ix in p.indices], u_rp),
-        closure=u[:, lay["closure"]] < cm.sanction_closure[None, :],
+        closure=(u[:, lay["closure"]] < cm.sanction_closure[None, :]) | (cm.sanction_closure[None, :] >= 1.0),
         uninvestable_loss_pct=cols("uninvestable_loss", [ix.uninvestable_loss_pct for ix in p.indices]),
     )
 
 
 def withdrawn_share(cm: CompiledMarkets, supply_withdrawn: np.ndarray, world_supply0: np.ndarray) -> np.ndarray:
     """(B, C) share ``q`` of each commodity's baseline world supply that is withdrawn, clipped to [0, 1]."""
-    supply0 = cm.commodity_mask @ np.asarray(world_supply0, dtype=np.float64)           # (C,)
-    withdrawn = np.asarray(supply_withdrawn, dtype=np.float64) @ cm.commodity_mask.T    # (B, C)
-    q = np.divide(withdrawn, supply0[None, :], out=np.zeros_like(withdrawn), where=supply0[None, :] > 0)
+    supply0 = np.einsum("cs,s->c", cm.commodity_mask, np.asarray(world_supply0, dtype=np.float64))      # (C,)
+    withdrawn = np.einsum("bs,cs->bc", np.asarray(supply_withdrawn, dtype=np.float64), cm.commodity_mask)
+    with np.errstate(over="ignore"):  # a tiny baseline and a large withdrawal: q -> inf -> clipped to 1
+        q = np.divide(withdrawn, supply0[None, :], out=np.zeros_like(withdrawn), where=supply0[None, :] > 0)
     return np.clip(q, 0.0, 1.0)
 
 
@@ -869,13 +873,15 @@ def equity_drawdown_pct(cm: CompiledMarkets, output_loss_ratio: np.ndarray, gdp_
     I = len(cm.index_names)
     olr = np.clip(np.asarray(output_loss_ratio, dtype=np.float64), 0.0, 1.0).reshape(B, R * S)
     g = np.clip(np.asarray(gdp_loss_ratio, dtype=np.float64), 0.0, 1.0)
-    F = olr @ cm.sector_loading.reshape(I, R * S).T + g @ cm.residual_loading.T          # (B, I) in [0, 1]
+    # einsum (no BLAS): each draw's result is independent of the batch size, bit for bit
+    F = (np.einsum("bn,in->bi", olr, cm.sector_loading.reshape(I, R * S))
+         + np.einsum("br,ir->bi", g, cm.residual_loading))                                 # (B, I) in [0, 1]
     F = np.clip(F, 0.0, 1.0)                                                               # rounding only
     fundamental = 100.0 * np.minimum(1.0, draws.leverage * F)
-    g_index = g @ cm.region_share.T                                                         # (B, I)
+    g_index = np.einsum("br,ir->bi", g, cm.region_share)                                    # (B, I)
     hit = np.minimum(1.0, g_index / cm.risk_premium_full_at_gdp_loss)
     dd = np.minimum(100.0, fundamental + draws.risk_premium_pct * hit)
-    sanctioned_share = np.asarray(sanctioned, dtype=np.float64) @ cm.region_share.T        # (B, I)
+    sanctioned_share = np.einsum("br,ir->bi", np.asarray(sanctioned, dtype=np.float64), cm.region_share)
     closed = (sanctioned_share > 0.5) & draws.closure
     dd = np.where(closed, np.maximum(dd, draws.uninvestable_loss_pct), dd)
     return np.clip(dd, 0.0, 100.0) + 0.0

@@ -1,15 +1,15 @@
 """House style of the report figures: fonts, colours, axis labels with units, the run/data footer.
 
-Figures are created without touching the user's backend: a bare :class:`matplotlib.figure.Figure`
-(rendered by Agg on ``savefig``) unless pyplot is already imported, in which case pyplot manages the figure
-so it shows in notebooks. Nothing here calls ``matplotlib.use``.
+Figures are bare :class:`matplotlib.figure.Figure` objects, never registered with pyplot: they need no
+backend (``savefig`` renders PNG with Agg and PDF with the pdf backend), work headless, are freed when
+dropped, and leave a notebook's own backend alone (nothing here calls ``matplotlib.use``). In a notebook,
+show one with ``plot_exceedance(ds).figure``, or pass ``ax`` from ``plt.subplots()``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import sys
 
 import matplotlib as mpl
 from matplotlib.figure import Figure
@@ -53,13 +53,24 @@ def colormap(name: str):
     return mpl.colormaps[name].with_extremes(bad="#eeeeee")
 
 
-#: Colours and markers of the risk measures drawn on distributions.
+#: Colours and markers of the risk measures drawn on distributions (greys, so they read on red boxes).
 RISK_MARKERS = {
-    "VaR95": {"marker": "|", "color": "#525252", "markersize": 11, "markeredgewidth": 1.8},
-    "VaR99": {"marker": "|", "color": "#000000", "markersize": 15, "markeredgewidth": 2.2},
-    "ES95": {"marker": "o", "color": "#252525", "markersize": 5, "markerfacecolor": "white"},
+    "VaR95": {"marker": "v", "color": "#737373", "markersize": 6},
+    "VaR99": {"marker": "v", "color": "#000000", "markersize": 6},
+    "ES95": {"marker": "o", "color": "#000000", "markersize": 5, "markerfacecolor": "white"},
     "ES99": {"marker": "o", "color": "#000000", "markersize": 5},
 }
+
+#: Colours telling categories (regions) apart on line charts: the colour-blind-safe Okabe-Ito set.
+#: Loss *magnitudes* always use :data:`LOSS_CMAP`; these only identify series.
+SERIES_COLOURS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+
+
+def phrase(name: str) -> str:
+    """A label name for use mid-sentence: ``World GDP loss`` -> ``world GDP loss`` (acronyms kept)."""
+    if len(name) > 1 and name[0].isupper() and not name[1].isupper():
+        return name[0].lower() + name[1:]
+    return name
 
 
 def styled(func):
@@ -77,10 +88,7 @@ def new_axes(ax, figsize: tuple[float, float]):
     """``ax`` if given, else the axes of a new constrained-layout figure leaving room for the footer."""
     if ax is not None:
         return ax
-    if "matplotlib.pyplot" in sys.modules:
-        fig = sys.modules["matplotlib.pyplot"].figure(figsize=figsize, layout="constrained")
-    else:
-        fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, layout="constrained")
     bottom = FOOTER_INCHES / figsize[1]
     fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     return fig.add_subplot()

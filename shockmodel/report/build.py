@@ -68,16 +68,11 @@ def build_report(source: str | Path, formats=FORMATS, out_dir: str | Path | None
     ds = _open(data_path)
     tables = summary_tables(ds)
     rendered, skipped = render_figures(ds, dpi=dpi)
-    try:
-        written = {fig.name: _write_bytes(out / f"{fig.name}.png", fig.png) for fig in rendered}
-        if "html" in formats:
-            written["html"] = _write_bytes(out / "report.html",
-                                           html_report(ds, tables, rendered, skipped).encode("utf-8"))
-        if "pdf" in formats:
-            written["pdf"] = write_pdf(out / "report.pdf", ds, tables, rendered)
-    finally:
-        for fig in rendered:
-            _release(fig.figure)
+    written = {fig.name: _write_bytes(out / f"{fig.name}.png", fig.png) for fig in rendered}
+    if "html" in formats:
+        written["html"] = _write_bytes(out / "report.html", html_report(ds, tables, rendered, skipped).encode())
+    if "pdf" in formats:
+        written["pdf"] = write_pdf(out / "report.pdf", ds, tables, rendered)
     return written
 
 
@@ -189,15 +184,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text).strip("_") or "param"
 
 
-def _release(fig) -> None:
-    """Forget a figure pyplot may be tracking (no-op for bare figures)."""
-    import sys
-
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:
-        pyplot.close(fig)
-
-
 # --------------------------------------------------------------------------------------------- HTML
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -283,56 +269,70 @@ def write_pdf(path: Path, ds, tables: list[Table], figures: list[RenderedFigure]
         with PdfPages(tmp, metadata=meta) as pdf:
             for page in summary_pages(ds, tables):
                 pdf.savefig(page)
-                _release(page)
             for fig in figures:
                 pdf.savefig(fig.figure)
     return path
 
 
+ROW_HEIGHT = 0.034   # axes fraction per table row on an A4-landscape page
+TITLE_HEIGHT = 0.07  # table title and note
+META_LINE = 0.016    # one line of run metadata
+GAP = 0.05
+
+
 def summary_pages(ds, tables: list[Table]) -> Iterator:
-    """A4-landscape pages: run metadata and the summary tables, split so each page stays readable."""
+    """A4-landscape pages: run metadata, then the summary tables packed top to bottom; a table longer
+    than a page continues on the next one."""
+    fig, ax, top = _new_summary_page(ds, first=True)
     chunks = [(t, t.rows[i:i + ROWS_PER_PAGE]) for t in tables for i in range(0, len(t.rows), ROWS_PER_PAGE)]
-    chunks = chunks or [(None, ())]
-    for index, (table, rows) in enumerate(chunks):
-        yield _summary_page(ds, table, rows, first=index == 0)
+    for table, rows in chunks:
+        need = TITLE_HEIGHT + ROW_HEIGHT * (len(rows) + 1)
+        if top - need < 0:
+            yield fig
+            fig, ax, top = _new_summary_page(ds, first=False)
+        _draw_table(ax, table, rows, top)
+        top -= need + GAP
+    yield fig
 
 
 @st.styled
-def _summary_page(ds, table: Table | None, rows, *, first: bool):
-    fig = st.new_axes(None, (11.69, 8.27)).figure
-    ax = fig.axes[0]
+def _new_summary_page(ds, *, first: bool):
+    """An empty page (with the title and run metadata on the first); returns (figure, axes, free top)."""
+    ax = st.new_axes(None, (11.69, 8.27))
     ax.axis("off")
-    top = 1.0
-    if first:
-        ax.text(0, top, f"shockmodel report: {ds.attrs.get('scenario') or ds.attrs.get('sweep') or 'run'}",
-                fontsize=16, fontweight="bold", va="top", transform=ax.transAxes)
-        meta = "\n".join(f"{k}: {v}" for k, v in _meta_rows(ds) if not k.endswith("sha256"))
-        ax.text(0, top - 0.06, meta, fontsize=8.5, va="top", family="monospace", transform=ax.transAxes)
-        top -= 0.08 + 0.027 * len(meta.splitlines())
-    if table is not None:
-        _draw_table(ax, table, rows, top)
     st.add_footer(ax, ds)
-    return fig
+    if not first:
+        return ax.figure, ax, 1.0
+    ax.text(0, 1.0, f"shockmodel report: {ds.attrs.get('scenario') or ds.attrs.get('sweep') or 'run'}",
+            fontsize=16, fontweight="bold", va="top", transform=ax.transAxes)
+    meta = [f"{k}: {v}" for k, v in _meta_rows(ds) if not k.endswith("sha256")]
+    ax.text(0, 0.94, "\n".join(meta), fontsize=8.5, va="top", family="monospace", transform=ax.transAxes)
+    return ax.figure, ax, 0.94 - META_LINE * len(meta) - GAP
 
 
+@st.styled
 def _draw_table(ax, table: Table, rows, top: float) -> None:
+    """A table with its title and note, its top edge at ``top`` (axes fraction)."""
+    from matplotlib.table import Table as GridTable
+
     ax.text(0, top, table.title, fontsize=11, fontweight="bold", va="top", transform=ax.transAxes)
     note = f"Units: {st.format_units(table.units)}; {table.note}. VaR = quantile; ES = mean at or beyond VaR."
     ax.text(0, top - 0.035, note, fontsize=7.5, color="#555555", va="top", transform=ax.transAxes)
-    cells = [[label, *(format_number(v) for v in values)] for label, values in rows]
-    height = min(0.034 * (len(cells) + 1), top - 0.08)
-    grid = ax.table(cellText=cells, colLabels=[table.label_header, *table.columns], loc="upper left",
-                    bbox=(0, top - 0.07 - height, 1, height), cellLoc="right", colLoc="right")
+
+    header = [table.label_header, *table.columns]
+    cells = [header, *([label, *(format_number(v) for v in values)] for label, values in rows)]
+    height = ROW_HEIGHT * len(cells)
+    grid = GridTable(ax, bbox=(0, top - TITLE_HEIGHT - height, 1, height))
+    widths = [0.22] + [0.78 / len(table.columns)] * len(table.columns)
+    for r, row in enumerate(cells):
+        for c, text in enumerate(row):
+            cell = grid.add_cell(r, c, widths[c], 1.0 / len(cells), text=text, loc="left" if c == 0 else "right",
+                                 edgecolor="#dddddd", facecolor="#f2f2f2" if r == 0 else "white")
+            if r == 0:
+                cell.set_text_props(fontweight="bold")
     grid.auto_set_font_size(False)
     grid.set_fontsize(8)
-    for (row, col), cell in grid.get_celld().items():
-        cell.set_edgecolor("#dddddd")
-        if row == 0:
-            cell.set_facecolor("#f2f2f2")
-            cell.set_text_props(fontweight="bold")
-        if col == 0:
-            cell.set_text_props(ha="left")
-    grid.auto_set_column_width([0])
+    ax.add_table(grid)
 
 
 # -------------------------------------------------------------------------------------------- files

@@ -155,7 +155,6 @@ def plot_exceedance(ds, ax=None, *, regions: list[str] | None = None, n_regions:
     """
     series = _exceedance_series(ds, regions, n_regions)
     ax = st.new_axes(ax, (7.5, 4.8))
-    shades = np.linspace(0.45, 0.95, max(len(series) - 1, 1))
     styles = ["-", "--", "-.", ":"]
     n_max, i = 1, 0
     for label, x in series.items():
@@ -164,8 +163,8 @@ def plot_exceedance(ds, ax=None, *, regions: list[str] | None = None, n_regions:
         if label == WORLD:
             ax.step(xs, p, where="pre", color="black", linewidth=2.0, label=WORLD)
         else:
-            ax.step(xs, p, where="pre", color=st.loss_colour(shades[i]), linestyle=styles[i % 4],
-                    linewidth=1.4, label=label)
+            ax.step(xs, p, where="pre", color=st.SERIES_COLOURS[i % len(st.SERIES_COLOURS)],
+                    linestyle=styles[i % 4], linewidth=1.5, label=label)
             i += 1
     ax.set_yscale("log")
     ax.set_ylim(0.5 / n_max, 1.3)
@@ -202,13 +201,16 @@ def _exceedance_series(ds, regions, n_regions: int) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------------- (c) (d)
 @st.styled
 def plot_output_heatmap(ds, ax=None, *, stat: str = "mean", var: str = "output_loss_pct",
-                        annotate: bool | None = None):
-    """Region x sector heat map of ``output_loss_pct`` at ``stat`` (mean over draws by default)."""
+                        log: bool = False, annotate: bool | None = None):
+    """Region x sector heat map of ``output_loss_pct`` at ``stat`` (mean over draws by default).
+
+    The colour scale is linear unless ``log``; cells carry their values when the grid is small
+    (``annotate`` forces it on or off)."""
     matrix = stat_matrix(ds, var, "region", "sector", stat)
     rows, cols = labels(ds, "region"), labels(ds, "sector")
     ax = st.new_axes(ax, _heatmap_size(len(rows), len(cols)))
     _heatmap(ax, matrix, rows, cols, st.axis_label(f"{short_name(ds, var)}, {stat}", units(ds, var)),
-             log=False, annotate=annotate)
+             log=log, annotate=annotate)
     ax.set_xlabel("Sector")
     ax.set_ylabel("Region")
     ax.set_title(f"{short_name(ds, var)} by region and sector ({_stat_words(stat)})")
@@ -231,7 +233,9 @@ def plot_trade_matrix(ds, ax=None, *, stat: str = "mean", var: str = "trade_loss
     _heatmap(ax, matrix, rows, cols, label, log=log, annotate=annotate)
     ax.set_xlabel("Importer")
     ax.set_ylabel("Exporter")
-    ax.set_title(f"Bilateral {short_name(ds, var).lower()}, exporter to importer ({_stat_words(stat)})")
+    ax.set_title(f"Bilateral {st.phrase(short_name(ds, var))}, exporter to importer ({_stat_words(stat)})")
+    if np.any(matrix == 0):
+        ax.set_xlabel("Importer (grey cells: zero loss, e.g. domestic flows)")
     st.add_footer(ax, ds)
     return ax
 
@@ -328,8 +332,8 @@ def plot_combined_vs_parts(ds, ax=None, *, var: str = WORLD_GDP):
     ax.set_xlim(low, top)
     ax.set_ylim(low, top)
     unit = units(ds, var)
-    ax.set_xlabel(st.axis_label(f"Sum of packages alone: {short_name(ds, var).lower()}", unit))
-    ax.set_ylabel(st.axis_label(f"Combined scenario: {short_name(ds, var).lower()}", unit))
+    ax.set_xlabel(st.axis_label(f"{short_name(ds, var)}, sum of the packages alone", unit))
+    ax.set_ylabel(st.axis_label(f"{short_name(ds, var)}, combined scenario", unit))
     ax.set_title("Combined scenario vs the sum of its packages alone")
     ax.legend(loc="upper left", title="above the line: worse together", title_fontsize=7)
     st.add_footer(ax, ds)
@@ -404,17 +408,16 @@ def plot_tornado(ds, ax=None, *, var: str = WORLD_GDP):
             ax.annotate(format_value(value), (med, i), xytext=(3 if med >= base else -3, 0),
                         textcoords="offset points", ha="left" if med >= base else "right", va="center",
                         fontsize=7)
-    ax.axvline(base, color="black", linewidth=0.9, label="reference")
+    ax.axvline(base, color="black", linewidth=0.9, label=f"reference ({base:.3g})")
     ax.set_yticks(np.arange(len(effects)), [e[0] for e in effects])
-    ax.set_ylim(-0.7, len(effects) - 0.3)
+    ax.set_ylim(-0.7, len(effects) + 0.3)  # a free row on top for the legend
     ax.margins(x=0.15)
-    ax.set_xlabel(st.axis_label(f"Median {short_name(ds, var).lower()}", units(ds, var)))
+    ax.set_xlabel(st.axis_label(f"Median {st.phrase(short_name(ds, var))}", units(ds, var)))
     ax.set_ylabel("Swept parameter")
-    ax.set_title(f"One-at-a-time effects on the median {short_name(ds, var).lower()}")
+    ax.set_title(f"One-at-a-time effects on the median {st.phrase(short_name(ds, var))}")
     ax.grid(axis="x")
     ax.set_axisbelow(True)
-    handles, names = ax.get_legend_handles_labels()
-    ax.legend(handles, names, loc="lower right")
+    ax.legend(loc="upper center", ncol=3, frameon=True, facecolor="white", edgecolor="none", framealpha=1)
     st.add_footer(ax, ds)
     return ax
 

@@ -1,0 +1,298 @@
+"""Command line (L8): parsing and one pipeline call per command.
+
+Heavy modules (numba, xarray, matplotlib, pandas) are imported inside the commands, so
+``shockmodel --help`` stays fast. A :class:`~shockmodel.errors.UserError` becomes one line on stderr and
+exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from shockmodel.errors import UserError
+
+MODELS = ("constrained", "leontief", "ghosh")
+
+
+class _Group(click.Group):
+    """Turns user mistakes into ``Error: <file>: <field>: <message>`` and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: finished files are kept; unfinished ones were not written.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="shockmodel")
+def main():
+    """shockmodel: Monte Carlo forecasts of losses from sanctions, blockades and wars, propagated
+    through a multi-regional input-output table (WIOD 2011, semiconductor-resolved)."""
+
+
+# --- tables ------------------------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def table():
+    """Input-output tables: list and describe."""
+
+
+@table.command("list")
+def table_list():
+    """Shipped tables."""
+    from shockmodel.io.tables import list_tables, load_table
+
+    for name in list_tables():
+        m = load_table(name)
+        click.echo(f"{name:10s} {m.n_regions:3d} regions x {m.n_sectors:2d} sectors  {m.meta.get('description', '')}")
+
+
+@table.command("info")
+@click.argument("table_name", metavar="[TABLE]", default="default")
+@click.option("--top", default=10, show_default=True, help="How many largest semiconductor exporters to list.")
+def table_info(table_name, top):
+    """Regions, sectors, totals, semiconductor exporters and the balance report of TABLE (name or path)."""
+    from shockmodel.io.tables import load_table, resolve_table
+    from shockmodel.mrio import validate
+
+    m = load_table(table_name)
+    report = validate(m, source=str(resolve_table(table_name)))
+    click.echo(f"Table {m.name}: {m.n_regions} regions x {m.n_sectors} sectors = {m.n} industries; {m.units}")
+    click.echo(f"Source: {m.meta.get('source', '?')}")
+    click.echo(f"Attribution: {m.meta.get('attribution', '?')}")
+    click.echo("\nRegions: " + ", ".join(m.regions))
+    for g, members in m.region_groups.items():
+        click.echo(f"  group {g} = {', '.join(members)}")
+    click.echo("Sectors: " + ", ".join(m.sectors))
+    for g, members in m.sector_groups.items():
+        click.echo(f"  group {g} = {', '.join(members)}")
+    click.echo(f"\nWorld gross output {m.x.sum():,.0f}; value added {m.v.sum():,.0f}; final demand {m.Y.sum():,.0f}")
+    if "SEMICONDUCTORS" in m.sectors:
+        s = m.sectors.index("SEMICONDUCTORS")
+        elec = [m.sectors.index(x) for x in m.sector_groups.get("ELECTRONICS", ("SEMICONDUCTORS",))]
+        trade = m.trade_by_sector[:, :, s]
+        exports = trade.sum(axis=1) - trade.diagonal()
+        click.echo(f"\nSemiconductors: world output {m.x[m.sector_of == s].sum():,.0f}")
+        click.echo(f"{'region':8s} {'output':>10s} {'share of electronics':>21s} {'exports':>10s}")
+        for r in [int(i) for i in exports.argsort()[::-1][:top]]:
+            xs = m.x[r * m.n_sectors + s]
+            xe = sum(m.x[r * m.n_sectors + e] for e in elec)
+            click.echo(f"{m.regions[r]:8s} {xs:10,.0f} {xs / xe if xe else 0:21.3f} {exports[r]:10,.0f}")
+    click.echo("\nBalance report:")
+    click.echo(f"  row gap |Z1 + Y1 - x|: max {report['row_gap_max_abs']:.3g} (relative {report['row_gap_max_rel']:.2e}, "
+               f"tolerance {report['row_tolerance']:g})")
+    click.echo(f"  column gap |1'Z + v - x| / x: max {report['col_gap_max_rel']:.2e}")
+    click.echo(f"  spectral radius of A: {report['spectral_radius_A']:.4f} (< 1: productive); "
+               f"largest column sum of A: {report['max_column_sum_A']:.3f}")
+
+
+# --- scenarios ---------------------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def scenarios():
+    """Scenario library: list, show, validate."""
+
+
+@scenarios.command("list")
+def scenarios_list():
+    """Library scenarios with a one-line description."""
+    from shockmodel.scenario import list_scenarios
+
+    for name, desc in list_scenarios().items():
+        click.echo(f"{name:22s} {desc}")
+
+
+@scenarios.command("show")
+@click.argument("name")
+def scenarios_show(name):
+    """The resolved scenario NAME (or path), with every source."""
+    from shockmodel.scenario import format_scenario, load_scenario
+
+    click.echo(format_scenario(load_scenario(name)))
+
+
+@scenarios.command("validate")
+@click.argument("file")
+@click.option("--table", "table_name", default="default", show_default=True, help="Table to validate against.")
+def scenarios_validate(file, table_name):
+    """Check FILE (structure, then meaning against TABLE); exit status 2 on the first problem."""
+    from shockmodel.io.tables import load_table
+    from shockmodel.scenario import compile_scenario, load_scenario
+
+    spec = load_scenario(file)
+    compiled = compile_scenario(spec, load_table(table_name))
+    click.echo(f"OK: {spec.name}: {len(compiled.packages)} packages, {len(compiled.shocks)} shocks, "
+               f"valid on table {table_name}")
+
+
+# --- markets -----------------------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def markets():
+    """Market-channel parameters (commodity prices, equity indices)."""
+
+
+@markets.command("show")
+@click.argument("name", default="default")
+def markets_show(name):
+    """Market parameters NAME (or path) with their sources."""
+    from shockmodel.markets import format_market_params, load_market_params
+
+    click.echo(format_market_params(load_market_params(name)))
+
+
+# --- runs --------------------------------------------------------------------------------------------
+
+
+def _parse_set(values) -> dict:
+    """``--set key.path=value`` (value parsed as TOML: numbers, booleans, strings, arrays)."""
+    import tomllib
+
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}", field="--set")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw.strip()
+    return out
+
+
+def _progress(total: int, quiet: bool, label: str):
+    if quiet or not sys.stderr.isatty() and not total:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="draw", unit_scale=True, desc=label, disable=quiet, dynamic_ncols=True,
+               file=sys.stderr)
+    state = {"n": 0}
+
+    def update(n):
+        bar.update(n - state["n"])
+        state["n"] = n
+
+    return bar, update
+
+
+def _print_summary(ds, top: int = 6):
+    from shockmodel.aggregate import summarize
+
+    tab = summarize(ds)
+    gdp = tab[tab.variable == "gdp_loss_pct"]
+    cols = ["mean", "p05", "p50", "p95", "VaR99", "ES99"]
+    for sc in dict.fromkeys(tab.scenario):
+        part = gdp[gdp.scenario == sc]
+        world = part[part.region == "World"]
+        regions = part[part.region != "World"].sort_values("mean", ascending=False).head(top)
+        click.echo(f"\nGDP loss, percent of baseline value added [{sc}]")
+        click.echo(f"{'':8s}" + "".join(f"{c:>9s}" for c in cols))
+        for _, row in list(world.iterrows()) + list(regions.iterrows()):
+            click.echo(f"{row.region:8s}" + "".join(f"{row[c]:9.3f}" for c in cols))
+    other = tab[(tab.variable != "gdp_loss_pct") & (tab.scenario == tab.scenario.iloc[0])]
+    for var, label in (("price_change_pct", "Commodity price change, percent"),
+                       ("equity_drawdown_pct", "Equity drawdown for a foreign holder, percent")):
+        part = other[other.variable == var]
+        if len(part):
+            click.echo(f"\n{label} [{tab.scenario.iloc[0]}]")
+            click.echo(f"{'':14s}" + "".join(f"{c:>9s}" for c in cols))
+            for _, row in part.iterrows():
+                click.echo(f"{row.region[:14]:14s}" + "".join(f"{row[c]:9.2f}" for c in cols))
+
+
+@main.command("run")
+@click.argument("scenario")
+@click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS))
+@click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Draws per chunk (memory bound).")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="numba threads (default: all cores).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
+@click.option("--markets", "markets_name", default="default", show_default=True,
+              help="Market parameter set, or 'none' to skip the market channel.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, sets, markets_name, report, quiet):
+    """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
+    from shockmodel import pipeline
+
+    mrio = pipeline._table(table_name)
+    spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
+    bar, update = _progress(draws, quiet, compiled.name)
+    try:
+        ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
+                          threads=threads, markets=None if markets_name == "none" else markets_name, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    res = pipeline.write_run(ds, spec, out, report=report)
+    click.echo(f"Run folder: {res.folder}")
+    if not quiet:
+        _print_summary(ds)
+        if ds.attrs["non_converged_draws"]:
+            click.echo(f"\nWARNING: {ds.attrs['non_converged_draws']} draws did not converge (flag 'converged').")
+
+
+@main.command("demo")
+@click.option("--draws", "-n", default=20_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--report/--no-report", default=True, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def demo_cmd(draws, seed, out, report, quiet):
+    """The seed question on the default table: a coordinated Russia + Taiwan crisis against each alone,
+    with common random numbers, and the simultaneity premium (combined minus the sum of the parts)."""
+    from shockmodel import pipeline
+
+    bar, update = _progress(draws, quiet, pipeline.DEMO_SCENARIO)
+    try:
+        res = pipeline.demo(draws=draws, seed=seed, out=out, report=report, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    ds = res.dataset
+    click.echo(f"Run folder: {res.folder}")
+    if not quiet:
+        _print_summary(ds, top=4)
+    p = ds["world_simultaneity_premium_pct"].values
+    import numpy as np
+
+    q = np.quantile(p, [0.05, 0.5, 0.95])
+    click.echo("\nSimultaneity premium (world GDP loss of the combined crisis minus the sum of each crisis alone,"
+               " percentage points, per draw):")
+    click.echo(f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
+               f"P(premium > 0) = {(p > 0).mean():.2f}")
+    for name, path in res.report.items():
+        click.echo(f"Report ({name}): {path}")
+
+
+@main.command("report")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf.")
+def report_cmd(folder, formats):
+    """Rebuild the report of a run or sweep FOLDER from its data.nc alone."""
+    from shockmodel import pipeline
+
+    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+    bad = [f for f in fmts if f not in ("html", "pdf")]
+    if bad:
+        raise UserError(f"unknown format {bad[0]!r}; choose html, pdf", field="--format")
+    for name, path in pipeline.build_report(folder, fmts).items():
+        click.echo(f"{name}: {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

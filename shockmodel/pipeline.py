@@ -1,0 +1,188 @@
+"""Composition (L7): load -> validate -> simulate -> aggregate -> write -> report.
+
+The public :func:`run` returns an ``xarray.Dataset``; :func:`run_to_folder` also writes the result folder
+(DESIGN.md section 7). :func:`demo` runs the seed question: the combined crisis and each of its packages
+alone on the same draws, and the simultaneity premium.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from shockmodel import __version__
+from shockmodel.errors import UserError
+
+ATTRIBUTION = ("Data: WIOD 2013 release (Timmer et al. 2015, Review of International Economics 23: 575-605), "
+               "CC BY 4.0; converted by shockmodel.")
+DEMO_SCENARIO = "combined_coordinated"
+
+
+def _table(table):
+    from shockmodel.io.tables import load_table
+    from shockmodel.mrio import MRIO
+
+    return table if isinstance(table, MRIO) else load_table(table)
+
+
+def resolve_scenario(scenario, overrides: Mapping[str, Any] | None = None):
+    """A library name, a path, a ScenarioSpec or a CompiledScenario -> ScenarioSpec (or the compiled one)."""
+    from shockmodel import scenario as sc
+
+    if isinstance(scenario, (str, os.PathLike)):
+        return sc.load_scenario(scenario, overrides=overrides)
+    if overrides:
+        raise UserError("overrides need a scenario name or path, not an object")
+    return scenario
+
+
+def compile_for(scenario, mrio, overrides=None):
+    from shockmodel import scenario as sc
+
+    spec = resolve_scenario(scenario, overrides)
+    if isinstance(spec, sc.CompiledScenario):
+        return None, spec
+    return spec, sc.compile_scenario(spec, mrio)
+
+
+class MarketHook:
+    """Adapter between the engine's per-block outputs and :mod:`shockmodel.markets`."""
+
+    def __init__(self, params_name: str, mrio):
+        from shockmodel import markets
+
+        self._m = markets
+        self.params = markets.load_market_params(params_name)
+        self.cm = markets.compile_market_params(self.params, mrio)
+        self.n_uniforms = markets.n_market_uniforms(self.cm)
+        S = mrio.n_sectors
+        self.world_supply0 = mrio.x.reshape(mrio.n_regions, S).sum(axis=0)
+        self.coords = {
+            "price_change_pct": ("commodity", [c.name for c in self.params.commodities], "percent",
+                                 "commodity price change (short run)"),
+            "equity_drawdown_pct": ("index", [i.name for i in self.params.indices], "percent",
+                                    "equity index drawdown for a foreign holder"),
+        }
+
+    def __call__(self, plan, out, u):
+        B = out.dx.shape[0]
+        R, S = plan.n_regions, plan.n_sectors
+        dx = out.dx.reshape(B, R, S)
+        ratio = np.divide(dx, plan.x0.reshape(R, S)[None], out=np.zeros_like(dx), where=plan.x0.reshape(R, S)[None] > 0)
+        gdp_ratio = out.gdp_loss / plan.gdp0[None, :]
+        sanctioned = out.blocked_export_share >= 0.5
+        price, equity = self._m.market_outcomes(self.cm, dx.sum(axis=1), self.world_supply0, ratio, gdp_ratio,
+                                                sanctioned, u)
+        return {"price_change_pct": price, "equity_drawdown_pct": equity}
+
+
+def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
+        chunk_size: int | None = None, *, variants: Mapping[str, Sequence[str]] | None = None,
+        overrides: Mapping[str, Any] | None = None, threads: int | None = None, markets: str | None = "default",
+        progress: Callable[[int], None] | None = None):
+    """Run a scenario and return the result ``xarray.Dataset`` (docs/contracts.md section 3).
+
+    scenario: library name (``shockmodel scenarios list``), path to a TOML file, a ScenarioSpec or a
+    CompiledScenario. table: shipped name or path, or an MRIO. variants: e.g.
+    ``{"combined": ["russia", "china_taiwan"], "russia": ["russia"]}`` evaluates the same draws with only
+    those packages switched on (adds a ``scenario`` dimension). markets: market parameter set name, or
+    None to skip the market channel.
+    """
+    from shockmodel import aggregate, engine
+    from shockmodel.criticality import critical_weights
+
+    t0 = time.perf_counter()
+    mrio = _table(table)
+    spec, compiled = compile_for(scenario, mrio, overrides)
+    hook = MarketHook(markets, mrio) if markets else None
+    raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
+                          variants=variants, critical=critical_weights(mrio), threads=threads, market=hook,
+                          progress=progress)
+    attrs = {
+        "scenario": compiled.name, "table": mrio.name, "table_sha256": mrio.sha256,
+        "scenario_sha256": compiled.spec_sha256, "seed": int(seed), "draws": int(draws), "model": model,
+        "chunk_size": int(engine.chunk_blocks(chunk_size) * engine.BLOCK), "horizon_months": compiled.horizon_months,
+        "coordination": float(compiled.coordination), "shockmodel_version": __version__,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": ATTRIBUTION,
+        "market_params": markets or "", "wall_seconds": round(time.perf_counter() - t0, 3),
+        "non_converged_draws": int((~raw.converged).sum()),
+    }
+    ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
+    ds.attrs["run_id"] = ""
+    return ds
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    folder: Path
+    dataset: Any
+    report: dict
+
+
+def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
+    import numba
+    import xarray
+
+    return {
+        "run_id": ds.attrs["run_id"], "scenario": ds.attrs["scenario"], "table": ds.attrs["table"],
+        "table_sha256": ds.attrs["table_sha256"], "scenario_sha256": ds.attrs["scenario_sha256"],
+        "seed": ds.attrs["seed"], "draws": ds.attrs["draws"], "model": ds.attrs["model"],
+        "chunk_size": ds.attrs["chunk_size"], "backend": "serial", "threads": numba.get_num_threads(),
+        "wall_seconds": ds.attrs["wall_seconds"], "created_utc": ds.attrs["created_utc"],
+        "non_converged_draws": ds.attrs["non_converged_draws"],
+        "versions": {"shockmodel": __version__, "numpy": np.__version__, "numba": numba.__version__,
+                     "xarray": xarray.__version__, "python": platform.python_version()},
+        "attribution": ATTRIBUTION, **dict(extra),
+    }
+
+
+def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = True,
+              formats: Sequence[str] = ("html", "pdf"), extra: Mapping[str, Any] | None = None) -> RunOutput:
+    """Write ``ds`` as a result folder under ``out``; returns the folder and report files."""
+    import tomli_w
+
+    from shockmodel.io import results
+
+    rid = results.run_id(ds.attrs["scenario"], ds.attrs["scenario_sha256"], ds.attrs["table_sha256"],
+                         ds.attrs["seed"], ds.attrs["draws"], ds.attrs["model"], ds.attrs.get("market_params"))
+    folder = results.new_run_dir(out, rid)
+    ds.attrs["run_id"] = rid
+    if spec is not None:
+        results.write_text(folder / "inputs" / "scenario.toml", tomli_w.dumps(spec.to_dict()))
+    results.write_dataset(ds, folder / results.DATA_FILE)
+    results.write_json(folder / results.MANIFEST, _manifest(ds, spec, extra or {}))
+    files = build_report(folder, formats) if report else {}
+    return RunOutput(folder=folder, dataset=ds, report=files)
+
+
+def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
+    from shockmodel.report.build import build_report as _build
+
+    return _build(folder, formats=tuple(formats))
+
+
+def run_to_folder(scenario, *, out="results", report: bool = True, overrides=None, **kw) -> RunOutput:
+    """:func:`run` plus :func:`write_run`."""
+    table = kw.pop("table", "default")
+    mrio = _table(table)
+    spec, compiled = compile_for(scenario, mrio, overrides)
+    ds = run(compiled, table=mrio, **kw)
+    return write_run(ds, spec, out, report=report)
+
+
+def demo(draws: int = 20_000, seed: int = 0, *, out="results", report: bool = True, table="default",
+         model: str = "constrained", progress=None) -> RunOutput:
+    """The seed question: ``combined_coordinated`` and its two packages alone, same draws (common random
+    numbers), and the simultaneity premium ``loss(combined) - loss(russia) - loss(china_taiwan)``."""
+    mrio = _table(table)
+    spec, compiled = compile_for(DEMO_SCENARIO, mrio)
+    names = [p.name for p in compiled.packages]
+    variants = {"combined": names, **{n: [n] for n in names}}
+    ds = run(compiled, table=mrio, draws=draws, seed=seed, model=model, variants=variants, progress=progress)
+    return write_run(ds, spec, out, report=report, extra={"variants": variants})

@@ -1,0 +1,1132 @@
+"""Scenario files (L2): parse and check them (stage 1), then compile them against a table (stage 2).
+
+Stage 1 (:func:`load_scenario`, :func:`scenario_from_dict`) reads TOML, resolves ``include`` and
+``overrides`` and checks the structure without a table: key names, types, enums, distribution parameters
+and ranges. The result is a frozen :class:`ScenarioSpec` written in labels. Stage 2
+(:func:`compile_scenario`) resolves the labels and groups against an :class:`~shockmodel.mrio.MRIO` and
+builds the boolean masks the engine consumes (:class:`CompiledScenario`).
+
+The frozen dataclasses are the schema. Their key fields (made by :func:`_key`) say which TOML keys exist,
+how each is parsed and checked and whether it is required; parsing, :meth:`ScenarioSpec.to_dict` and
+:func:`format_scenario` all walk them. The file format is docs/contracts.md section 1.
+
+Every problem raises a one-line :class:`~shockmodel.errors.ScenarioError` naming the file, the dotted key
+path and, where the key can be found in the file's text, its line.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import numbers
+import os
+import re
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields, replace
+from functools import cached_property, partial
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, NoReturn
+
+import numpy as np
+
+from shockmodel.errors import ScenarioError
+from shockmodel.mrio import MRIO
+from shockmodel.paths import params_dir
+
+SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory")
+DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
+
+#: The group every region / every sector belongs to.
+ALL = "ALL"
+
+#: Target keys of each kind -> default (None: required). Every target key is a :class:`ShockSpec` field.
+KIND_TARGETS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = MappingProxyType({
+    "capacity": {"regions": None, "sectors": (ALL,)},
+    "trade_block": {"exporters": None, "importers": None, "sectors": (ALL,)},
+    "payment_friction": {"regions": None, "partners": (ALL,), "sectors": (ALL,)},
+    "final_demand": {"regions": None, "sectors": (ALL,)},
+    "substitution": {"sectors": (ALL,)},
+    "duration": {},
+    "inventory": {},
+})
+
+#: Kinds whose severity is a share in [0, 1]; the other two are measured in months and days.
+SHARE_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "substitution"))
+SEVERITY_UNITS: Mapping[str, str] = MappingProxyType(
+    {**{k: "share" for k in SHARE_KINDS}, "duration": "months", "inventory": "days"})
+
+#: Parameter names of each distribution, in the order of its canonical tuple (contracts section 1).
+DIST_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "fixed": ("value",),
+    "uniform": ("low", "high"),
+    "triangular": ("low", "mode", "high"),
+    "pert": ("low", "mode", "high", "lambda"),
+    "beta": ("a", "b", "low", "high"),
+    "lognormal": ("median", "sigma", "high"),
+    "truncnormal": ("mean", "sd", "low", "high"),
+})
+# lognormal's cap defaults to inf here; share-valued kinds lower it to 1 (see _fit_to_kind).
+_DIST_DEFAULTS = {"pert": {"lambda": 4.0}, "beta": {"low": 0.0, "high": 1.0}, "lognormal": {"high": math.inf}}
+
+_TARGET_KEYS = ("regions", "exporters", "importers", "partners", "sectors")
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")          # package, shock and group names: TOML bare keys, no dots
+_SCENARIO_NAME_RE = re.compile(r"[^\s/\\]+")       # scenario names become parts of result folder names
+_MIN_TRUNC_MASS = 1e-12                            # below this a truncated normal cannot be sampled
+
+
+# --- where values come from: files, texts and line numbers -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One file (or dict) that contributed keys, with its text so that keys can be found by line."""
+
+    file: str
+    text: str | None = None
+
+    @cached_property
+    def key_lines(self) -> tuple[tuple[tuple[str, ...], int], ...]:
+        return _key_lines(self.text) if self.text else ()
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Finds the file and line of a key path, and raises errors there.
+
+    ``sources`` are in priority order (the file itself first, then its includes, latest first), so the
+    first file that writes a key is the one whose value won the merge. ``overrides`` are the dotted
+    paths set by overrides, in the order applied; ``argument`` marks those given to :func:`load_scenario`.
+    """
+
+    sources: tuple[_Source, ...]
+    overrides: tuple[tuple[str, bool], ...] = ()
+
+    @property
+    def file(self) -> str:
+        return self.sources[0].file
+
+    def locate(self, path: tuple[str, ...]) -> tuple[str, int | None, str]:
+        """``(file, line or None, note)`` of the value at ``path``."""
+        for key, argument in reversed(self.overrides):
+            parts = tuple(key.split("."))
+            if path[: len(parts)] == parts:
+                if argument:
+                    return self.file, None, f" (set by override '{key}')"
+                return (*self._best(("overrides", *parts)), "")
+        return (*self._best(path), "")
+
+    def _best(self, path: tuple[str, ...]) -> tuple[str, int | None]:
+        best: tuple[int, str, int | None] = (0, self.file, None)
+        for src in self.sources:
+            depth, line = _match_line(src.key_lines, path)
+            if depth > best[0]:
+                best = (depth, src.file, line)
+        return best[1], best[2]
+
+    def fail(self, path: Iterable[str], message: str) -> NoReturn:
+        path = tuple(path)
+        file, line, note = self.locate(path)
+        where = f" (line {line})" if line else ""
+        raise ScenarioError(f"{message}{note}{where}", file=file, field=".".join(path) or None)
+
+
+_KEY_TOKEN = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*""")
+
+
+def _split_key(text: str) -> tuple[str, ...] | None:
+    """A TOML key (``a."b.c".d``) -> its parts, quoted parts split at dots too; None if not a key."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        m = _KEY_TOKEN.match(text, pos)
+        if not m:
+            return None
+        token = m.group(1)
+        parts.extend((token[1:-1] if token[0] in "\"'" else token).split("."))
+        pos = m.end()
+        if pos == len(text):
+            return tuple(parts)
+        if text[pos] != ".":
+            return None
+        pos += 1
+
+
+def _key_lines(text: str) -> tuple[tuple[tuple[str, ...], int], ...]:
+    """Every table header and ``key = value`` line of a TOML text as (full key path, line number).
+
+    A cheap line scan, not a parser: good enough to point at a key in a hand-written file.
+    """
+    out = []
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            header = _split_key(stripped[1:].split("]", 1)[0])
+            if header is not None:
+                table = header
+                out.append((table, number))
+        elif "=" in stripped and not stripped.startswith("#"):
+            key = _split_key(stripped.split("=", 1)[0])
+            if key is not None:
+                out.append(((*table, *key), number))
+    return tuple(out)
+
+
+def _match_line(entries, path: tuple[str, ...]) -> tuple[int, int | None]:
+    """Best line for ``path``: the deepest entry that is a prefix of it (an exact key beats its table);
+    failing that, the first entry below it. Returns (match depth, line)."""
+    best = (0, None)
+    for key, line in entries:
+        if path[: len(key)] == key and len(key) > best[0]:
+            best = (len(key), line)
+    if best[1] is None:
+        for key, line in entries:
+            if key[: len(path)] == path:
+                return len(path), line
+    return best
+
+
+# --- small helpers ---------------------------------------------------------------------------------------
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'TWN'?"`` for the closest choice (case-insensitive first), or ``""``."""
+    choices = list(choices)
+    same_case = [c for c in choices if c.lower() == word.lower()]
+    close = same_case or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _describe(value: object) -> str:
+    """How a wrong value reads in an error: its TOML type and, if short, the value."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, numbers.Real):
+        return f"a number ({value!r})"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _g(x: float) -> str:
+    """A number as people write it: 0.85, 12, 1e-05, inf."""
+    return f"{x:.6g}"
+
+
+def _interval(lo: float, hi: float, open_lo: bool) -> str:
+    if math.isinf(hi):
+        return f"{'>' if open_lo else '>='} {_g(lo)}"
+    return f"in {'(' if open_lo else '['}{_g(lo)}, {_g(hi)}]"
+
+
+# --- parsers: (value, key path, where) -> checked value ---------------------------------------------------
+
+Parser = Callable[[object, tuple[str, ...], _Where], Any]
+
+
+def _text(*, required_content: bool = False) -> Parser:
+    def parse(value, path, where):
+        if not isinstance(value, str):
+            where.fail(path, f"expected a string, got {_describe(value)}")
+        if required_content and not value.strip():
+            where.fail(path, "must not be empty")
+        return value
+    return parse
+
+
+def _name(pattern: re.Pattern, rule: str) -> Parser:
+    def parse(value, path, where):
+        value = _text(required_content=True)(value, path, where)
+        if not pattern.fullmatch(value):
+            where.fail(path, f"invalid name {value!r}: {rule}")
+        return value
+    return parse
+
+
+def _as_float(value, path, where, *, allow_inf: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        where.fail(path, f"expected a number, got {_describe(value)}")
+    x = float(value)
+    if math.isnan(x) or (math.isinf(x) and not allow_inf):
+        where.fail(path, f"expected a finite number, got {_g(x)}")
+    return x
+
+
+def _number(lo: float = -math.inf, hi: float = math.inf, *, open_lo: bool = False) -> Parser:
+    def parse(value, path, where):
+        x = _as_float(value, path, where)
+        if x < lo or x > hi or (open_lo and x == lo):
+            where.fail(path, f"must be {_interval(lo, hi, open_lo)}, got {_g(x)}")
+        return x
+    return parse
+
+
+def _choice(choices: tuple[str, ...], what: str) -> Parser:
+    def parse(value, path, where):
+        if not isinstance(value, str):
+            where.fail(path, f"expected a {what} name, got {_describe(value)}")
+        if value not in choices:
+            where.fail(path, f"unknown {what} {value!r}{_did_you_mean(value, choices)} (choose one of: {', '.join(choices)})")
+        return value
+    return parse
+
+
+def _labels(value, path, where) -> tuple[str, ...]:
+    """A non-empty list of names (labels or groups), e.g. ``["TWN", "WEST"]``."""
+    if isinstance(value, str):
+        where.fail(path, f'expected a list of names such as ["{value}"], got a string')
+    if not isinstance(value, (list, tuple)):
+        where.fail(path, f"expected a list of names, got {_describe(value)}")
+    if not value:
+        where.fail(path, "empty list: name at least one label or group (or \"ALL\")")
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            where.fail(path, f"expected names (strings), got {_describe(item)} in the list")
+    return tuple(value)
+
+
+def _table(value, path, where, example: str = "") -> Mapping:
+    if not isinstance(value, Mapping):
+        hint = f", e.g. {example}" if example else ""
+        where.fail(path, f"expected a table{hint}, got {_describe(value)}")
+    return value
+
+
+def _coordination_range(value, path, where) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        where.fail(path, f"expected two numbers [low, high], got {_describe(value)}")
+    lo, hi = (_number(-1.0, 1.0)(v, path, where) for v in value)
+    if lo > hi:
+        where.fail(path, f"low must not exceed high, got [{_g(lo)}, {_g(hi)}]")
+    return lo, hi
+
+
+def _groups(value, path, where) -> Mapping[str, tuple[str, ...]]:
+    table = _table(value, path, where, 'WEST = ["USA", "DEU"]')
+    out = {}
+    for name, members in table.items():
+        _name(_NAME_RE, "use letters, digits, '_' and '-'")(name, (*path, name), where)
+        if name == ALL:
+            where.fail((*path, name), f"'{ALL}' is reserved (every label of the table)")
+        out[name] = _labels(members, (*path, name), where)
+    _check_group_cycles(out, path, where)
+    return MappingProxyType(out)
+
+
+def _check_group_cycles(groups: Mapping[str, tuple[str, ...]], path, where) -> None:
+    """Groups may name other groups, but never themselves through a chain."""
+    def visit(name, chain):
+        if name in chain:
+            cycle = " -> ".join((*chain[chain.index(name):], name))
+            where.fail((*path, chain[0]), f"groups refer to each other in a circle: {cycle}")
+        for member in groups[name]:
+            if member in groups:
+                visit(member, (*chain, name))
+    for name in groups:
+        visit(name, ())
+
+
+def _reject_unknown(table: Mapping, allowed: Iterable[str], path, where, what: str) -> None:
+    allowed = tuple(allowed)
+    for key in table:
+        if key not in allowed:
+            where.fail((*path, key), f"unknown key {key!r} in {what}{_did_you_mean(key, allowed)} "
+                                     f"(allowed: {', '.join(allowed)})")
+
+
+def _key(parse: Parser, *, required: bool = False, default: Any = MISSING, **kwargs) -> Any:
+    """A dataclass field that is also a TOML key: ``parse`` converts and checks the value."""
+    return field(default=default, metadata={"parse": parse, "required": required}, **kwargs)
+
+
+def _toml_keys(cls) -> tuple[str, ...]:
+    """The TOML keys of a spec class, in declaration order."""
+    return tuple(f.name for f in fields(cls) if "parse" in f.metadata)
+
+
+def _parse_fields(cls, table: Mapping, path, where, keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    """Parse the ``keys`` of ``cls`` found in ``table``; unknown keys and missing required keys fail."""
+    _reject_unknown(table, keys, path, where, what)
+    out = {}
+    for f in fields(cls):
+        if f.name not in keys:
+            continue
+        if f.name in table:
+            out[f.name] = f.metadata["parse"](table[f.name], (*path, f.name), where)
+        elif f.metadata["required"]:
+            where.fail((*path, f.name), f"missing required key '{f.name}' in {what}")
+    return out
+
+
+# --- distributions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A severity distribution: ``dist`` and its canonical parameter tuple (contracts section 1)."""
+
+    dist: str
+    params: tuple[float, ...]
+
+    @classmethod
+    def from_named(cls, dist: str, named: Mapping[str, float]) -> Distribution:
+        """From parameters by name, as written in a scenario file (defaults already filled in)."""
+        values = [float(named[p]) for p in DIST_PARAMS[dist]]
+        if dist == "lognormal":
+            values[0] = math.log(values[0])
+        return cls(dist, tuple(values))
+
+    def named(self) -> dict[str, float]:
+        """Parameters by name as written in a scenario file (inverse of :meth:`from_named`).
+
+        An infinite lognormal cap is the default and is left out, so the dict stays TOML- and JSON-able.
+        """
+        values = list(self.params)
+        if self.dist == "lognormal":
+            values[0] = _exp_shortest(values[0])
+        out = dict(zip(DIST_PARAMS[self.dist], values))
+        if self.dist == "lognormal" and math.isinf(out["high"]):
+            del out["high"]
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.dist}({', '.join(f'{k}={_g(v)}' for k, v in self.named().items())})"
+
+
+def _exp_shortest(mu: float) -> float:
+    """``exp(mu)`` with the fewest digits whose log is ``mu`` again.
+
+    A median read from a file (0.001) thus comes back as written rather than as 0.0010000000000000002,
+    and ``to_dict`` -> load -> ``to_dict`` is exact (stable sha256).
+    """
+    x = math.exp(mu)
+    for digits in range(1, 18):
+        candidate = float(f"{x:.{digits}g}")
+        if candidate > 0 and math.log(candidate) == mu:
+            return candidate
+    return x
+
+
+_SUPPORT = {"uniform": (0, 1), "triangular": (0, 2), "pert": (0, 2), "beta": (2, 3), "truncnormal": (2, 3)}
+
+
+def dist_support(d: Distribution) -> tuple[float, float]:
+    """Smallest and largest value ``d`` can take (a lognormal's lower end 0 is never reached)."""
+    if d.dist == "fixed":
+        return d.params[0], d.params[0]
+    if d.dist == "lognormal":
+        return 0.0, d.params[2]
+    i, j = _SUPPORT[d.dist]
+    return d.params[i], d.params[j]
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _norm_pdf(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _norm_mass(a: float, b: float) -> float:
+    """P(a < Z < b) for a standard normal Z, from the nearer tail so far tails keep their digits."""
+    if a > 0:
+        return _norm_cdf(-a) - _norm_cdf(-b)
+    return _norm_cdf(b) - _norm_cdf(a)
+
+
+def dist_mean(d: Distribution) -> float:
+    """Mean of ``d``. PERT: ``(low + lambda mode + high) / (lambda + 2)`` (Vose 2008); lognormal: the mean
+    of ``min(X, high)``, since ``high`` caps the draws; truncnormal: the mean of the truncated normal."""
+    p = d.params
+    if d.dist == "fixed":
+        return p[0]
+    if d.dist == "uniform":
+        return 0.5 * (p[0] + p[1])
+    if d.dist == "triangular":
+        return (p[0] + p[1] + p[2]) / 3.0
+    if d.dist == "pert":
+        low, mode, high, lam = p
+        return (low + lam * mode + high) / (lam + 2.0)
+    if d.dist == "beta":
+        a, b, low, high = p
+        return low + (high - low) * a / (a + b)
+    if d.dist == "lognormal":
+        mu, sigma, cap = p
+        if math.isinf(cap):
+            return math.exp(mu + 0.5 * sigma**2)
+        z = (math.log(cap) - mu) / sigma
+        return math.exp(mu + 0.5 * sigma**2) * _norm_cdf(z - sigma) + cap * _norm_cdf(-z)
+    mean, sd, low, high = p
+    a, b = (low - mean) / sd, (high - mean) / sd
+    return mean + sd * (_norm_pdf(a) - _norm_pdf(b)) / _norm_mass(a, b)
+
+
+def _dist_problem(dist: str, p: Mapping[str, float]) -> tuple[str, str] | None:
+    """The first impossible parameter of a distribution as (parameter, message), or None."""
+    if dist == "uniform" and p["low"] > p["high"]:
+        return "high", f"uniform needs low <= high, got low={_g(p['low'])}, high={_g(p['high'])}"
+    if dist in ("triangular", "pert"):
+        if p["low"] >= p["high"]:
+            return "high", f"{dist} needs low < high, got low={_g(p['low'])}, high={_g(p['high'])}"
+        if not p["low"] <= p["mode"] <= p["high"]:
+            return "mode", (f"{dist} needs low <= mode <= high, got low={_g(p['low'])}, mode={_g(p['mode'])}, "
+                            f"high={_g(p['high'])}")
+    if dist == "pert" and p["lambda"] <= 0:
+        return "lambda", f"must be > 0, got {_g(p['lambda'])}"
+    for name in ("a", "b", "median", "sigma", "sd"):
+        if name in p and p[name] <= 0:
+            return name, f"{dist} needs {name} > 0, got {_g(p[name])}"
+    if dist == "lognormal" and p["high"] <= 0:
+        return "high", f"the cap must be > 0, got {_g(p['high'])}"
+    if dist in ("beta", "truncnormal") and p["low"] >= p["high"]:
+        return "high", f"{dist} needs low < high, got low={_g(p['low'])}, high={_g(p['high'])}"
+    if dist == "truncnormal":
+        mass = _norm_mass((p["low"] - p["mean"]) / p["sd"], (p["high"] - p["mean"]) / p["sd"])
+        if mass < _MIN_TRUNC_MASS:
+            return "mean", (f"normal(mean={_g(p['mean'])}, sd={_g(p['sd'])}) has almost no probability in "
+                            f"[{_g(p['low'])}, {_g(p['high'])}]")
+    return None
+
+
+_SEVERITY_EXAMPLE = '{ dist = "pert", low = 0.6, mode = 0.85, high = 0.95 }'
+
+
+def _distribution(value, path, where) -> Distribution:
+    """An inline table ``{ dist = ..., <parameters> }`` -> :class:`Distribution`."""
+    table = _table(value, path, where, _SEVERITY_EXAMPLE)
+    if "dist" not in table:
+        where.fail((*path, "dist"), f"missing 'dist' (one of: {', '.join(DISTRIBUTIONS)})")
+    dist = _choice(DISTRIBUTIONS, "distribution")(table["dist"], (*path, "dist"), where)
+    names = DIST_PARAMS[dist]
+    _reject_unknown(table, ("dist", *names), path, where, f"a {dist} distribution")
+    named = dict(_DIST_DEFAULTS.get(dist, {}))
+    for name in names:
+        if name in table:
+            # only a lognormal cap may be infinite (it is the default)
+            named[name] = _as_float(table[name], (*path, name), where,
+                                    allow_inf=(dist, name) == ("lognormal", "high"))
+        elif name not in named:
+            where.fail((*path, name), f"missing parameter '{name}' of {dist} (needs {', '.join(names)})")
+    problem = _dist_problem(dist, named)
+    if problem:
+        where.fail((*path, problem[0]), problem[1])
+    return Distribution.from_named(dist, named)
+
+
+def _fit_to_kind(d: Distribution, kind: str, path, where) -> Distribution:
+    """Check that ``d`` suits the kind's unit; a share's lognormal gets its default cap 1."""
+    if kind in SHARE_KINDS:
+        if d.dist == "lognormal" and math.isinf(d.params[2]):
+            d = Distribution("lognormal", (*d.params[:2], 1.0))
+        lo, hi = dist_support(d)
+        if lo < 0 or hi > 1:
+            where.fail(path, f"a {kind} severity is a share, so its distribution must lie in [0, 1]; "
+                             f"{d} ranges over [{_g(lo)}, {_g(hi)}]")
+    elif kind == "duration":
+        lo, _ = dist_support(d)
+        if lo <= 0 and d.dist != "lognormal":
+            where.fail(path, f"a duration is in months and must be > 0; {d} reaches {_g(lo)}")
+    elif dist_support(d)[0] < 0:
+        where.fail(path, f"an inventory is in days and must be >= 0; {d} reaches {_g(dist_support(d)[0])}")
+    return d
+
+
+# --- the spec --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShockSpec:
+    """One shock of a package, in labels. Only the target keys of its kind (:data:`KIND_TARGETS`) apply;
+    the others stay empty."""
+
+    name: str
+    kind: str = _key(_choice(SHOCK_KINDS, "shock kind"), required=True)
+    description: str = _key(_text(), default="")
+    regions: tuple[str, ...] = _key(_labels, default=())
+    exporters: tuple[str, ...] = _key(_labels, default=())
+    importers: tuple[str, ...] = _key(_labels, default=())
+    partners: tuple[str, ...] = _key(_labels, default=())
+    sectors: tuple[str, ...] = _key(_labels, default=())
+    severity: Distribution = _key(_distribution, required=True)
+    source: str = _key(_text(required_content=True), required=True)
+
+    @property
+    def targets(self) -> dict[str, tuple[str, ...]]:
+        """The kind's target keys and their names, e.g. ``{"exporters": ("TWN",), ...}``."""
+        return {k: getattr(self, k) for k in KIND_TARGETS[self.kind]}
+
+    def to_dict(self) -> dict:
+        return {k: _toml_value(getattr(self, k)) for k in _shock_keys(self.kind)}
+
+
+def _shock_keys(kind: str | None) -> tuple[str, ...]:
+    """Keys a shock of ``kind`` takes, in file order (every target key when the kind is unknown)."""
+    targets = KIND_TARGETS.get(kind, _TARGET_KEYS)
+    return tuple(k for k in _toml_keys(ShockSpec) if k not in _TARGET_KEYS or k in targets)
+
+
+def _shock(name: str, value, path, where) -> ShockSpec:
+    table = _table(value, path, where, 'kind = "trade_block" ...')
+    if "kind" not in table:
+        where.fail((*path, "kind"), f"missing required key 'kind' (one of: {', '.join(SHOCK_KINDS)})")
+    kind = _choice(SHOCK_KINDS, "shock kind")(table["kind"], (*path, "kind"), where)
+    values = _parse_fields(ShockSpec, table, path, where, _shock_keys(kind), f"a {kind} shock")
+    for target, default in KIND_TARGETS[kind].items():
+        if target not in values:
+            if default is None:
+                where.fail((*path, target), f"missing required key '{target}' in a {kind} shock")
+            values[target] = default
+    values["severity"] = _fit_to_kind(values["severity"], kind, (*path, "severity"), where)
+    return ShockSpec(name=name, **values)
+
+
+def _shocks(value, path, where) -> tuple[ShockSpec, ...]:
+    table = _table(value, path, where, "[packages.NAME.shocks.SHOCK] tables")
+    if not table:
+        where.fail(path, "a package needs at least one shock")
+    out = []
+    for name, shock in table.items():
+        _name(_NAME_RE, "use letters, digits, '_' and '-'")(name, (*path, name), where)
+        out.append(_shock(name, shock, (*path, name), where))
+    for kind in ("duration", "inventory"):
+        dup = [s.name for s in out if s.kind == kind]
+        if len(dup) > 1:
+            where.fail((*path, dup[1]), f"a package has at most one {kind} shock, got {', '.join(dup)}")
+    return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageSpec:
+    """A package: shocks that occur together with one probability (e.g. ``russia``)."""
+
+    name: str
+    description: str = _key(_text(), default="")
+    probability: float = _key(_number(0.0, 1.0), required=True)
+    source: str = _key(_text(required_content=True), required=True)
+    correlation: float = _key(_number(0.0, 1.0), default=0.0)   # of its shocks' latent intensities
+    shocks: tuple[ShockSpec, ...] = _key(_shocks, required=True)
+
+    def to_dict(self) -> dict:
+        return {k: _toml_value(getattr(self, k)) for k in _toml_keys(PackageSpec)}
+
+
+def _packages(value, path, where) -> tuple[PackageSpec, ...]:
+    table = _table(value, path, where, "[packages.NAME] tables")
+    out = []
+    for name, pkg in table.items():
+        p = (*path, name)
+        _name(_NAME_RE, "use letters, digits, '_' and '-'")(name, p, where)
+        values = _parse_fields(PackageSpec, _table(pkg, p, where, "probability = 0.5 ..."), p, where,
+                               _toml_keys(PackageSpec), f"package '{name}'")
+        out.append(PackageSpec(name=name, **values))
+    return tuple(out)
+
+
+def _no_groups() -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioSpec:
+    """A resolved scenario (includes and overrides applied), checked without a table.
+
+    ``source`` is the file it was read from (``"<dict>"`` for :func:`scenario_from_dict`).
+    """
+
+    name: str = _key(_name(_SCENARIO_NAME_RE, "no spaces or slashes"), required=True)
+    description: str = _key(_text(), default="")
+    horizon_months: float = _key(_number(0.0, open_lo=True), default=12.0)   # period losses are reported over
+    coordination: float = _key(_number(-1.0, 1.0), default=0.0)   # Gaussian-copula correlation of packages
+    coordination_range: tuple[float, float] | None = _key(_coordination_range, default=None)
+    coordination_source: str = _key(_text(required_content=True), default="")
+    region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
+    sector_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
+    # no package at all is a control scenario (every loss zero), e.g. the library's baseline
+    packages: tuple[PackageSpec, ...] = _key(_packages, default=())
+    source: str = field(default="<dict>", compare=False)
+    _where: _Where = field(default=_Where((_Source("<dict>"),)), compare=False, repr=False)
+
+    @property
+    def package_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.packages)
+
+    def to_dict(self) -> dict:
+        """The resolved scenario as TOML-able data (no None); loading it gives an equal spec."""
+        out = {}
+        for key in _toml_keys(ScenarioSpec):
+            value = getattr(self, key)
+            # coordination keys are only written with their source (required whenever they are given)
+            if value is None or (key.startswith("coordination") and not self.coordination_source):
+                continue
+            out[key] = _toml_value(value)
+        return out
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hash of the canonical JSON of :meth:`to_dict` (key order does not matter)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def only_packages(self, names: str | Iterable[str]) -> ScenarioSpec:
+        """This scenario with only the named packages, named e.g. ``"combined[russia]"``."""
+        keep = self._known_packages(names)
+        return self._with_packages(keep, f"{self.name}[{','.join(keep)}]")
+
+    def without_packages(self, names: str | Iterable[str]) -> ScenarioSpec:
+        """This scenario without the named packages, named e.g. ``"combined[-russia]"``."""
+        drop = self._known_packages(names)
+        keep = tuple(n for n in self.package_names if n not in drop)
+        return self._with_packages(keep, f"{self.name}[-{',-'.join(drop)}]")
+
+    def _known_packages(self, names: str | Iterable[str]) -> tuple[str, ...]:
+        names = (names,) if isinstance(names, str) else tuple(names)
+        for n in names:
+            if n not in self.package_names:
+                raise ScenarioError(f"no package {n!r}{_did_you_mean(n, self.package_names)} "
+                                    f"(packages: {', '.join(self.package_names)})", file=self.source, field="packages")
+        return names
+
+    def _with_packages(self, keep: tuple[str, ...], name: str) -> ScenarioSpec:
+        if not keep:
+            raise ScenarioError("no package left", file=self.source, field="packages")
+        return replace(self, name=name, packages=tuple(p for p in self.packages if p.name in keep))
+
+
+def _toml_value(value):
+    """Spec values -> plain TOML/JSON data: tuples become lists, specs and distributions tables."""
+    if isinstance(value, Distribution):
+        return {"dist": value.dist, **value.named()}
+    if isinstance(value, tuple) and value and isinstance(value[0], (PackageSpec, ShockSpec)):
+        return {v.name: v.to_dict() for v in value}
+    if isinstance(value, Mapping):
+        return {k: _toml_value(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_toml_value(v) for v in value]
+    return value
+
+
+def _build(data: Mapping, where: _Where) -> ScenarioSpec:
+    """Stage 1 proper: check the merged data and make the spec."""
+    keys = _toml_keys(ScenarioSpec)
+    _reject_unknown(data, (*keys, "include", "overrides"), (), where, "the scenario")
+    values = _parse_fields(ScenarioSpec, data, (), where, keys, "the scenario")
+    given = [k for k in ("coordination", "coordination_range") if k in values]
+    if given and "coordination_source" not in values:
+        where.fail(("coordination_source",), f"required when {given[0]} is given: name its source "
+                                              "or write 'assumption: ...'")
+    k = len(values.get("packages", ()))
+    if k > 2:
+        # an equicorrelation matrix of k packages is positive semi-definite iff rho >= -1/(k-1)
+        floor = -1.0 / (k - 1)
+        lowest = {"coordination": values.get("coordination", 0.0),
+                  "coordination_range": values.get("coordination_range", (0.0,))[0]}
+        for key, rho in lowest.items():
+            if rho < floor:
+                where.fail((key,), f"with {k} packages the coordination must be >= -1/{k - 1} = {_g(floor)} "
+                                   f"(else the correlation matrix is not positive semi-definite), got {_g(rho)}")
+    return ScenarioSpec(**values, source=where.file, _where=where)
+
+
+# --- reading files: includes and overrides ---------------------------------------------------------------
+
+
+def _library_dir() -> Path:
+    return params_dir() / "scenarios"
+
+
+def _library() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(_library_dir().glob("*.toml"))}
+
+
+def _is_path(entry: str) -> bool:
+    """Names ending in .toml or holding a slash are paths; other names are library scenarios."""
+    return entry.endswith(".toml") or "/" in entry or os.sep in entry
+
+
+def _unknown_library_name(name: str) -> str:
+    lib = _library()
+    return (f"unknown library scenario {name!r}{_did_you_mean(name, lib)} "
+            f"(library: {', '.join(lib) or 'empty'}; give a path ending in .toml for a file)")
+
+
+def _read_toml(path: Path) -> tuple[dict, str]:
+    """Read one scenario file; every failure is a one-line error naming the file."""
+    file = str(path)
+    if path.is_dir():
+        raise ScenarioError("is a directory, expected a scenario .toml file", file=file)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError("no such file", file=file) from None
+    except OSError as err:
+        raise ScenarioError(f"cannot read: {err.strerror}", file=file) from None
+    if b"\0" in raw:
+        raise ScenarioError("binary file, expected TOML text", file=file)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})", file=file) from None
+    if not text.strip():
+        raise ScenarioError("empty file, expected a scenario", file=file)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"invalid TOML: {err}", file=file) from None
+    if not data:
+        raise ScenarioError("no keys (only comments?), expected a scenario", file=file)
+    return data, text
+
+
+def _deep_merge(base: dict, top: Mapping) -> None:
+    """Merge ``top`` into ``base``: tables key by key, other values replace.
+
+    A distribution (a table with ``dist``) replaces the old one whole: merging the parameters of a
+    ``pert`` into a ``fixed`` would make no sense.
+    """
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict) and "dist" not in value:
+            _deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+
+
+def _with_includes(data: Mapping, source: _Source, base_dir: Path | None, chain: tuple[Path, ...]
+                   ) -> tuple[dict, tuple[_Source, ...]]:
+    """``data`` merged on top of its includes (recursively). Returns the merged data and the sources in
+    merge order (the last one wins)."""
+    where = _Where((source,))
+    data = dict(data)
+    entries = data.pop("include", [])
+    if not isinstance(entries, (list, tuple)) or not all(isinstance(e, str) and e for e in entries):
+        where.fail(("include",), f"expected a list of library names or .toml paths, got {_describe(entries)}")
+    merged: dict = {}
+    order: list[_Source] = []
+    for entry in entries:
+        path = _include_path(entry, base_dir, where)
+        if path.resolve() in chain:
+            cycle = " -> ".join(p.name for p in (*chain, path.resolve()))
+            where.fail(("include",), f"circular include: {cycle}")
+        sub, text = _read_toml(path)
+        sub_merged, sub_order = _with_includes(sub, _Source(str(path), text), path.parent, (*chain, path.resolve()))
+        _deep_merge(merged, sub_merged)
+        order.extend(sub_order)
+    _deep_merge(merged, data)
+    return merged, (*order, source)
+
+
+def _include_path(entry: str, base_dir: Path | None, where: _Where) -> Path:
+    if not _is_path(entry):
+        path = _library_dir() / f"{entry}.toml"
+        if not path.is_file():
+            where.fail(("include",), _unknown_library_name(entry))
+        return path
+    path = (base_dir or Path.cwd()) / Path(entry).expanduser()
+    if not path.is_file():
+        where.fail(("include",), f"included file {entry!r} not found ({path})")
+    return path
+
+
+def _flatten_overrides(table: Mapping, prefix: str = "") -> dict[str, object]:
+    """``{"a": {"b": 1}}`` and ``{"a.b": 1}`` both -> ``{"a.b": 1}``; distributions stay whole."""
+    out = {}
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and "dist" not in value:
+            out.update(_flatten_overrides(value, f"{path}."))
+        else:
+            out[path] = value
+    return out
+
+
+def _keys_at(data: Mapping, parent: tuple[str, ...], node: Mapping) -> tuple[str, ...]:
+    """Keys the table at ``parent`` may hold by the schema (existing or not), for overrides."""
+    if not parent:
+        return _toml_keys(ScenarioSpec)
+    if len(parent) == 2 and parent[0] == "packages":
+        return _toml_keys(PackageSpec)
+    if len(parent) == 4 and parent[0] == "packages" and parent[2] == "shocks":
+        return _shock_keys(node.get("kind"))
+    if len(parent) == 5 and parent[0] == "packages" and parent[4] == "severity":
+        return ("dist", *DIST_PARAMS.get(node.get("dist"), ()))
+    return ()
+
+
+def _apply_override(data: dict, key: str, value: object, fail: Callable[[str], NoReturn]) -> None:
+    """Set the value at a dotted key path. The path must exist, except a last key the schema allows
+    (e.g. ``packages.russia.correlation``): a typo must not silently add a key."""
+    parts = key.split(".")
+    if not all(parts):
+        fail(f"bad override path {key!r}")
+    node = data
+    for i, part in enumerate(parts):
+        here = ".".join(parts[:i]) or "the scenario"
+        last = i == len(parts) - 1
+        allowed = _keys_at(data, tuple(parts[:i]), node) if last else ()
+        if part not in node and part not in allowed:
+            choices = (*node, *allowed)
+            listing = f" (have: {', '.join(node)})" if node else ""
+            fail(f"override {key!r}: no key {part!r} in {here}{_did_you_mean(part, choices)}{listing}")
+        if last:
+            node[part] = copy.deepcopy(value)
+        elif not isinstance(node[part], dict):
+            fail(f"override {key!r}: {'.'.join(parts[:i + 1])} is {_describe(node[part])}, not a table")
+        else:
+            node = node[part]
+
+
+def _argument_error(file: str, key: str, message: str) -> NoReturn:
+    raise ScenarioError(message, file=file, field=key)
+
+
+def _resolve(data: Mapping, sources: tuple[_Source, ...], overrides: Mapping[str, object] | None) -> ScenarioSpec:
+    """Apply the ``[overrides]`` table, then the ``overrides`` argument, and build the spec."""
+    data = dict(data)
+    where = _Where(tuple(reversed(sources)))
+    table = _flatten_overrides(_table(data.pop("overrides", {}), ("overrides",), where, '"a.b.c" = 1'))
+    applied: list[tuple[str, bool]] = []
+    for key, value in table.items():
+        _apply_override(data, key, value, partial(where.fail, ("overrides", *key.split("."))))
+        applied.append((key, False))
+    for key, value in (overrides or {}).items():
+        _apply_override(data, str(key), value, partial(_argument_error, where.file, str(key)))
+        applied.append((str(key), True))
+    return _build(data, replace(where, overrides=tuple(applied)))
+
+
+def _scenario_path(name_or_path: str | os.PathLike) -> Path:
+    key = os.fspath(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or _is_path(key):
+        return Path(key).expanduser()
+    lib = _library()
+    if key not in lib:
+        raise ScenarioError(_unknown_library_name(key), file=key)
+    return lib[key]
+
+
+def load_scenario(name_or_path: str | os.PathLike, overrides: Mapping[str, object] | None = None) -> ScenarioSpec:
+    """Read a scenario by library name (``params/scenarios/NAME.toml``) or path: includes merged,
+    ``[overrides]`` and then ``overrides`` (dotted key path -> value, as sweeps use) applied, checked.
+
+    Raises :class:`ScenarioError` naming the file, the key path and (where found) the line.
+    """
+    path = _scenario_path(name_or_path)
+    data, text = _read_toml(path)
+    merged, sources = _with_includes(data, _Source(str(path), text), path.parent, (path.resolve(),))
+    spec = _resolve(merged, sources, overrides)
+    if path.parent.resolve() == _library_dir().resolve() and spec.name != path.stem:
+        spec._where.fail(("name",), f"a library scenario's name must equal its file stem {path.stem!r}, "
+                                    f"got {spec.name!r}")
+    return spec
+
+
+def scenario_from_dict(data: dict, *, source: str = "<dict>", base_dir: str | os.PathLike | None = None
+                       ) -> ScenarioSpec:
+    """A scenario from data shaped like a scenario file (e.g. ``spec.to_dict()``).
+
+    Include paths are relative to ``base_dir`` (default: the working directory).
+    """
+    src = _Source(source)
+    if not isinstance(data, Mapping):
+        _Where((src,)).fail((), f"expected a table of scenario keys, got {_describe(data)}")
+    base = Path(base_dir) if base_dir is not None else None
+    merged, sources = _with_includes(data, src, base, ())
+    return _resolve(merged, sources, None)
+
+
+def list_scenarios() -> dict[str, str]:
+    """Library scenario name -> description (or why it does not load)."""
+    out = {}
+    for name, path in _library().items():
+        try:
+            out[name] = load_scenario(path).description
+        except ScenarioError as err:
+            out[name] = f"(invalid: {err.message})"
+    return out
+
+
+# --- stage 2: compile against a table --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompiledPackage:
+    name: str
+    description: str
+    probability: float
+    correlation: float
+    source: str
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledShock:
+    """A shock in table indices. ``mask`` is read-only bool: capacity (R, S); trade_block (R, R, S)
+    [exporter, importer, sector] with a False diagonal; final_demand (R, S) [buyer, product];
+    substitution (S,); duration and inventory None. payment_friction arrives as trade_block."""
+
+    key: str
+    kind: str
+    package: int
+    severity: Distribution
+    mask: np.ndarray | None
+    source: str
+    description: str
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledScenario:
+    name: str
+    description: str
+    regions: tuple[str, ...]
+    sectors: tuple[str, ...]
+    table_sha256: str
+    spec_sha256: str
+    horizon_months: float
+    coordination: float
+    packages: tuple[CompiledPackage, ...]
+    shocks: tuple[CompiledShock, ...]
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """The names one axis (regions or sectors) of a table understands: ALL, labels, the table's built-in
+    groups and the scenario's groups (which may nest). Every scenario group is resolved on creation, so
+    a bad name in a group nobody uses still fails."""
+
+    what: str                                   # "region" or "sector"
+    table: str
+    labels: tuple[str, ...]
+    builtin: Mapping[str, tuple[str, ...]]
+    groups: Mapping[str, tuple[str, ...]]
+    other_labels: tuple[str, ...]              # the other axis, to spot a sector given as a region
+    where: _Where
+    _masks: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in self.groups:
+            clash = "a label" if name in self.labels else "a built-in group" if name in self.builtin else None
+            if clash:
+                self.where.fail((f"{self.what}_groups", name),
+                                f"group name {name!r} is already {clash} of table {self.table!r}; rename the group")
+            self._one(name, ())
+
+    def mask(self, names: Iterable[str], path: tuple[str, ...]) -> np.ndarray:
+        """(n,) bool: the union of ``names``; an unknown name fails at ``path``."""
+        out = np.zeros(len(self.labels), dtype=bool)
+        for name in names:
+            out |= self._one(name, path)
+        return out
+
+    def _one(self, name: str, path: tuple[str, ...]) -> np.ndarray:
+        if name == ALL:
+            return np.ones(len(self.labels), dtype=bool)
+        if name in self.labels:
+            return np.array([lab == name for lab in self.labels])
+        if name in self.groups:
+            if name not in self._masks:  # no cycles: checked in stage 1
+                self._masks[name] = self.mask(self.groups[name], (f"{self.what}_groups", name))
+            return self._masks[name]
+        if name in self.builtin:
+            return np.isin(np.array(self.labels), self.builtin[name])
+        other = "sector" if self.what == "region" else "region"
+        hint = f" ({name!r} is a {other})" if name in self.other_labels else ""
+        choices = (*self.labels, *self.builtin, *self.groups, ALL)
+        self.where.fail(path, f"unknown {self.what} {name!r}{hint}{_did_you_mean(name, choices)} "
+                              f"(on table {self.table!r} choose from: {', '.join(choices)})")
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple[str, np.ndarray | None]:
+    """(compiled kind, mask) of one shock."""
+    if shock.kind in ("duration", "inventory"):
+        return shock.kind, None
+    s = sectors.mask(shock.sectors, (*path, "sectors"))
+    if shock.kind == "substitution":
+        return shock.kind, s
+    if shock.kind in ("capacity", "final_demand"):
+        return shock.kind, regions.mask(shock.regions, (*path, "regions"))[:, None] & s[None, :]
+    if shock.kind == "trade_block":
+        e = regions.mask(shock.exporters, (*path, "exporters"))
+        m = regions.mask(shock.importers, (*path, "importers"))
+        pair = e[:, None] & m[None, :]
+    else:  # payment_friction: trade between the regions and their partners fails in both directions
+        a = regions.mask(shock.regions, (*path, "regions"))
+        b = regions.mask(shock.partners, (*path, "partners"))
+        pair = (a[:, None] & b[None, :]) | (b[:, None] & a[None, :])
+    np.fill_diagonal(pair, False)  # domestic flows are never blocked
+    if not pair.any():
+        regions.where.fail(path, f"this {shock.kind} shock blocks nothing: it names only domestic flows, "
+                                 "which are never blocked")
+    return "trade_block", pair[:, :, None] & s[None, None, :]
+
+
+def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
+    """Stage 2: resolve every region, sector and group name against ``mrio`` and build the masks."""
+    where = spec._where
+    regions = _Axis("region", mrio.name, mrio.regions, mrio.region_groups, spec.region_groups, mrio.sectors, where)
+    sectors = _Axis("sector", mrio.name, mrio.sectors, mrio.sector_groups, spec.sector_groups, mrio.regions, where)
+    packages, shocks = [], []
+    for i, pkg in enumerate(spec.packages):
+        packages.append(CompiledPackage(pkg.name, pkg.description, pkg.probability, pkg.correlation, pkg.source))
+        for shock in pkg.shocks:
+            kind, mask = _shock_mask(shock, regions, sectors, ("packages", pkg.name, "shocks", shock.name))
+            shocks.append(CompiledShock(
+                key=f"{pkg.name}.{shock.name}", kind=kind, package=i, severity=shock.severity,
+                mask=None if mask is None else _frozen(mask), source=shock.source, description=shock.description))
+    return CompiledScenario(
+        name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
+        table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
+        coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks))
+
+
+# --- the readable view -----------------------------------------------------------------------------------
+
+
+def _severity_line(shock: ShockSpec) -> str:
+    units = SEVERITY_UNITS[shock.kind]
+    return f"severity: {shock.severity}, mean {_g(dist_mean(shock.severity))} ({units})"
+
+
+def format_scenario(spec: ScenarioSpec) -> str:
+    """The resolved scenario as readable text with every source (``shockmodel scenarios show``)."""
+    lines = [f"{spec.name}: {spec.description}" if spec.description else spec.name,
+             f"  file: {spec.source}",
+             f"  sha256: {spec.sha256}",
+             f"  horizon: {_g(spec.horizon_months)} months"]
+    coord = f"  coordination between packages: {_g(spec.coordination)}"
+    if spec.coordination_range:
+        coord += f" (sweep range {_g(spec.coordination_range[0])} to {_g(spec.coordination_range[1])})"
+    lines.append(coord)
+    if spec.coordination_source:
+        lines.append(f"    source: {spec.coordination_source}")
+    for title, groups in (("region groups", spec.region_groups), ("sector groups", spec.sector_groups)):
+        if groups:
+            lines.append(f"  {title}:")
+            lines.extend(f"    {name} = {', '.join(members)}" for name, members in groups.items())
+    if not spec.packages:
+        lines += ["", "no packages: a control scenario without any shock"]
+    for pkg in spec.packages:
+        lines += ["", f"package {pkg.name}: probability {_g(pkg.probability)}, "
+                      f"correlation of its shocks {_g(pkg.correlation)}"]
+        if pkg.description:
+            lines.append(f"  {pkg.description}")
+        lines.append(f"  source: {pkg.source}")
+        for shock in pkg.shocks:
+            targets = "; ".join(f"{k} {', '.join(v)}" for k, v in shock.targets.items())
+            lines.append(f"  shock {shock.name} ({shock.kind})" + (f": {targets}" if targets else ""))
+            if shock.description:
+                lines.append(f"    {shock.description}")
+            lines += [f"    {_severity_line(shock)}", f"    source: {shock.source}"]
+    return "\n".join(lines)

@@ -1,0 +1,310 @@
+"""The Monte Carlo engine: exact zeros, extremes, bounds, references, reproducibility, properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shockmodel import engine
+from shockmodel.kernels import propagate as kern
+from shockmodel.mrio import MRIO
+from shockmodel.scenario import compile_scenario, scenario_from_dict
+from shockmodel.testing import fixed, scenario_dict, toy_mrio
+
+TOY = toy_mrio(0)
+TOY_CRIT = np.zeros((3, 3))
+TOY_CRIT[1, :] = 1.0     # CHIPS critical for every sector
+TOY_CRIT[0, 1] = 0.5     # ENERGY half-critical for CHIPS
+
+
+def _compiled(mrio, packages, **top):
+    return compile_scenario(scenario_from_dict(scenario_dict(packages, **top)), mrio)
+
+
+def _block(exp, imp, sev, sectors=("ALL",), subst=None):
+    shocks = {"b": {"kind": "trade_block", "exporters": list(exp), "importers": list(imp), "sectors": list(sectors),
+                    "severity": sev if isinstance(sev, dict) else fixed(sev)}}
+    if subst is not None:
+        shocks["s"] = {"kind": "substitution", "sectors": ["ALL"], "severity": fixed(subst)}
+    return {"p": {"shocks": shocks}}
+
+
+def _dx(mrio, compiled, model="constrained", crit=TOY_CRIT, draws=1):
+    plan = engine.make_plan(compiled, mrio, model, crit)
+    smp = engine.sample_block(plan, 0, 0, draws)
+    out = engine.propagate_block(plan, smp.severity, smp.occurred)
+    return plan, out
+
+
+# --- exact zeros and extremes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", engine.MODELS)
+def test_baseline_is_exactly_zero(model, default_table, critical_default):
+    from shockmodel import pipeline
+
+    ds = pipeline.run("baseline", table=default_table, draws=300, model=model, markets=None)
+    for name in ("gdp_loss", "gdp_loss_pct", "world_gdp_loss_pct", "trade_loss_pct", "trade_loss",
+                 "output_loss_pct", "output_loss"):
+        assert (ds[name].values == 0).all(), name
+
+
+@pytest.mark.parametrize("model", engine.MODELS)
+def test_zero_severity_gives_zero_loss(model):
+    c = _compiled(TOY, _block(["AAA"], ["BBB"], 0.0))
+    _, out = _dx(TOY, c, model)
+    assert (out.dx == 0).all() and (out.trade == 0).all() and (out.gdp_loss == 0).all()
+
+
+def test_full_blockade_of_a_region(default_table, critical_default):
+    """All of Taiwan's trade blocked, nothing re-sourced: its exports fall to zero exactly."""
+    c = _compiled(default_table, {"p": {"shocks": {
+        "out": {"kind": "trade_block", "exporters": ["TWN"], "importers": ["ALL"], "severity": fixed(1.0)},
+        "in": {"kind": "trade_block", "exporters": ["ALL"], "importers": ["TWN"], "severity": fixed(1.0)}}}})
+    plan, out = _dx(default_table, c, "constrained", critical_default)
+    t = default_table.regions.index("TWN")
+    exports_lost = out.trade[0, t].sum() - out.trade[0, t, t]
+    assert exports_lost == pytest.approx(plan.exports0[t], rel=1e-12)
+    assert out.converged.all()
+    # Taiwan cannot make electronics without imported chips' partners ... and loses a large share of GDP
+    assert 0.3 < out.gdp_loss[0, t] / plan.gdp0[t] <= 1.0
+
+
+@pytest.mark.parametrize("model", engine.MODELS)
+def test_losses_within_baseline(model, default_table, critical_default):
+    c = _compiled(default_table, {"p": {"correlation": 0.3, "shocks": {
+        "cap": {"kind": "capacity", "regions": ["TWN", "KOR"], "sectors": ["SEMICONDUCTORS"],
+                "severity": {"dist": "uniform", "low": 0.0, "high": 1.0}},
+        "blk": {"kind": "trade_block", "exporters": ["RUS"], "importers": ["ALL"],
+                "severity": {"dist": "beta", "a": 2.0, "b": 2.0}},
+        "fd": {"kind": "final_demand", "regions": ["USA"], "severity": {"dist": "uniform", "low": 0.0, "high": 0.3}}}}})
+    plan = engine.make_plan(c, default_table, model, critical_default)
+    smp = engine.sample_block(plan, 3, 0, 200)
+    out = engine.propagate_block(plan, smp.severity, smp.occurred)
+    assert (out.dx >= 0).all() and (out.dx <= plan.x0[None, :] * (1 + 1e-12)).all()
+    assert (out.gdp_loss >= 0).all() and (out.gdp_loss <= plan.gdp0[None, :] * (1 + 1e-12)).all()
+    assert (out.trade >= -1e-9 * plan.T0.max()).all() and (out.trade <= plan.T0[None] * (1 + 1e-9) + 1e-9).all()
+
+
+# --- references --------------------------------------------------------------------------------------
+
+
+def _dense_constrained(mrio: MRIO, blocked: np.ndarray, cap_loss: np.ndarray, crit: np.ndarray, tol=1e-13):
+    """Straight transcription of DESIGN.md section 4 with dense matrices (levels, not losses)."""
+    R, S, n = mrio.n_regions, mrio.n_sectors, mrio.n
+    reg, sec = mrio.region_of, mrio.sector_of
+    pass_ij = 1.0 - blocked[reg[:, None], reg[None, :], sec[:, None]]
+    pass_im = 1.0 - blocked[reg[:, None], np.arange(R)[None, :], sec[:, None]]
+    Zb = mrio.Z * pass_ij
+    yb = (mrio.Y * pass_im).sum(axis=1)
+    x0 = mrio.x
+    req = np.zeros((S, n))
+    for s in range(S):
+        req[s] = mrio.Z[sec == s].sum(axis=0)
+    x = x0.copy()
+    for _ in range(10_000):
+        D = Zb @ (x / x0) + yb
+        rho = np.minimum(1.0, np.divide(x, D, out=np.ones_like(x), where=D > 0))
+        new = np.minimum(x0 * (1 - cap_loss), D)
+        for j in range(n):
+            for s in np.flatnonzero(crit[:, sec[j]] > 0):
+                if req[s, j] > 0:
+                    avail = (Zb[sec == s, j] * rho[sec == s]).sum()
+                    new[j] = min(new[j], x0[j] * (1 - crit[s, sec[j]] * (1 - avail / req[s, j])))
+        if np.abs(new - x).max() <= tol * x0.max():
+            return new
+        x = new
+    raise AssertionError("dense reference did not converge")
+
+
+def test_constrained_matches_dense_reference():
+    c = _compiled(TOY, {"p": {"shocks": {
+        "blk": {"kind": "trade_block", "exporters": ["AAA"], "importers": ["BBB"], "sectors": ["CHIPS"],
+                "severity": fixed(0.7)},
+        "cap": {"kind": "capacity", "regions": ["BBB"], "sectors": ["ENERGY"], "severity": fixed(0.2)}}}})
+    plan, out = _dx(TOY, c, crit=TOY_CRIT)
+    blocked = np.zeros((2, 2, 3))
+    blocked[0, 1, 1] = 0.7
+    cap = np.zeros(6)
+    cap[TOY.index("BBB", "ENERGY")] = 0.2
+    x_ref = _dense_constrained(TOY, blocked, cap, TOY_CRIT)
+    np.testing.assert_allclose(TOY.x - out.dx[0], x_ref, rtol=1e-7)
+    assert out.dx[0].sum() > 0
+
+
+def test_kernels_match_py_func(default_table, critical_default):
+    """Each numba kernel equals its pure-Python original on a real block."""
+    c = _compiled(default_table, {"p": {"shocks": {
+        "blk": {"kind": "trade_block", "exporters": ["TWN"], "importers": ["ALL"],
+                "severity": {"dist": "uniform", "low": 0.3, "high": 0.9}},
+        "sub": {"kind": "substitution", "sectors": ["SEMICONDUCTORS"], "severity": fixed(0.2)},
+        "cap": {"kind": "capacity", "regions": ["KOR"], "severity": fixed(0.1)}}}})
+    plan = engine.make_plan(c, default_table, "constrained", critical_default)
+    smp = engine.sample_block(plan, 1, 0, 8)
+    B, T, n, R, S = 8, len(plan.tri_e), default_table.n, default_table.n_regions, default_table.n_sectors
+    sev = np.ascontiguousarray(smp.severity[:, plan.trade_cols])
+    subst = np.zeros((B, 1, S))
+    subst[:, 0, default_table.sectors.index("SEMICONDUCTORS")] = 0.2
+    p1, p2 = np.empty((B, T)), np.empty((B, T))
+    kern.build_pass(sev, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, subst, p1)
+    kern.build_pass.py_func(sev, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, subst, p2)
+    np.testing.assert_array_equal(p1, p2)
+    dem = np.ones((B, R * S))
+    d1, d2 = np.empty((B, n)), np.empty((B, n))
+    args = (p1, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S)
+    kern.demand_loss_static(*args, d1)
+    kern.demand_loss_static.py_func(*args, d2)
+    np.testing.assert_allclose(d1, d2, rtol=1e-13)
+    rng = np.random.default_rng(0)
+    dx = rng.random((B, n)) * plan.x0 * 0.1
+    AdX = dx @ plan.AT
+    dcap = np.zeros((B, n))
+    outs = []
+    for fn in (kern.constrained_step, kern.constrained_step.py_func):
+        o = (np.empty((B, n)), np.empty((B, n)), np.empty((B, n)))
+        active = np.ones(B, dtype=bool)
+        fn(AdX, dx, p1, d1, dcap, plan.x0, plan.A, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, plan.crit_ptr,
+           plan.crit_w, plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, 1e-9, active, *o)
+        outs.append(o)
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    t1, t2 = np.empty((B, R, R)), np.empty((B, R, R))
+    targs = (dx, outs[0][1], p1, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S)
+    kern.trade_loss(*targs, t1)
+    kern.trade_loss.py_func(*targs, t2)
+    np.testing.assert_allclose(t1, t2, rtol=1e-12)
+
+
+def test_leontief_matches_pymrio(default_table):
+    """A fixed 20% cut of US final demand: x_new = pymrio.calc_x_from_L(L, y_new) within 1e-9."""
+    pymrio = pytest.importorskip("pymrio")
+    import pandas as pd
+
+    m = default_table
+    c = _compiled(m, {"p": {"shocks": {"fd": {"kind": "final_demand", "regions": ["USA"], "severity": fixed(0.2)}}}})
+    _, out = _dx(m, c, "leontief", None)
+    Y = m.Y.copy()
+    us = m.regions.index("USA")
+    Y[:, us] -= 0.2 * np.clip(Y[:, us], 0, None)
+    idx = pd.MultiIndex.from_product([m.regions, m.sectors])
+    L = pymrio.calc_L(pd.DataFrame(m.A, index=idx, columns=idx))
+    x_new = np.asarray(pymrio.calc_x_from_L(L, Y.sum(axis=1))).ravel()
+    np.testing.assert_allclose(m.x - out.dx[0], x_new, rtol=1e-9)
+
+
+# --- reproducibility ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def repro_case(default_table):
+    c = _compiled(default_table, {
+        "a": {"correlation": 0.5, "probability": 0.7, "shocks": {
+            "blk": {"kind": "trade_block", "exporters": ["TWN"], "importers": ["ALL"],
+                    "severity": {"dist": "pert", "low": 0.3, "mode": 0.7, "high": 0.95}},
+            "dur": {"kind": "duration", "severity": {"dist": "uniform", "low": 3, "high": 12}}}},
+        "b": {"probability": 0.8, "shocks": {
+            "emb": {"kind": "trade_block", "exporters": ["RUS"], "importers": ["DEU", "EUR"],
+                    "sectors": ["MIN_ENERGY"], "severity": {"dist": "uniform", "low": 0.5, "high": 1.0}}}}},
+        coordination=0.6, coordination_source="test")
+    return c
+
+
+def _fingerprint(raw):
+    return (raw.gdp_loss, raw.exports_lost, raw.output_hist, raw.trade_hist, raw.output_sum, raw.trade_sum,
+            raw.severity, raw.occurred, raw.converged)
+
+
+def test_same_numbers_for_any_chunk_size(repro_case, default_table, critical_default):
+    kw = dict(draws=9000, seed=7, critical=critical_default)
+    a = engine.simulate(repro_case, default_table, chunk_size=1000, **kw)
+    b = engine.simulate(repro_case, default_table, chunk_size=7777, **kw)
+    for x, y in zip(_fingerprint(a), _fingerprint(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_same_numbers_for_any_thread_count(repro_case, default_table, critical_default):
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 threads")
+    kw = dict(draws=2000, seed=3, critical=critical_default)
+    a = engine.simulate(repro_case, default_table, threads=1, **kw)
+    b = engine.simulate(repro_case, default_table, threads=2, **kw)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for x, y in zip(_fingerprint(a), _fingerprint(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_fewer_draws_are_a_prefix(repro_case, default_table, critical_default):
+    a = engine.simulate(repro_case, default_table, draws=700, seed=5, critical=critical_default)
+    b = engine.simulate(repro_case, default_table, draws=300, seed=5, critical=critical_default)
+    np.testing.assert_array_equal(a.gdp_loss[:, :300], b.gdp_loss)
+
+
+def test_coordination_correlates_packages(default_table, critical_default):
+    """Intensity correlation across packages is rho * sqrt(c_p c_q) (one-factor copula per package)."""
+    def corr(rho):
+        c = _compiled(default_table, {
+            "a": {"correlation": 1.0, "shocks": {
+                "x": {"kind": "capacity", "regions": ["TWN"], "severity": {"dist": "uniform", "low": 0, "high": 1}}}},
+            "b": {"correlation": 1.0, "shocks": {
+                "y": {"kind": "capacity", "regions": ["RUS"], "severity": {"dist": "uniform", "low": 0, "high": 1}}}}},
+            coordination=rho, coordination_source="test")
+        plan = engine.make_plan(c, default_table, "constrained", critical_default)
+        s = engine.sample_block(plan, 0, 0, 256).severity
+        return np.corrcoef(s[:, 0], s[:, 1])[0, 1]
+    assert abs(corr(0.0)) < 0.2 and corr(0.9) > 0.75 and corr(-0.9) < -0.75
+
+
+# --- properties (hypothesis) -------------------------------------------------------------------------
+
+_settings = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_settings
+@given(s1=st.floats(0.0, 1.0), s2=st.floats(0.0, 1.0), kind=st.sampled_from(["trade_block", "capacity", "final_demand"]),
+       model=st.sampled_from(engine.MODELS))
+def test_monotone_in_severity(s1, s2, kind, model):
+    """More of one shock never lowers any industry's output loss or the world GDP loss.
+
+    Known limit (see README, "Model"): in the constrained model, two shocks together can interact
+    non-monotonically. With BBB's chip capacity cut by 90%, blocking AAA->BBB lowers BBB's demand for the
+    rationed chips, AAA gets more of them and the world loss falls. That is proportional rationing at
+    work (Pichler & Farmer 2022 discuss rationing schemes), not a solver error: the fixed point agrees
+    with the dense transcription of the equations (test_constrained_matches_dense_reference).
+    """
+    lo, hi = sorted((s1, s2))
+    targets = {"trade_block": {"exporters": ["AAA"], "importers": ["BBB"]},
+               "capacity": {"regions": ["BBB"], "sectors": ["CHIPS"]},
+               "final_demand": {"regions": ["AAA"]}}[kind]
+
+    def loss(sev):
+        c = _compiled(TOY, {"p": {"shocks": {"x": {"kind": kind, **targets, "severity": fixed(sev)}}}})
+        _, out = _dx(TOY, c, model)
+        return out.dx[0], out.gdp_loss[0]
+
+    dx_lo, g_lo = loss(lo)
+    dx_hi, g_hi = loss(hi)
+    assert (dx_hi >= dx_lo - 1e-9 * TOY.x).all()
+    assert g_hi.sum() >= g_lo.sum() - 1e-9 * TOY.v.sum()
+
+
+@_settings
+@given(sev=st.floats(0.0, 1.0), perm_seed=st.integers(0, 1000), model=st.sampled_from(engine.MODELS))
+def test_relabelling_regions_changes_nothing(sev, perm_seed, model):
+    regions = ("AAA", "BBB", "CCC")
+    m = toy_mrio(5, regions=regions)
+    perm = np.random.default_rng(perm_seed).permutation(3)
+    S = m.n_sectors
+    idx = (perm[:, None] * S + np.arange(S)[None, :]).ravel()
+    mp = MRIO(name="perm", regions=tuple(regions[p] for p in perm), sectors=m.sectors, Z=m.Z[np.ix_(idx, idx)],
+              Y=m.Y[idx][:, perm], x=m.x[idx], v=m.v[idx])
+    pk = {"p": {"shocks": {
+        "b": {"kind": "trade_block", "exporters": ["AAA"], "importers": ["BBB", "CCC"], "severity": fixed(sev)},
+        "f": {"kind": "final_demand", "regions": ["CCC"], "severity": fixed(sev / 2)}}}}
+    _, o1 = _dx(m, _compiled(m, pk), model)
+    _, o2 = _dx(mp, _compiled(mp, pk), model)
+    np.testing.assert_allclose(o1.gdp_loss[0][perm], o2.gdp_loss[0], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(o1.dx[0][idx], o2.dx[0], rtol=1e-9, atol=1e-9)

@@ -1,0 +1,237 @@
+"""Tests of the report layer: figures (titles, labels with units, footer), statistics, report files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+xr = pytest.importorskip("xarray")
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from shockmodel.errors import UserError  # noqa: E402
+from shockmodel.report import plots  # noqa: E402
+from shockmodel.report._data import ReportDataError  # noqa: E402
+from shockmodel.report._style import axis_label, short_attribution  # noqa: E402
+from shockmodel.report.build import build_report  # noqa: E402
+from shockmodel.report.stats import (  # noqa: E402
+    exceedance_curve,
+    expected_shortfall,
+    gdp_summary_table,
+    loss_metrics,
+    value_at_risk,
+)
+from shockmodel.report.sweepdata import sweep_series, swept_params  # noqa: E402
+
+try:
+    from report_fixtures import synthetic_run_dataset, synthetic_sweep_dataset
+except ImportError:  # tests collected as a package
+    from tests.report_fixtures import synthetic_run_dataset, synthetic_sweep_dataset
+
+UNIT = re.compile(r"\[[^\]]+\]|\([^)]+\)")
+DRAWS = 120
+
+
+@pytest.fixture(scope="module")
+def run_ds():
+    return synthetic_run_dataset(draws=DRAWS, seed=1)
+
+
+@pytest.fixture(scope="module")
+def variants_ds():
+    return synthetic_run_dataset(draws=DRAWS, seed=2, with_variants=True, with_markets=True)
+
+
+@pytest.fixture(scope="module")
+def grid_ds():
+    return synthetic_sweep_dataset(draws=DRAWS, seed=3, layout="grid")
+
+
+@pytest.fixture(scope="module")
+def cell_ds():
+    return synthetic_sweep_dataset(draws=DRAWS, seed=3, layout="cell")
+
+
+def _colorbar_label(ax) -> str:
+    return ax.images[0].colorbar.ax.get_ylabel()
+
+
+def _footer(ax) -> str:
+    return " ".join(t.get_text() for t in ax.figure.texts)
+
+
+# Each case: dataset fixture, how to draw, which labels must carry a unit.
+CASES = {
+    "gdp_loss_distribution": ("run_ds", plots.plot_gdp_loss_distribution, ("x",)),
+    "gdp_loss_distribution_variants": ("variants_ds", plots.plot_gdp_loss_distribution, ("x",)),
+    "exceedance": ("run_ds", plots.plot_exceedance, ("x",)),
+    "output_heatmap": ("run_ds", plots.plot_output_heatmap, ("colorbar",)),
+    "trade_matrix": ("variants_ds", plots.plot_trade_matrix, ("colorbar",)),
+    "simultaneity_premium": ("variants_ds", plots.plot_simultaneity_premium, ("x", "y")),
+    "combined_vs_parts": ("variants_ds", plots.plot_combined_vs_parts, ("x", "y")),
+    "fan_chart_grid": ("grid_ds", lambda ds: plots.plot_fan_chart(ds, "inventory_days"), ("x", "y")),
+    "fan_chart_cell": ("cell_ds", lambda ds: plots.plot_fan_chart(ds, "coordination"), ("y",)),
+    "tornado_grid": ("grid_ds", plots.plot_tornado, ("x",)),
+    "tornado_cell": ("cell_ds", plots.plot_tornado, ("x",)),
+    "price_distribution": ("variants_ds",
+                           lambda ds: plots.plot_draw_distribution(ds, "price_change_pct", "commodity"), ("x",)),
+    "equity_distribution": ("variants_ds",
+                            lambda ds: plots.plot_draw_distribution(ds, "equity_drawdown_pct", "index"), ("x",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plot_has_title_labels_units_and_footer(case, request):
+    fixture, draw, with_units = CASES[case]
+    ds = request.getfixturevalue(fixture)
+    ax = draw(ds)
+    assert ax.get_title().strip()
+    assert ax.get_xlabel().strip() and ax.get_ylabel().strip()
+    labels = {"x": ax.get_xlabel(), "y": ax.get_ylabel()}
+    if "colorbar" in with_units:
+        labels["colorbar"] = _colorbar_label(ax)
+    for which in with_units:
+        assert UNIT.search(labels[which]), f"{case}: {which} label {labels[which]!r} has no unit"
+    footer = _footer(ax)
+    assert ds.attrs["run_id"] in footer and "CC BY 4.0" in footer and "WIOD" in footer
+
+
+def test_plot_draws_on_a_given_axes(run_ds):
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    assert plots.plot_exceedance(run_ds, ax=right) is right
+    assert plots.plot_gdp_loss_distribution(run_ds, ax=left, n_regions=3) is left
+    assert len(left.get_yticklabels()) == 4  # World + 3 regions
+    assert sum(t.get_gid() == "shockmodel-footer" for t in fig.texts) == 1
+
+
+def test_distribution_ranks_regions_and_marks_risk(run_ds):
+    ax = plots.plot_gdp_loss_distribution(run_ds, n_regions=5)
+    names = [t.get_text() for t in ax.get_yticklabels()][::-1]  # top to bottom
+    assert names[0] == "World"
+    means = [float(run_ds["gdp_loss_pct"].sel(region=r).mean()) for r in names[1:]]
+    assert means == sorted(means, reverse=True)
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"VaR95", "VaR99", "ES95", "ES99"} <= legend
+
+
+def test_exceedance_selected_regions_and_unknown_region(run_ds):
+    ax = plots.plot_exceedance(run_ds, regions=["USA", "DEU"])
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"World", "USA", "DEU"}
+    assert ax.get_yscale() == "log"
+    with pytest.raises(ReportDataError, match="XXX"):
+        plots.plot_exceedance(run_ds, regions=["XXX"])
+
+
+def test_missing_variable_or_stat_raises_report_data_error(run_ds):
+    with pytest.raises(ReportDataError, match="output_loss_pct"):
+        plots.plot_output_heatmap(run_ds.drop_vars("output_loss_pct"))
+    with pytest.raises(ReportDataError, match="p05"):
+        plots.plot_output_heatmap(run_ds, stat="p42")
+    with pytest.raises(ReportDataError):
+        plots.plot_simultaneity_premium(run_ds)  # no variants
+
+
+# ------------------------------------------------------------------------------------------ statistics
+def test_risk_measures_on_a_known_sample():
+    x = np.arange(1.0, 101.0)
+    assert value_at_risk(x, 0.95) == pytest.approx(95.05)
+    assert expected_shortfall(x, 0.95) == pytest.approx(98.0)  # mean of 96..100
+    m = loss_metrics(np.append(x, np.nan))  # NaN draws ignored
+    assert m["mean"] == pytest.approx(50.5) and m["p50"] == pytest.approx(50.5)
+    assert m["ES99"] >= m["VaR99"] >= m["VaR95"]
+    xs, p = exceedance_curve(np.array([3.0, 1.0, 2.0, 2.0]))
+    assert xs.tolist() == [1, 2, 2, 3] and p.tolist() == [1.0, 0.75, 0.5, 0.25]
+
+
+def test_summary_table_from_draws_matches_stored_summary(run_ds):
+    stored = gdp_summary_table(run_ds)
+    computed = gdp_summary_table(run_ds.drop_vars(["gdp_loss_pct_summary", "world_gdp_loss_pct_summary"]))
+    assert "stored" in stored.note and "draws" in computed.note
+    assert [r[0] for r in stored.rows] == [r[0] for r in computed.rows]
+    assert stored.rows[0][0] == "World" and len(stored.rows) == 17
+    np.testing.assert_allclose([r[1] for r in stored.rows], [r[1] for r in computed.rows], rtol=1e-9)
+
+
+def test_sweep_layouts_agree(grid_ds, cell_ds):
+    assert swept_params(grid_ds) == swept_params(cell_ds) == ("coordination", "inventory_days", "severity_scale")
+    assert swept_params(synthetic_run_dataset(draws=10)) == ()
+    for param in swept_params(grid_ds):
+        a, b = sweep_series(grid_ds, param), sweep_series(cell_ds, param)
+        np.testing.assert_allclose(a.values, b.values)
+        np.testing.assert_allclose([np.median(d) for d in a.draws], [np.median(d) for d in b.draws])
+        assert a.reference == pytest.approx(b.reference)
+
+
+def test_labels_and_attribution():
+    assert axis_label("GDP loss", "percent of baseline value added") == "GDP loss [% of baseline value added]"
+    assert axis_label("Share") == "Share"
+    long = ("WIOD 2013 release (Timmer et al. 2015), values taken from the `wiod` R data package, converted. "
+            "Licensed CC BY 4.0.")
+    assert short_attribution(long) == "Data: WIOD 2013 release (Timmer et al. 2015), CC BY 4.0"
+    assert short_attribution("") == ""
+
+
+# --------------------------------------------------------------------------------------------- build
+def _save(ds, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(folder / "data.nc", engine="h5netcdf")
+    return folder
+
+
+def test_build_report_writes_html_pdf_and_pngs(tmp_path, variants_ds):
+    run = _save(variants_ds, tmp_path / "run")
+    out = build_report(run, dpi=60)
+    report = run / "report"
+    assert out["html"] == report / "report.html" and out["pdf"] == report / "report.pdf"
+    text = out["html"].read_text(encoding="utf-8")
+    assert '<img src="data:image/png;base64,' in text
+    assert '<table class="summary">' in text and "GDP loss by region" in text and "ES99" in text
+    assert "World GDP loss by scenario" in text and "CC BY 4.0" in text and variants_ds.attrs["run_id"] in text
+    assert out["pdf"].read_bytes().startswith(b"%PDF")
+    pngs = {k: v for k, v in out.items() if k not in ("html", "pdf")}
+    assert {"gdp_loss_distribution", "exceedance", "output_heatmap", "trade_matrix", "simultaneity_premium",
+            "combined_vs_parts", "price_change_pct_distribution", "equity_drawdown_pct_distribution"} <= set(pngs)
+    for path in pngs.values():
+        assert path.parent == report and path.read_bytes().startswith(b"\x89PNG")
+    assert not [p for p in report.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_build_report_skips_missing_optional_variables(tmp_path, run_ds):
+    minimal = run_ds[["world_gdp_loss_pct"]]
+    minimal.attrs = dict(run_ds.attrs)
+    run = _save(minimal, tmp_path / "minimal")
+    out = build_report(run, formats=("html",), out_dir=tmp_path / "elsewhere", dpi=60)
+    assert set(out) == {"gdp_loss_distribution", "exceedance", "html"}
+    assert out["html"].parent == tmp_path / "elsewhere"
+    assert "World" in out["html"].read_text(encoding="utf-8")
+
+
+def test_build_report_for_a_sweep(tmp_path, cell_ds):
+    run = _save(cell_ds, tmp_path / "sweep")
+    out = build_report(str(run), formats=["pdf"], dpi=60)
+    assert {"fan_chart_coordination", "fan_chart_inventory_days", "fan_chart_severity_scale", "tornado",
+            "pdf"} == set(out)
+    assert out["pdf"].read_bytes().startswith(b"%PDF")
+
+
+def test_build_report_errors(tmp_path, run_ds):
+    with pytest.raises(UserError, match="no data.nc in this folder") as err:
+        build_report(tmp_path)
+    assert err.value.file == str(tmp_path)
+    with pytest.raises(UserError, match="docx"):
+        build_report(_save(run_ds, tmp_path / "run"), formats=("docx",))
+
+
+def test_report_package_import_is_light():
+    code = ("import sys, shockmodel.report; "
+            "print(any(m in sys.modules for m in ('matplotlib', 'xarray')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "False"
