@@ -51,7 +51,7 @@ class Plan:
     v0: np.ndarray
     Z: np.ndarray
     A: np.ndarray
-    AT: np.ndarray
+    A_by_region: np.ndarray   # (R, S, n): A[:, J_m]' for each buyer region m
     Zsum: np.ndarray          # (n, R) sum_{j in m} Z_ij
     Ypos: np.ndarray          # (n, R) non-negative final demand
     T0: np.ndarray            # (R, R) baseline trade incl. domestic
@@ -94,6 +94,7 @@ class Plan:
     prob: np.ndarray
     pkg_corr: np.ndarray
     shock_pkg: np.ndarray
+    mitigating: np.ndarray    # (K,) bool: substitution and inventory shocks soften the others
     dists: tuple
     copula: np.ndarray
     horizon_months: float
@@ -178,7 +179,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     Ypos = np.ascontiguousarray(np.clip(mrio.Y, 0.0, None))
     return Plan(
         model=model, n_regions=R, n_sectors=S,
-        x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), Z=Z, A=A, AT=np.ascontiguousarray(A.T),
+        x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), Z=Z, A=A, A_by_region=np.ascontiguousarray(A.T.reshape(R, S, n)),
         Zsum=np.ascontiguousarray(Z.reshape(n, R, S).sum(axis=2)), Ypos=Ypos, T0=T0,
         exports0=T0.sum(axis=1) - np.diag(T0), gdp0=mrio.gdp.copy(),
         tri_e=tri_e, tri_m=tri_m, tri_s=tri_s, tri_of=tri_of, tri_ptr=tri_ptr, tri_idx=tri_idx,
@@ -197,6 +198,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         prob=np.array([p.probability for p in compiled.packages], dtype=np.float64),
         pkg_corr=np.array([p.correlation for p in compiled.packages], dtype=np.float64),
         shock_pkg=shock_pkg,
+        mitigating=np.array([sh.kind in ("substitution", "inventory") for sh in shocks], dtype=bool),
         dists=tuple((sh.severity.dist, tuple(sh.severity.params)) for sh in shocks),
         copula=equicorrelation_factor(P, compiled.coordination) if P else np.zeros((0, 0)),
         horizon_months=float(compiled.horizon_months),
@@ -223,7 +225,9 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     Gaussian copula (Nelsen 2006, "An Introduction to Copulas", section 3.3): package occurrence latents
     ``W`` and intensity factors ``F`` are standard normals with equicorrelation ``coordination`` across
     packages; shock ``k`` of package ``p`` has latent ``sqrt(c_p) F_p + sqrt(1 - c_p) E_k`` (one-factor
-    model, within-package correlation ``c_p``). Package p occurs iff ``Phi(W_p) < probability_p``;
+    model, within-package correlation ``c_p``), negated for substitution and inventory shocks so that a
+    harsh draw comes with less re-sourcing and thinner buffers. Intensities of two shocks in different
+    packages correlate with ``rho sqrt(c_p c_q)``. Package p occurs iff ``Phi(W_p) < probability_p``;
     severities are ``F_k^-1(Phi(latent))``. The full block is always generated and then cut, so a draw's
     numbers do not depend on how many draws are requested.
     """
@@ -242,6 +246,8 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     for k, (dist, params) in enumerate(plan.dists):
         c = plan.pkg_corr[plan.shock_pkg[k]]
         z = np.sqrt(c) * Fn[:, plan.shock_pkg[k]] + np.sqrt(1.0 - c) * En[:, k]
+        # a high package factor means a harsher draw: less re-sourcing and thinner buffers
+        z = -z if plan.mitigating[k] else z
         sev[:, k] = ppf(dist, params, to_uniform(z))
     return Sample(occurred=occurred, severity=sev, u_market=Um)
 
@@ -326,13 +332,14 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
         new_dx = np.empty_like(dx)
         dD = np.empty_like(dx)
         active = np.ones(B, dtype=bool)
-        AdX = np.zeros_like(dx)
+        W = np.zeros((R, B, n))
         for it in range(max_iter):
             idx = np.flatnonzero(active)
-            AdX[idx] = dx[idx] @ plan.AT  # one GEMM over the draws still moving
-            kern.constrained_step(AdX, dx, pass_, dD0, dcap, x0, plan.A, plan.tri_ptr, plan.tri_idx,
-                                  plan.tri_m, S, plan.crit_ptr, plan.crit_w, plan.req, plan.src_ptr,
-                                  plan.src_i, plan.src_z, plan.src_t, tol, active, new_dx, rho, dD)
+            for m in range(R):  # W[m] = dx[:, J_m] A[:, J_m]': demand lost by industry i from buyers in m
+                W[m, idx] = dx[idx, m * S:(m + 1) * S] @ plan.A_by_region[m]
+            kern.constrained_step(W, dx, pass_, dD0, dcap, x0, plan.tri_ptr, plan.tri_idx, plan.tri_m,
+                                  plan.crit_ptr, plan.crit_w, plan.req, plan.src_ptr, plan.src_i, plan.src_z,
+                                  plan.src_t, tol, active, new_dx, rho, dD)
             iterations[idx] += 1
             dx, new_dx = new_dx, dx
             if not active.any():

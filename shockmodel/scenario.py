@@ -342,9 +342,12 @@ def _reject_unknown(table: Mapping, allowed: Iterable[str], path, where, what: s
                                      f"(allowed: {', '.join(allowed)})")
 
 
-def _key(parse: Parser, *, required: bool = False, default: Any = MISSING, **kwargs) -> Any:
-    """A dataclass field that is also a TOML key: ``parse`` converts and checks the value."""
-    return field(default=default, metadata={"parse": parse, "required": required}, **kwargs)
+def _key(parse: Parser, *, required: bool = False, default: Any = MISSING, by_name: bool = False, **kwargs) -> Any:
+    """A dataclass field that is also a TOML key: ``parse`` converts and checks the value.
+
+    ``by_name``: the value is a tuple of specs written as a table keyed by their names (packages, shocks).
+    """
+    return field(default=default, metadata={"parse": parse, "required": required, "by_name": by_name}, **kwargs)
 
 
 def _toml_keys(cls) -> tuple[str, ...]:
@@ -524,19 +527,16 @@ def _distribution(value, path, where) -> Distribution:
 
 def _fit_to_kind(d: Distribution, kind: str, path, where) -> Distribution:
     """Check that ``d`` suits the kind's unit; a share's lognormal gets its default cap 1."""
-    if kind in SHARE_KINDS:
-        if d.dist == "lognormal" and math.isinf(d.params[2]):
-            d = Distribution("lognormal", (*d.params[:2], 1.0))
-        lo, hi = dist_support(d)
-        if lo < 0 or hi > 1:
-            where.fail(path, f"a {kind} severity is a share, so its distribution must lie in [0, 1]; "
-                             f"{d} ranges over [{_g(lo)}, {_g(hi)}]")
-    elif kind == "duration":
-        lo, _ = dist_support(d)
-        if lo <= 0 and d.dist != "lognormal":
-            where.fail(path, f"a duration is in months and must be > 0; {d} reaches {_g(lo)}")
-    elif dist_support(d)[0] < 0:
-        where.fail(path, f"an inventory is in days and must be >= 0; {d} reaches {_g(dist_support(d)[0])}")
+    if kind in SHARE_KINDS and d.dist == "lognormal" and math.isinf(d.params[2]):
+        d = Distribution("lognormal", (*d.params[:2], 1.0))
+    lo, hi = dist_support(d)
+    if kind in SHARE_KINDS and (lo < 0 or hi > 1):
+        where.fail(path, f"a {kind} severity is a share, so its distribution must lie in [0, 1]; "
+                         f"{d} ranges over [{_g(lo)}, {_g(hi)}]")
+    if kind == "duration" and lo <= 0 and d.dist != "lognormal":  # a lognormal never reaches 0
+        where.fail(path, f"a duration is in months and must be > 0; {d} reaches {_g(lo)}")
+    if kind == "inventory" and lo < 0:
+        where.fail(path, f"an inventory is in days and must be >= 0; {d} reaches {_g(lo)}")
     return d
 
 
@@ -565,7 +565,7 @@ class ShockSpec:
         return {k: getattr(self, k) for k in KIND_TARGETS[self.kind]}
 
     def to_dict(self) -> dict:
-        return {k: _toml_value(getattr(self, k)) for k in _shock_keys(self.kind)}
+        return _spec_dict(self, _shock_keys(self.kind))
 
 
 def _shock_keys(kind: str | None) -> tuple[str, ...]:
@@ -613,14 +613,16 @@ class PackageSpec:
     probability: float = _key(_number(0.0, 1.0), required=True)
     source: str = _key(_text(required_content=True), required=True)
     correlation: float = _key(_number(0.0, 1.0), default=0.0)   # of its shocks' latent intensities
-    shocks: tuple[ShockSpec, ...] = _key(_shocks, required=True)
+    shocks: tuple[ShockSpec, ...] = _key(_shocks, required=True, by_name=True)
 
     def to_dict(self) -> dict:
-        return {k: _toml_value(getattr(self, k)) for k in _toml_keys(PackageSpec)}
+        return _spec_dict(self, _toml_keys(PackageSpec))
 
 
 def _packages(value, path, where) -> tuple[PackageSpec, ...]:
     table = _table(value, path, where, "[packages.NAME] tables")
+    if not table:
+        where.fail(path, "a scenario needs at least one package")
     out = []
     for name, pkg in table.items():
         p = (*path, name)
@@ -650,8 +652,7 @@ class ScenarioSpec:
     coordination_source: str = _key(_text(required_content=True), default="")
     region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     sector_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
-    # no package at all is a control scenario (every loss zero), e.g. the library's baseline
-    packages: tuple[PackageSpec, ...] = _key(_packages, default=())
+    packages: tuple[PackageSpec, ...] = _key(_packages, required=True, by_name=True)   # one or more
     source: str = field(default="<dict>", compare=False)
     _where: _Where = field(default=_Where((_Source("<dict>"),)), compare=False, repr=False)
 
@@ -661,14 +662,11 @@ class ScenarioSpec:
 
     def to_dict(self) -> dict:
         """The resolved scenario as TOML-able data (no None); loading it gives an equal spec."""
-        out = {}
-        for key in _toml_keys(ScenarioSpec):
-            value = getattr(self, key)
+        keys = _toml_keys(ScenarioSpec)
+        if not self.coordination_source:
             # coordination keys are only written with their source (required whenever they are given)
-            if value is None or (key.startswith("coordination") and not self.coordination_source):
-                continue
-            out[key] = _toml_value(value)
-        return out
+            keys = tuple(k for k in keys if not k.startswith("coordination"))
+        return _spec_dict(self, keys)
 
     @cached_property
     def sha256(self) -> str:
@@ -689,7 +687,7 @@ class ScenarioSpec:
         return self._with_packages(keep, f"{self.name}[-{',-'.join(drop)}]")
 
     def _known_packages(self, names: str | Iterable[str]) -> tuple[str, ...]:
-        names = (names,) if isinstance(names, str) else tuple(names)
+        names = (names,) if isinstance(names, str) else tuple(dict.fromkeys(names))
         for n in names:
             if n not in self.package_names:
                 raise ScenarioError(f"no package {n!r}{_did_you_mean(n, self.package_names)} "
@@ -702,12 +700,23 @@ class ScenarioSpec:
         return replace(self, name=name, packages=tuple(p for p in self.packages if p.name in keep))
 
 
+def _spec_dict(spec, keys: Iterable[str]) -> dict:
+    """The ``keys`` of a spec as plain TOML/JSON data; unset optional values (None) are left out."""
+    meta = {f.name: f.metadata for f in fields(spec)}
+    out = {}
+    for key in keys:
+        value = getattr(spec, key)
+        if meta[key]["by_name"]:
+            out[key] = {v.name: v.to_dict() for v in value}
+        elif value is not None:
+            out[key] = _toml_value(value)
+    return out
+
+
 def _toml_value(value):
-    """Spec values -> plain TOML/JSON data: tuples become lists, specs and distributions tables."""
+    """Spec values -> plain TOML/JSON data: tuples become lists, distributions tables."""
     if isinstance(value, Distribution):
         return {"dist": value.dist, **value.named()}
-    if isinstance(value, tuple) and value and isinstance(value[0], (PackageSpec, ShockSpec)):
-        return {v.name: v.to_dict() for v in value}
     if isinstance(value, Mapping):
         return {k: _toml_value(v) for k, v in value.items()}
     if isinstance(value, tuple):
@@ -724,7 +733,7 @@ def _build(data: Mapping, where: _Where) -> ScenarioSpec:
     if given and "coordination_source" not in values:
         where.fail(("coordination_source",), f"required when {given[0]} is given: name its source "
                                               "or write 'assumption: ...'")
-    k = len(values.get("packages", ()))
+    k = len(values["packages"])
     if k > 2:
         # an equicorrelation matrix of k packages is positive semi-definite iff rho >= -1/(k-1)
         floor = -1.0 / (k - 1)
@@ -797,7 +806,7 @@ def _deep_merge(base: dict, top: Mapping) -> None:
         if isinstance(value, Mapping) and isinstance(base.get(key), dict) and "dist" not in value:
             _deep_merge(base[key], value)
         else:
-            base[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+            base[key] = copy.deepcopy(value)
 
 
 def _with_includes(data: Mapping, source: _Source, base_dir: Path | None, chain: tuple[Path, ...]
@@ -848,7 +857,7 @@ def _flatten_overrides(table: Mapping, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def _keys_at(data: Mapping, parent: tuple[str, ...], node: Mapping) -> tuple[str, ...]:
+def _keys_at(parent: tuple[str, ...], node: Mapping) -> tuple[str, ...]:
     """Keys the table at ``parent`` may hold by the schema (existing or not), for overrides."""
     if not parent:
         return _toml_keys(ScenarioSpec)
@@ -871,7 +880,7 @@ def _apply_override(data: dict, key: str, value: object, fail: Callable[[str], N
     for i, part in enumerate(parts):
         here = ".".join(parts[:i]) or "the scenario"
         last = i == len(parts) - 1
-        allowed = _keys_at(data, tuple(parts[:i]), node) if last else ()
+        allowed = _keys_at(tuple(parts[:i]), node) if last else ()
         if part not in node and part not in allowed:
             choices = (*node, *allowed)
             listing = f" (have: {', '.join(node)})" if node else ""
@@ -959,6 +968,8 @@ def list_scenarios() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class CompiledPackage:
+    """A package as the engine samples it: occurrence probability and within-package correlation."""
+
     name: str
     description: str
     probability: float
@@ -983,6 +994,8 @@ class CompiledShock:
 
 @dataclass(frozen=True, eq=False)
 class CompiledScenario:
+    """A scenario resolved against one table (``table_sha256``): what the engine runs."""
+
     name: str
     description: str
     regions: tuple[str, ...]
@@ -995,7 +1008,7 @@ class CompiledScenario:
     shocks: tuple[CompiledShock, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Axis:
     """The names one axis (regions or sectors) of a table understands: ALL, labels, the table's built-in
     groups and the scenario's groups (which may nest). Every scenario group is resolved on creation, so
@@ -1008,7 +1021,7 @@ class _Axis:
     groups: Mapping[str, tuple[str, ...]]
     other_labels: tuple[str, ...]              # the other axis, to spot a sector given as a region
     where: _Where
-    _masks: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _masks: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)   # resolved groups
 
     def __post_init__(self) -> None:
         for name in self.groups:
@@ -1016,7 +1029,7 @@ class _Axis:
             if clash:
                 self.where.fail((f"{self.what}_groups", name),
                                 f"group name {name!r} is already {clash} of table {self.table!r}; rename the group")
-            self._one(name, ())
+            self._one(name, (f"{self.what}_groups", name))
 
     def mask(self, names: Iterable[str], path: tuple[str, ...]) -> np.ndarray:
         """(n,) bool: the union of ``names``; an unknown name fails at ``path``."""
@@ -1115,8 +1128,6 @@ def format_scenario(spec: ScenarioSpec) -> str:
         if groups:
             lines.append(f"  {title}:")
             lines.extend(f"    {name} = {', '.join(members)}" for name, members in groups.items())
-    if not spec.packages:
-        lines += ["", "no packages: a control scenario without any shock"]
     for pkg in spec.packages:
         lines += ["", f"package {pkg.name}: probability {_g(pkg.probability)}, "
                       f"correlation of its shocks {_g(pkg.correlation)}"]

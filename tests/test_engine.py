@@ -159,13 +159,13 @@ def test_kernels_match_py_func(default_table, critical_default):
     np.testing.assert_allclose(d1, d2, rtol=1e-13)
     rng = np.random.default_rng(0)
     dx = rng.random((B, n)) * plan.x0 * 0.1
-    AdX = dx @ plan.AT
+    W = np.stack([dx[:, m * S:(m + 1) * S] @ plan.A_by_region[m] for m in range(R)])
     dcap = np.zeros((B, n))
     outs = []
     for fn in (kern.constrained_step, kern.constrained_step.py_func):
         o = (np.empty((B, n)), np.empty((B, n)), np.empty((B, n)))
         active = np.ones(B, dtype=bool)
-        fn(AdX, dx, p1, d1, dcap, plan.x0, plan.A, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, plan.crit_ptr,
+        fn(W, dx, p1, d1, dcap, plan.x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, plan.crit_ptr,
            plan.crit_w, plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, 1e-9, active, *o)
         outs.append(o)
     for a, b in zip(*outs):

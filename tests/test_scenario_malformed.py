@@ -73,7 +73,9 @@ CASES = [
         "[packages.p.shocks.s]", '[packages."p q".shocks.s]'), "packages.p q", "invalid name"),
     # --- missing keys
     Case("missing_name", _scenario(top='description = "no name"\n'), "name", "missing required key 'name'"),
+    Case("missing_packages", TOP, "packages", "missing required key 'packages'"),
     Case("packages_not_a_table", TOP + "packages = 1\n", "packages", "expected a table"),
+    Case("no_package", TOP + "[packages]\n", "packages", "at least one package"),
     Case("package_without_shocks", f"{TOP}\n[packages.p]\n{PACKAGE}", "packages.p.shocks", "missing required key 'shocks'"),
     Case("missing_probability", _scenario(package='source = "test"\n'), "packages.p.probability", "missing required key"),
     Case("missing_package_source", _scenario(package="probability = 0.5\n"), "packages.p.source", "missing required key"),

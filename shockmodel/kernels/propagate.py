@@ -101,7 +101,7 @@ def demand_loss_static(pass_, dem, Zsum, Ypos, tri_ptr, tri_idx, tri_m, n_sector
 
 @njit(cache=True, parallel=True)
 def constrained_step(
-    AdX, dx, pass_, dD0, dcap, x0, A, tri_ptr, tri_idx, tri_m, n_sectors,
+    W, dx, pass_, dD0, dcap, x0, tri_ptr, tri_idx, tri_m,
     crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, tol, active,
     out_dx, out_rho, out_dD,
 ):
@@ -110,8 +110,8 @@ def constrained_step(
     With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (DESIGN.md section 4):
 
     * demand reaching i: ``D_i = sum_j Zb_ij r_j + yb_i``, i.e. in losses
-      ``dD_i = dD0_i + sum_j A_ij pass_ij dx_j``  (``AdX = A dx`` comes from one GEMM; blocked routes are
-      subtracted here);
+      ``dD_i = dD0_i + sum_m pass_im W[m, i]`` with ``W[m, i] = sum_{j in region m} A_ij dx_j`` (one small
+      GEMM per importer region m, done by the caller; here only blocked routes are discounted);
     * rationing: ``rho_i = min(1, x_i / D_i)`` (i spreads its output over the demand it faces);
     * shortage of critical input s for buyer j (region m): ``short_sj = sum_{i in s} Z_ij (1 - pass_ij rho_i)``,
       compared with its baseline requirement ``req_sj = sum_{i in s} Z_ij``;
@@ -134,17 +134,14 @@ def constrained_step(
             for j in range(n):
                 out_dx[b, j] = dx[b, j]
             continue
+        n_regions = W.shape[0]
         for i in range(n):
-            d = dD0[b, i] + AdX[b, i]
+            d = dD0[b, i]
+            for m in range(n_regions):
+                d += W[m, b, i]
             for q in range(tri_ptr[i], tri_ptr[i + 1]):
                 t = tri_idx[q]
-                blk = 1.0 - pass_[b, t]
-                if blk > 0.0:
-                    m0 = tri_m[t] * n_sectors
-                    acc = 0.0
-                    for jj in range(n_sectors):
-                        acc += A[i, m0 + jj] * dx[b, m0 + jj]
-                    d -= blk * acc
+                d -= (1.0 - pass_[b, t]) * W[tri_m[t], b, i]
             if d < 0.0:
                 d = 0.0  # rounding guard: demand lost is never negative
             out_dD[b, i] = d

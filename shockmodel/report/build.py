@@ -21,6 +21,7 @@ from pathlib import Path
 
 from shockmodel.errors import UserError
 from shockmodel.report import _style as st
+from shockmodel.report import plots
 from shockmodel.report._data import ReportDataError, has
 from shockmodel.report.stats import (
     Table,
@@ -29,6 +30,7 @@ from shockmodel.report.stats import (
     scenario_table,
     sweep_table,
 )
+from shockmodel.report.sweepdata import swept_params
 
 FORMATS = ("html", "pdf")
 DATA_FILE = "data.nc"
@@ -66,8 +68,9 @@ def build_report(source: str | Path, formats=FORMATS, out_dir: str | Path | None
     out = Path(out_dir) if out_dir is not None else data_path.parent / "report"
     out.mkdir(parents=True, exist_ok=True)
     ds = _open(data_path)
-    tables = summary_tables(ds)
+    tables, skipped_tables = summary_tables(ds)
     rendered, skipped = render_figures(ds, dpi=dpi)
+    skipped = skipped_tables + skipped
     written = {fig.name: _write_bytes(out / f"{fig.name}.png", fig.png) for fig in rendered}
     if "html" in formats:
         written["html"] = _write_bytes(out / "report.html", html_report(ds, tables, rendered, skipped).encode())
@@ -110,25 +113,25 @@ def _open(path: Path):
 
 
 # ------------------------------------------------------------------------------------------ content
-def summary_tables(ds) -> list[Table]:
-    """The tables shown up front: GDP loss by region, by scenario (variants), across a sweep."""
-    tables = [gdp_summary_table(ds) if not _is_sweep(ds) else None, scenario_table(ds)]
-    if _is_sweep(ds):
-        tables.append(sweep_table(ds))
-    return [t for t in tables if t is not None]
-
-
-def _is_sweep(ds) -> bool:
-    from shockmodel.report.sweepdata import swept_params
-
-    return bool(swept_params(ds))
+def summary_tables(ds) -> tuple[list[Table], list[tuple[str, str]]]:
+    """The tables shown up front (GDP loss by region, by scenario for variants, across a sweep), and the
+    (name, reason) of those the dataset cannot fill."""
+    builders = [("sweep_table", sweep_table)] if swept_params(ds) else [("gdp_summary_table", gdp_summary_table)]
+    builders.append(("scenario_table", scenario_table))
+    tables, skipped = [], []
+    for name, build in builders:
+        try:
+            table = build(ds)
+        except ReportDataError as err:
+            skipped.append((name, str(err)))
+            continue
+        if table is not None:
+            tables.append(table)
+    return tables, skipped
 
 
 def figure_specs(ds) -> list[FigureSpec]:
     """The figures this dataset supports, in report order (variables present decide)."""
-    from shockmodel.report import plots
-    from shockmodel.report.sweepdata import swept_params
-
     specs: list[FigureSpec] = []
     params = swept_params(ds)
     if params:
@@ -252,7 +255,7 @@ def _html_skipped(skipped: list[tuple[str, str]]) -> str:
     if not skipped:
         return ""
     items = "".join(f"<li>{html.escape(n)}: {html.escape(r)}</li>" for n, r in skipped)
-    return f'<p class="note">Figures skipped:</p><ul class="note">{items}</ul>'
+    return f'<p class="note">Skipped (the data do not support them):</p><ul class="note">{items}</ul>'
 
 
 # ---------------------------------------------------------------------------------------------- PDF

@@ -168,6 +168,9 @@ def plot_exceedance(ds, ax=None, *, regions: list[str] | None = None, n_regions:
             i += 1
     ax.set_yscale("log")
     ax.set_ylim(0.5 / n_max, 1.3)
+    if all(not np.any(x > 0) for x in series.values()):
+        ax.annotate("no draw has a positive loss", (0.5, 0.5), xycoords="axes fraction", ha="center",
+                    color="#555555")
     for level, text in ((0.05, "1 in 20"), (0.01, "1 in 100")):
         ax.axhline(level, color="#999999", linewidth=0.7, linestyle=":")
         ax.annotate(text, (1.0, level), xycoords=("axes fraction", "data"), ha="right", va="bottom",

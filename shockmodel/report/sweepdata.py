@@ -65,7 +65,7 @@ def reference_draws(ds, var: str = "world_gdp_loss_pct") -> np.ndarray | None:
     if not params:
         return None
     series = sweep_series(ds, params[0], var)
-    ref = _reference(ds, params[0], _param_values(ds, params[0], var))
+    ref = _reference(ds, params[0], _param_values(ds, params[0]))
     for value, draws in zip(series.values, series.draws):
         if _same(value, ref):
             return draws
@@ -98,10 +98,10 @@ def _cell_series(ds, param: str, var: str, params: tuple[str, ...]) -> SweepSeri
     reference = {}
     for other in params:
         if other != param:
-            values = _param_values(ds, other, var)
+            values = _param_values(ds, other)
             reference[other] = _reference(ds, other, values)
             mask &= np.array([_same(v, reference[other]) for v in values])
-    pvalues = _param_values(ds, param, var)
+    pvalues = _param_values(ds, param)
     if len(_unique(pvalues[mask])) < 2:  # not a one-at-a-time design: pool the cells
         mask[:], reference = True, {}
     values = _unique(pvalues[mask])
@@ -116,7 +116,7 @@ def _index_of(values: np.ndarray, ref, param: str) -> int:
     return int(hits[0])
 
 
-def _param_values(ds, param: str, var: str) -> np.ndarray:
+def _param_values(ds, param: str) -> np.ndarray:
     if param == "cell" and "cell" not in ds.coords:
         return np.arange(ds.sizes["cell"])
     return np.asarray(ds[param].values)
