@@ -274,7 +274,8 @@ def _choice(choices: tuple[str, ...], what: str) -> Parser:
         if not isinstance(value, str):
             where.fail(path, f"expected a {what} name, got {_describe(value)}")
         if value not in choices:
-            where.fail(path, f"unknown {what} {value!r}{_did_you_mean(value, choices)} (choose one of: {', '.join(choices)})")
+            where.fail(path, f"unknown {what} {value!r}{_did_you_mean(value, choices)} "
+                             f"(choose one of: {', '.join(choices)})")
         return value
     return parse
 
