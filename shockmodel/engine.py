@@ -504,27 +504,66 @@ class RawResult:
     wall_seconds: float = 0.0
 
 
+class Accumulator:
+    """Merges chunk results into preallocated arrays, in block order (deterministic, memory-bounded).
+
+    Per-draw arrays are written in place; histograms are integer sums; streamed sums add the chunks'
+    per-block sums one block at a time, in block order, whatever order the chunks arrive in.
+    """
+
+    def __init__(self, plan: Plan, draws: int, seed: int, variant_names: Sequence[str], variants: np.ndarray):
+        V, R, S = variants.shape[0], plan.n_regions, plan.n_sectors
+        K, P = len(plan.dists), plan.n_packages
+        self.raw = RawResult(
+            plan=plan, draws=draws, seed=seed, variant_names=tuple(variant_names), variants=variants,
+            occurred=np.zeros((draws, P), dtype=bool), severity=np.zeros((draws, K)),
+            gdp_loss=np.zeros((V, draws, R)), exports_lost=np.zeros((V, draws, R)),
+            horizon_fraction=np.zeros((V, draws)), converged=np.ones((V, draws), dtype=bool),
+            iterations=np.zeros((V, draws), dtype=np.int64),
+            output_hist=np.zeros((V, R * S, HIST_BINS), dtype=np.int64),
+            trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64),
+            output_sum=np.zeros((V, R * S)), trade_sum=np.zeros((V, R, R)), extras={},
+        )
+        self._pending: dict[int, ChunkResult] = {}
+        self._next_block = 0
+
+    def add(self, c: ChunkResult) -> None:
+        """Add a chunk; chunks may arrive in any order (held until their predecessors are in)."""
+        self._pending[c.first_block] = c
+        while self._next_block in self._pending:
+            self._take(self._pending.pop(self._next_block))
+
+    def _take(self, c: ChunkResult) -> None:
+        r = self.raw
+        a = c.first_block * BLOCK
+        b = a + c.severity.shape[0]
+        r.occurred[a:b], r.severity[a:b] = c.occurred, c.severity
+        for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
+            getattr(r, name)[:, a:b] = getattr(c, name)
+        r.output_hist += c.output_hist
+        r.trade_hist += c.trade_hist
+        for q in range(c.output_block_sums.shape[1]):
+            r.output_sum += c.output_block_sums[:, q]
+            r.trade_sum += c.trade_block_sums[:, q]
+        for name, arr in c.extras.items():
+            if name not in r.extras:
+                r.extras[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
+            r.extras[name][:, a:b] = arr
+        self._next_block += c.output_block_sums.shape[1]
+
+    def result(self) -> RawResult:
+        if self._pending:
+            raise RuntimeError(f"chunks missing before block {self._next_block}")
+        return self.raw
+
+
 def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: int,
                  variant_names: Sequence[str], variants: np.ndarray) -> RawResult:
-    """Concatenate per-draw arrays and reduce streamed statistics in block order (deterministic)."""
-    chunks = sorted(chunks, key=lambda c: c.first_block)
-    cat = lambda name, axis: np.concatenate([getattr(c, name) for c in chunks], axis=axis)  # noqa: E731
-    V = variants.shape[0]
-    output_sum = np.zeros((V, plan.n_regions * plan.n_sectors))
-    trade_sum = np.zeros((V, plan.n_regions, plan.n_regions))
+    """Merge all chunks of a run (any order) into one :class:`RawResult`."""
+    acc = Accumulator(plan, draws, seed, variant_names, variants)
     for c in chunks:
-        for q in range(c.output_block_sums.shape[1]):
-            output_sum += c.output_block_sums[:, q]
-            trade_sum += c.trade_block_sums[:, q]
-    extras = {name: np.concatenate([c.extras[name] for c in chunks], axis=1) for name in chunks[0].extras}
-    return RawResult(
-        plan=plan, draws=draws, seed=seed, variant_names=tuple(variant_names), variants=variants,
-        occurred=cat("occurred", 0), severity=cat("severity", 0), gdp_loss=cat("gdp_loss", 1),
-        exports_lost=cat("exports_lost", 1), horizon_fraction=cat("horizon_fraction", 1),
-        converged=cat("converged", 1), iterations=cat("iterations", 1),
-        output_hist=sum(c.output_hist for c in chunks), trade_hist=sum(c.trade_hist for c in chunks),
-        output_sum=output_sum, trade_sum=trade_sum, extras=extras,
-    )
+        acc.add(c)
+    return acc.result()
 
 
 def blas_single_thread():
@@ -580,13 +619,12 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     names, vmat = variant_matrix([p.name for p in compiled.packages], variants)
     per_chunk = chunk_blocks(chunk_size)
     n_blocks = -(-draws // BLOCK)
-    chunks = []
+    acc = Accumulator(plan, draws, seed, names, vmat)
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
-            chunks.append(run_chunk(plan, seed, first, min(per_chunk, n_blocks - first), draws, vmat, market,
-                                    tol=tol))
+            acc.add(run_chunk(plan, seed, first, min(per_chunk, n_blocks - first), draws, vmat, market, tol=tol))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))
-    raw = merge_chunks(plan, chunks, draws, seed, names, vmat)
+    raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0
     return raw

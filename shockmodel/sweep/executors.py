@@ -1,0 +1,91 @@
+"""Executors: run a sweep's cells serially or on dask.distributed.
+
+Every cell is one task that runs :func:`shockmodel.pipeline.run` and writes its own cell file atomically
+(temporary file, then rename), then returns the cell id; the driver only counts. A cell's numbers
+depend on the seed alone (the engine keys its random numbers by seed and block), so the backend, the
+number of workers and the number of threads never change them.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from shockmodel.errors import UserError
+from shockmodel.sweep.spec import Value
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a worker needs to compute one cell and store it at ``path`` (picklable)."""
+
+    cell_id: str
+    scenario: str
+    overrides: tuple[tuple[str, Value], ...]
+    table: str
+    model: str
+    draws: int
+    seed: int
+    markets: str | None
+    path: str
+    sweep_id: str
+    threads: int | None = None   # numba threads; 1 on dask workers (one task per worker thread)
+
+
+def run_cell(task: CellTask) -> str:
+    """Compute one cell, write it atomically to ``task.path`` and return its id."""
+    from shockmodel import pipeline
+    from shockmodel.io.results import write_dataset
+
+    overrides = dict(task.overrides)
+    ds = pipeline.run(task.scenario, table=task.table, draws=task.draws, seed=task.seed, model=task.model,
+                      overrides=overrides, markets=task.markets, threads=task.threads)
+    ds.attrs.update(run_id=f"{task.sweep_id}/{task.cell_id}", cell_id=task.cell_id,
+                    overrides=json.dumps(overrides, sort_keys=True))
+    write_dataset(ds, task.path)
+    return task.cell_id
+
+
+def run_serial(tasks: Sequence[CellTask], done: Callable[[str], None]) -> None:
+    """Run the tasks one after the other in this process, calling ``done(cell_id)`` after each."""
+    for task in tasks:
+        done(run_cell(task))
+
+
+def run_distributed(tasks: Sequence[CellTask], done: Callable[[str], None], *, workers: int | None = None,
+                    scheduler: str | None = None) -> None:
+    """Run the tasks on a local cluster of ``workers`` processes, or on the cluster at ``scheduler``;
+    ``done(cell_id)`` is called as each one finishes. On an error the other tasks are cancelled."""
+    from distributed import as_completed
+
+    with _client(workers, scheduler) as client:
+        futures = [client.submit(run_cell, task, key=f"shockmodel-{task.sweep_id}-{task.cell_id}")
+                   for task in tasks]
+        try:
+            for future in as_completed(futures):
+                done(future.result())
+        finally:
+            client.cancel(futures)
+
+
+@contextmanager
+def _client(workers: int | None, scheduler: str | None) -> Iterator:
+    """A dask Client: connected to ``scheduler``, or to a new LocalCluster of single-threaded processes."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError("needs dask.distributed: pip install 'shockmodel[distributed]'",
+                        field="scheduler" if scheduler else "workers") from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as err:
+            raise UserError(f"cannot reach the dask scheduler ({err})", field="scheduler") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield client

@@ -1,0 +1,187 @@
+"""Run a sweep into a folder, resume it, and assemble the cells into one dataset.
+
+Folder layout (``results/<UTC time>-sweep-<name>-<hash8>/``)::
+
+    inputs/sweep.toml            the resolved spec (what ``resume`` reads)
+    inputs/scenarios/NAME.toml   each base scenario, resolved (includes merged), as run
+    manifest.json                settings, backend, and every cell with its parameter values and file
+    cells/<cell_id>.nc           one result dataset per cell, written when the cell finishes
+    data.nc                      all cells along a ``cell`` dimension (written last)
+
+Every file is written atomically, so after an interruption a cell file is either complete or absent;
+``resume`` recomputes only the absent ones and the result is bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from shockmodel import __version__
+from shockmodel.errors import UserError
+from shockmodel.io import results
+from shockmodel.sweep.executors import CellTask, run_distributed, run_serial
+from shockmodel.sweep.spec import Cell, SweepSpec, load_sweep_spec
+
+INPUTS = "inputs"
+SPEC_FILE = "sweep.toml"
+CELLS = "cells"
+
+#: Variables of each cell kept in the combined ``data.nc`` (market variables when the cells have them).
+KEEP = ("world_gdp_loss_pct", "gdp_loss_pct", "gdp_loss_pct_summary", "world_gdp_loss_pct_summary",
+        "output_loss_pct", "trade_loss", "price_change_pct", "equity_drawdown_pct")
+
+
+def run_sweep(spec_path: str | os.PathLike | None, *, workers: int | None = None, scheduler: str | None = None,
+              out: str | os.PathLike = "results", resume: str | os.PathLike | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Path:
+    """Run the sweep ``spec_path`` (library name or path) and return its folder.
+
+    workers: run on a local dask cluster of that many single-threaded processes; scheduler: run on the
+    dask cluster at that address (workers must see the same file system); neither: serially here.
+    resume: an existing sweep folder; only its missing cells are computed (``spec_path`` may then be
+    None, else it must be the same spec). progress(done, total) is called at the start and after each cell.
+    """
+    _check_backend(workers, scheduler)
+    t0 = time.perf_counter()
+    folder, spec = _resumed(Path(resume), spec_path) if resume is not None else _started(spec_path, out)
+    _remove_partial_files(folder / CELLS)
+    todo = [cell for cell in spec.cells if not cell_path(folder, cell).is_file()]
+    manifest = _manifest(spec, folder, workers, scheduler, resumed=resume is not None)
+    results.write_json(folder / results.MANIFEST, {**manifest, "status": "running"})
+    tasks = [_task(spec, cell, folder, threads=None if workers is None and scheduler is None else 1)
+             for cell in todo]
+    done = _counter(len(spec.cells) - len(todo), len(spec.cells), progress)
+    if workers is None and scheduler is None:
+        run_serial(tasks, done)
+    else:
+        run_distributed(tasks, done, workers=workers, scheduler=scheduler)
+    results.write_dataset(assemble(spec, folder), folder / results.DATA_FILE)
+    results.write_json(folder / results.MANIFEST, {
+        **manifest, "status": "complete", "computed_cells": [cell.id for cell in todo],
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+        "completed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    return folder
+
+
+def cell_path(folder: Path, cell: Cell) -> Path:
+    """Where a cell's result lives in a sweep folder."""
+    return folder / CELLS / f"{cell.id}.nc"
+
+
+def _check_backend(workers: int | None, scheduler: str | None) -> None:
+    if workers is not None and scheduler is not None:
+        raise UserError("give either workers (a local cluster) or scheduler (an existing one), not both",
+                        field="scheduler")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UserError(f"expected a number of workers >= 1, got {workers!r}", field="workers")
+
+
+def _started(spec_path, out) -> tuple[Path, SweepSpec]:
+    """Check the spec, create a new sweep folder and write its inputs."""
+    import tomli_w
+
+    from shockmodel.scenario import load_scenario
+
+    if spec_path is None:
+        raise UserError("give a sweep spec (library name or path), or resume a sweep folder", field="spec")
+    spec = load_sweep_spec(spec_path)
+    rid = results.run_id(f"sweep-{spec.name}", *(cell.id for cell in spec.cells))
+    folder = results.new_run_dir(out, rid).resolve()
+    results.write_text(folder / INPUTS / SPEC_FILE, tomli_w.dumps(spec.to_dict()))
+    for entry in spec.scenarios:
+        scenario = load_scenario(entry)
+        results.write_text(folder / INPUTS / "scenarios" / f"{scenario.name}.toml", tomli_w.dumps(scenario.to_dict()))
+    return folder, spec
+
+
+def _resumed(folder: Path, spec_path) -> tuple[Path, SweepSpec]:
+    """The folder to resume and its stored spec (checked against ``spec_path`` when one is given)."""
+    stored = folder / INPUTS / SPEC_FILE
+    if not stored.is_file():
+        raise UserError(f"not a sweep folder (no {INPUTS}/{SPEC_FILE})", file=str(folder), field="resume")
+    spec = load_sweep_spec(stored)
+    if spec_path is not None and load_sweep_spec(spec_path).sha256 != spec.sha256:
+        raise UserError(f"differs from the spec of the sweep being resumed ({stored}); resume without a spec "
+                        "or start a new sweep", file=str(spec_path), field="resume")
+    return folder.resolve(), spec
+
+
+def _remove_partial_files(cells: Path) -> None:
+    """Delete temporary files left by a killed writer (``.<id>.nc.*``; finished cells never start with '.')."""
+    for tmp in cells.glob(".*.nc.*"):
+        tmp.unlink(missing_ok=True)
+
+
+def _task(spec: SweepSpec, cell: Cell, folder: Path, *, threads: int | None) -> CellTask:
+    return CellTask(cell_id=cell.id, scenario=cell.scenario, overrides=cell.overrides, table=spec.table,
+                    model=spec.model, draws=spec.draws, seed=spec.seed, markets=spec.markets,
+                    path=str(cell_path(folder, cell)), sweep_id=folder.name, threads=threads)
+
+
+def _counter(done: int, total: int, progress: Callable[[int, int], None] | None) -> Callable[[str], None]:
+    """Report ``progress(done, total)`` now and return the callback that counts each finished cell."""
+    count = [done]
+    if progress:
+        progress(done, total)
+
+    def finished(_cell_id: str) -> None:
+        count[0] += 1
+        if progress:
+            progress(count[0], total)
+
+    return finished
+
+
+def _manifest(spec: SweepSpec, folder: Path, workers: int | None, scheduler: str | None, *, resumed: bool) -> dict:
+    backend = "dask" if scheduler else "dask-local" if workers else "serial"
+    return {
+        "sweep": spec.name, "sweep_id": folder.name, "description": spec.description, "spec_sha256": spec.sha256,
+        "table": spec.table, "model": spec.model, "draws": spec.draws, "seed": spec.seed,
+        "markets": spec.markets or "none", "swept": list(spec.swept), "backend": backend, "workers": workers,
+        "scheduler": scheduler, "resumed": resumed,
+        "cells": [{"id": cell.id, "file": f"{CELLS}/{cell.id}.nc", "scenario": cell.scenario_name,
+                   "overrides": dict(cell.overrides)} for cell in spec.cells],
+        "versions": {"shockmodel": __version__, "numpy": np.__version__, "python": platform.python_version()},
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+# --- the combined dataset --------------------------------------------------------------------------
+
+
+def assemble(spec: SweepSpec, folder: Path):
+    """All cells of ``folder`` as one ``xarray.Dataset`` with a ``cell`` dimension (cell ids), the
+    scenario name and each swept key path as coordinates along ``cell``, and the sweep's attrs."""
+    import xarray as xr
+
+    parts = [_cell_part(cell_path(folder, cell), cell.id) for cell in spec.cells]
+    ds = xr.concat([part for part, _ in parts], dim="cell", join="exact", combine_attrs="drop")
+    coords = {"scenario": ("cell", [cell.scenario_name for cell in spec.cells], {"long_name": "base scenario"})}
+    for key in spec.params:
+        coords[key] = ("cell", [dict(cell.overrides)[key] for cell in spec.cells],
+                       {"long_name": f"swept scenario key path {key}"})
+    first = parts[0][1]
+    ds = ds.assign_coords(coords)
+    ds.attrs = {
+        "sweep": spec.name, "description": spec.description, "swept": ",".join(spec.swept),
+        "draws": spec.draws, "seed": spec.seed, "table": spec.table, "table_sha256": first["table_sha256"],
+        "model": spec.model, "market_params": spec.markets or "", "run_id": folder.name,
+        "shockmodel_version": __version__, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "attribution": first["attribution"],
+    }
+    return ds
+
+
+def _cell_part(path: Path, cell_id: str):
+    """The kept variables of one cell file, loaded, with a leading ``cell`` dimension; and its attrs."""
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        part = ds[[name for name in KEEP if name in ds]].load()
+        return part.expand_dims(cell=[cell_id]), dict(ds.attrs)
