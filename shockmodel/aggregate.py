@@ -31,7 +31,7 @@ def expected_shortfall(x: np.ndarray, level: float, axis: int = 0) -> np.ndarray
     """Mean of the worst ``ceil((1 - level) N)`` values along ``axis`` (losses are positive)."""
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
     n = x.shape[0]
-    k = max(1, math.ceil((1.0 - level) * n))
+    k = max(1, math.ceil(round((1.0 - level) * n, 9)))  # round: (1 - 0.95) * 100 is 5.000000000000004
     worst = np.partition(x, n - k, axis=0)[n - k:]
     return worst.mean(axis=0)
 

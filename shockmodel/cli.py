@@ -279,6 +279,51 @@ def demo_cmd(draws, seed, out, report, quiet):
         click.echo(f"Report ({name}): {path}")
 
 
+@main.command("sweep")
+@click.argument("spec", required=False)
+@click.option("--workers", "-w", default=None, type=click.IntRange(min=1),
+              help="Run cells on a dask LocalCluster with this many single-threaded worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on an existing dask cluster, e.g. tcp://host:8786 (start with `dask scheduler` and "
+                   "`dask worker tcp://host:8786 --nthreads 1`).")
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--resume", default=None, type=click.Path(exists=True, file_okay=False),
+              help="An interrupted sweep folder: compute only its missing cells.")
+@click.option("--report/--no-report", default=True, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
+    """Run the sweep SPEC (params/sweeps name or TOML path): scenarios x parameter values, common random
+    numbers across cells; each finished cell is stored at once, so --resume never redoes work."""
+    from shockmodel import pipeline
+    from shockmodel.sweep import run_sweep
+
+    if spec is None and resume is None:
+        raise UserError("give a sweep SPEC, or --resume FOLDER", field="SPEC")
+    if workers and scheduler:
+        raise UserError("use either --workers or --scheduler, not both", field="--workers")
+    bar = None
+    update = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="cell", desc="sweep", file=sys.stderr, dynamic_ncols=True)
+
+        def update(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+    try:
+        folder = run_sweep(spec, workers=workers, scheduler=scheduler, out=out, resume=resume, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"Sweep folder: {folder}")
+    if report:
+        for name, path in pipeline.build_report(folder, ("html", "pdf")).items():
+            if name in ("html", "pdf"):
+                click.echo(f"Report ({name}): {path}")
+
+
 @main.command("report")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf.")

@@ -3,7 +3,8 @@
 Conventions (losses are positive numbers):
 
 * ``VaR_q`` is the ``q`` quantile of the loss over draws (numpy's default linear interpolation);
-* ``ES_q`` (expected shortfall, TVaR) is the mean of the draws at or beyond ``VaR_q``;
+* ``ES_q`` (expected shortfall, TVaR) is the mean of the worst ``ceil((1 - q) N)`` draws — the same
+  estimator as :func:`shockmodel.aggregate.expected_shortfall`, which computes the stored summaries;
 * the exceedance probability of a sorted sample ``x_(1) <= ... <= x_(n)`` at ``x_(k)`` is ``(n - k + 1) / n``,
   the share of draws with a loss of at least ``x_(k)``.
 
@@ -51,11 +52,13 @@ def value_at_risk(x: np.ndarray, level: float) -> float:
 
 
 def expected_shortfall(x: np.ndarray, level: float) -> float:
-    """Mean of the losses at or beyond ``VaR_level`` (NaN for an empty sample)."""
+    """Mean of the worst ``ceil((1 - level) N)`` losses (NaN for an empty sample)."""
+    from shockmodel.aggregate import expected_shortfall as _es
+
     x = finite(x)
     if not x.size:
         return float("nan")
-    return float(x[x >= np.quantile(x, level)].mean())
+    return float(_es(x, level))
 
 
 def loss_metrics(x: np.ndarray) -> dict[str, float]:

@@ -161,7 +161,7 @@ def assemble(spec: SweepSpec, folder: Path):
     import xarray as xr
 
     parts = [_cell_part(cell_path(folder, cell), cell.id) for cell in spec.cells]
-    ds = xr.concat([part for part, _ in parts], dim="cell", join="exact", combine_attrs="drop")
+    ds = xr.concat([part for part, _ in parts], dim="cell", join="exact", combine_attrs="override")
     coords = {"scenario": ("cell", [cell.scenario_name for cell in spec.cells], {"long_name": "base scenario"})}
     for key in spec.params:
         coords[key] = ("cell", [dict(cell.overrides)[key] for cell in spec.cells],

@@ -1,0 +1,99 @@
+"""`shockmodel run / demo / report` end to end into tmp_path (small draws)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from shockmodel.cli import main
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    res = _invoke("run", "taiwan_blockade", "--draws", 600, "--seed", 4, "--out", out, "--no-report")
+    assert res.exit_code == 0, res.output
+    (folder,) = list(out.iterdir())
+    return folder, res.output
+
+
+def test_run_writes_folder(run_folder):
+    folder, output = run_folder
+    assert f"Run folder: {folder}" in output
+    assert "GDP loss" in output and "TAIEX" in output          # summary incl. the market channel
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key in ("seed", "draws", "model", "table_sha256", "scenario_sha256", "wall_seconds", "versions"):
+        assert key in manifest
+    assert manifest["draws"] == 600 and manifest["seed"] == 4
+    assert (folder / "inputs" / "scenario.toml").is_file()
+    assert not [p for p in folder.rglob(".*tmp*")]          # no temporary files left behind
+
+
+def test_run_dataset_contract(run_folder):
+    folder, _ = run_folder
+    with xr.open_dataset(folder / "data.nc", engine="h5netcdf") as ds:
+        for name, dims in {"gdp_loss": ("draw", "region"), "gdp_loss_pct": ("draw", "region"),
+                           "world_gdp_loss_pct": ("draw",), "trade_loss_pct": ("draw", "region"),
+                           "trade_loss": ("exporter", "importer", "stat"),
+                           "output_loss_pct": ("region", "sector", "stat"), "converged": ("draw",),
+                           "price_change_pct": ("draw", "commodity"), "equity_drawdown_pct": ("draw", "index")}.items():
+            assert ds[name].dims == dims, name
+            assert ds[name].attrs.get("units"), name
+        assert list(ds.stat.values) == ["mean", "p05", "p50", "p95"]
+        assert bool(ds.converged.all())
+        g = ds.gdp_loss_pct.values
+        assert (g >= 0).all() and (g <= 100).all()
+        tw = ds.equity_drawdown_pct.sel(index="TAIEX").values
+        assert np.median(tw) > np.median(ds.equity_drawdown_pct.sel(index="S&P 500").values)
+
+
+def test_same_seed_same_file_numbers(run_folder, tmp_path):
+    folder, _ = run_folder
+    res = _invoke("run", "taiwan_blockade", "--draws", 600, "--seed", 4, "--out", tmp_path, "--no-report", "-q",
+                  "--chunk-size", 300)
+    assert res.exit_code == 0, res.output
+    (other,) = list(tmp_path.iterdir())
+    with xr.open_dataset(folder / "data.nc", engine="h5netcdf") as a, \
+         xr.open_dataset(other / "data.nc", engine="h5netcdf") as b:
+        for name in ("gdp_loss", "trade_loss", "output_loss_pct", "price_change_pct"):
+            np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_report_from_saved_data(run_folder):
+    folder, _ = run_folder
+    res = _invoke("report", folder, "--format", "html,pdf")
+    assert res.exit_code == 0, res.output
+    assert (folder / "report" / "report.html").is_file()
+    assert (folder / "report" / "report.pdf").read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.parametrize("args, expect", [
+    (("run", "no_such_scenario", "--draws", 10), "no_such_scenario"),
+    (("run", "taiwan_blockade", "--set", "packages.nope.probability=0.5", "--draws", 10), "packages.nope"),
+    (("run", "taiwan_blockade", "--table", "missing_table.npz", "--draws", 10), "no such file"),
+    (("report", "."), "data.nc"),
+])
+def test_user_errors_exit_2(args, expect, tmp_path):
+    res = _invoke(*args, "--out", tmp_path) if args[0] == "run" else _invoke(*args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and expect in res.output
+
+
+def test_demo_prints_premium(tmp_path):
+    res = _invoke("demo", "--draws", 300, "--out", tmp_path, "--no-report", "-q")
+    assert res.exit_code == 0, res.output
+    assert "Simultaneity premium" in res.output
+    (folder,) = list(tmp_path.iterdir())
+    with xr.open_dataset(folder / "data.nc", engine="h5netcdf") as ds:
+        assert list(ds.scenario.values) == ["combined", "russia", "china_taiwan"]
+        prem = ds.world_simultaneity_premium_pct.values
+        parts = ds.world_gdp_loss_pct.sel(scenario=["russia", "china_taiwan"]).sum("scenario").values
+        np.testing.assert_allclose(prem, ds.world_gdp_loss_pct.sel(scenario="combined").values - parts)
