@@ -248,7 +248,8 @@ def _flatten(table: Mapping, is_leaf, prefix: str = "") -> dict[str, Any]:
 
 
 def _is_range(value: Mapping) -> bool:
-    return bool(value) and set(value) <= set(RANGE_KEYS) and not any(isinstance(v, Mapping) for v in value.values())
+    """A table without sub-tables is a range (``{low, high}``; checked by :func:`_range`), not a key path part."""
+    return not any(isinstance(v, Mapping) for v in value.values())
 
 
 def _grid(table, check: _Checker) -> tuple[tuple[str, tuple[Value, ...]], ...]:
