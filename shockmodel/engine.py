@@ -51,7 +51,7 @@ class Plan:
     v0: np.ndarray
     Z: np.ndarray
     A: np.ndarray
-    A_by_region: np.ndarray   # (R, S, n): A[:, J_m]' for each buyer region m
+    A_cols: np.ndarray        # (R, n, S): A[:, J_m], the columns of buyer region m
     Zsum: np.ndarray          # (n, R) sum_{j in m} Z_ij
     Ypos: np.ndarray          # (n, R) non-negative final demand
     T0: np.ndarray            # (R, R) baseline trade incl. domestic
@@ -179,7 +179,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     Ypos = np.ascontiguousarray(np.clip(mrio.Y, 0.0, None))
     return Plan(
         model=model, n_regions=R, n_sectors=S,
-        x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), Z=Z, A=A, A_by_region=np.ascontiguousarray(A.T.reshape(R, S, n)),
+        x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), Z=Z, A=A, A_cols=np.ascontiguousarray(A.reshape(n, R, S).transpose(1, 0, 2)),
         Zsum=np.ascontiguousarray(Z.reshape(n, R, S).sum(axis=2)), Ypos=Ypos, T0=T0,
         exports0=T0.sum(axis=1) - np.diag(T0), gdp0=mrio.gdp.copy(),
         tri_e=tri_e, tri_m=tri_m, tri_s=tri_s, tri_of=tri_of, tri_ptr=tri_ptr, tri_idx=tri_idx,
@@ -325,26 +325,11 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
     rho = np.ones((B, n))
     converged = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
+    tol = float(tol)
 
     if plan.model == "constrained":
-        dcap = (1.0 - cap) * x0[None, :]
-        dx = np.zeros((B, n))
-        new_dx = np.empty_like(dx)
-        dD = np.empty_like(dx)
-        active = np.ones(B, dtype=bool)
-        W = np.zeros((R, B, n))
-        for it in range(max_iter):
-            idx = np.flatnonzero(active)
-            for m in range(R):  # W[m] = dx[:, J_m] A[:, J_m]': demand lost by industry i from buyers in m
-                W[m, idx] = dx[idx, m * S:(m + 1) * S] @ plan.A_by_region[m]
-            kern.constrained_step(W, dx, pass_, dD0, dcap, x0, plan.tri_ptr, plan.tri_idx, plan.tri_m,
-                                  plan.crit_ptr, plan.crit_w, plan.req, plan.src_ptr, plan.src_i, plan.src_z,
-                                  plan.src_t, tol, active, new_dx, rho, dD)
-            iterations[idx] += 1
-            dx, new_dx = new_dx, dx
-            if not active.any():
-                break
-        converged = ~active
+        dx, rho, converged, iterations = _constrained_fixed_point(plan, pass_, dD0, (1.0 - cap) * x0[None, :],
+                                                                  tol, max_iter)
     else:
         zero_Zsum = np.zeros_like(plan.Zsum)
         if plan.model == "leontief":
@@ -378,6 +363,51 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
     return BlockOutput(dx=dx * f[:, None], trade=trade * f[:, None, None], gdp_loss=gdp_loss * f[:, None],
                        horizon_fraction=f, converged=converged, iterations=iterations,
                        blocked_export_share=blocked)
+
+
+def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dcap: np.ndarray, tol: float,
+                             max_iter: int):
+    """Iterate the constrained model from ``dx = 0`` (``x = x_0``) until every draw moves less than
+    ``tol * x0_j``; returns ``dx``, ``rho`` (B, n), ``converged`` and ``iterations`` (B,).
+
+    Draws-last layout inside (industry, draw) so the kernels vectorise over draws. Each iteration: one
+    GEMM per buyer region over the draws still moving, then the two kernels. A converged draw is frozen
+    (its result does not depend on the other draws of the block).
+    """
+    from shockmodel.kernels import propagate as kern
+
+    R, S = plan.n_regions, plan.n_sectors
+    B, n = dD0.shape
+    x0 = plan.x0
+    passT = np.ascontiguousarray(pass_.T)
+    dD0T = np.ascontiguousarray(dD0.T)
+    dcapT = np.ascontiguousarray(dcap.T)
+    dx = np.zeros((n, B))
+    new_dx = np.empty_like(dx)
+    rho = np.ones((n, B))
+    dD = np.empty((n, B))
+    W = np.zeros((R, n, B))
+    active = np.ones(B, dtype=bool)
+    iterations = np.zeros(B, dtype=np.int64)
+    moved_tol = tol * x0[:, None]
+    for _ in range(max_iter):
+        idx = np.flatnonzero(active)
+        full = idx.size == B
+        for m in range(R):  # W[m] = A[:, J_m] dx[J_m]: demand lost by industry i from buyers in region m
+            rows = dx[m * S:(m + 1) * S]
+            if full:
+                np.dot(plan.A_cols[m], rows, out=W[m])
+            else:
+                W[m][:, idx] = plan.A_cols[m] @ rows[:, idx]
+        kern.demand_and_rationing(W, dx, passT, dD0T, x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, rho, dD)
+        kern.constrained_output(dx, rho, dD, passT, dcapT, x0, plan.crit_ptr, plan.crit_w, plan.req,
+                                plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, active, new_dx)
+        iterations[idx] += 1
+        active &= (np.abs(new_dx - dx) > moved_tol).any(axis=0)
+        dx, new_dx = new_dx, dx
+        if not active.any():
+            break
+    return np.ascontiguousarray(dx.T), np.ascontiguousarray(rho.T), ~active, iterations
 
 
 def _triple_flows(plan: Plan) -> np.ndarray:

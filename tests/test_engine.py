@@ -158,20 +158,23 @@ def test_kernels_match_py_func(default_table, critical_default):
     kern.demand_loss_static.py_func(*args, d2)
     np.testing.assert_allclose(d1, d2, rtol=1e-13)
     rng = np.random.default_rng(0)
-    dx = rng.random((B, n)) * plan.x0 * 0.1
-    W = np.stack([dx[:, m * S:(m + 1) * S] @ plan.A_by_region[m] for m in range(R)])
-    dcap = np.zeros((B, n))
+    dxT = np.ascontiguousarray((rng.random((B, n)) * plan.x0 * 0.1).T)
+    W = np.stack([plan.A_cols[m] @ dxT[m * S:(m + 1) * S] for m in range(R)])
+    passT, dD0T = np.ascontiguousarray(p1.T), np.ascontiguousarray(d1.T)
     outs = []
-    for fn in (kern.constrained_step, kern.constrained_step.py_func):
-        o = (np.empty((B, n)), np.empty((B, n)), np.empty((B, n)))
-        active = np.ones(B, dtype=bool)
-        fn(W, dx, p1, d1, dcap, plan.x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, plan.crit_ptr,
-           plan.crit_w, plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, 1e-9, active, *o)
-        outs.append(o)
+    for phase1, phase2 in ((kern.demand_and_rationing, kern.constrained_output),
+                           (kern.demand_and_rationing.py_func, kern.constrained_output.py_func)):
+        rho, dD, new = np.empty((n, B)), np.empty((n, B)), np.empty((n, B))
+        phase1(W, dxT, passT, dD0T, plan.x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, rho, dD)
+        phase2(dxT, rho, dD, passT, np.zeros((n, B)), plan.x0, plan.crit_ptr, plan.crit_w, plan.req,
+               plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, np.ones(B, dtype=bool), new)
+        outs.append((rho, dD, new))
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+    dx = np.ascontiguousarray(dxT.T)
+    rho_bn = np.ascontiguousarray(outs[0][0].T)
     t1, t2 = np.empty((B, R, R)), np.empty((B, R, R))
-    targs = (dx, outs[0][1], p1, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S)
+    targs = (dx, rho_bn, p1, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S)
     kern.trade_loss(*targs, t1)
     kern.trade_loss.py_func(*targs, t2)
     np.testing.assert_allclose(t1, t2, rtol=1e-12)

@@ -100,77 +100,81 @@ def demand_loss_static(pass_, dem, Zsum, Ypos, tri_ptr, tri_idx, tri_m, n_sector
 
 
 @njit(cache=True, parallel=True)
-def constrained_step(
-    W, dx, pass_, dD0, dcap, x0, tri_ptr, tri_idx, tri_m,
-    crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, tol, active,
-    out_dx, out_rho, out_dD,
-):
-    """One sweep of the supply- and demand-constrained fixed point, for every active draw.
+def demand_and_rationing(W, dx, pass_, dD0, x0, tri_ptr, tri_idx, tri_m, out_rho, out_dD):
+    """Phase 1 of one sweep of the constrained fixed point, for every draw (draws-last layout).
 
-    With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (DESIGN.md section 4):
+    With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (DESIGN.md section 4), the demand that can still
+    reach i is ``D_i = sum_j Zb_ij r_j + yb_i``; in losses
+    ``dD_i = dD0_i + sum_m pass_im W[m, i]`` with ``W[m, i] = sum_{j in region m} A_ij dx_j`` (one small
+    GEMM per buyer region m, by the caller; here blocked routes are discounted). Suppliers ration their
+    output over the demand they face: ``rho_i = min(1, x_i / D_i)`` (trap a of DESIGN.md: rationing by
+    ``x_i / x0_i`` instead spirals every industry to zero through the network's loops).
 
-    * demand reaching i: ``D_i = sum_j Zb_ij r_j + yb_i``, i.e. in losses
-      ``dD_i = dD0_i + sum_m pass_im W[m, i]`` with ``W[m, i] = sum_{j in region m} A_ij dx_j`` (one small
-      GEMM per importer region m, done by the caller; here only blocked routes are discounted);
-    * rationing: ``rho_i = min(1, x_i / D_i)`` (i spreads its output over the demand it faces);
-    * shortage of critical input s for buyer j (region m): ``short_sj = sum_{i in s} Z_ij (1 - pass_ij rho_i)``,
-      compared with its baseline requirement ``req_sj = sum_{i in s} Z_ij``;
-    * new output: ``x_j = min(x0_j - dcap_j, D_j, x0_j (1 - max_s w_sj short_sj / req_sj))`` where
-      ``w_sj`` is 1 for critical and 0.5 for "half-critical" inputs (Pichler et al. 2022, JEDC 144:104527,
-      IHS criticality). In losses: ``dx_j = min(x0_j, max(dcap_j, dD_j, x0_j max_s w_sj short_sj / req_sj))``.
-
-    Buyers order as if at full output (``Zb_ij``, not ``Zb_ij r_j``) when input availability is assessed:
-    scaling orders with current output makes a blocked critical input infeasible at every output level
-    (DESIGN.md section 4, trap b). Suppliers ration by ``x_i / D_i``, not ``x_i / x0_i`` (trap a).
-
-    ``crit_ptr``/``crit_w``/``req``: CSR list, per buyer j, of its critical inputs (weights, baseline
-    requirements); ``src_ptr``/``src_i``/``src_z``/``src_t``: per critical input, its supplying industries
-    ``i`` with ``Z_ij > 0`` and the triple of that route (-1 if never blocked). ``active[b]`` is cleared when ``max_j |dx_new - dx| <= tol * x0_j``;
-    converged draws are frozen, so a draw's result does not depend on the other draws of its batch.
+    Arrays are (industry, draw): the inner loop runs over draws, contiguous, so it vectorises.
+    W: (R, n, B); dx, dD0, out_*: (n, B); pass_: (T, B).
     """
-    n_draws, n = dx.shape
-    for b in prange(n_draws):
-        if not active[b]:
-            for j in range(n):
-                out_dx[b, j] = dx[b, j]
-            continue
-        n_regions = W.shape[0]
-        for i in range(n):
-            d = dD0[b, i]
-            for m in range(n_regions):
-                d += W[m, b, i]
-            for q in range(tri_ptr[i], tri_ptr[i + 1]):
-                t = tri_idx[q]
-                d -= (1.0 - pass_[b, t]) * W[tri_m[t], b, i]
-            if d < 0.0:
-                d = 0.0  # rounding guard: demand lost is never negative
-            out_dD[b, i] = d
-            if dx[b, i] <= d or x0[i] - d <= 0.0:
-                out_rho[b, i] = 1.0
+    R, n, B = W.shape
+    for i in prange(n):
+        xi = x0[i]
+        for b in range(B):
+            d = dD0[i, b]
+            for m in range(R):
+                d += W[m, i, b]
+            out_dD[i, b] = d
+        for q in range(tri_ptr[i], tri_ptr[i + 1]):
+            t = tri_idx[q]
+            mt = tri_m[t]
+            for b in range(B):
+                out_dD[i, b] -= (1.0 - pass_[t, b]) * W[mt, i, b]
+        for b in range(B):
+            d = max(out_dD[i, b], 0.0)  # rounding guard: demand lost is never negative
+            out_dD[i, b] = d
+            den = xi - d
+            if dx[i, b] <= d or den <= 0.0:
+                out_rho[i, b] = 1.0
             else:
-                out_rho[b, i] = (x0[i] - dx[b, i]) / (x0[i] - d)
-        moved = False
-        for j in range(n):
-            bound = dcap[b, j]
-            if out_dD[b, j] > bound:
-                bound = out_dD[b, j]
-            for q in range(crit_ptr[j], crit_ptr[j + 1]):
-                short = 0.0
-                for q2 in range(src_ptr[q], src_ptr[q + 1]):
-                    i = src_i[q2]
-                    t = src_t[q2]
-                    p = 1.0 if t < 0 else pass_[b, t]
-                    short += src_z[q2] * (1.0 - p * out_rho[b, i])
-                lim = x0[j] * crit_w[q] * short / req[q]
-                if lim > bound:
-                    bound = lim
-            if bound > x0[j]:
-                bound = x0[j]
-            if abs(bound - dx[b, j]) > tol * x0[j]:
-                moved = True
-            out_dx[b, j] = bound
-        if not moved:
-            active[b] = False
+                out_rho[i, b] = (xi - dx[i, b]) / den
+
+
+@njit(cache=True, parallel=True)
+def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t,
+                       active, out_dx):
+    """Phase 2: new output loss of every industry j, for every draw (draws-last layout).
+
+    ``x_j = min(x0_j - dcap_j, D_j, x0_j (1 - max_s w_sj short_sj / req_sj))``, i.e. in losses
+    ``dx_j = min(x0_j, max(dcap_j, dD_j, x0_j max_s w_sj short_sj / req_sj))``, where
+    ``short_sj = sum_{i in s} Z_ij (1 - pass_ij rho_i)`` is j's shortfall of critical input s against its
+    baseline requirement ``req_sj`` and ``w_sj`` is 1 (critical) or 0.5 (important, "half-critical"; Pichler
+    et al. 2022, JEDC 144:104527). Buyers are served on their full-output orders ``Zb_ij`` (trap b of
+    DESIGN.md: orders that shrink with the buyer's output make a blocked critical input infeasible at
+    every output level). ``crit_*``/``req``: per buyer its critical inputs (CSR); ``src_*``: per critical
+    input its supplying industries with ``Z_ij > 0`` and the route's triple (-1 if never blocked).
+    Draws with ``active[b]`` False keep their loss (they have converged).
+    """
+    n, B = dx.shape
+    for j in prange(n):
+        xj = x0[j]
+        bound = np.empty(B)
+        short = np.empty(B)
+        for b in range(B):
+            bound[b] = max(dcap[j, b], dD[j, b])
+        for q in range(crit_ptr[j], crit_ptr[j + 1]):
+            short[:] = 0.0
+            for q2 in range(src_ptr[q], src_ptr[q + 1]):
+                i = src_i[q2]
+                t = src_t[q2]
+                z = src_z[q2]
+                if t < 0:
+                    for b in range(B):
+                        short[b] += z * (1.0 - rho[i, b])
+                else:
+                    for b in range(B):
+                        short[b] += z * (1.0 - pass_[t, b] * rho[i, b])
+            f = xj * crit_w[q] / req[q]
+            for b in range(B):
+                bound[b] = max(bound[b], f * short[b])
+        for b in range(B):
+            out_dx[j, b] = min(bound[b], xj) if active[b] else dx[j, b]
 
 
 # --- outputs per draw ------------------------------------------------------------------------------

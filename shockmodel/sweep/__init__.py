@@ -1,4 +1,5 @@
-"""Parameter sweeps (L6): many runs of the model over scenarios x a design of scenario key paths.
+"""Parameter sweeps: many pipeline runs over scenarios x a design of scenario key paths (layer above the
+pipeline; see the import-linter contract in pyproject.toml).
 
 A sweep spec (``params/sweeps/*.toml``, format in :mod:`shockmodel.sweep.spec`) names base scenarios and
 a grid (full factorial) and/or a sampled design (``[random]`` or ``[lhs]``) over dotted scenario key

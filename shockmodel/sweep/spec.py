@@ -396,18 +396,23 @@ def _cells(spec: SweepSpec, check: _Checker) -> tuple[Cell, ...]:
             try:
                 resolved = load_scenario(entry, overrides=point)
             except ScenarioError as err:
+                at = f"{err.field}: " if err.field and err.field not in point else ""
                 check.fail(_field_of(err.field, sections), f"scenario {base.name!r} with {_describe(point)}: "
-                                                           f"{err.message}")
+                                                           f"{at}{err.message}")
             cells.append(_cell(spec, entry, base.name, resolved.sha256, point))
     return tuple(cells)
 
 
 def _field_of(error_field: str | None, sections: Mapping[str, str]) -> str:
-    """The spec field behind a scenario error at ``error_field``: the design key path it touches."""
-    for key, section in sections.items():
-        if error_field and (error_field == key or error_field.startswith(f"{key}.") or key.startswith(f"{error_field}.")):
-            return f"{section}.{key}"
-    return next((f"{section}.{key}" for key, section in sections.items()), "scenarios")
+    """The spec field to blame for a scenario error at ``error_field``: the design key path on that path,
+    else the first one (the base scenario loaded, so the overrides are to blame)."""
+
+    def touches(key: str) -> bool:
+        return bool(error_field) and (error_field == key or error_field.startswith(f"{key}.")
+                                      or key.startswith(f"{error_field}."))
+
+    key = next((k for k in sections if touches(k)), next(iter(sections)))
+    return f"{sections[key]}.{key}"
 
 
 def _describe(point: Mapping[str, Value]) -> str:
