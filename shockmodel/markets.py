@@ -76,6 +76,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 from scipy import special
 
+from shockmodel import sampling
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -172,38 +173,12 @@ class MarketDistribution:
         return lo > 0 or (self.dist == "lognormal" and self.params[2] > 0)
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
-        """Inverse CDF: uniforms in [0, 1] -> draws (same shape, float64)."""
+        """Inverse CDF: uniforms in [0, 1] -> draws (same shape, float64); one implementation for
+        scenarios and markets (:func:`shockmodel.sampling.ppf`)."""
         u = np.asarray(u, dtype=np.float64)
-        p = self.params
-        d = self.dist
-        if d == "fixed":
-            return np.full(u.shape, p[0])
-        if d == "uniform":
-            return p[0] + (p[1] - p[0]) * u
-        if d == "triangular":
-            low, mode, high = p
-            c = (mode - low) / (high - low)
-            left = low + np.sqrt(u * (high - low) * (mode - low))
-            right = high - np.sqrt((1.0 - u) * (high - low) * (high - mode))
-            return np.where(u < c, left, right)
-        if d == "pert":
-            low, mode, high, lam = p
-            a = 1.0 + lam * (mode - low) / (high - low)
-            b = 1.0 + lam * (high - mode) / (high - low)
-            return low + (high - low) * special.betaincinv(a, b, u)
-        if d == "beta":
-            a, b, low, high = p
-            return low + (high - low) * special.betaincinv(a, b, u)
-        if d == "lognormal":
-            mu, sigma, high = p
-            z = special.ndtri(np.clip(u, _U_EPS, 1.0 - _U_EPS))
-            return np.minimum(np.exp(mu + sigma * z), high)
-        if d == "truncnormal":
-            mean, sd, low, high = p
-            fa, fb = special.ndtr((low - mean) / sd), special.ndtr((high - mean) / sd)
-            q = np.clip(fa + u * (fb - fa), _U_EPS, 1.0 - _U_EPS)
-            return np.clip(mean + sd * special.ndtri(q), low, high)
-        raise ValueError(f"unknown distribution {d!r}")
+        if self.dist in ("lognormal", "truncnormal"):  # unbounded tails: keep u off 0 and 1
+            u = np.clip(u, _U_EPS, 1.0 - _U_EPS)
+        return np.asarray(sampling.ppf(self.dist, self.params, u), dtype=np.float64).reshape(u.shape)
 
     def describe(self) -> str:
         """Readable one-liner, e.g. ``lognormal(median 0.15, sigma 0.5) [p05 0.066, p50 0.15, p95 0.34]``."""
