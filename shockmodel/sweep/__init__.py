@@ -23,7 +23,10 @@ one or several machines that all see the sweep folder at the same path and have 
     dask worker tcp://HOST:8786 --nthreads 1        # once per core, on any machine
     shockmodel sweep SPEC --scheduler tcp://HOST:8786
 
-Use ``--nthreads 1`` (and more workers instead): each cell already uses one numba thread per task.
+Use ``--nthreads 1`` and more workers instead (``--nworkers N`` starts N processes): each task runs
+its cell on one numba thread. A script that calls ``run_sweep(..., workers=N)`` needs the usual
+``if __name__ == "__main__":`` guard, because the worker processes import the main module.
+If the scheduler cannot be reached, the sweep folder is kept: ``resume`` it once the cluster is up.
 """
 
 from shockmodel.sweep.run import run_sweep

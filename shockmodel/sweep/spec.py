@@ -48,7 +48,6 @@ from shockmodel.paths import params_dir
 MODELS = ("constrained", "leontief", "ghosh")  # shockmodel.engine.MODELS, without importing numba here
 DESIGNS = ("random", "lhs")
 SPEC_KEYS = ("name", "description", "scenarios", "table", "model", "draws", "seed", "markets", "grid", *DESIGNS)
-DESIGN_KEYS = ("samples", "seed")
 RANGE_KEYS = ("low", "high")
 NO_MARKETS = "none"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
