@@ -220,7 +220,7 @@ def _fingerprint(raw):
 
 
 def test_same_numbers_for_any_chunk_size(repro_case, default_table, critical_default):
-    kw = dict(draws=9000, seed=7, critical=critical_default)
+    kw = dict(draws=8200, seed=7, critical=critical_default)  # 7777 rounds up to 7936: two chunks
     a = engine.simulate(repro_case, default_table, chunk_size=1000, **kw)
     b = engine.simulate(repro_case, default_table, chunk_size=7777, **kw)
     for x, y in zip(_fingerprint(a), _fingerprint(b)):
