@@ -331,10 +331,13 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
     if plan.model == "constrained":
         dcap = (1.0 - cap) * x0[None, :]
         dx, rho = np.empty((B, n)), np.empty((B, n))
-        for lo in range(0, B, SUB_BATCH):  # fixed sub-batches: fewer columns wait for the slowest draw
+
+        def solve(lo: int) -> None:
             sl = slice(lo, lo + SUB_BATCH)
             dx[sl], rho[sl], converged[sl], iterations[sl] = _constrained_fixed_point(
                 plan, pass_[sl], dD0[sl], dcap[sl], tol, max_iter)
+
+        _map_sub_batches(solve, range(0, B, SUB_BATCH))
     else:
         zero_Zsum = np.zeros_like(plan.Zsum)
         if plan.model == "leontief":
@@ -370,6 +373,35 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
                        blocked_export_share=blocked)
 
 
+def _map_sub_batches(fn, starts) -> None:
+    """Run ``fn(start)`` for every sub-batch (fixed sub-batches: fewer columns wait for the slowest
+    draw), spread over the numba thread count as Python threads.
+
+    Sub-batches are independent, so this cannot change a number. Each worker runs numba single-threaded
+    (the thread count is thread-local) and BLAS single-threaded (set by the caller), and the kernels
+    release the GIL. Coarse tasks instead of a parallel region per kernel call: on 2 cores with another
+    process competing, per-call OpenMP regions fell from 3400 to about 100 draws/s (every barrier waits
+    for a descheduled thread); coarse tasks degrade gracefully (measured, see benchmarks/README.md).
+    """
+    import numba
+
+    starts = list(starts)
+    workers = min(numba.get_num_threads(), len(starts))
+    if workers <= 1:
+        for lo in starts:
+            fn(lo)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(lo):
+        numba.set_num_threads(1)
+        fn(lo)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for fut in [pool.submit(run, lo) for lo in starts]:
+            fut.result()
+
+
 def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dcap: np.ndarray, tol: float,
                              max_iter: int):
     """Iterate the constrained model from ``dx = 0`` (``x = x_0``) until every draw moves less than
@@ -394,7 +426,7 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
     W = np.zeros((R, n, B))
     active = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
-    moved_tol = tol * x0[:, None]
+    moved = np.empty((n, B), dtype=np.bool_)
     for _ in range(max_iter):
         idx = np.flatnonzero(active)
         # W[m] = A[:, J_m] dx[J_m]: demand lost by industry i from buyers in region m (R GEMMs, one call).
@@ -403,9 +435,9 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
         np.matmul(plan.A_cols, dx.reshape(R, S, B), out=W)
         kern.demand_and_rationing(W, dx, passT, dD0T, x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, rho, dD)
         kern.constrained_output(dx, rho, dD, passT, dcapT, x0, plan.crit_ptr, plan.crit_w, plan.req,
-                                plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, active, new_dx)
+                                plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, active, tol, new_dx, moved)
         iterations[idx] += 1
-        active &= (np.abs(new_dx - dx) > moved_tol).any(axis=0)
+        active &= moved.any(axis=0)
         dx, new_dx = new_dx, dx
         if not active.any():
             break

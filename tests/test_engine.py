@@ -166,9 +166,10 @@ def test_kernels_match_py_func(default_table, critical_default):
                            (kern.demand_and_rationing.py_func, kern.constrained_output.py_func)):
         rho, dD, new = np.empty((n, B)), np.empty((n, B)), np.empty((n, B))
         phase1(W, dxT, passT, dD0T, plan.x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, rho, dD)
+        moved = np.empty((n, B), dtype=bool)
         phase2(dxT, rho, dD, passT, np.zeros((n, B)), plan.x0, plan.crit_ptr, plan.crit_w, plan.req,
-               plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, np.ones(B, dtype=bool), new)
-        outs.append((rho, dD, new))
+               plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, np.ones(B, dtype=bool), 1e-9, new, moved)
+        outs.append((rho, dD, new, moved))
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     dx = np.ascontiguousarray(dxT.T)

@@ -23,7 +23,7 @@ from numba import njit, prange
 # --- shock assembly --------------------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def build_pass(sev, shock_pkg, shock_ptr, shock_tri, tri_sector, subst, out_pass):
     """Pass-through share of each triple, per draw.
 
@@ -49,7 +49,7 @@ def build_pass(sev, shock_pkg, shock_ptr, shock_tri, tri_sector, subst, out_pass
                 out_pass[b, t] *= 1.0 - s_k * (1.0 - subst[b, p, tri_sector[t]])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def build_multiplier(sev, shock_ptr, shock_cells, n_cells, out):
     """Remaining share per cell, ``out[b, c] = prod_k (1 - sev[b, k])`` over shocks whose mask holds ``c``.
 
@@ -69,7 +69,7 @@ def build_multiplier(sev, shock_ptr, shock_cells, n_cells, out):
 # --- static (per draw, before iterating) terms ----------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def demand_loss_static(pass_, dem, Zsum, Ypos, tri_ptr, tri_idx, tri_m, n_sectors, out_dD0):
     """Demand for each industry lost before any output adjusts (``dx = 0``), per draw.
 
@@ -99,7 +99,7 @@ def demand_loss_static(pass_, dem, Zsum, Ypos, tri_ptr, tri_idx, tri_m, n_sector
 # --- the constrained fixed point ---------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def demand_and_rationing(W, dx, pass_, dD0, x0, tri_ptr, tri_idx, tri_m, out_rho, out_dD):
     """Phase 1 of one sweep of the constrained fixed point, for every draw (draws-last layout).
 
@@ -136,9 +136,9 @@ def demand_and_rationing(W, dx, pass_, dD0, x0, tri_ptr, tri_idx, tri_m, out_rho
                 out_rho[i, b] = (xi - dx[i, b]) / den
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t,
-                       active, out_dx):
+                       active, tol, out_dx, out_moved):
     """Phase 2: new output loss of every industry j, for every draw (draws-last layout).
 
     ``x_j = min(x0_j - dcap_j, D_j, x0_j (1 - max_s w_sj short_sj / req_sj))``, i.e. in losses
@@ -149,7 +149,8 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_
     DESIGN.md: orders that shrink with the buyer's output make a blocked critical input infeasible at
     every output level). ``crit_*``/``req``: per buyer its critical inputs (CSR); ``src_*``: per critical
     input its supplying industries with ``Z_ij > 0`` and the route's triple (-1 if never blocked).
-    Draws with ``active[b]`` False keep their loss (they have converged).
+    Draws with ``active[b]`` False keep their loss (they have converged). ``out_moved[j, b]`` records
+    whether j's loss moved by more than ``tol * x0_j`` (the caller's convergence test).
     """
     n, B = dx.shape
     for j in prange(n):
@@ -173,14 +174,17 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_
             f = xj * crit_w[q] / req[q]
             for b in range(B):
                 bound[b] = max(bound[b], f * short[b])
+        lim = tol * xj
         for b in range(B):
-            out_dx[j, b] = min(bound[b], xj) if active[b] else dx[j, b]
+            v = min(bound[b], xj) if active[b] else dx[j, b]
+            out_dx[j, b] = v
+            out_moved[j, b] = abs(v - dx[j, b]) > lim
 
 
 # --- outputs per draw ------------------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def trade_loss(dx, rho, pass_, dem, Zsum, Ypos, A, tri_of, n_sectors, out_loss):
     """Bilateral trade lost, exporter x importer (diagonal: domestic sales lost), per draw.
 
