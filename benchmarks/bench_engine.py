@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Throughput of shockmodel against the machine's ceilings and against baselines, all in one run.
 
-    python benchmarks/bench_engine.py            # full run (about 30-45 min on 2 cores)
+    python benchmarks/bench_engine.py            # full run (about 10-15 min on 2 idle cores)
     python benchmarks/bench_engine.py --quick    # a few minutes; no 1e6-draw memory run
 
 Prints a table and writes ``benchmarks/results/<UTC date-time>.json`` (gitignored). Every number that is
@@ -62,7 +62,7 @@ BASELINE_DRAWS = {
     "quick": {"default": (1_024, 128, 200, 20), "wiod2011": (256, 8, 100, 2)},
 }
 MEMORY_DRAWS = 1_000_000
-MEMORY_MODEL = "leontief"   # the constrained model runs ~200 draws/s here: 1e6 draws would take over an hour
+MEMORY_MODEL = "constrained"   # the default model of shockmodel.run
 
 
 def log(msg: str) -> None:
