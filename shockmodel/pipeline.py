@@ -7,6 +7,7 @@ alone on the same draws, and the simultaneity premium.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import time
@@ -114,7 +115,9 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "non_converged_draws": int((~raw.converged).sum()),
     }
     ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
-    ds.attrs["run_id"] = ""
+    # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
+    digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}".encode())
+    ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
 
 
