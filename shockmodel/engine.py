@@ -118,7 +118,6 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         raise UserError("scenario was compiled against another table", field="table")
     R, S, n = mrio.n_regions, mrio.n_sectors, mrio.n
     shocks = compiled.shocks
-    kinds = np.array([sh.kind for sh in shocks], dtype=object)
 
     # triples: union of all trade-block masks
     trade_k = [k for k, sh in enumerate(shocks) if sh.kind == "trade_block"]
@@ -282,8 +281,7 @@ def _horizon_fraction(plan: Plan, sev: np.ndarray, on: np.ndarray) -> np.ndarray
     # packages without a duration shock last the whole horizon
     dur = np.where(on, H, 0.0)
     has_dur = np.zeros(plan.n_packages, dtype=bool)
-    for col, p in zip(plan.dur_cols, plan.dur_pkg):
-        has_dur[p] = True
+    has_dur[plan.dur_pkg] = True
     if has_dur.any():
         dur[:, has_dur] = 0.0
         for col, p in zip(plan.dur_cols, plan.dur_pkg):

@@ -77,6 +77,7 @@ import numpy as np
 from scipy import special
 
 from shockmodel import sampling
+from shockmodel.scenario import DIST_PARAMS
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -183,15 +184,7 @@ class MarketDistribution:
     def describe(self) -> str:
         """Readable one-liner, e.g. ``lognormal(median 0.15, sigma 0.5) [p05 0.066, p50 0.15, p95 0.34]``."""
         p = self.params
-        names = {
-            "fixed": ("value",),
-            "uniform": ("low", "high"),
-            "triangular": ("low", "mode", "high"),
-            "pert": ("low", "mode", "high", "lambda"),
-            "beta": ("a", "b", "low", "high"),
-            "lognormal": ("median", "sigma", "high"),
-            "truncnormal": ("mean", "sd", "low", "high"),
-        }[self.dist]
+        names = DIST_PARAMS[self.dist]
         vals = list(p)
         if self.dist == "lognormal":
             vals[0] = math.exp(p[0])
