@@ -68,3 +68,34 @@ def equicorrelation_factor(k: int, rho: float) -> np.ndarray:
 def to_uniform(z: np.ndarray) -> np.ndarray:
     """Standard normal -> uniform, kept strictly inside (0, 1) so every quantile function is finite."""
     return np.clip(special.ndtr(z), 1e-15, 1.0 - 1e-15)
+
+
+#: Distributions whose exact inverse CDF is iterative in scipy (about 0.2-1.5 us a value); they are
+#: tabulated once per plan and interpolated (``TabulatedPPF``).
+TABULATED = frozenset(("pert", "beta", "truncnormal"))
+_TAB_T, _TAB_N = 35.0, 8193   # grid in logit(u): covers u in [6e-16, 1 - 6e-16]
+
+
+class TabulatedPPF:
+    """A quantile function tabulated on a uniform grid in ``t = logit(u)`` and interpolated linearly.
+
+    In logit coordinates the quantile functions of PERT, beta and truncated-normal severities are smooth
+    out to the tails (near ``u = 0`` a beta quantile behaves like ``u^(1/a) = exp(t/a)``), so 8,193 points
+    keep the error below 1e-4 of the support's width (measured: 4e-6 for PERT with lambda 4, 2.5e-5 for
+    beta(0.3, 5); tested in tests/test_sampling.py) at ~70 ns a value instead of ~1.2 us. Interpolating
+    monotone data is monotone, so severities stay monotone in ``u``.
+    """
+
+    def __init__(self, dist: str, params: tuple[float, ...]):
+        self.t = np.linspace(-_TAB_T, _TAB_T, _TAB_N)
+        self.x = ppf(dist, params, special.expit(self.t))
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        return np.interp(special.logit(u), self.t, self.x)
+
+
+def quantile_function(dist: str, params: tuple[float, ...]):
+    """``u -> F^-1(u)`` for a severity distribution: tabulated where scipy's inverse is iterative."""
+    if dist in TABULATED:
+        return TabulatedPPF(dist, tuple(params))
+    return lambda u: ppf(dist, params, u)
