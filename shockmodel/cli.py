@@ -193,7 +193,7 @@ def _parse_set(values) -> dict:
 
 
 def _progress(total: int, quiet: bool, label: str):
-    if quiet or not sys.stderr.isatty() and not total:
+    if quiet:
         return None, None
     from tqdm import tqdm
 

@@ -50,7 +50,6 @@ class Plan:
     n_sectors: int
     x0: np.ndarray
     v0: np.ndarray
-    Z: np.ndarray
     A: np.ndarray
     A_cols: np.ndarray        # (R, n, S): A[:, J_m], the columns of buyer region m
     Zsum: np.ndarray          # (n, R) sum_{j in m} Z_ij
@@ -96,7 +95,6 @@ class Plan:
     pkg_corr: np.ndarray
     shock_pkg: np.ndarray
     mitigating: np.ndarray    # (K,) bool: substitution and inventory shocks soften the others
-    dists: tuple
     quantile: tuple           # (K,) quantile functions u -> severity (sampling.quantile_function)
     copula: np.ndarray
     horizon_months: float
@@ -180,7 +178,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     Ypos = np.ascontiguousarray(np.clip(mrio.Y, 0.0, None))
     return Plan(
         model=model, n_regions=R, n_sectors=S,
-        x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), Z=Z, A=A, A_cols=np.ascontiguousarray(A.reshape(n, R, S).transpose(1, 0, 2)),
+        x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), A=A, A_cols=np.ascontiguousarray(A.reshape(n, R, S).transpose(1, 0, 2)),
         Zsum=np.ascontiguousarray(Z.reshape(n, R, S).sum(axis=2)), Ypos=Ypos, T0=T0,
         exports0=T0.sum(axis=1) - np.diag(T0), gdp0=mrio.gdp.copy(),
         tri_e=tri_e, tri_m=tri_m, tri_s=tri_s, tri_of=tri_of, tri_ptr=tri_ptr, tri_idx=tri_idx,
@@ -200,7 +198,6 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         pkg_corr=np.array([p.correlation for p in compiled.packages], dtype=np.float64),
         shock_pkg=shock_pkg,
         mitigating=np.array([sh.kind in ("substitution", "inventory") for sh in shocks], dtype=bool),
-        dists=tuple((sh.severity.dist, tuple(sh.severity.params)) for sh in shocks),
         quantile=tuple(quantile_function(sh.severity.dist, tuple(sh.severity.params)) for sh in shocks),
         copula=equicorrelation_factor(P, compiled.coordination) if P else np.zeros((0, 0)),
         horizon_months=float(compiled.horizon_months),
@@ -234,7 +231,7 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     numbers do not depend on how many draws are requested.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
-    P, K = plan.n_packages, len(plan.dists)
+    P, K = plan.n_packages, len(plan.quantile)
     Wn = rng.standard_normal((BLOCK, P))
     Fn = rng.standard_normal((BLOCK, P))
     En = rng.standard_normal((BLOCK, K))
@@ -507,7 +504,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
-    K, P = len(plan.dists), plan.n_packages
+    K, P = len(plan.quantile), plan.n_packages
     res = ChunkResult(
         first_block=first_block,
         occurred=np.zeros((N, P), dtype=bool), severity=np.zeros((N, K)),
@@ -590,7 +587,7 @@ class Accumulator:
 
     def __init__(self, plan: Plan, draws: int, seed: int, variant_names: Sequence[str], variants: np.ndarray):
         V, R, S = variants.shape[0], plan.n_regions, plan.n_sectors
-        K, P = len(plan.dists), plan.n_packages
+        K, P = len(plan.quantile), plan.n_packages
         self.raw = RawResult(
             plan=plan, draws=draws, seed=seed, variant_names=tuple(variant_names), variants=variants,
             occurred=np.zeros((draws, P), dtype=bool), severity=np.zeros((draws, K)),

@@ -1,6 +1,6 @@
 """Composition (L7): load -> validate -> simulate -> aggregate -> write -> report.
 
-The public :func:`run` returns an ``xarray.Dataset``; :func:`run_to_folder` also writes the result folder
+The public :func:`run` returns an ``xarray.Dataset``; :func:`write_run` writes it as a result folder
 (DESIGN.md section 7). :func:`demo` runs the seed question: the combined crisis and each of its packages
 alone on the same draws, and the simultaneity premium.
 """
@@ -168,15 +168,6 @@ def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
     from shockmodel.report.build import build_report as _build
 
     return _build(folder, formats=tuple(formats))
-
-
-def run_to_folder(scenario, *, out="results", report: bool = True, overrides=None, **kw) -> RunOutput:
-    """:func:`run` plus :func:`write_run`."""
-    table = kw.pop("table", "default")
-    mrio = _table(table)
-    spec, compiled = compile_for(scenario, mrio, overrides)
-    ds = run(compiled, table=mrio, **kw)
-    return write_run(ds, spec, out, report=report)
 
 
 def demo(draws: int = 20_000, seed: int = 0, *, out="results", report: bool = True, table="default",
