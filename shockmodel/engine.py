@@ -19,6 +19,7 @@ delay the whole loss; a dynamic ARIO-type mode would separate direct from indire
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -27,15 +28,33 @@ import numpy as np
 
 from shockmodel.errors import UserError
 from shockmodel.mrio import MRIO
-from shockmodel.sampling import equicorrelation_factor, quantile_function, to_uniform
+from shockmodel.passclasses import PassClasses, pass_classes
+from shockmodel.sampling import TABLE_POINTS, TABLE_Z, equicorrelation_factor, severity_cap, severity_table
 
 MODELS = ("constrained", "leontief", "ghosh")
 BLOCK = 256              #: draws per random-number block and per propagation batch (fixed: reproducibility)
 SUB_BATCH = 64           #: draws iterated together by the constrained solver (fixed: reproducibility)
 DAYS_PER_MONTH = 30.4375
-HIST_BINS_PER_DECADE = 200
-HIST_MIN_LOG10 = -6.0    #: smallest resolved loss: 1e-6 percent
-HIST_BINS = 1 + int(8 * HIST_BINS_PER_DECADE) + 1   # zero bin + 1e-6 .. 100 percent + overflow
+# Streamed histograms of percent losses (kernels.propagate.bit_histogram): bin 0 holds exact zeros, then
+# 2^HIST_SUB_BITS equal sub-bins per octave from 2^HIST_MIN_EXP to 2^HIST_MAX_EXP percent.
+HIST_SUB_BITS = 6        #: 64 sub-bins per octave: relative width 0.8% to 1.6%
+HIST_MIN_EXP = -20       #: smallest resolved loss: 2^-20 = 9.5e-7 percent
+HIST_MAX_EXP = 7         #: largest: 2^7 = 128 percent (losses never exceed 100)
+HIST_BINS = 1 + ((HIST_MAX_EXP - HIST_MIN_EXP) << HIST_SUB_BITS)
+HIST_SHIFT = 52 - HIST_SUB_BITS  #: float64 bits >> HIST_SHIFT = biased exponent and top mantissa bits
+HIST_FIRST_KEY = ((1023 + HIST_MIN_EXP) << HIST_SUB_BITS) - 1   # key of 2^HIST_MIN_EXP, minus 1 (bin 1)
+
+
+def hist_edges() -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper edge (percent) of every histogram bin; bin 0 (zeros) is [0, 0], bin 1 starts at 0
+    because it also collects the values below 2^HIST_MIN_EXP."""
+    j = np.arange(HIST_BINS - 1)
+    octave = np.ldexp(1.0, HIST_MIN_EXP + (j >> HIST_SUB_BITS))
+    sub = (j & ((1 << HIST_SUB_BITS) - 1)) / float(1 << HIST_SUB_BITS)
+    lo = np.concatenate([[0.0], octave * (1.0 + sub)])
+    hi = np.concatenate([[0.0], octave * (1.0 + sub + 1.0 / (1 << HIST_SUB_BITS))])
+    lo[1] = 0.0
+    return lo, hi
 
 
 # --- the static plan ---------------------------------------------------------------------------------
@@ -95,11 +114,20 @@ class Plan:
     pkg_corr: np.ndarray
     shock_pkg: np.ndarray
     mitigating: np.ndarray    # (K,) bool: substitution and inventory shocks soften the others
-    quantile: tuple           # (K,) quantile functions u -> severity (sampling.quantile_function)
+    tables: np.ndarray        # (K, TABLE_POINTS) severity as a function of the latent z (sampling.severity_table)
+    sev_cap: np.ndarray       # (K,) cap applied after the table lookup (sampling.severity_cap)
+    occ_threshold: np.ndarray  # (P,) Phi^-1(probability): a package occurs iff its latent is below
     copula: np.ndarray
     horizon_months: float
+    classes: PassClasses      # pass classes and trade groups (passclasses.py)
+    blocked_weight: np.ndarray  # (C, R) baseline exports of e in class c / exports0[e] (market channel)
     L: np.ndarray | None = None
     G: np.ndarray | None = None
+    M: np.ndarray | None = None   # leontief: L @ Yc (n, C), the output lost per unit of w_c
+
+    @property
+    def n_shocks(self) -> int:
+        return self.tables.shape[0]
 
 
 def _csr(lists: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -176,21 +204,32 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     A = np.ascontiguousarray(mrio.A)
     T0 = mrio.bilateral_trade.copy()
     Ypos = np.ascontiguousarray(np.clip(mrio.Y, 0.0, None))
+    Zsum = np.ascontiguousarray(Z.reshape(n, R, S).sum(axis=2))
+    trade_pkg = shock_pkg[trade_k] if trade_k else np.zeros(0, np.int64)
+    subst_pkg = shock_pkg[sub_k] if sub_k else np.zeros(0, np.int64)
+    subst_mask = np.array([shocks[k].mask for k in sub_k], dtype=bool).reshape(len(sub_k), S)
+    classes = pass_classes(A, Zsum, Ypos, R, S, tri_e, tri_m, tri_s, trade_ptr, trade_tri, trade_pkg,
+                           fd_ptr, fd_cells, subst_pkg, subst_mask)
+    exports0 = T0.sum(axis=1) - np.diag(T0)
+    blocked_weight = np.zeros((classes.n_classes, R))
+    pair_e = np.repeat(np.arange(R * R) // R, np.diff(classes.grp_ptr))
+    share = np.divide(classes.grp_Z + classes.grp_Y, exports0[pair_e], out=np.zeros(len(pair_e)),
+                      where=exports0[pair_e] > 0)
+    np.add.at(blocked_weight, (classes.grp_c, pair_e), share)   # domestic and fd-only groups have u_c = 0
+    from scipy.special import ndtri
     return Plan(
         model=model, n_regions=R, n_sectors=S,
         x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), A=A, A_cols=np.ascontiguousarray(A.reshape(n, R, S).transpose(1, 0, 2)),
-        Zsum=np.ascontiguousarray(Z.reshape(n, R, S).sum(axis=2)), Ypos=Ypos, T0=T0,
-        exports0=T0.sum(axis=1) - np.diag(T0), gdp0=mrio.gdp.copy(),
+        Zsum=Zsum, Ypos=Ypos, T0=T0, exports0=exports0, gdp0=mrio.gdp.copy(),
         tri_e=tri_e, tri_m=tri_m, tri_s=tri_s, tri_of=tri_of, tri_ptr=tri_ptr, tri_idx=tri_idx,
         crit_ptr=crit_ptr, crit_s=crit_s.astype(np.int64), crit_w=np.asarray(crit_w, dtype=np.float64),
         req=np.asarray(req, dtype=np.float64),
         src_ptr=src_ptr, src_i=src_i, src_z=np.ascontiguousarray(src_z, dtype=np.float64), src_t=src_t,
-        trade_cols=np.array(trade_k, dtype=np.int64), trade_pkg=shock_pkg[trade_k] if trade_k else np.zeros(0, np.int64),
+        trade_cols=np.array(trade_k, dtype=np.int64), trade_pkg=trade_pkg,
         trade_ptr=trade_ptr, trade_tri=trade_tri,
         cap_cols=np.array(cap_k, dtype=np.int64), cap_ptr=cap_ptr, cap_cells=cap_cells,
         fd_cols=np.array(fd_k, dtype=np.int64), fd_ptr=fd_ptr, fd_cells=fd_cells,
-        subst_cols=np.array(sub_k, dtype=np.int64), subst_pkg=shock_pkg[sub_k] if sub_k else np.zeros(0, np.int64),
-        subst_mask=np.array([shocks[k].mask for k in sub_k], dtype=bool).reshape(len(sub_k), S),
+        subst_cols=np.array(sub_k, dtype=np.int64), subst_pkg=subst_pkg, subst_mask=subst_mask,
         dur_cols=np.array(dur_k, dtype=np.int64), dur_pkg=shock_pkg[dur_k] if dur_k else np.zeros(0, np.int64),
         inv_cols=np.array(inv_k, dtype=np.int64), inv_pkg=shock_pkg[inv_k] if inv_k else np.zeros(0, np.int64),
         n_packages=P,
@@ -198,11 +237,16 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         pkg_corr=np.array([p.correlation for p in compiled.packages], dtype=np.float64),
         shock_pkg=shock_pkg,
         mitigating=np.array([sh.kind in ("substitution", "inventory") for sh in shocks], dtype=bool),
-        quantile=tuple(quantile_function(sh.severity.dist, tuple(sh.severity.params)) for sh in shocks),
+        tables=np.array([severity_table(sh.severity.dist, tuple(sh.severity.params)) for sh in shocks]
+                        ).reshape(len(shocks), TABLE_POINTS),
+        sev_cap=np.array([severity_cap(sh.severity.dist, tuple(sh.severity.params)) for sh in shocks], dtype=np.float64),
+        occ_threshold=ndtri(np.array([p.probability for p in compiled.packages], dtype=np.float64)),
         copula=equicorrelation_factor(P, compiled.coordination) if P else np.zeros((0, 0)),
         horizon_months=float(compiled.horizon_months),
+        classes=classes, blocked_weight=blocked_weight,
         L=np.ascontiguousarray(mrio.L) if model == "leontief" else None,
         G=np.ascontiguousarray(mrio.G) if model == "ghosh" else None,
+        M=np.ascontiguousarray(mrio.L @ classes.Yc) if model == "leontief" else None,
     )
 
 
@@ -227,29 +271,24 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     model, within-package correlation ``c_p``), negated for substitution and inventory shocks so that a
     harsh draw comes with less re-sourcing and thinner buffers. Intensities of two shocks in different
     packages correlate with ``rho sqrt(c_p c_q)``. Package p occurs iff ``Phi(W_p) < probability_p``;
-    severities are ``F_k^-1(Phi(latent))``. The full block is always generated and then cut, so a draw's
-    numbers do not depend on how many draws are requested.
+    severities are ``F_k^-1(Phi(latent))``, interpolated in ``plan.tables`` (sampling.severity_table). The
+    normals are drawn for the full block and then cut, so a draw's numbers do not depend on how many
+    draws are requested.
     """
+    from shockmodel.kernels import propagate as kern
+
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
-    P, K = plan.n_packages, len(plan.quantile)
+    P, K = plan.n_packages, plan.n_shocks
     Wn = rng.standard_normal((BLOCK, P))
     Fn = rng.standard_normal((BLOCK, P))
     En = rng.standard_normal((BLOCK, K))
     Um = rng.random((BLOCK, n_market))
-    Wn, Fn, En, Um = Wn[:n_draws], Fn[:n_draws], En[:n_draws], Um[:n_draws]
-    if P:
-        Wn = Wn @ plan.copula.T
-        Fn = Fn @ plan.copula.T
-    occurred = to_uniform(Wn) < plan.prob[None, :]
-    sev = np.zeros((n_draws, K))
-
-    for k in range(K):
-        c = plan.pkg_corr[plan.shock_pkg[k]]
-        z = np.sqrt(c) * Fn[:, plan.shock_pkg[k]] + np.sqrt(1.0 - c) * En[:, k]
-        # a high package factor means a harsher draw: less re-sourcing and thinner buffers
-        z = -z if plan.mitigating[k] else z
-        sev[:, k] = plan.quantile[k](to_uniform(z))
-    return Sample(occurred=occurred, severity=sev, u_market=Um)
+    occurred = np.empty((n_draws, P), dtype=bool)
+    sev = np.empty((n_draws, K))
+    kern.occurrence(Wn[:n_draws], plan.copula, plan.occ_threshold, occurred)
+    kern.sample_severity(Fn[:n_draws], En[:n_draws], plan.copula, plan.pkg_corr, plan.shock_pkg, plan.mitigating,
+                         plan.tables, plan.sev_cap, TABLE_Z, sev)
+    return Sample(occurred=occurred, severity=sev, u_market=Um[:n_draws])
 
 
 # --- one block through the network -------------------------------------------------------------------
@@ -292,7 +331,11 @@ def _horizon_fraction(plan: Plan, sev: np.ndarray, on: np.ndarray) -> np.ndarray
 
 def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float = 1e-8,
                     max_iter: int = 2000) -> BlockOutput:
-    """Propagate one block of draws. ``sev`` (B, K) severities; ``on`` (B, P) package active in the draw."""
+    """Propagate one block of draws. ``sev`` (B, K) severities; ``on`` (B, P) package active in the draw.
+
+    Every draw is computed by the same instructions whatever the other draws of the block are (the
+    solver freezes converged draws), so results depend only on the draw.
+    """
     from shockmodel.kernels import propagate as kern
 
     B = sev.shape[0]
@@ -306,74 +349,75 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
         # several substitution shocks of one package combine as 1 - prod(1 - s)
         rest = 1.0 - subst[:, p, :]
         subst[:, p, :] = 1.0 - rest * (1.0 - eff[:, col, None] * plan.subst_mask[q][None, :])
-    T = len(plan.tri_e)
-    pass_ = np.ones((B, T))
-    if T:
-        kern.build_pass(np.ascontiguousarray(eff[:, plan.trade_cols]), plan.trade_pkg, plan.trade_ptr,
-                        plan.trade_tri, plan.tri_s, subst, pass_)
-    cap = np.ones((B, n))
-    if len(plan.cap_cols):
-        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.cap_cols]), plan.cap_ptr, plan.cap_cells, n, cap)
-    dem = np.ones((B, R * S))
-    if len(plan.fd_cols):
-        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, R * S, dem)
-
+    cls = plan.classes
+    eff_trade = np.ascontiguousarray(eff[:, plan.trade_cols])
+    fd_mult = np.ascontiguousarray(1.0 - eff[:, plan.fd_cols])
+    u, w = np.empty((B, cls.n_classes)), np.empty((B, cls.n_classes))
+    kern.class_factors(eff_trade, plan.trade_pkg, cls.cls_ptr, cls.cls_shock, cls.cls_sector, subst,
+                       fd_mult, cls.cls_fd_ptr, cls.cls_fd, u, w)
     x0 = plan.x0
-    dD0 = np.empty((B, n))
-    kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
-    rho = np.ones((B, n))
     converged = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
-    tol = float(tol)
+
+    if plan.model == "leontief":
+        # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
+        # dx = w (L Yc)' (passclasses.py): C columns instead of n
+        dx = w @ plan.M.T
+    else:
+        T = len(plan.tri_e)
+        pass_ = np.ones((B, T))
+        if T:
+            kern.build_pass(eff_trade, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, subst, pass_)
+        cap = np.ones((B, n))
+        if len(plan.cap_cols):
+            kern.build_multiplier(np.ascontiguousarray(eff[:, plan.cap_cols]), plan.cap_ptr, plan.cap_cells, n, cap)
+        dem = np.ones((B, R * S))
+        if len(plan.fd_cols):
+            kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, R * S, dem)
+        dD0 = np.empty((B, n))
+        kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
 
     if plan.model == "constrained":
         dcap = (1.0 - cap) * x0[None, :]
-        dx, rho = np.empty((B, n)), np.empty((B, n))
+        dx = np.empty((B, n))
+        trade = np.empty((B, R, R))
 
         def solve(lo: int) -> None:
             sl = slice(lo, lo + SUB_BATCH)
-            dx[sl], rho[sl], converged[sl], iterations[sl] = _constrained_fixed_point(
-                plan, pass_[sl], dD0[sl], dcap[sl], tol, max_iter)
+            dx[sl], trade[sl], converged[sl], iterations[sl] = _constrained_fixed_point(
+                plan, pass_[sl], dD0[sl], dcap[sl], dem[sl], tol, max_iter)
 
         _map_sub_batches(solve, range(0, B, SUB_BATCH))
     else:
-        zero_Zsum = np.zeros_like(plan.Zsum)
-        if plan.model == "leontief":
-            # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy, dy = final demand lost
-            dy = np.empty((B, n))
-            kern.demand_loss_static(pass_, dem, zero_Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx,
-                                    plan.tri_m, S, dy)
-            dx = dy @ plan.L.T
-        else:
+        if plan.model == "ghosh":
             # supply-driven (Ghosh; Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary
             # inputs lost dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
             sales_blocked = np.divide(dD0, x0[None, :], out=np.zeros_like(dD0), where=x0[None, :] > 0)
             dv = plan.v0[None, :] * (1.0 - cap * (1.0 - np.clip(sales_blocked, 0.0, 1.0)))
             dx = dv @ plan.G
-        dx = np.clip(dx, 0.0, x0[None, :])  # the linear models can overshoot: output is never negative
-        dx[np.abs(dx) < 1e-12 * np.maximum(x0[None, :], 1.0)] = 0.0  # LU round-off on untouched rows
+        np.clip(dx, 0.0, x0[None, :], out=dx)  # the linear models can overshoot: output is never negative
+        dx[np.abs(dx) < 1e-12 * np.maximum(x0[None, :], 1.0)] = 0.0  # round-off on untouched rows
+        # no supplier rations in the linear models: trade by pass class (kernels.propagate.linear_trade)
+        Pm = np.matmul(cls.Q, dx.reshape(B, R, S).transpose(1, 2, 0))
+        trade = np.empty((B, R, R))
+        kern.linear_trade(Pm, u, w, cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, trade)
 
     f = _horizon_fraction(plan, sev, on)
-    trade = np.empty((B, R, R))
-    kern.trade_loss(dx, rho, pass_, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S, trade)
     ratio = np.divide(dx, x0[None, :], out=np.zeros_like(dx), where=x0[None, :] > 0)
     gdp_loss = (ratio * plan.v0[None, :]).reshape(B, R, S).sum(axis=2)
     # share of each region's exports that sits on blocked routes (before substitution: market channel)
-    blocked = np.zeros((B, R))
-    if T:
-        lost = (1.0 - pass_) * _triple_flows(plan)[None, :]           # (B, T)
-        for r in range(R):
-            blocked[:, r] = lost[:, plan.tri_e == r].sum(axis=1)
-        blocked = np.divide(blocked, plan.exports0[None, :], out=np.zeros_like(blocked),
-                            where=plan.exports0[None, :] > 0)
-    return BlockOutput(dx=dx * f[:, None], trade=trade * f[:, None, None], gdp_loss=gdp_loss * f[:, None],
-                       horizon_fraction=f, converged=converged, iterations=iterations,
-                       blocked_export_share=blocked)
+    blocked = u @ plan.blocked_weight
+    dx *= f[:, None]
+    trade *= f[:, None, None]
+    gdp_loss *= f[:, None]
+    return BlockOutput(dx=dx, trade=trade, gdp_loss=gdp_loss, horizon_fraction=f, converged=converged,
+                       iterations=iterations, blocked_export_share=blocked)
 
 
 def _map_sub_batches(fn, starts) -> None:
     """Run ``fn(start)`` for every sub-batch (fixed sub-batches: fewer columns wait for the slowest
-    draw), spread over the numba thread count as Python threads.
+    draw), spread over the numba thread count as Python threads, or serially inside a worker of
+    :func:`_map_tasks` (the cores are busy already).
 
     Sub-batches are independent, so this cannot change a number. Each worker runs numba single-threaded
     (the thread count is thread-local) and BLAS single-threaded (set by the caller), and the kernels
@@ -390,8 +434,12 @@ def _map_sub_batches(fn, starts) -> None:
     _map_tasks(run, starts)
 
 
+_WORKER = threading.local()
+
+
 def _map_tasks(fn, items) -> None:
-    """``fn(item)`` for every item on a pool of as many Python threads as numba may use (serial if 1).
+    """``fn(item)`` for every item on a pool of as many Python threads as numba may use (serial if 1,
+    or if called from inside a task: nested pools would only oversubscribe the cores).
 
     Only for tasks that are independent and release the GIL; results are written by ``fn`` itself, so
     the order in which tasks finish cannot change a number.
@@ -400,22 +448,30 @@ def _map_tasks(fn, items) -> None:
 
     items = list(items)
     workers = min(numba.get_num_threads(), len(items))
-    if workers <= 1:
+    if workers <= 1 or getattr(_WORKER, "busy", False):
         for it in items:
             fn(it)
         return
     from concurrent.futures import ThreadPoolExecutor
 
+    def task(it):
+        _WORKER.busy = True
+        try:
+            fn(it)
+        finally:
+            _WORKER.busy = False
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for fut in [pool.submit(fn, it) for it in items]:
+        for fut in [pool.submit(task, it) for it in items]:
             fut.result()
 
 
-def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dcap: np.ndarray, tol: float,
-                             max_iter: int):
+def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dcap: np.ndarray, dem: np.ndarray,
+                             tol: float, max_iter: int):
     """Iterate the constrained model from ``dx = 0`` (``x = x_0``) until no industry's loss moves by more
     than ``tol * x0_j`` (the map contracts at a rate of about 0.6, so the remaining error is below
-    ``1.5 tol x0_j``: 1.5e-8 of output at the default tol, far under Monte Carlo error); returns ``dx``, ``rho`` (B, n), ``converged`` and ``iterations`` (B,).
+    ``1.5 tol x0_j``: 1.5e-8 of output at the default tol, far under Monte Carlo error); returns ``dx``
+    (B, n), the bilateral trade lost (B, R, R), ``converged`` and ``iterations`` (B,).
 
     Draws-last layout inside (industry, draw) so the kernels vectorise over draws. Each iteration: one
     GEMM per buyer region, then the two kernels. A converged draw is frozen
@@ -451,14 +507,11 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
         dx, new_dx = new_dx, dx
         if not active.any():
             break
-    return np.ascontiguousarray(dx.T), np.ascontiguousarray(rho.T), ~active, iterations
-
-
-def _triple_flows(plan: Plan) -> np.ndarray:
-    """Baseline flow (intermediate + final) along each triple (e, m, s)."""
-    S = plan.n_sectors
-    i = plan.tri_e * S + plan.tri_s
-    return plan.Zsum[i, plan.tri_m] + plan.Ypos[i, plan.tri_m]
+    # trade at the solution: buyers' lost orders from the final dx, rationing from the last sweep
+    np.matmul(plan.A_cols, dx.reshape(R, S, B), out=W)
+    trade = np.empty((R, R, B))
+    kern.trade_from_W(W, rho, passT, dem, plan.Zsum, plan.Ypos, plan.tri_of, S, trade)
+    return np.ascontiguousarray(dx.T), np.ascontiguousarray(trade.transpose(2, 0, 1)), ~active, iterations
 
 
 # --- chunks and streamed reductions -----------------------------------------------------------------
@@ -494,17 +547,18 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
 
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
     ``market(plan, out: BlockOutput, u_market) -> dict[str, (B, X) array]`` with attribute ``n_uniforms``.
-    Pure function of its arguments: this is the unit of work for every backend.
+    Pure function of its arguments: this is the unit of work for every backend. The blocks are spread
+    over the numba thread count as contiguous runs (one Python thread each; kernels and BLAS release the
+    GIL); each run counts into its own histograms, which are integers, so their sum does not depend on
+    the split, and every other output is written per draw or per block.
     """
-    from shockmodel.kernels.propagate import log_histogram
-
     V = variants.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
-    K, P = len(plan.quantile), plan.n_packages
+    K, P = plan.n_shocks, plan.n_packages
     res = ChunkResult(
         first_block=first_block,
         occurred=np.zeros((N, P), dtype=bool), severity=np.zeros((N, K)),
@@ -514,39 +568,65 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64),
         output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
     )
+    live = [q for q in range(n_blocks) if (first_block + q) * BLOCK < draws]
+    if not live:
+        return res
+    import numba
+
+    runs = np.array_split(np.array(live), min(len(live), numba.get_num_threads()))
+    hists = [None] * len(runs)
+
+    def run(r: int) -> None:
+        import numba
+
+        numba.set_num_threads(1)
+        out_h = np.zeros((V, n, HIST_BINS), dtype=np.int64) if r else res.output_hist
+        trade_h = np.zeros((V, R * R, HIST_BINS), dtype=np.int64) if r else res.trade_hist
+        for q in runs[r]:
+            _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, out_h, trade_h)
+        hists[r] = (out_h, trade_h)
+
+    _map_tasks(run, range(len(runs)))
+    for out_h, trade_h in hists[1:]:
+        res.output_hist += out_h
+        res.trade_hist += trade_h
+    return res
+
+
+def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, start: int, variants: np.ndarray,
+               market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray) -> None:
+    """Sample, propagate and reduce block ``first_block + q`` of a chunk into ``res`` and the histograms."""
+    from shockmodel.kernels.propagate import bit_histogram
+
+    R = plan.n_regions
+    lo = (first_block + q) * BLOCK
+    hi = min(draws, lo + BLOCK)
+    # Always the full block, cut afterwards: BLAS results can depend (in the last bits) on how many
+    # rows share a GEMM, so a draw's numbers must not depend on how many draws were asked for.
+    n_market = getattr(market, "n_uniforms", 0) if market is not None else 0
+    smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
+    a, b = lo - start, hi - start
+    res.occurred[a:b] = smp.occurred[: hi - lo]
+    res.severity[a:b] = smp.severity[: hi - lo]
     out_scale = _loss_scale(plan.x0)
     trade_scale = _loss_scale(plan.T0.reshape(-1))
-    n_market = getattr(market, "n_uniforms", 0) if market is not None else 0
-    for q in range(n_blocks):
-        lo = (first_block + q) * BLOCK
-        hi = min(draws, lo + BLOCK)
-        if hi <= lo:
-            break
-        # Always the full block, cut afterwards: BLAS results can depend (in the last bits) on how many
-        # rows share a GEMM, so a draw's numbers must not depend on how many draws were asked for.
-        smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
-        a, b = lo - start, hi - start
-        res.occurred[a:b] = smp.occurred[: hi - lo]
-        res.severity[a:b] = smp.severity[: hi - lo]
-        for v in range(V):
-            on = smp.occurred & variants[v][None, :]
-            out = _cut(propagate_block(plan, smp.severity, on, tol=tol), hi - lo)
-            res.gdp_loss[v, a:b] = out.gdp_loss
-            exp_lost = out.trade.sum(axis=2) - np.einsum("bii->bi", out.trade)
-            res.exports_lost[v, a:b] = exp_lost
-            res.horizon_fraction[v, a:b] = out.horizon_fraction
-            res.converged[v, a:b] = out.converged
-            res.iterations[v, a:b] = out.iterations
-            log_histogram(out.dx, out_scale, HIST_BINS_PER_DECADE, HIST_MIN_LOG10, res.output_hist[v])
-            log_histogram(np.ascontiguousarray(out.trade.reshape(hi - lo, R * R)), trade_scale,
-                          HIST_BINS_PER_DECADE, HIST_MIN_LOG10, res.trade_hist[v])
-            res.output_block_sums[v, q] = out.dx.sum(axis=0)
-            res.trade_block_sums[v, q] = out.trade.sum(axis=0)
-            if market is not None:
-                for name, arr in market(plan, out, smp.u_market[: hi - lo]).items():
-                    buf = res.extras.setdefault(name, np.zeros((V, N) + arr.shape[1:]))
-                    buf[v, a:b] = arr
-    return res
+    for v in range(variants.shape[0]):
+        on = smp.occurred & variants[v][None, :]
+        out = _cut(propagate_block(plan, smp.severity, on, tol=tol), hi - lo)
+        res.gdp_loss[v, a:b] = out.gdp_loss
+        res.exports_lost[v, a:b] = out.trade.sum(axis=2) - np.einsum("bii->bi", out.trade)
+        res.horizon_fraction[v, a:b] = out.horizon_fraction
+        res.converged[v, a:b] = out.converged
+        res.iterations[v, a:b] = out.iterations
+        trade_flat = out.trade.reshape(hi - lo, R * R)
+        bit_histogram(out.dx, out_scale, HIST_SHIFT, HIST_FIRST_KEY, out_hist[v])
+        bit_histogram(trade_flat, trade_scale, HIST_SHIFT, HIST_FIRST_KEY, trade_hist[v])
+        res.output_block_sums[v, q] = out.dx.sum(axis=0)
+        res.trade_block_sums[v, q] = out.trade.sum(axis=0)
+        if market is not None:
+            for name, arr in market(plan, out, smp.u_market[: hi - lo]).items():
+                buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
+                buf[v, a:b] = arr
 
 
 def _cut(out: BlockOutput, n: int) -> BlockOutput:
@@ -587,7 +667,7 @@ class Accumulator:
 
     def __init__(self, plan: Plan, draws: int, seed: int, variant_names: Sequence[str], variants: np.ndarray):
         V, R, S = variants.shape[0], plan.n_regions, plan.n_sectors
-        K, P = len(plan.quantile), plan.n_packages
+        K, P = plan.n_shocks, plan.n_packages
         self.raw = RawResult(
             plan=plan, draws=draws, seed=seed, variant_names=tuple(variant_names), variants=variants,
             occurred=np.zeros((draws, P), dtype=bool), severity=np.zeros((draws, K)),

@@ -6,19 +6,32 @@ import numpy as np
 import pytest
 
 from shockmodel import aggregate, engine
-from shockmodel.kernels.propagate import log_histogram
+from shockmodel.kernels.propagate import bit_histogram
 
 
 def test_hist_quantiles_close_to_exact():
     rng = np.random.default_rng(0)
     x = np.concatenate([np.zeros(300), rng.lognormal(0.0, 1.5, 9700)]).clip(max=99.0)[:, None]
     counts = np.zeros((1, engine.HIST_BINS), dtype=np.int64)
-    log_histogram(x, np.ones(1), engine.HIST_BINS_PER_DECADE, engine.HIST_MIN_LOG10, counts)
+    bit_histogram(x, np.ones(1), engine.HIST_SHIFT, engine.HIST_FIRST_KEY, counts)
     qs = (0.01, 0.05, 0.5, 0.95)
     got = aggregate.hist_quantiles(counts, qs)[0]
     exact = np.quantile(x[:, 0], qs)
     assert got[0] == 0.0                      # exact zeros stay zero
-    np.testing.assert_allclose(got[1:], exact[1:], rtol=0.012)   # one bin is 1.2% wide
+    np.testing.assert_allclose(got[1:], exact[1:], rtol=0.016)   # one bin is at most 1.6% wide
+
+
+def test_bit_histogram_puts_each_value_between_its_bin_edges():
+    rng = np.random.default_rng(3)
+    v = np.concatenate([[0.0, 2.0 ** -20, 1.0, 1.5, 100.0, 127.99], 10 ** rng.uniform(-5.9, 2.0, 2000)])
+    lo, hi = engine.hist_edges()
+    for x in v:
+        counts = np.zeros((1, engine.HIST_BINS), dtype=np.int64)
+        bit_histogram(np.array([[x]]), np.ones(1), engine.HIST_SHIFT, engine.HIST_FIRST_KEY, counts)
+        k = int(np.flatnonzero(counts[0])[0])
+        assert (k == 0) == (x == 0.0)
+        assert lo[k] <= x < hi[k] or (k == 0 and x == 0.0), (x, k, lo[k], hi[k])
+    assert np.all(hi[2:] / lo[2:] - 1 <= 1 / 64 + 1e-12)   # relative width at most 1/64 = 1.6%
 
 
 def test_var_and_es():

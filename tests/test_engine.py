@@ -179,6 +179,47 @@ def test_kernels_match_py_func(default_table, critical_default):
     kern.trade_loss(*targs, t1)
     kern.trade_loss.py_func(*targs, t2)
     np.testing.assert_allclose(t1, t2, rtol=1e-12)
+    # the constrained model's trade from the solver's GEMM output W equals the per-draw reference
+    t3 = np.empty((R, R, B))
+    kern.trade_from_W(W, outs[0][0], passT, dem, plan.Zsum, plan.Ypos, plan.tri_of, S, t3)
+    np.testing.assert_allclose(t3.transpose(2, 0, 1), t1, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["leontief", "ghosh"])
+def test_pass_classes_match_per_flow_reference(model, default_table):
+    """Class-based final demand, trade and blocked export shares equal the per-flow kernels on the
+    library's largest scenario (1,855 blocked flows in 121 classes), draw by draw."""
+    from shockmodel.scenario import load_scenario
+
+    m = default_table
+    plan = engine.make_plan(compile_scenario(load_scenario("combined_coordinated"), m), m, model)
+    smp = engine.sample_block(plan, 5, 0, engine.BLOCK)
+    out = engine.propagate_block(plan, smp.severity, smp.occurred)
+    B, R, S, T = engine.BLOCK, m.n_regions, m.n_sectors, len(plan.tri_e)
+    eff = smp.severity * smp.occurred[:, plan.shock_pkg]
+    subst = np.zeros((B, plan.n_packages, S))
+    for q, (col, p) in enumerate(zip(plan.subst_cols, plan.subst_pkg)):
+        subst[:, p, :] = 1.0 - (1.0 - subst[:, p, :]) * (1.0 - eff[:, col, None] * plan.subst_mask[q][None, :])
+    pass_ = np.empty((B, T))
+    kern.build_pass(np.ascontiguousarray(eff[:, plan.trade_cols]), plan.trade_pkg, plan.trade_ptr, plan.trade_tri,
+                    plan.tri_s, subst, pass_)
+    dem = np.ones((B, R * S))
+    kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, R * S, dem)
+    f = out.horizon_fraction
+    assert (f > 0).all()
+    dx = out.dx / f[:, None]
+    if model == "leontief":   # dx = L dy with dy from the per-flow kernel
+        dy = np.empty((B, m.n))
+        kern.demand_loss_static(pass_, dem, np.zeros_like(plan.Zsum), plan.Ypos, plan.tri_ptr, plan.tri_idx,
+                                plan.tri_m, S, dy)
+        np.testing.assert_allclose(dx, np.clip(dy @ plan.L.T, 0, plan.x0), rtol=1e-10, atol=1e-9)
+    ref = np.empty((B, R, R))
+    kern.trade_loss(dx, np.ones_like(dx), pass_, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S, ref)
+    np.testing.assert_allclose(out.trade / f[:, None, None], ref, rtol=1e-10, atol=1e-8)
+    lost = (1.0 - pass_) * (plan.Zsum[plan.tri_e * S + plan.tri_s, plan.tri_m] + plan.Ypos[plan.tri_e * S + plan.tri_s, plan.tri_m])
+    blocked = np.stack([lost[:, plan.tri_e == r].sum(axis=1) for r in range(R)], axis=1) / plan.exports0
+    np.testing.assert_allclose(out.blocked_export_share, blocked, rtol=1e-10, atol=1e-14)
+    assert plan.classes.n_classes < 200 and T > 1500
 
 
 def test_leontief_matches_pymrio(default_table):

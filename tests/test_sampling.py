@@ -1,11 +1,11 @@
-"""Sampling: quantile functions, the tabulated fast path against scipy's exact inverse, the copula."""
+"""Sampling: quantile functions, the engine's severity tables against scipy's exact inverse, the copula."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from shockmodel.sampling import TabulatedPPF, equicorrelation_factor, ppf, quantile_function, to_uniform
+from shockmodel.sampling import TABLE_Z, equicorrelation_factor, ppf, severity_table, table_ppf, to_uniform
 
 CASES = [("pert", (0.6, 0.85, 0.95, 4.0)), ("pert", (0.0, 0.05, 0.15, 4.0)), ("pert", (3.0, 10.0, 40.0, 4.0)),
          ("pert", (0.0, 0.0, 1.0, 4.0)), ("beta", (2.0, 2.0, 0.0, 0.8)), ("beta", (0.5, 0.5, 0.0, 1.0)),
@@ -16,22 +16,46 @@ def _width(dist, p):
     return p[2] - p[0] if dist == "pert" else p[3] - p[2]
 
 
-@pytest.mark.parametrize("dist, params", CASES)
-def test_tabulated_quantiles_within_tolerance(dist, params):
-    """Stated tolerance: 1e-4 of the support's width, over the body and both far tails."""
+ALL_CASES = CASES + [("uniform", (0.2, 0.6)), ("triangular", (0.0, 0.3, 1.0)), ("lognormal", (0.0, 0.8, 5.0)),
+                     ("fixed", (0.4,))]
+
+
+def _width_any(dist, p):
+    if dist in ("pert", "beta", "truncnormal"):
+        return _width(dist, p)
+    widths = {"uniform": lambda: p[1] - p[0], "triangular": lambda: p[2] - p[0], "lognormal": lambda: p[2],
+              "fixed": lambda: 1.0}
+    return widths[dist]()
+
+
+@pytest.mark.parametrize("dist, params", ALL_CASES)
+def test_severity_tables_within_tolerance(dist, params):
+    """Stated tolerance: 1e-4 of the support's width, over the body and both far tails (latents beyond
+    the table are clamped exactly as to_uniform clips u)."""
     rng = np.random.default_rng(1)
-    u = to_uniform(np.concatenate([rng.standard_normal(50_000), rng.uniform(-8.0, 8.0, 5_000)]))
-    fast, exact = TabulatedPPF(dist, params)(u), ppf(dist, params, u)
-    assert np.abs(fast - exact).max() <= 1e-4 * _width(dist, params)
-    assert np.all(np.diff(TabulatedPPF(dist, params)(np.sort(u))) >= 0)   # monotone in u
+    z = np.concatenate([rng.standard_normal(50_000), rng.uniform(-9.0, 9.0, 5_000)])
+    fast, exact = table_ppf(dist, params, z), ppf(dist, params, to_uniform(z))
+    assert np.abs(fast - exact).max() <= 1e-4 * _width_any(dist, params)
+    assert np.all(np.diff(table_ppf(dist, params, np.sort(z))) >= 0)   # monotone in z
 
 
-def test_closed_forms_are_exact():
-    u = np.linspace(0.01, 0.99, 99)
-    np.testing.assert_array_equal(quantile_function("uniform", (0.2, 0.6))(u), ppf("uniform", (0.2, 0.6), u))
-    tri = quantile_function("triangular", (0.0, 0.3, 1.0))(u)
-    assert tri[0] > 0 and tri[-1] < 1 and np.all(np.diff(tri) > 0)
-    assert quantile_function("fixed", (0.4,))(u).tolist() == [0.4] * 99
+def test_engine_kernel_interpolates_like_numpy():
+    """The engine's sampling kernel reads the same tables as table_ppf (within rounding)."""
+    from shockmodel.kernels.propagate import sample_severity
+
+    rng = np.random.default_rng(2)
+    E = rng.standard_normal((256, 3)) * 3.0
+    tables = np.stack([severity_table(d, p) for d, p in ALL_CASES[:3]])
+    out = np.empty((256, 3))
+    # one package with c = 0: the latent of shock k is E[:, k] itself
+    sample_severity(np.zeros((256, 1)), E, np.ones((1, 1)), np.zeros(1), np.zeros(3, np.int64),
+                    np.zeros(3, bool), tables, np.full(3, np.inf), TABLE_Z, out)
+    for k, (d, p) in enumerate(ALL_CASES[:3]):
+        np.testing.assert_allclose(out[:, k], table_ppf(d, p, E[:, k]), rtol=1e-12, atol=1e-14)
+
+
+def test_fixed_is_exact():
+    assert table_ppf("fixed", (0.4,), np.linspace(-9, 9, 99)).tolist() == [0.4] * 99
 
 
 @pytest.mark.parametrize("k, rho", [(2, -1.0), (2, 0.5), (3, -0.5), (4, 0.9)])

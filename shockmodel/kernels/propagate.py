@@ -214,25 +214,157 @@ def trade_loss(dx, rho, pass_, dem, Zsum, Ypos, A, tri_of, n_sectors, out_loss):
                                       + Ypos[i, m] * (1.0 - pr * dem[b, m * n_sectors + s]))
 
 
-@njit(cache=True)
-def log_histogram(values, scale, bins_per_decade, min_log10, counts):
-    """Add ``values[b, c] * scale[c]`` (percent losses) into per-cell histograms ``counts[c, bin]``.
+# --- fast path: sampling, pass classes, reductions ----------------------------------------------------
 
-    Bin 0 holds exact zeros; bin k >= 1 covers ``[10^(min_log10 + (k-1)/bpd), 10^(min_log10 + k/bpd))``;
-    values below the first edge go to bin 1 and values at or above the last edge to the last bin. Integer
-    counts make streamed quantiles independent of chunking (only relative bin width limits precision).
+
+@njit(cache=True, nogil=True)
+def sample_severity(Fn, En, copula, pkg_corr, shock_pkg, mitigating, tables, cap, z_max, out_sev):
+    """Severities of one block from its standard normals (the one-factor Gaussian copula of
+    ``engine.sample_block``): ``z_k = sqrt(c_p) (C F)_p + sqrt(1 - c_p) E_k``, negated for mitigating shocks,
+    then ``F_k^-1(Phi(z_k))`` by linear interpolation in ``tables[k]`` (sampling.severity_table: a uniform
+    grid on [-z_max, z_max]; latents beyond are clamped, as ``to_uniform`` clips u to [1e-15, 1 - 1e-15]),
+    capped at ``cap[k]`` (sampling.severity_cap).
+
+    Fn: (B, P) package factors before the copula; En: (B, K); copula: (P, P); tables: (K, G); out: (B, K).
     """
-    n_draws, n_cells = values.shape
+    B, P = Fn.shape
+    K, G = tables.shape
+    step = 2.0 * z_max / (G - 1)
+    fc = np.empty(P)
+    for b in range(B):
+        for p in range(P):
+            acc = 0.0
+            for q in range(P):
+                acc += Fn[b, q] * copula[p, q]
+            fc[p] = acc
+        for k in range(K):
+            c = pkg_corr[shock_pkg[k]]
+            z = np.sqrt(c) * fc[shock_pkg[k]] + np.sqrt(1.0 - c) * En[b, k]
+            if mitigating[k]:
+                z = -z
+            t = (min(max(z, -z_max), z_max) + z_max) / step
+            g = min(int(t), G - 2)
+            frac = t - g
+            out_sev[b, k] = min(tables[k, g] + frac * (tables[k, g + 1] - tables[k, g]), cap[k])
+
+
+@njit(cache=True, nogil=True)
+def occurrence(Wn, copula, threshold, out_occ):
+    """Package ``p`` occurs iff its correlated latent ``(C W)_p < Phi^-1(probability_p)`` (same as
+    ``Phi((C W)_p) < probability_p``, without evaluating Phi). Wn: (B, P); out: (B, P) bool."""
+    B, P = Wn.shape
+    for b in range(B):
+        for p in range(P):
+            acc = 0.0
+            for q in range(P):
+                acc += Wn[b, q] * copula[p, q]
+            out_occ[b, p] = acc < threshold[p]
+
+
+@njit(cache=True, nogil=True)
+def class_factors(eff_trade, trade_pkg, cls_ptr, cls_shock, cls_sector, subst, fd_mult, cls_fd_ptr, cls_fd,
+                  out_u, out_w):
+    """Blocked share ``u_c = 1 - pass_c`` and lost share of final demand ``w_c = 1 - pass_c dem_c`` of every
+    *pass class* ``c``, per draw.
+
+    A class is a set of flows (supplier industry i -> buyer region m) that every draw treats alike: the
+    same trade shocks cover them, their sector has the same substitution masks, the same final-demand
+    shocks cover the buyer's cell. So ``pass_c = prod_k (1 - sev_k (1 - subst[pkg_k, s_c]))`` (the product
+    of :func:`build_pass`, in the same order, so equal to it bit for bit) and ``dem_c = prod (1 - sev)``
+    over its final-demand shocks (:func:`build_multiplier`).
+    eff_trade: (B, K_trade); subst: (B, P, S); fd_mult: (B, K_fd) remaining shares ``1 - sev``; out: (B, C)
+    """
+    B = eff_trade.shape[0]
+    C = cls_sector.shape[0]
+    for b in range(B):
+        for c in range(C):
+            p = 1.0
+            s = cls_sector[c]
+            for q in range(cls_ptr[c], cls_ptr[c + 1]):
+                k = cls_shock[q]
+                s_k = eff_trade[b, k]
+                if s_k != 0.0:
+                    p *= 1.0 - s_k * (1.0 - subst[b, trade_pkg[k], s])
+            d = 1.0
+            for q in range(cls_fd_ptr[c], cls_fd_ptr[c + 1]):
+                d *= fd_mult[b, cls_fd[q]]
+            out_u[b, c] = 1.0 - p
+            out_w[b, c] = 1.0 - p * d
+
+
+@njit(cache=True, nogil=True)
+def linear_trade(Pm, u, w, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, out_loss):
+    """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
+
+    Same quantity as :func:`trade_loss`, summed by pass class instead of by industry: with
+    ``acc_im = sum_{j in m} A_ij dx_j``, a flow outside every class loses ``acc_im`` and a flow in class c
+    loses ``acc_im + u_c (Zsum_im - acc_im) + w_c Y+_im``. Summed over the sectors of exporter e:
+    ``loss_em = sum_{j in m} Ar_ej dx_j + sum_{g in (e, m)} (u_c (Z_g - Ag_g . dx_m) + w_c Y_g)``, where
+    ``Ar_ej = sum_{i in e} A_ij`` and the group ``g`` sums the flows of one class on the pair. The dot
+    products come from one batched GEMM by the caller: ``Pm[m, e] = Ar_e . dx_m`` for ``e < R`` and
+    ``Pm[m, grp_row[g]] = Ag_g . dx_m``.
+    Pm: (R, rows, B); u, w: (B, C); grp_*: CSR over pairs ``e * R + m``; out_loss: (B, R, R)
+    """
+    R = Pm.shape[0]
+    B = Pm.shape[2]
+    for b in range(B):
+        for e in range(R):
+            for m in range(R):
+                acc = Pm[m, e, b]
+                pair = e * R + m
+                for g in range(grp_ptr[pair], grp_ptr[pair + 1]):
+                    c = grp_c[g]
+                    acc += u[b, c] * (grp_Z[g] - Pm[m, grp_row[g], b]) + w[b, c] * grp_Y[g]
+                out_loss[b, e, m] = acc
+
+
+@njit(cache=True, nogil=True)
+def trade_from_W(W, rho, pass_, dem, Zsum, Ypos, tri_of, n_sectors, out_loss):
+    """Bilateral trade lost with rationing (the constrained model): :func:`trade_loss` with the buyers'
+    lost orders ``acc_im = W[m, i]`` taken from the solver's GEMM (draws-last, W: (R, n, B)) instead of
+    recomputed per draw. rho: (n, B); pass_: (T, B); dem: (B, R*S); out_loss: (R, R, B)
+    """
+    R, n, B = W.shape
+    out_loss[:, :, :] = 0.0
+    for i in range(n):
+        e = i // n_sectors
+        s = i % n_sectors
+        for m in range(R):
+            t = tri_of[e, m, s]
+            z = Zsum[i, m]
+            y = Ypos[i, m]
+            ms = m * n_sectors + s
+            for b in range(B):
+                pr = rho[i, b] if t < 0 else pass_[t, b] * rho[i, b]
+                out_loss[e, m, b] += (1.0 - pr) * z + pr * W[m, i, b] + y * (1.0 - pr * dem[b, ms])
+
+
+@njit(cache=True, nogil=True)
+def bit_histogram(values, scale, shift, first_key, counts):
+    """Add ``values[b, c] * scale[c]`` (percent losses) to per-cell histograms ``counts[c, bin]``.
+
+    Bin 0 holds exact zeros (and negatives, which do not occur). A positive value goes to the bin given
+    by its float64 bit pattern shifted right by ``shift``: exponent and the top ``52 - shift`` mantissa
+    bits, i.e. equal sub-bins per octave (HDR-histogram layout), offset by ``first_key`` so that bin 1
+    starts at the smallest resolved value (engine.HIST_*); smaller values go to bin 1 and larger than the last edge to the last bin. Integer
+    counts make streamed quantiles independent of chunking; no logarithm is evaluated.
+    values: (B, n_cells); counts: (n_cells, n_bins)
+    """
+    B, n_cells = values.shape
     n_bins = counts.shape[1]
-    for b in range(n_draws):
-        for c in range(n_cells):
-            v = values[b, c] * scale[c]
-            if v <= 0.0:
+    buf = np.empty(B)
+    bits = buf.view(np.int64)
+    for c in range(n_cells):
+        sc = scale[c]
+        for b in range(B):
+            buf[b] = values[b, c] * sc
+        for b in range(B):
+            if buf[b] <= 0.0:
                 counts[c, 0] += 1
-                continue
-            k = int(np.floor((np.log10(v) - min_log10) * bins_per_decade)) + 1
-            if k < 1:
-                k = 1
-            elif k > n_bins - 1:
-                k = n_bins - 1
-            counts[c, k] += 1
+            else:
+                k = (bits[b] >> shift) - first_key
+                if k < 1:
+                    k = 1
+                elif k > n_bins - 1:
+                    k = n_bins - 1
+                counts[c, k] += 1
