@@ -121,6 +121,7 @@ class Plan:
     horizon_months: float
     classes: PassClasses      # pass classes and trade groups (passclasses.py)
     blocked_weight: np.ndarray  # (C, R) baseline exports of e in class c / exports0[e] (market channel)
+    value_added_share: np.ndarray  # (R, n): v0_j / x0_j on the columns j of region r (GDP lost = this @ dx)
     L: np.ndarray | None = None
     G: np.ndarray | None = None
     M: np.ndarray | None = None   # leontief: L @ Yc (n, C), the output lost per unit of w_c
@@ -243,11 +244,21 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         occ_threshold=ndtri(np.array([p.probability for p in compiled.packages], dtype=np.float64)),
         copula=equicorrelation_factor(P, compiled.coordination) if P else np.zeros((0, 0)),
         horizon_months=float(compiled.horizon_months),
-        classes=classes, blocked_weight=blocked_weight,
+        classes=classes, blocked_weight=blocked_weight, value_added_share=_value_added_share(mrio),
         L=np.ascontiguousarray(mrio.L) if model == "leontief" else None,
         G=np.ascontiguousarray(mrio.G) if model == "ghosh" else None,
         M=np.ascontiguousarray(mrio.L @ classes.Yc) if model == "leontief" else None,
     )
+
+
+def _value_added_share(mrio: MRIO) -> np.ndarray:
+    """(R, n) matrix with ``v0_j / x0_j`` in row ``region(j)`` (0 where ``x0_j = 0``)."""
+    R, S = mrio.n_regions, mrio.n_sectors
+    va = np.divide(mrio.v, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0)
+    out = np.zeros((R, R * S))
+    for r in range(R):
+        out[r, r * S:(r + 1) * S] = va[r * S:(r + 1) * S]
+    return out
 
 
 # --- sampling ------------------------------------------------------------------------------------
@@ -334,7 +345,8 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
     """Propagate one block of draws. ``sev`` (B, K) severities; ``on`` (B, P) package active in the draw.
 
     Every draw is computed by the same instructions whatever the other draws of the block are (the
-    solver freezes converged draws), so results depend only on the draw.
+    solver freezes converged draws), so results depend only on the draw. The linear models work
+    draws-last (industry, draw) and return transposed views.
     """
     from shockmodel.kernels import propagate as kern
 
@@ -342,76 +354,95 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     P = plan.n_packages
-    eff = sev * on[:, plan.shock_pkg] if P else sev  # switched-off packages have zero severity
-
-    subst = np.zeros((B, max(P, 1), S))
+    effT = np.ascontiguousarray((sev * on[:, plan.shock_pkg]).T if P else sev.T)  # switched-off packages: 0
+    substT = np.zeros((max(P, 1), S, B))
     for q, (col, p) in enumerate(zip(plan.subst_cols, plan.subst_pkg)):
         # several substitution shocks of one package combine as 1 - prod(1 - s)
-        rest = 1.0 - subst[:, p, :]
-        subst[:, p, :] = 1.0 - rest * (1.0 - eff[:, col, None] * plan.subst_mask[q][None, :])
+        substT[p] = 1.0 - (1.0 - substT[p]) * (1.0 - plan.subst_mask[q][:, None] * effT[col][None, :])
     cls = plan.classes
-    eff_trade = np.ascontiguousarray(eff[:, plan.trade_cols])
-    fd_mult = np.ascontiguousarray(1.0 - eff[:, plan.fd_cols])
-    u, w = np.empty((B, cls.n_classes)), np.empty((B, cls.n_classes))
-    kern.class_factors(eff_trade, plan.trade_pkg, cls.cls_ptr, cls.cls_shock, cls.cls_sector, subst,
-                       fd_mult, cls.cls_fd_ptr, cls.cls_fd, u, w)
+    uT, wT = np.empty((cls.n_classes, B)), np.empty((cls.n_classes, B))
+    kern.class_factors(np.ascontiguousarray(effT[plan.trade_cols]), plan.trade_pkg, cls.cls_ptr, cls.cls_shock,
+                       cls.cls_sector, substT, np.ascontiguousarray(1.0 - effT[plan.fd_cols]), cls.cls_fd_ptr,
+                       cls.cls_fd, uT, wT)
     x0 = plan.x0
     converged = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
-
-    if plan.model == "leontief":
-        # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
-        # dx = w (L Yc)' (passclasses.py): C columns instead of n
-        dx = w @ plan.M.T
-    else:
-        T = len(plan.tri_e)
-        pass_ = np.ones((B, T))
-        if T:
-            kern.build_pass(eff_trade, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, subst, pass_)
-        cap = np.ones((B, n))
-        if len(plan.cap_cols):
-            kern.build_multiplier(np.ascontiguousarray(eff[:, plan.cap_cols]), plan.cap_ptr, plan.cap_cells, n, cap)
-        dem = np.ones((B, R * S))
-        if len(plan.fd_cols):
-            kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, R * S, dem)
-        dD0 = np.empty((B, n))
-        kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
-
+    f = _horizon_fraction(plan, sev, on)
     if plan.model == "constrained":
-        dcap = (1.0 - cap) * x0[None, :]
-        dx = np.empty((B, n))
-        trade = np.empty((B, R, R))
-
-        def solve(lo: int) -> None:
-            sl = slice(lo, lo + SUB_BATCH)
-            dx[sl], trade[sl], converged[sl], iterations[sl] = _constrained_fixed_point(
-                plan, pass_[sl], dD0[sl], dcap[sl], dem[sl], tol, max_iter)
-
-        _map_sub_batches(solve, range(0, B, SUB_BATCH))
+        dx, trade = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter)
+        dxT, tradeT = dx.T, trade.transpose(1, 2, 0)
     else:
-        if plan.model == "ghosh":
+        if plan.model == "leontief":
+            # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
+            # dx = (L Yc) w (passclasses.py): C columns instead of n
+            dxT = plan.M @ wT
+        else:
             # supply-driven (Ghosh; Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary
             # inputs lost dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
+            pass_, dem, cap = _static_shocks(plan, effT, substT)
+            dD0 = np.empty((B, n))
+            kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
             sales_blocked = np.divide(dD0, x0[None, :], out=np.zeros_like(dD0), where=x0[None, :] > 0)
             dv = plan.v0[None, :] * (1.0 - cap * (1.0 - np.clip(sales_blocked, 0.0, 1.0)))
-            dx = dv @ plan.G
-        np.clip(dx, 0.0, x0[None, :], out=dx)  # the linear models can overshoot: output is never negative
-        dx[np.abs(dx) < 1e-12 * np.maximum(x0[None, :], 1.0)] = 0.0  # round-off on untouched rows
+            dxT = np.ascontiguousarray((dv @ plan.G).T)
+        kern.clip_loss(dxT, x0)
         # no supplier rations in the linear models: trade by pass class (kernels.propagate.linear_trade)
-        Pm = np.matmul(cls.Q, dx.reshape(B, R, S).transpose(1, 2, 0))
-        trade = np.empty((B, R, R))
-        kern.linear_trade(Pm, u, w, cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, trade)
+        Pq = np.empty((cls.Q.shape[0], B))
+        for m in range(R):
+            np.matmul(cls.Q[cls.Q_ptr[m]:cls.Q_ptr[m + 1]], dxT[m * S:(m + 1) * S],
+                      out=Pq[cls.Q_ptr[m]:cls.Q_ptr[m + 1]])
+        tradeT = np.empty((R, R, B))
+        kern.linear_trade(Pq, cls.Q_ptr, uT, wT, cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, tradeT)
+    gdpT = plan.value_added_share @ dxT            # (R, B): sum_{j in r} v0_j dx_j / x0_j
+    blocked = plan.blocked_weight.T @ uT          # (R, B) share of exports on blocked routes (market channel)
+    dxT *= f[None, :]
+    tradeT *= f[None, None, :]
+    gdpT *= f[None, :]
+    return BlockOutput(dx=dxT.T, trade=tradeT.transpose(2, 0, 1), gdp_loss=gdpT.T, horizon_fraction=f,
+                       converged=converged, iterations=iterations, blocked_export_share=blocked.T)
 
-    f = _horizon_fraction(plan, sev, on)
-    ratio = np.divide(dx, x0[None, :], out=np.zeros_like(dx), where=x0[None, :] > 0)
-    gdp_loss = (ratio * plan.v0[None, :]).reshape(B, R, S).sum(axis=2)
-    # share of each region's exports that sits on blocked routes (before substitution: market channel)
-    blocked = u @ plan.blocked_weight
-    dx *= f[:, None]
-    trade *= f[:, None, None]
-    gdp_loss *= f[:, None]
-    return BlockOutput(dx=dx, trade=trade, gdp_loss=gdp_loss, horizon_fraction=f, converged=converged,
-                       iterations=iterations, blocked_export_share=blocked)
+
+def _static_shocks(plan: Plan, effT: np.ndarray, substT: np.ndarray):
+    """Per-flow pass shares (B, T), final-demand multipliers (B, R*S) and capacity multipliers (B, n)."""
+    from shockmodel.kernels import propagate as kern
+
+    B = effT.shape[1]
+    n = plan.n_regions * plan.n_sectors
+    eff = effT.T
+    pass_ = np.ones((B, len(plan.tri_e)))
+    if len(plan.tri_e):
+        kern.build_pass(np.ascontiguousarray(eff[:, plan.trade_cols]), plan.trade_pkg, plan.trade_ptr,
+                        plan.trade_tri, plan.tri_s, np.ascontiguousarray(substT.transpose(2, 0, 1)), pass_)
+    cap = np.ones((B, n))
+    if len(plan.cap_cols):
+        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.cap_cols]), plan.cap_ptr, plan.cap_cells, n, cap)
+    dem = np.ones((B, n))
+    if len(plan.fd_cols):
+        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, n, dem)
+    return pass_, dem, cap
+
+
+def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max_iter):
+    """The constrained model for one block: static shocks, then the fixed point on sub-batches."""
+    from shockmodel.kernels import propagate as kern
+
+    R, S = plan.n_regions, plan.n_sectors
+    n = R * S
+    B = effT.shape[1]
+    pass_, dem, cap = _static_shocks(plan, effT, substT)
+    dD0 = np.empty((B, n))
+    kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
+    dcap = (1.0 - cap) * plan.x0[None, :]
+    dx = np.empty((B, n))
+    trade = np.empty((B, R, R))
+
+    def solve(lo: int) -> None:
+        sl = slice(lo, lo + SUB_BATCH)
+        dx[sl], trade[sl], converged[sl], iterations[sl] = _constrained_fixed_point(
+            plan, pass_[sl], dD0[sl], dcap[sl], dem[sl], tol, max_iter)
+
+    _map_sub_batches(solve, range(0, B, SUB_BATCH))
+    return dx, trade
 
 
 def _map_sub_batches(fn, starts) -> None:
@@ -618,9 +649,10 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.horizon_fraction[v, a:b] = out.horizon_fraction
         res.converged[v, a:b] = out.converged
         res.iterations[v, a:b] = out.iterations
-        trade_flat = out.trade.reshape(hi - lo, R * R)
-        bit_histogram(out.dx, out_scale, HIST_SHIFT, HIST_FIRST_KEY, out_hist[v])
-        bit_histogram(trade_flat, trade_scale, HIST_SHIFT, HIST_FIRST_KEY, trade_hist[v])
+        # draws-last for the histograms (free for the linear models, whose outputs are transposed views)
+        bit_histogram(np.ascontiguousarray(out.dx.T), out_scale, HIST_SHIFT, HIST_FIRST_KEY, out_hist[v])
+        bit_histogram(np.ascontiguousarray(out.trade.transpose(1, 2, 0)).reshape(R * R, hi - lo), trade_scale,
+                      HIST_SHIFT, HIST_FIRST_KEY, trade_hist[v])
         res.output_block_sums[v, q] = out.dx.sum(axis=0)
         res.trade_block_sums[v, q] = out.trade.sum(axis=0)
         if market is not None:

@@ -35,11 +35,12 @@ class PassClasses:
     cls_fd: np.ndarray
     Yc: np.ndarray           # (n, C) final demand of supplier i in class c
     grp_ptr: np.ndarray      # (R * R + 1,) CSR over pairs e * R + m: their groups
-    grp_row: np.ndarray      # (G,) row of the group in Q[m]
+    grp_row: np.ndarray      # (G,) row of the group in Q
     grp_c: np.ndarray        # (G,) class
     grp_Z: np.ndarray        # (G,) baseline intermediate flow of the group
     grp_Y: np.ndarray        # (G,) baseline final-demand flow of the group
-    Q: np.ndarray            # (R, R + G_max, S): rows Ar[e, m-block] (e < R), then Ag of the groups of m
+    Q: np.ndarray            # (rows, S): per importer m, rows Ar[e, m-block] for every e, then Ag of m's groups
+    Q_ptr: np.ndarray        # (R + 1,) first row of each importer in Q
 
     @property
     def n_classes(self) -> int:
@@ -110,15 +111,20 @@ def pass_classes(A: np.ndarray, Zsum: np.ndarray, Ypos: np.ndarray, n_regions: i
 
     keys = sorted(groups, key=lambda k: (k[0] * R + k[1], k[2]))
     per_m = np.zeros(R, dtype=np.int64)
-    rows = np.empty(len(keys), dtype=np.int64)
-    for g, (e, m, c) in enumerate(keys):
-        rows[g] = R + per_m[m]
+    for _, m, _ in keys:
         per_m[m] += 1
-    Q = np.zeros((R, R + int(per_m.max(initial=0)), S))
+    Q_ptr = np.zeros(R + 1, dtype=np.int64)
+    Q_ptr[1:] = np.cumsum(R + per_m)
+    Q = np.zeros((int(Q_ptr[-1]), S))
     Ar = A.reshape(R, S, n).sum(axis=1)                      # (R, n): A summed over the exporter's sectors
-    Q[:, :R, :] = Ar.reshape(R, R, S).transpose(1, 0, 2)     # Q[m, e] = Ar[e, m-block]
-    for g, key in enumerate(keys):
-        Q[key[1], rows[g]] = groups[key][2]
+    fill = Q_ptr[:-1] + R
+    rows = np.empty(len(keys), dtype=np.int64)
+    for m in range(R):
+        Q[Q_ptr[m]:Q_ptr[m] + R] = Ar[:, m * S:(m + 1) * S]
+    for g, (e, m, c) in enumerate(keys):
+        rows[g] = fill[m]
+        fill[m] += 1
+        Q[rows[g]] = groups[(e, m, c)][2]
     grp_ptr = np.zeros(R * R + 1, dtype=np.int64)
     np.add.at(grp_ptr, np.array([k[0] * R + k[1] + 1 for k in keys], dtype=np.int64), 1)
     return PassClasses(
@@ -126,5 +132,5 @@ def pass_classes(A: np.ndarray, Zsum: np.ndarray, Ypos: np.ndarray, n_regions: i
         cls_fd_ptr=cls_fd_ptr, cls_fd=cls_fd, Yc=Yc,
         grp_ptr=np.cumsum(grp_ptr), grp_row=rows, grp_c=np.array([k[2] for k in keys], dtype=np.int64),
         grp_Z=np.array([groups[k][0] for k in keys]), grp_Y=np.array([groups[k][1] for k in keys]),
-        Q=np.ascontiguousarray(Q),
+        Q=Q, Q_ptr=Q_ptr,
     )

@@ -13,7 +13,7 @@ def test_hist_quantiles_close_to_exact():
     rng = np.random.default_rng(0)
     x = np.concatenate([np.zeros(300), rng.lognormal(0.0, 1.5, 9700)]).clip(max=99.0)[:, None]
     counts = np.zeros((1, engine.HIST_BINS), dtype=np.int64)
-    bit_histogram(x, np.ones(1), engine.HIST_SHIFT, engine.HIST_FIRST_KEY, counts)
+    bit_histogram(np.ascontiguousarray(x.T), np.ones(1), engine.HIST_SHIFT, engine.HIST_FIRST_KEY, counts)
     qs = (0.01, 0.05, 0.5, 0.95)
     got = aggregate.hist_quantiles(counts, qs)[0]
     exact = np.quantile(x[:, 0], qs)

@@ -262,38 +262,44 @@ def occurrence(Wn, copula, threshold, out_occ):
 
 
 @njit(cache=True, nogil=True)
-def class_factors(eff_trade, trade_pkg, cls_ptr, cls_shock, cls_sector, subst, fd_mult, cls_fd_ptr, cls_fd,
+def class_factors(effT, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_multT, cls_fd_ptr, cls_fd,
                   out_u, out_w):
     """Blocked share ``u_c = 1 - pass_c`` and lost share of final demand ``w_c = 1 - pass_c dem_c`` of every
-    *pass class* ``c``, per draw.
+    *pass class* ``c``, per draw (draws-last).
 
     A class is a set of flows (supplier industry i -> buyer region m) that every draw treats alike: the
     same trade shocks cover them, their sector has the same substitution masks, the same final-demand
-    shocks cover the buyer's cell. So ``pass_c = prod_k (1 - sev_k (1 - subst[pkg_k, s_c]))`` (the product
-    of :func:`build_pass`, in the same order, so equal to it bit for bit) and ``dem_c = prod (1 - sev)``
-    over its final-demand shocks (:func:`build_multiplier`).
-    eff_trade: (B, K_trade); subst: (B, P, S); fd_mult: (B, K_fd) remaining shares ``1 - sev``; out: (B, C)
+    shocks cover the buyer's cell (passclasses.py). So ``pass_c = prod_k (1 - sev_k (1 - subst[pkg_k, s_c]))``
+    (the product of :func:`build_pass` in the same order; a zero severity multiplies by exactly 1, so the
+    two agree bit for bit) and ``dem_c = prod (1 - sev)`` over its final-demand shocks.
+    effT: (K_trade, B) trade-shock severities; substT: (P, S, B); fd_multT: (K_fd, B) remaining shares
+    ``1 - sev``; out_u, out_w: (C, B)
     """
-    B = eff_trade.shape[0]
+    B = effT.shape[1]
     C = cls_sector.shape[0]
-    for b in range(B):
-        for c in range(C):
-            p = 1.0
-            s = cls_sector[c]
-            for q in range(cls_ptr[c], cls_ptr[c + 1]):
-                k = cls_shock[q]
-                s_k = eff_trade[b, k]
-                if s_k != 0.0:
-                    p *= 1.0 - s_k * (1.0 - subst[b, trade_pkg[k], s])
-            d = 1.0
-            for q in range(cls_fd_ptr[c], cls_fd_ptr[c + 1]):
-                d *= fd_mult[b, cls_fd[q]]
-            out_u[b, c] = 1.0 - p
-            out_w[b, c] = 1.0 - p * d
+    p = np.empty(B)
+    for c in range(C):
+        s = cls_sector[c]
+        p[:] = 1.0
+        for q in range(cls_ptr[c], cls_ptr[c + 1]):
+            k = cls_shock[q]
+            sev = effT[k]
+            sub = substT[trade_pkg[k], s]
+            for b in range(B):
+                p[b] *= 1.0 - sev[b] * (1.0 - sub[b])
+        dem = out_w[c]               # the product of the final-demand multipliers first, as build_multiplier
+        dem[:] = 1.0
+        for q in range(cls_fd_ptr[c], cls_fd_ptr[c + 1]):
+            d = fd_multT[cls_fd[q]]
+            for b in range(B):
+                dem[b] *= d[b]
+        for b in range(B):
+            out_u[c, b] = 1.0 - p[b]
+            out_w[c, b] = 1.0 - p[b] * dem[b]
 
 
 @njit(cache=True, nogil=True)
-def linear_trade(Pm, u, w, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, out_loss):
+def linear_trade(Pq, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, out_loss):
     """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
 
     Same quantity as :func:`trade_loss`, summed by pass class instead of by industry: with
@@ -301,21 +307,36 @@ def linear_trade(Pm, u, w, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, out_loss):
     loses ``acc_im + u_c (Zsum_im - acc_im) + w_c Y+_im``. Summed over the sectors of exporter e:
     ``loss_em = sum_{j in m} Ar_ej dx_j + sum_{g in (e, m)} (u_c (Z_g - Ag_g . dx_m) + w_c Y_g)``, where
     ``Ar_ej = sum_{i in e} A_ij`` and the group ``g`` sums the flows of one class on the pair. The dot
-    products come from one batched GEMM by the caller: ``Pm[m, e] = Ar_e . dx_m`` for ``e < R`` and
-    ``Pm[m, grp_row[g]] = Ag_g . dx_m``.
-    Pm: (R, rows, B); u, w: (B, C); grp_*: CSR over pairs ``e * R + m``; out_loss: (B, R, R)
+    products come from one GEMM per importer by the caller: ``Pq = Q dx_m`` (passclasses.PassClasses.Q),
+    so ``Pq[Q_ptr[m] + e] = Ar_e . dx_m`` and ``Pq[grp_row[g]] = Ag_g . dx_m``.
+    Pq: (rows, B); uT, wT: (C, B); grp_*: CSR over pairs ``e * R + m``; out_loss: (R, R, B) draws-last
     """
-    R = Pm.shape[0]
-    B = Pm.shape[2]
-    for b in range(B):
-        for e in range(R):
-            for m in range(R):
-                acc = Pm[m, e, b]
-                pair = e * R + m
-                for g in range(grp_ptr[pair], grp_ptr[pair + 1]):
-                    c = grp_c[g]
-                    acc += u[b, c] * (grp_Z[g] - Pm[m, grp_row[g], b]) + w[b, c] * grp_Y[g]
-                out_loss[b, e, m] = acc
+    R = Q_ptr.shape[0] - 1
+    B = uT.shape[1]
+    for e in range(R):
+        for m in range(R):
+            o = out_loss[e, m]
+            o[:] = Pq[Q_ptr[m] + e]
+            pair = e * R + m
+            for g in range(grp_ptr[pair], grp_ptr[pair + 1]):
+                c = grp_c[g]
+                z = grp_Z[g]
+                y = grp_Y[g]
+                row = grp_row[g]
+                for b in range(B):
+                    o[b] += uT[c, b] * (z - Pq[row, b]) + wT[c, b] * y
+
+
+@njit(cache=True, nogil=True)
+def clip_loss(dxT, x0):
+    """``dx = min(max(dx, 0), x0)`` (the linear models can overshoot: output is never negative), and
+    exact zero where ``|dx| < 1e-12 max(x0, 1)`` (round-off on rows no shock reaches). dxT: (n, B)."""
+    n, B = dxT.shape
+    for j in range(n):
+        lim = 1e-12 * max(x0[j], 1.0)
+        for b in range(B):
+            v = min(max(dxT[j, b], 0.0), x0[j])
+            dxT[j, b] = 0.0 if abs(v) < lim else v
 
 
 @njit(cache=True, nogil=True)
@@ -341,23 +362,23 @@ def trade_from_W(W, rho, pass_, dem, Zsum, Ypos, tri_of, n_sectors, out_loss):
 
 @njit(cache=True, nogil=True)
 def bit_histogram(values, scale, shift, first_key, counts):
-    """Add ``values[b, c] * scale[c]`` (percent losses) to per-cell histograms ``counts[c, bin]``.
+    """Add ``values[c, b] * scale[c]`` (percent losses) to per-cell histograms ``counts[c, bin]``.
 
     Bin 0 holds exact zeros (and negatives, which do not occur). A positive value goes to the bin given
     by its float64 bit pattern shifted right by ``shift``: exponent and the top ``52 - shift`` mantissa
     bits, i.e. equal sub-bins per octave (HDR-histogram layout), offset by ``first_key`` so that bin 1
     starts at the smallest resolved value (engine.HIST_*); smaller values go to bin 1 and larger than the last edge to the last bin. Integer
     counts make streamed quantiles independent of chunking; no logarithm is evaluated.
-    values: (B, n_cells); counts: (n_cells, n_bins)
+    values: (n_cells, B) draws-last; counts: (n_cells, n_bins)
     """
-    B, n_cells = values.shape
+    n_cells, B = values.shape
     n_bins = counts.shape[1]
     buf = np.empty(B)
     bits = buf.view(np.int64)
     for c in range(n_cells):
         sc = scale[c]
         for b in range(B):
-            buf[b] = values[b, c] * sc
+            buf[b] = values[c, b] * sc
         for b in range(B):
             if buf[b] <= 0.0:
                 counts[c, 0] += 1
