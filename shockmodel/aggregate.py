@@ -36,13 +36,30 @@ def expected_shortfall(x: np.ndarray, level: float, axis: int = 0) -> np.ndarray
     return worst.mean(axis=0)
 
 
+QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99)
+
+
 def risk_metrics(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    """The statistics of :data:`METRICS` along ``axis`` (moved to the front of the result)."""
+    """The statistics of :data:`METRICS` along ``axis`` (moved to the front of the result).
+
+    Quantiles use numpy's default (linear) definition and ES the worst ``ceil((1 - a) N)`` draws, as
+    :func:`expected_shortfall`; all order statistics come from one ``np.partition`` (a quantile and ES
+    pass per statistic cost 1 s per million draws and 16 regions, most of a fast run).
+    """
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
-    qs = np.quantile(x, [0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99], axis=0)
-    var95, var99 = np.quantile(x, [0.95, 0.99], axis=0)
-    return np.stack([x.mean(axis=0), x.std(axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1:]),
-                     *qs, var95, var99, expected_shortfall(x, 0.95), expected_shortfall(x, 0.99)])
+    n = x.shape[0]
+    levels = np.array(QUANTILE_LEVELS + (0.95, 0.99))
+    h = (n - 1) * levels
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    k_es = [n - max(1, math.ceil(round((1.0 - a) * n, 9))) for a in (0.95, 0.99)]
+    part = np.partition(x, np.unique(np.concatenate([lo, hi, k_es])), axis=0)
+    xlo, xhi = part[lo], part[hi]
+    frac = (h - lo).reshape((-1,) + (1,) * (x.ndim - 1))
+    qs = xlo + frac * (xhi - xlo)
+    es = [part[k:].mean(axis=0) for k in k_es]
+    std = x.std(axis=0, ddof=1) if n > 1 else np.zeros(x.shape[1:])
+    return np.stack([x.mean(axis=0), std, *qs, *es])
 
 
 def exceedance_curve(x: np.ndarray, thresholds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

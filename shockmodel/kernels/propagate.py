@@ -299,7 +299,7 @@ def class_factors(effT, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_mu
 
 
 @njit(cache=True, nogil=True)
-def linear_trade(Pq, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, out_loss):
+def linear_trade(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_loss):
     """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
 
     Same quantity as :func:`trade_loss`, summed by pass class instead of by industry: with
@@ -307,24 +307,27 @@ def linear_trade(Pq, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, out_l
     loses ``acc_im + u_c (Zsum_im - acc_im) + w_c Y+_im``. Summed over the sectors of exporter e:
     ``loss_em = sum_{j in m} Ar_ej dx_j + sum_{g in (e, m)} (u_c (Z_g - Ag_g . dx_m) + w_c Y_g)``, where
     ``Ar_ej = sum_{i in e} A_ij`` and the group ``g`` sums the flows of one class on the pair. The dot
-    products come from one GEMM per importer by the caller: ``Pq = Q dx_m`` (passclasses.PassClasses.Q),
-    so ``Pq[Q_ptr[m] + e] = Ar_e . dx_m`` and ``Pq[grp_row[g]] = Ag_g . dx_m``.
-    Pq: (rows, B); uT, wT: (C, B); grp_*: CSR over pairs ``e * R + m``; out_loss: (R, R, B) draws-last
+    products are one small GEMM per importer m (BLAS through ``np.dot``): ``Pm = Q_m dx_m`` with the rows
+    of passclasses.PassClasses.Q, so ``Pm[e] = Ar_e . dx_m`` and ``Pm[grp_row[g] - Q_ptr[m]] = Ag_g . dx_m``;
+    per importer keeps the product in cache.
+    dxT: (n, B); uT, wT: (C, B); grp_*: CSR over pairs ``e * R + m``; out_loss: (R, R, B) draws-last
     """
     R = Q_ptr.shape[0] - 1
     B = uT.shape[1]
-    for e in range(R):
-        for m in range(R):
+    for m in range(R):
+        r0 = Q_ptr[m]
+        Pm = np.dot(Q[r0:Q_ptr[m + 1]], dxT[m * n_sectors:(m + 1) * n_sectors])
+        for e in range(R):
             o = out_loss[e, m]
-            o[:] = Pq[Q_ptr[m] + e]
+            o[:] = Pm[e]
             pair = e * R + m
             for g in range(grp_ptr[pair], grp_ptr[pair + 1]):
                 c = grp_c[g]
                 z = grp_Z[g]
                 y = grp_Y[g]
-                row = grp_row[g]
+                row = grp_row[g] - r0
                 for b in range(B):
-                    o[b] += uT[c, b] * (z - Pq[row, b]) + wT[c, b] * y
+                    o[b] += uT[c, b] * (z - Pm[row, b]) + wT[c, b] * y
 
 
 @njit(cache=True, nogil=True)
@@ -389,3 +392,109 @@ def bit_histogram(values, scale, shift, first_key, counts):
                 elif k > n_bins - 1:
                     k = n_bins - 1
                 counts[c, k] += 1
+
+
+@njit(cache=True, nogil=True)
+def block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols, dur_pkg, inv_cols, inv_pkg,
+                horizon, days_per_month, out_effT, out_substT, out_f):
+    """Per-draw inputs of one block, draws-last.
+
+    ``eff[k] = sev[k]`` if the package of shock k occurred, else 0. Substitution of package p in sector s:
+    ``1 - prod_q (1 - eff_q mask_q[s])`` over its substitution shocks. Horizon fraction (engine module
+    docstring): ``f = clip(min(T, H) - b / 30.4375, 0, H) / H`` with ``T`` the longest duration among the
+    occurring packages (a package without a duration shock lasts ``H``) and ``b`` the smallest inventory
+    cover among them (0 if none); ``f = 0`` when no package occurs.
+    sev: (B, K); on: (B, P) bool; out_effT: (K, B); out_substT: (P, S, B); out_f: (B,)
+    """
+    B, K = sev.shape
+    P = on.shape[1]
+    S = out_substT.shape[1]
+    for k in range(K):
+        p = shock_pkg[k]
+        for b in range(B):
+            out_effT[k, b] = sev[b, k] if on[b, p] else 0.0
+    out_substT[:, :, :] = 0.0
+    for q in range(subst_cols.shape[0]):
+        p = subst_pkg[q]
+        e = out_effT[subst_cols[q]]
+        for s in range(S):
+            if subst_mask[q, s]:
+                for b in range(B):
+                    out_substT[p, s, b] = 1.0 - (1.0 - out_substT[p, s, b]) * (1.0 - e[b])
+    has_dur = np.zeros(P, dtype=np.bool_)
+    for q in range(dur_pkg.shape[0]):
+        has_dur[dur_pkg[q]] = True
+    for b in range(B):
+        any_on = False
+        T = 0.0
+        for p in range(P):
+            if on[b, p]:
+                any_on = True
+                if not has_dur[p]:
+                    T = max(T, horizon)
+        for q in range(dur_cols.shape[0]):
+            if on[b, dur_pkg[q]]:
+                T = max(T, sev[b, dur_cols[q]])
+        T = min(T, horizon)
+        cover = np.inf
+        for q in range(inv_cols.shape[0]):
+            if on[b, inv_pkg[q]]:
+                cover = min(cover, sev[b, inv_cols[q]])
+        if not np.isfinite(cover):
+            cover = 0.0
+        if not any_on or horizon <= 0.0:
+            out_f[b] = 0.0
+        else:
+            out_f[b] = min(max(T - cover / days_per_month, 0.0), horizon) / horizon
+
+
+@njit(cache=True, nogil=True)
+def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, shift, first_key, n_keep,
+                 out_gdp, out_exports, out_hist, trade_hist, out_sum, trade_sum):
+    """Scale one block's losses by the horizon fraction and reduce them, in place (draws-last inputs).
+
+    Per draw (first ``n_keep`` draws of the block): GDP lost by region, ``sum_{j in r} v0_j dx_j / x0_j``
+    (``va[j] = v0_j / x0_j``, or 0 where ``x0_j = 0``), and exports lost (row sums of the trade loss
+    without the diagonal). Per cell: histogram counts of the percent loss (:func:`bit_histogram`) and
+    the sum over the block's draws.
+    dxT: (n, B); tradeT: (R, R, B); out_gdp, out_exports: (n_keep, R); out_hist: (n, bins);
+    trade_hist: (R*R, bins); out_sum: (n,); trade_sum: (R, R)
+    """
+    n, B = dxT.shape
+    R = tradeT.shape[0]
+    for j in range(n):
+        for b in range(B):
+            dxT[j, b] *= f[b]
+    for e in range(R):
+        for m in range(R):
+            for b in range(B):
+                tradeT[e, m, b] *= f[b]
+    buf = np.empty(B)
+    for r in range(R):
+        buf[:] = 0.0
+        for j in range(r * n_sectors, (r + 1) * n_sectors):
+            a = va[j]
+            for b in range(B):
+                buf[b] += a * dxT[j, b]
+        for b in range(n_keep):
+            out_gdp[b, r] = buf[b]
+        buf[:] = 0.0
+        for m in range(R):
+            if m != r:
+                for b in range(B):
+                    buf[b] += tradeT[r, m, b]
+        for b in range(n_keep):
+            out_exports[b, r] = buf[b]
+    bit_histogram(dxT[:, :n_keep], out_scale, shift, first_key, out_hist)
+    bit_histogram(tradeT.reshape(R * R, B)[:, :n_keep], trade_scale, shift, first_key, trade_hist)
+    for j in range(n):
+        acc = 0.0
+        for b in range(n_keep):
+            acc += dxT[j, b]
+        out_sum[j] = acc
+    for e in range(R):
+        for m in range(R):
+            acc = 0.0
+            for b in range(n_keep):
+                acc += tradeT[e, m, b]
+            trade_sum[e, m] = acc
