@@ -82,6 +82,8 @@ class Plan:
     tri_of: np.ndarray        # (R, R, S) triple index or -1
     tri_ptr: np.ndarray
     tri_idx: np.ndarray
+    tri_A: np.ndarray         # (T, S): A[i_t, J_m_t], the coefficients of the buyers along triple t
+    tri_A_ptr: np.ndarray     # (R + 1,) first triple of each importer (triples are importer-major)
     crit_ptr: np.ndarray
     crit_s: np.ndarray
     crit_w: np.ndarray
@@ -153,8 +155,9 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     for k in trade_k:
         union |= shocks[k].mask
     np.einsum("iis->is", union)[...] = False
-    tri = np.argwhere(union)
-    tri_e, tri_m, tri_s = (tri[:, c].astype(np.int64) for c in range(3))
+    # triples numbered importer-major, so the orders of one importer are a contiguous block (tri_A)
+    tri = np.argwhere(union.transpose(1, 0, 2))
+    tri_m, tri_e, tri_s = (tri[:, c].astype(np.int64) for c in range(3))
     tri_of = np.full((R, R, S), -1, dtype=np.int64)
     tri_of[tri_e, tri_m, tri_s] = np.arange(len(tri))
     supplier = tri_e * S + tri_s
@@ -203,6 +206,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
 
     P = len(compiled.packages)
     A = np.ascontiguousarray(mrio.A)
+    tri_A = A[(tri_e * S + tri_s)[:, None], tri_m[:, None] * S + np.arange(S)[None, :]]   # (T, S)
     T0 = mrio.bilateral_trade.copy()
     Ypos = np.ascontiguousarray(np.clip(mrio.Y, 0.0, None))
     Zsum = np.ascontiguousarray(Z.reshape(n, R, S).sum(axis=2))
@@ -223,6 +227,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), A=A, A_cols=np.ascontiguousarray(A.reshape(n, R, S).transpose(1, 0, 2)),
         Zsum=Zsum, Ypos=Ypos, T0=T0, exports0=exports0, gdp0=mrio.gdp.copy(),
         tri_e=tri_e, tri_m=tri_m, tri_s=tri_s, tri_of=tri_of, tri_ptr=tri_ptr, tri_idx=tri_idx,
+        tri_A=np.ascontiguousarray(tri_A), tri_A_ptr=np.searchsorted(tri_m, np.arange(R + 1)).astype(np.int64),
         crit_ptr=crit_ptr, crit_s=crit_s.astype(np.int64), crit_w=np.asarray(crit_w, dtype=np.float64),
         req=np.asarray(req, dtype=np.float64),
         src_ptr=src_ptr, src_i=src_i, src_z=np.ascontiguousarray(src_z, dtype=np.float64), src_t=src_t,
@@ -488,7 +493,7 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
     (B, n), the bilateral trade lost (B, R, R), ``converged`` and ``iterations`` (B,).
 
     Draws-last layout inside (industry, draw) so the kernels vectorise over draws. Each iteration: one
-    GEMM per buyer region, then the two kernels. A converged draw is frozen
+    n x n GEMM, one small GEMM per importer for the blockable triples, then the two kernels. A converged draw is frozen
     (its result does not depend on the other draws of the block).
     """
     from shockmodel.kernels import propagate as kern
@@ -503,17 +508,20 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
     new_dx = np.empty_like(dx)
     rho = np.ones((n, B))
     dD = np.empty((n, B))
-    W = np.zeros((R, n, B))
+    Adx = np.empty((n, B))
+    Wt = np.empty((len(plan.tri_e), B))
     active = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
     moved = np.empty((n, B), dtype=np.bool_)
     for _ in range(max_iter):
         idx = np.flatnonzero(active)
-        # W[m] = A[:, J_m] dx[J_m]: demand lost by industry i from buyers in region m (R GEMMs, one call).
-        # Always the whole block: gathering the moving columns costs 3x the GEMM itself (measured), and
-        # converged draws are frozen by the kernel anyway.
-        np.matmul(plan.A_cols, dx.reshape(R, S, B), out=W)
-        kern.demand_and_rationing(W, dx, passT, dD0T, x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, rho, dD)
+        # Orders lost by every supplier, A dx (one GEMM), and along the blockable triples only,
+        # Wt[t] = A[i_t, J_m] dx[J_m] (one small GEMM per importer): the blocked share of these is
+        # subtracted. Always the whole block: gathering the moving columns costs 3x the GEMM itself
+        # (measured), and converged draws are frozen by the kernel anyway.
+        np.matmul(plan.A, dx, out=Adx)
+        kern.triple_orders(plan.tri_A, plan.tri_A_ptr, dx, S, Wt)
+        kern.demand_and_rationing(Adx, Wt, dx, passT, dD0T, x0, plan.tri_ptr, plan.tri_idx, rho, dD)
         kern.constrained_output(dx, rho, dD, passT, dcapT, x0, plan.crit_ptr, plan.crit_w, plan.req,
                                 plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, active, tol, new_dx, moved)
         iterations[idx] += 1
@@ -522,7 +530,7 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
         if not active.any():
             break
     # trade at the solution: buyers' lost orders from the final dx, rationing from the last sweep
-    np.matmul(plan.A_cols, dx.reshape(R, S, B), out=W)
+    W = np.matmul(plan.A_cols, dx.reshape(R, S, B))
     trade = np.empty((R, R, B))
     kern.trade_from_W(W, rho, passT, dem, plan.Zsum, plan.Ypos, plan.tri_of, S, trade)
     return np.ascontiguousarray(dx.T), np.ascontiguousarray(trade.transpose(2, 0, 1)), ~active, iterations

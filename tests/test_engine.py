@@ -161,11 +161,20 @@ def test_kernels_match_py_func(default_table, critical_default):
     dxT = np.ascontiguousarray((rng.random((B, n)) * plan.x0 * 0.1).T)
     W = np.stack([plan.A_cols[m] @ dxT[m * S:(m + 1) * S] for m in range(R)])
     passT, dD0T = np.ascontiguousarray(p1.T), np.ascontiguousarray(d1.T)
+    Wt = np.empty((T, B))
+    kern.triple_orders(plan.tri_A, plan.tri_A_ptr, dxT, S, Wt)
+    i_t = plan.tri_e * S + plan.tri_s
+    np.testing.assert_allclose(Wt, W[plan.tri_m, i_t], rtol=1e-12)
+    Adx = plan.A @ dxT
+    # demand lost = static part + orders of every buyer region, less the blocked share of the triples
+    dD_ref = dD0T + W.sum(axis=0)
+    np.subtract.at(dD_ref, i_t, (1.0 - passT) * W[plan.tri_m, i_t])
     outs = []
     for phase1, phase2 in ((kern.demand_and_rationing, kern.constrained_output),
                            (kern.demand_and_rationing.py_func, kern.constrained_output.py_func)):
         rho, dD, new = np.empty((n, B)), np.empty((n, B)), np.empty((n, B))
-        phase1(W, dxT, passT, dD0T, plan.x0, plan.tri_ptr, plan.tri_idx, plan.tri_m, rho, dD)
+        phase1(Adx, Wt, dxT, passT, dD0T, plan.x0, plan.tri_ptr, plan.tri_idx, rho, dD)
+        np.testing.assert_allclose(dD, np.maximum(dD_ref, 0.0), rtol=1e-12, atol=1e-9)
         moved = np.empty((n, B), dtype=bool)
         phase2(dxT, rho, dD, passT, np.zeros((n, B)), plan.x0, plan.crit_ptr, plan.crit_w, plan.req,
                plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, np.ones(B, dtype=bool), 1e-9, new, moved)

@@ -99,33 +99,44 @@ def demand_loss_static(pass_, dem, Zsum, Ypos, tri_ptr, tri_idx, tri_m, n_sector
 # --- the constrained fixed point ---------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True)
+def triple_orders(tri_A, tri_A_ptr, dx, n_sectors, out_Wt):
+    """Orders lost along each blockable triple ``t = (e, m, s)``: ``Wt[t] = sum_{j in m} A_{i_t j} dx_j``.
+
+    Triples are numbered importer-major, so the rows of importer m are one block of ``tri_A`` (T, S) and
+    this is one small GEMM per importer (BLAS through ``np.dot``). dx, out_Wt: draws-last (n, B), (T, B).
+    """
+    R = tri_A_ptr.shape[0] - 1
+    for m in range(R):
+        lo, hi = tri_A_ptr[m], tri_A_ptr[m + 1]
+        if hi > lo:
+            out_Wt[lo:hi] = np.dot(tri_A[lo:hi], dx[m * n_sectors:(m + 1) * n_sectors])
+
+
 @njit(cache=True, parallel=True, nogil=True)
-def demand_and_rationing(W, dx, pass_, dD0, x0, tri_ptr, tri_idx, tri_m, out_rho, out_dD):
+def demand_and_rationing(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho, out_dD):
     """Phase 1 of one sweep of the constrained fixed point, for every draw (draws-last layout).
 
     With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (DESIGN.md section 4), the demand that can still
     reach i is ``D_i = sum_j Zb_ij r_j + yb_i``; in losses
-    ``dD_i = dD0_i + sum_m pass_im W[m, i]`` with ``W[m, i] = sum_{j in region m} A_ij dx_j`` (one small
-    GEMM per buyer region m, by the caller; here blocked routes are discounted). Suppliers ration their
-    output over the demand they face: ``rho_i = min(1, x_i / D_i)`` (trap a of DESIGN.md: rationing by
-    ``x_i / x0_i`` instead spirals every industry to zero through the network's loops).
+    ``dD_i = dD0_i + sum_j A_ij dx_j - sum_t (1 - pass_t) Wt[t]`` over the triples t of supplier i, with
+    ``Wt[t] = sum_{j in m_t} A_ij dx_j`` (:func:`triple_orders`): the orders of blocked routes were lost
+    already (in dD0). Suppliers ration their output over the demand they face:
+    ``rho_i = min(1, x_i / D_i)`` (trap a of DESIGN.md: rationing by ``x_i / x0_i`` instead spirals every
+    industry to zero through the network's loops).
 
     Arrays are (industry, draw): the inner loop runs over draws, contiguous, so it vectorises.
-    W: (R, n, B); dx, dD0, out_*: (n, B); pass_: (T, B).
+    Adx, dx, dD0, out_*: (n, B); Wt, pass_: (T, B).
     """
-    R, n, B = W.shape
+    n, B = Adx.shape
     for i in prange(n):
         xi = x0[i]
         for b in range(B):
-            d = dD0[i, b]
-            for m in range(R):
-                d += W[m, i, b]
-            out_dD[i, b] = d
+            out_dD[i, b] = dD0[i, b] + Adx[i, b]
         for q in range(tri_ptr[i], tri_ptr[i + 1]):
             t = tri_idx[q]
-            mt = tri_m[t]
             for b in range(B):
-                out_dD[i, b] -= (1.0 - pass_[t, b]) * W[mt, i, b]
+                out_dD[i, b] -= (1.0 - pass_[t, b]) * Wt[t, b]
         for b in range(B):
             d = max(out_dD[i, b], 0.0)  # rounding guard: demand lost is never negative
             out_dD[i, b] = d
