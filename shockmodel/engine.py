@@ -35,6 +35,7 @@ MODELS = ("constrained", "leontief", "ghosh")
 BLOCK = 256              #: draws per random-number block and per propagation batch (fixed: reproducibility)
 SUB_BATCH = 64           #: draws iterated together by the constrained solver (fixed: reproducibility)
 DAYS_PER_MONTH = 30.4375
+KEEP_DRAWS = 1_000_000   #: per-draw arrays kept by default; statistics always cover every draw
 # Streamed histograms of percent losses (kernels.propagate.bit_histogram): bin 0 holds exact zeros, then
 # 2^HIST_SUB_BITS equal sub-bins per octave from 2^HIST_MIN_EXP to 2^HIST_MAX_EXP percent.
 HIST_SUB_BITS = 6        #: 64 sub-bins per octave: relative width 0.8% to 1.6%
@@ -555,7 +556,23 @@ class ChunkResult:
     trade_hist: np.ndarray        # (V, R*R, HIST_BINS) int64
     output_block_sums: np.ndarray  # (V, n_blocks, n)
     trade_block_sums: np.ndarray   # (V, n_blocks, R, R)
+    headline_hist: np.ndarray      # (V, H, HIST_BINS) int64: the HEADLINES, percent (headline_cells)
+    headline_block_sums: np.ndarray    # (V, n_blocks, H) sums of the percent values
+    headline_block_sumsq: np.ndarray   # (V, n_blocks, H) sums of their squares
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
+
+
+#: Per-draw headline variables streamed into histograms (and sums), so that runs that keep only part of
+#: their draws (``keep_draws``) still report statistics over every draw: GDP lost by region and world,
+#: exports lost by region and world, all in percent of baseline. H = 2 R + 2 cells in this order.
+HEADLINES = ("gdp_loss_pct", "world_gdp_loss_pct", "trade_loss_pct", "world_trade_loss_pct")
+
+
+def headline_scale(plan: Plan) -> np.ndarray:
+    """Percent scale of the H headline cells: 100 / baseline (GDP by region, world GDP, exports by region,
+    world exports; 0 where the baseline is 0)."""
+    return np.concatenate([_loss_scale(plan.gdp0), _loss_scale(np.array([plan.gdp0.sum()])),
+                           _loss_scale(plan.exports0), _loss_scale(np.array([plan.exports0.sum()]))])
 
 
 def _loss_scale(baseline: np.ndarray) -> np.ndarray:
@@ -589,6 +606,8 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         output_hist=np.zeros((V, n, HIST_BINS), dtype=np.int64),
         trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64),
         output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
+        headline_hist=np.zeros((V, 2 * R + 2, HIST_BINS), dtype=np.int64),
+        headline_block_sums=np.zeros((V, n_blocks, 2 * R + 2)), headline_block_sumsq=np.zeros((V, n_blocks, 2 * R + 2)),
     )
     live = [q for q in range(n_blocks) if (first_block + q) * BLOCK < draws]
     if not live:
@@ -604,18 +623,18 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         numba.set_num_threads(1)
         # the first run counts into the result; the others into reusable zeroed buffers of their thread
         # (fresh multi-megabyte arrays per chunk cost more in page faults than the counting itself)
-        out_h = _scratch("output_hist", (V, n, HIST_BINS)) if r else res.output_hist
-        trade_h = _scratch("trade_hist", (V, R * R, HIST_BINS)) if r else res.trade_hist
+        h = (_scratch("output_hist", (V, n, HIST_BINS)), _scratch("trade_hist", (V, R * R, HIST_BINS)),
+             _scratch("headline_hist", (V, 2 * R + 2, HIST_BINS))) if r else \
+            (res.output_hist, res.trade_hist, res.headline_hist)
         for q in runs[r]:
-            _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, out_h, trade_h)
-        hists[r] = (out_h, trade_h)
+            _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, *h)
+        hists[r] = h
 
     _map_tasks(run, range(len(runs)))
-    for out_h, trade_h in hists[1:]:
-        res.output_hist += out_h
-        res.trade_hist += trade_h
-        out_h.fill(0)
-        trade_h.fill(0)
+    for h in hists[1:]:
+        for total, part in zip((res.output_hist, res.trade_hist, res.headline_hist), h):
+            total += part
+            part.fill(0)
     return res
 
 
@@ -632,9 +651,10 @@ def _scratch(name: str, shape: tuple) -> np.ndarray:
 
 
 def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, start: int, variants: np.ndarray,
-               market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray) -> None:
+               market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
+               headline_hist: np.ndarray) -> None:
     """Sample, propagate and reduce block ``first_block + q`` of a chunk into ``res`` and the histograms."""
-    from shockmodel.kernels.propagate import reduce_block
+    from shockmodel.kernels.propagate import bit_histogram, reduce_block
 
     lo = (first_block + q) * BLOCK
     hi = min(draws, lo + BLOCK)
@@ -647,6 +667,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     res.severity[a:b] = smp.severity[: hi - lo]
     out_scale = _loss_scale(plan.x0)
     trade_scale = _loss_scale(plan.T0.reshape(-1))
+    head_scale = headline_scale(plan)
     k = hi - lo
     for v in range(variants.shape[0]):
         on = smp.occurred & variants[v][None, :]
@@ -654,6 +675,13 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, out_scale, trade_scale, HIST_SHIFT, HIST_FIRST_KEY, k,
                      res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v], trade_hist[v],
                      res.output_block_sums[v, q], res.trade_block_sums[v, q])
+        gdp, exports = res.gdp_loss[v, a:b], res.exports_lost[v, a:b]
+        head = np.concatenate([gdp, gdp.sum(axis=1, keepdims=True), exports, exports.sum(axis=1, keepdims=True)],
+                              axis=1).T.copy()                      # (H, k) absolute; scaled to percent:
+        bit_histogram(head, head_scale, HIST_SHIFT, HIST_FIRST_KEY, headline_hist[v])
+        head *= head_scale[:, None]
+        res.headline_block_sums[v, q] = head.sum(axis=1)
+        res.headline_block_sumsq[v, q] = (head * head).sum(axis=1)
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
@@ -668,10 +696,14 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
 
 @dataclass
 class RawResult:
-    """All draws of a run, merged from chunks in block order (numpy only; xarray comes in aggregate)."""
+    """All draws of a run, merged from chunks in block order (numpy only; xarray comes in aggregate).
+
+    Per-draw arrays hold the first ``kept`` draws (``keep_draws``); histograms and sums cover all ``draws``.
+    """
 
     plan: Plan
     draws: int
+    kept: int
     seed: int
     variant_names: tuple[str, ...]
     variants: np.ndarray
@@ -686,30 +718,41 @@ class RawResult:
     trade_hist: np.ndarray
     output_sum: np.ndarray     # (V, n) sum over draws, added block by block in block order
     trade_sum: np.ndarray      # (V, R, R)
+    headline_hist: np.ndarray  # (V, H, HIST_BINS) over all draws (HEADLINES)
+    headline_sum: np.ndarray   # (V, H)
+    headline_sumsq: np.ndarray  # (V, H)
     extras: dict
+    non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     wall_seconds: float = 0.0
 
 
 class Accumulator:
     """Merges chunk results into preallocated arrays, in block order (deterministic, memory-bounded).
 
-    Per-draw arrays are written in place; histograms are integer sums; streamed sums add the chunks'
-    per-block sums one block at a time, in block order, whatever order the chunks arrive in.
+    Per-draw arrays are written in place for the first ``keep_draws`` draws (memory stays flat however
+    many draws a run has); histograms are integer sums; streamed sums add the chunks' per-block sums one
+    block at a time, in block order, whatever order the chunks arrive in.
     """
 
-    def __init__(self, plan: Plan, draws: int, seed: int, variant_names: Sequence[str], variants: np.ndarray):
+    def __init__(self, plan: Plan, draws: int, seed: int, variant_names: Sequence[str], variants: np.ndarray,
+                 keep_draws: int | None = None):
         V, R, S = variants.shape[0], plan.n_regions, plan.n_sectors
         K, P = plan.n_shocks, plan.n_packages
+        kept = draws if keep_draws is None else max(0, min(draws, int(keep_draws)))
+        H = 2 * R + 2
         self.raw = RawResult(
-            plan=plan, draws=draws, seed=seed, variant_names=tuple(variant_names), variants=variants,
-            occurred=np.zeros((draws, P), dtype=bool), severity=np.zeros((draws, K)),
-            gdp_loss=np.zeros((V, draws, R)), exports_lost=np.zeros((V, draws, R)),
-            horizon_fraction=np.zeros((V, draws)), converged=np.ones((V, draws), dtype=bool),
-            iterations=np.zeros((V, draws), dtype=np.int64),
+            plan=plan, draws=draws, kept=kept, seed=seed, variant_names=tuple(variant_names), variants=variants,
+            occurred=np.zeros((kept, P), dtype=bool), severity=np.zeros((kept, K)),
+            gdp_loss=np.zeros((V, kept, R)), exports_lost=np.zeros((V, kept, R)),
+            horizon_fraction=np.zeros((V, kept)), converged=np.ones((V, kept), dtype=bool),
+            iterations=np.zeros((V, kept), dtype=np.int64),
             output_hist=np.zeros((V, R * S, HIST_BINS), dtype=np.int64),
             trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64),
-            output_sum=np.zeros((V, R * S)), trade_sum=np.zeros((V, R, R)), extras={},
+            output_sum=np.zeros((V, R * S)), trade_sum=np.zeros((V, R, R)),
+            headline_hist=np.zeros((V, H, HIST_BINS), dtype=np.int64),
+            headline_sum=np.zeros((V, H)), headline_sumsq=np.zeros((V, H)), extras={},
         )
+        self.non_converged = 0
         self._pending: dict[int, ChunkResult] = {}
         self._next_block = 0
 
@@ -722,31 +765,38 @@ class Accumulator:
     def _take(self, c: ChunkResult) -> None:
         r = self.raw
         a = c.first_block * BLOCK
-        b = a + c.severity.shape[0]
-        r.occurred[a:b], r.severity[a:b] = c.occurred, c.severity
-        for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
-            getattr(r, name)[:, a:b] = getattr(c, name)
+        b = min(a + c.severity.shape[0], r.kept)
+        self.non_converged += int((~c.converged).sum())
+        if b > a:
+            r.occurred[a:b], r.severity[a:b] = c.occurred[: b - a], c.severity[: b - a]
+            for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
+                getattr(r, name)[:, a:b] = getattr(c, name)[:, : b - a]
         r.output_hist += c.output_hist
         r.trade_hist += c.trade_hist
+        r.headline_hist += c.headline_hist
         for q in range(c.output_block_sums.shape[1]):
             r.output_sum += c.output_block_sums[:, q]
             r.trade_sum += c.trade_block_sums[:, q]
+            r.headline_sum += c.headline_block_sums[:, q]
+            r.headline_sumsq += c.headline_block_sumsq[:, q]
         for name, arr in c.extras.items():
             if name not in r.extras:
-                r.extras[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
-            r.extras[name][:, a:b] = arr
+                r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
+            if b > a:
+                r.extras[name][:, a:b] = arr[:, : b - a]
         self._next_block += c.output_block_sums.shape[1]
 
     def result(self) -> RawResult:
         if self._pending:
             raise RuntimeError(f"chunks missing before block {self._next_block}")
+        self.raw.non_converged = self.non_converged
         return self.raw
 
 
 def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: int,
-                 variant_names: Sequence[str], variants: np.ndarray) -> RawResult:
+                 variant_names: Sequence[str], variants: np.ndarray, keep_draws: int | None = None) -> RawResult:
     """Merge all chunks of a run (any order) into one :class:`RawResult`."""
-    acc = Accumulator(plan, draws, seed, variant_names, variants)
+    acc = Accumulator(plan, draws, seed, variant_names, variants, keep_draws)
     for c in chunks:
         acc.add(c)
     return acc.result()
@@ -789,14 +839,18 @@ def variant_matrix(package_names: Sequence[str],
 def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model: str = "constrained",
              chunk_size: int | None = None, variants: Mapping[str, Sequence[str]] | None = None,
              critical: np.ndarray | None = None, threads: int | None = None, market=None,
-             progress: Callable[[int], None] | None = None, tol: float = 1e-8) -> RawResult:
+             progress: Callable[[int], None] | None = None, tol: float = 1e-8,
+             keep_draws: int | None = KEEP_DRAWS) -> RawResult:
     """Run ``draws`` Monte Carlo draws of ``compiled`` on ``mrio`` serially, chunk by chunk.
 
-    Memory is bounded by the chunk size plus the per-draw region-level arrays. ``progress(n)`` is called
-    with the number of draws finished after each chunk.
+    Memory is bounded by the chunk size plus the per-draw arrays of the first ``keep_draws`` draws (None:
+    all); every statistic over all draws is streamed (histograms and sums), so memory stays flat however
+    many draws are asked for. ``progress(n)`` is called with the number of draws finished after each chunk.
     """
     if draws < 1:
         raise UserError(f"draws must be at least 1, got {draws}", field="draws")
+    if keep_draws is not None and keep_draws < 1:
+        raise UserError(f"keep_draws must be at least 1, got {keep_draws}", field="keep_draws")
     if threads is not None:
         import numba
 
@@ -806,7 +860,7 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     names, vmat = variant_matrix([p.name for p in compiled.packages], variants)
     per_chunk = chunk_blocks(chunk_size)
     n_blocks = -(-draws // BLOCK)
-    acc = Accumulator(plan, draws, seed, names, vmat)
+    acc = Accumulator(plan, draws, seed, names, vmat, keep_draws)
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
             acc.add(run_chunk(plan, seed, first, min(per_chunk, n_blocks - first), draws, vmat, market, tol=tol))

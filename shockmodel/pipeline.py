@@ -86,14 +86,15 @@ class MarketHook:
 def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
         chunk_size: int | None = None, *, variants: Mapping[str, Sequence[str]] | None = None,
         overrides: Mapping[str, Any] | None = None, threads: int | None = None, markets: str | None = "default",
-        progress: Callable[[int], None] | None = None):
+        progress: Callable[[int], None] | None = None, keep_draws: int | None = None):
     """Run a scenario and return the result ``xarray.Dataset`` (docs/contracts.md section 3).
 
     scenario: library name (``shockmodel scenarios list``), path to a TOML file, a ScenarioSpec or a
     CompiledScenario. table: shipped name or path, or an MRIO. variants: e.g.
     ``{"combined": ["russia", "china_taiwan"], "russia": ["russia"]}`` evaluates the same draws with only
     those packages switched on (adds a ``scenario`` dimension). markets: market parameter set name, or
-    None to skip the market channel.
+    None to skip the market channel. keep_draws: per-draw variables hold the first this many draws
+    (default ``engine.KEEP_DRAWS``, one million) so memory stays flat; statistics cover every draw.
     """
     from shockmodel import aggregate, engine
     from shockmodel.criticality import critical_weights
@@ -104,7 +105,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     hook = MarketHook(markets, mrio) if markets else None
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
                           variants=variants, critical=critical_weights(mrio), threads=threads, market=hook,
-                          progress=progress)
+                          progress=progress, keep_draws=engine.KEEP_DRAWS if keep_draws is None else keep_draws)
     attrs = {
         "scenario": compiled.name, "table": mrio.name, "table_sha256": mrio.sha256,
         "scenario_sha256": compiled.spec_sha256, "seed": int(seed), "draws": int(draws), "model": model,
@@ -112,7 +113,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "coordination": float(compiled.coordination), "shockmodel_version": __version__,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": ATTRIBUTION,
         "market_params": markets or "", "wall_seconds": round(time.perf_counter() - t0, 3),
-        "non_converged_draws": int((~raw.converged).sum()),
+        "non_converged_draws": int(raw.non_converged),
     }
     ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
