@@ -242,6 +242,8 @@ def _print_summary(ds, top: int = 6):
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Draws per chunk (memory bound).")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="numba threads (default: all cores).")
+@click.option("--precision", default="float64", show_default=True, type=click.Choice(["float64", "float32"]),
+              help="Precision of the matrix products (float32: faster, results within 1e-5).")
 @click.option("--keep-draws", default=None, type=click.IntRange(min=1),
               help="Per-draw variables keep the first N draws (default 1,000,000; statistics cover all draws).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
@@ -249,8 +251,8 @@ def _print_summary(ds, top: int = 6):
               help="Market parameter set, or 'none' to skip the market channel.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, keep_draws, sets, markets_name, report,
-            quiet):
+def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
+            markets_name, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
@@ -260,7 +262,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
-                          keep_draws=keep_draws)
+                          keep_draws=keep_draws, precision=precision)
     finally:
         if bar is not None:
             bar.close()

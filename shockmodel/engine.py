@@ -32,6 +32,10 @@ from shockmodel.passclasses import PassClasses, pass_classes
 from shockmodel.sampling import TABLE_POINTS, TABLE_Z, equicorrelation_factor, severity_cap, severity_table
 
 MODELS = ("constrained", "leontief", "ghosh")
+PRECISIONS = ("float64", "float32")
+#: fixed-point tolerance per precision: float32 products carry ~1e-7 relative rounding, so the
+#: constrained solver stops at 1e-6 of output there (tests/test_precision.py bounds the difference)
+DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-6}
 BLOCK = 256              #: draws per random-number block and per propagation batch (fixed: reproducibility)
 SUB_BATCH = 64           #: draws iterated together by the constrained solver (fixed: reproducibility)
 DAYS_PER_MONTH = 30.4375
@@ -125,9 +129,17 @@ class Plan:
     classes: PassClasses      # pass classes and trade groups (passclasses.py)
     blocked_weight: np.ndarray  # (C, R) baseline exports of e in class c / exports0[e] (market channel)
     va: np.ndarray            # (n,) v0_j / x0_j (0 where x0_j = 0): GDP lost by j per unit of output lost
+    precision: str = "float64"  # dtype of the GEMM operands below (state and kernels stay float64)
     L: np.ndarray | None = None
-    G: np.ndarray | None = None
-    M: np.ndarray | None = None   # leontief: L @ Yc (n, C), the output lost per unit of w_c
+    G: np.ndarray | None = None   # ghosh: G in the GEMM dtype
+    M: np.ndarray | None = None   # leontief: L @ Yc (n, C) in the GEMM dtype, output lost per unit of w_c
+    A_g: np.ndarray | None = None     # constrained: A in the GEMM dtype
+    tri_A_g: np.ndarray | None = None  # constrained: tri_A in the GEMM dtype
+    Q_g: np.ndarray | None = None     # linear models: classes.Q in the GEMM dtype
+
+    @property
+    def gemm_dtype(self):
+        return np.float32 if self.precision == "float32" else np.float64
 
     @property
     def n_shocks(self) -> int:
@@ -141,10 +153,18 @@ def _csr(lists: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ptr, idx
 
 
-def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.ndarray | None = None) -> Plan:
-    """Precompute index lists and baseline arrays for ``compiled`` (a CompiledScenario) on ``mrio``."""
+def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.ndarray | None = None,
+              precision: str = "float64") -> Plan:
+    """Precompute index lists and baseline arrays for ``compiled`` (a CompiledScenario) on ``mrio``.
+
+    ``precision``: dtype of the matrix products ("float32" halves their cost; every other quantity
+    stays float64).
+    """
     if model not in MODELS:
         raise UserError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}", field="model")
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}", field="precision")
+    g = np.float32 if precision == "float32" else np.float64
     if tuple(compiled.regions) != mrio.regions or tuple(compiled.sectors) != mrio.sectors:
         raise UserError("scenario was compiled against another table", field="table")
     R, S, n = mrio.n_regions, mrio.n_sectors, mrio.n
@@ -252,9 +272,13 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         horizon_months=float(compiled.horizon_months),
         classes=classes, blocked_weight=blocked_weight,
         va=np.divide(mrio.v, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0),
+        precision=precision,
         L=np.ascontiguousarray(mrio.L) if model == "leontief" else None,
-        G=np.ascontiguousarray(mrio.G) if model == "ghosh" else None,
-        M=np.ascontiguousarray(mrio.L @ classes.Yc) if model == "leontief" else None,
+        G=np.ascontiguousarray(mrio.G, dtype=g) if model == "ghosh" else None,
+        M=np.ascontiguousarray(mrio.L @ classes.Yc, dtype=g) if model == "leontief" else None,
+        A_g=np.ascontiguousarray(A, dtype=g) if model == "constrained" else None,
+        tri_A_g=np.ascontiguousarray(tri_A, dtype=g) if model == "constrained" else None,
+        Q_g=np.ascontiguousarray(classes.Q, dtype=g) if model != "constrained" else None,
     )
 
 
@@ -315,7 +339,7 @@ class BlockOutput:
     blocked_export_share: np.ndarray  # (B, R) share of baseline exports on blocked routes (static)
 
 
-def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float = 1e-8,
+def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float | None = None,
                     max_iter: int = 2000) -> BlockOutput:
     """Propagate one block of draws. ``sev`` (B, K) severities; ``on`` (B, P) package active in the draw.
 
@@ -324,6 +348,7 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float =
     """
     B = sev.shape[0]
     R, S = plan.n_regions, plan.n_sectors
+    tol = DEFAULT_TOL[plan.precision] if tol is None else tol
     dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, sev, on, tol, max_iter)
     dxT *= f[None, :]
     tradeT *= f[None, None, :]
@@ -359,7 +384,7 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     if plan.model == "leontief":
         # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
         # dx = (L Yc) w (passclasses.py): C columns instead of n
-        dxT = plan.M @ wT
+        dxT = np.asarray(plan.M @ wT.astype(plan.gemm_dtype, copy=False), dtype=np.float64)
     else:
         # supply-driven (Ghosh; Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary
         # inputs lost dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
@@ -368,12 +393,12 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
         kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
         sales_blocked = np.divide(dD0, x0[None, :], out=np.zeros_like(dD0), where=x0[None, :] > 0)
         dv = plan.v0[None, :] * (1.0 - cap * (1.0 - np.clip(sales_blocked, 0.0, 1.0)))
-        dxT = np.ascontiguousarray((dv @ plan.G).T)
+        dxT = np.ascontiguousarray((dv.astype(plan.gemm_dtype, copy=False) @ plan.G).T, dtype=np.float64)
     kern.clip_loss(dxT, x0)
     # no supplier rations in the linear models: trade by pass class (kernels.propagate.linear_trade)
     tradeT = np.empty((R, R, B))
-    kern.linear_trade(dxT, cls.Q, cls.Q_ptr, uT, wT, cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, S,
-                      tradeT)
+    kern.linear_trade(dxT.astype(plan.gemm_dtype, copy=False), plan.Q_g, cls.Q_ptr, uT, wT, cls.grp_ptr, cls.grp_row,
+                      cls.grp_c, cls.grp_Z, cls.grp_Y, S, tradeT)
     return dxT, tradeT, f, converged, iterations, uT
 
 
@@ -509,25 +534,32 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
     new_dx = np.empty_like(dx)
     rho = np.ones((n, B))
     dD = np.empty((n, B))
-    Adx = np.empty((n, B))
-    Wt = np.empty((len(plan.tri_e), B))
+    g = plan.gemm_dtype
+    dx_g = dx if g is np.float64 else np.zeros((n, B), dtype=g)   # the GEMMs' copy of dx
+    Adx = np.zeros((n, B), dtype=g)
+    Wt = np.zeros((len(plan.tri_e), B), dtype=g)
     active = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
     moved = np.empty((n, B), dtype=np.bool_)
-    for _ in range(max_iter):
+    for sweep in range(max_iter):
         idx = np.flatnonzero(active)
         # Orders lost by every supplier, A dx (one GEMM), and along the blockable triples only,
         # Wt[t] = A[i_t, J_m] dx[J_m] (one small GEMM per importer): the blocked share of these is
         # subtracted. Always the whole block: gathering the moving columns costs 3x the GEMM itself
         # (measured), and converged draws are frozen by the kernel anyway.
-        np.matmul(plan.A, dx, out=Adx)
-        kern.triple_orders(plan.tri_A, plan.tri_A_ptr, dx, S, Wt)
+        if sweep:   # the first sweep starts from dx = 0, where both products are 0
+            if g is not np.float64:
+                dx_g[...] = dx
+            np.matmul(plan.A_g, dx_g, out=Adx)
+            kern.triple_orders(plan.tri_A_g, plan.tri_A_ptr, dx_g, S, Wt)
         kern.demand_and_rationing(Adx, Wt, dx, passT, dD0T, x0, plan.tri_ptr, plan.tri_idx, rho, dD)
         kern.constrained_output(dx, rho, dD, passT, dcapT, x0, plan.crit_ptr, plan.crit_w, plan.req,
                                 plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, active, tol, new_dx, moved)
         iterations[idx] += 1
         active &= moved.any(axis=0)
         dx, new_dx = new_dx, dx
+        if g is np.float64:
+            dx_g = dx
         if not active.any():
             break
     # trade at the solution: buyers' lost orders from the final dx, rationing from the last sweep
@@ -581,7 +613,7 @@ def _loss_scale(baseline: np.ndarray) -> np.ndarray:
 
 
 def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int,
-              variants: np.ndarray, market=None, *, tol: float = 1e-8) -> ChunkResult:
+              variants: np.ndarray, market=None, *, tol: float | None = None) -> ChunkResult:
     """Run blocks ``first_block ..`` (clipped at ``draws``) under every variant.
 
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
@@ -594,6 +626,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     V = variants.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
+    tol = DEFAULT_TOL[plan.precision] if tol is None else tol
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
@@ -839,13 +872,14 @@ def variant_matrix(package_names: Sequence[str],
 def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model: str = "constrained",
              chunk_size: int | None = None, variants: Mapping[str, Sequence[str]] | None = None,
              critical: np.ndarray | None = None, threads: int | None = None, market=None,
-             progress: Callable[[int], None] | None = None, tol: float = 1e-8,
-             keep_draws: int | None = KEEP_DRAWS) -> RawResult:
+             progress: Callable[[int], None] | None = None, tol: float | None = None,
+             keep_draws: int | None = KEEP_DRAWS, precision: str = "float64") -> RawResult:
     """Run ``draws`` Monte Carlo draws of ``compiled`` on ``mrio`` serially, chunk by chunk.
 
     Memory is bounded by the chunk size plus the per-draw arrays of the first ``keep_draws`` draws (None:
     all); every statistic over all draws is streamed (histograms and sums), so memory stays flat however
     many draws are asked for. ``progress(n)`` is called with the number of draws finished after each chunk.
+    ``precision`` "float32" runs the matrix products in single precision (tolerance ``DEFAULT_TOL``).
     """
     if draws < 1:
         raise UserError(f"draws must be at least 1, got {draws}", field="draws")
@@ -856,7 +890,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
 
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     t0 = time.perf_counter()
-    plan = make_plan(compiled, mrio, model, critical)
+    plan = make_plan(compiled, mrio, model, critical, precision)
+    tol = DEFAULT_TOL[precision] if tol is None else float(tol)
     names, vmat = variant_matrix([p.name for p in compiled.packages], variants)
     per_chunk = chunk_blocks(chunk_size)
     n_blocks = -(-draws // BLOCK)

@@ -110,7 +110,7 @@ def triple_orders(tri_A, tri_A_ptr, dx, n_sectors, out_Wt):
     for m in range(R):
         lo, hi = tri_A_ptr[m], tri_A_ptr[m + 1]
         if hi > lo:
-            out_Wt[lo:hi] = np.dot(tri_A[lo:hi], dx[m * n_sectors:(m + 1) * n_sectors])
+            np.dot(tri_A[lo:hi], dx[m * n_sectors:(m + 1) * n_sectors], out_Wt[lo:hi])
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -321,13 +321,19 @@ def linear_trade(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n
     products are one small GEMM per importer m (BLAS through ``np.dot``): ``Pm = Q_m dx_m`` with the rows
     of passclasses.PassClasses.Q, so ``Pm[e] = Ar_e . dx_m`` and ``Pm[grp_row[g] - Q_ptr[m]] = Ag_g . dx_m``;
     per importer keeps the product in cache.
-    dxT: (n, B); uT, wT: (C, B); grp_*: CSR over pairs ``e * R + m``; out_loss: (R, R, B) draws-last
+    dxT: (n, B) in the dtype of Q (float64 or float32); uT, wT: (C, B); grp_*: CSR over pairs ``e * R + m``;
+    out_loss: (R, R, B) draws-last, float64
     """
     R = Q_ptr.shape[0] - 1
     B = uT.shape[1]
+    rows = 0
+    for m in range(R):
+        rows = max(rows, Q_ptr[m + 1] - Q_ptr[m])
+    buf = np.empty((rows, B), dtype=dxT.dtype)
     for m in range(R):
         r0 = Q_ptr[m]
-        Pm = np.dot(Q[r0:Q_ptr[m + 1]], dxT[m * n_sectors:(m + 1) * n_sectors])
+        Pm = buf[:Q_ptr[m + 1] - r0]
+        np.dot(Q[r0:Q_ptr[m + 1]], dxT[m * n_sectors:(m + 1) * n_sectors], Pm)
         for e in range(R):
             o = out_loss[e, m]
             o[:] = Pm[e]
