@@ -1,16 +1,18 @@
-#!/usr/bin/env python
 """Throughput of shockmodel against the machine's ceilings and against baselines, all in one run.
 
-    python benchmarks/bench_engine.py            # full run (about 10-15 min on 2 idle cores)
-    python benchmarks/bench_engine.py --quick    # a few minutes; no 1e6-draw memory run
+    python benchmarks/bench_engine.py            # full run (about 10 min on 2 idle cores)
+    python benchmarks/bench_engine.py --quick    # a few minutes; no memory check
+    python benchmarks/bench_engine.py --big      # adds 1e7-draw memory runs (constrained: 15-30 min more)
 
 Prints a table and writes ``benchmarks/results/<UTC date-time>.json`` (gitignored). Every number that is
 compared is measured in the same run, so ratios stay meaningful on a busy or slow machine; absolute
 numbers do not travel between machines. See benchmarks/README.md for what each number means.
 
-Not part of the test suite. Uses shockmodel internals (engine.make_plan, engine.sample_block) only to give
-the baselines exactly the same random draws as shockmodel, which lets every baseline be checked against
-shockmodel's own result (the ``check`` column).
+Not part of the test suite. Uses shockmodel internals: engine.make_plan and engine.sample_block give the
+baselines exactly the same random draws as shockmodel, which lets every baseline be checked against
+shockmodel's own result (the ``check`` column); the plan's pass classes and triples give the flops the
+engine performs; engine.sample_block, engine._propagate_raw and aggregate.to_dataset are wrapped to time
+the stages of a run.
 """
 
 from __future__ import annotations
@@ -19,15 +21,14 @@ import argparse
 import json
 import os
 import platform
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,20 +37,21 @@ HERE = Path(__file__).resolve().parent
 SCENARIO = "combined_coordinated"
 SEED = 0
 DAYS_PER_MONTH = 30.4375
+MODELS = ("leontief", "ghosh", "constrained")
 
 #: draws per (table, model) for the end-to-end runs
 SIZES = {
     "full": {
-        ("default", "leontief"): [10_000, 100_000],
-        ("default", "ghosh"): [10_000, 100_000],
+        ("default", "leontief"): [10_000, 100_000, 1_000_000],
+        ("default", "ghosh"): [10_000, 100_000, 1_000_000],
         ("default", "constrained"): [10_000, 100_000],
         ("wiod2011", "leontief"): [10_000, 100_000],
         ("wiod2011", "ghosh"): [10_000, 100_000],
         ("wiod2011", "constrained"): [2_000, 10_000],   # fewer: n = 1476 and ~30 fixed-point sweeps per draw
     },
     "quick": {
-        ("default", "leontief"): [2_048, 10_240],
-        ("default", "ghosh"): [2_048, 10_240],
+        ("default", "leontief"): [2_048, 20_480],
+        ("default", "ghosh"): [2_048, 20_480],
         ("default", "constrained"): [1_024, 4_096],
         ("wiod2011", "leontief"): [1_024, 4_096],
         ("wiod2011", "ghosh"): [1_024, 4_096],
@@ -58,11 +60,16 @@ SIZES = {
 }
 #: draws per baseline: (numpy loop with L, numpy loop with solve, pymrio, dense constrained loop)
 BASELINE_DRAWS = {
-    "full": {"default": (4_096, 512, 200, 20), "wiod2011": (1_024, 16, 200, 4)},
-    "quick": {"default": (1_024, 128, 200, 20), "wiod2011": (256, 8, 100, 2)},
+    "full": {"default": (4_096, 1_024, 1_000, 200), "wiod2011": (1_024, 16, 200, 8)},
+    "quick": {"default": (1_024, 128, 200, 50), "wiod2011": (256, 8, 100, 2)},
 }
-MEMORY_DRAWS = 1_000_000
+#: draws of the memory check (child processes, table default); 1e7 only with --big
+MEMORY_DRAWS = [1_000_000]
+MEMORY_DRAWS_BIG = [1_000_000, 10_000_000]
 MEMORY_MODEL = "constrained"   # the default model of shockmodel.run
+#: targets of the issue, checked on table default
+TARGET_PYMRIO_RATIO = 100.0
+TARGET_BOARIO_EQUIVALENTS = 1000.0
 
 
 def log(msg: str) -> None:
@@ -95,15 +102,21 @@ def _timed(fn) -> float:
 
 
 class StageTimer:
-    """Wraps engine.sample_block, engine.propagate_block and aggregate.to_dataset to time the stages of
-    ``shockmodel.run`` without changing what it does (module globals are looked up at call time)."""
+    """Wraps engine.sample_block, engine._propagate_raw and aggregate.to_dataset to time the stages of
+    ``shockmodel.run`` without changing what it does (engine._run_block looks these module globals up at
+    call time).
+
+    Blocks run on a pool of Python threads, so the wrapped times are summed over threads: core-seconds,
+    not wall seconds. A missing target (the engine changed) is reported as None instead of failing."""
 
     TARGETS = (("shockmodel.engine", "sample_block", "sampling"),
-               ("shockmodel.engine", "propagate_block", "propagation"),
+               ("shockmodel.engine", "_propagate_raw", "propagation"),
                ("shockmodel.aggregate", "to_dataset", "aggregation"))
 
     def __init__(self):
-        self.seconds = {name: 0.0 for _, _, name in self.TARGETS}
+        self.seconds: dict[str, float | None] = {name: 0.0 for _, _, name in self.TARGETS}
+        self.calls = {name: 0 for _, _, name in self.TARGETS}
+        self._lock = threading.Lock()
 
     @contextmanager
     def active(self):
@@ -112,7 +125,11 @@ class StageTimer:
         saved = []
         for module_name, attr, name in self.TARGETS:
             module = importlib.import_module(module_name)
-            original = getattr(module, attr)
+            original = getattr(module, attr, None)
+            if original is None:
+                log(f"warning: {module_name}.{attr} not found; stage {name!r} not timed")
+                self.seconds[name] = None
+                continue
             saved.append((module, attr, original))
             setattr(module, attr, self._wrap(original, name))
         try:
@@ -127,30 +144,129 @@ class StageTimer:
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds[name] += time.perf_counter() - t0
+                dt = time.perf_counter() - t0
+                with self._lock:
+                    self.seconds[name] += dt
+                    self.calls[name] += 1
 
         return wrapper
 
 
-def run_shockmodel(table: str, model: str, draws: int) -> dict:
+class Threads:
+    """numba's thread count of the main thread, restored before every shockmodel.run call.
+
+    ``shockmodel.run`` uses as many worker threads as ``numba.get_num_threads()`` of the calling thread.
+    Its workers set their own count to 1; when a run has a single task (one block, e.g. 256 draws), that
+    task runs in the calling thread and may leave the caller's count at 1, which would make every later
+    run in this process single-threaded. The benchmark measures the configured thread count, so it puts
+    the count back and records how often it had to (``numba_threads_restored`` in the JSON)."""
+
+    def __init__(self):
+        import numba
+
+        self.n = numba.get_num_threads()
+        self.restored = 0
+
+    def restore(self) -> None:
+        import numba
+
+        if numba.get_num_threads() != self.n:
+            self.restored += 1
+            numba.set_num_threads(self.n)
+
+
+def propagation_flops(table: str, model: str) -> dict:
+    """Flops per draw of the propagation, from the plan of (scenario, table, model).
+
+    ``dense_*``: what a dense formulation costs, 2 n^2 per draw (dx = L dy, dx' = dv' G) or per draw and
+    sweep (A dx). ``actual_*``: the products shockmodel performs: leontief dx = (L Yc) w with C pass
+    classes (2 n C) plus the trade GEMMs over Q (2 S rows(Q)); ghosh dv' G (2 n^2) plus the same trade
+    GEMMs; constrained per sweep A dx (2 n^2) and the per-importer triple GEMMs (2 S T), and once the
+    trade at the solution (2 n^2)."""
+    from shockmodel import engine
+    from shockmodel import scenario as sc
+    from shockmodel.criticality import critical_weights
+    from shockmodel.io.tables import load_table
+
+    mrio = load_table(table)
+    compiled = sc.compile_scenario(sc.load_scenario(SCENARIO), mrio)
+    plan = engine.make_plan(compiled, mrio, model, critical_weights(mrio))
+    n, S = mrio.n, mrio.n_sectors
+    C = int(plan.classes.n_classes)
+    q_rows = int(plan.classes.Q.shape[0])
+    T = len(plan.tri_e)
+    out = {"n": n, "S": S, "classes": C, "Q_rows": q_rows, "triples": T, "dense_per_draw": 2.0 * n * n}
+    if model == "leontief":
+        out["actual_per_draw"] = 2.0 * n * C + 2.0 * S * q_rows
+    elif model == "ghosh":
+        out["actual_per_draw"] = 2.0 * n * n + 2.0 * S * q_rows
+    else:
+        out["dense_per_sweep"] = 2.0 * n * n
+        out["actual_per_sweep"] = 2.0 * n * n + 2.0 * S * T
+        out["actual_once"] = 2.0 * n * n
+    return out
+
+
+def executed_sweeps(iterations: np.ndarray, draws: int) -> tuple[float, int]:
+    """(sweeps whose GEMMs actually run, summed over columns; columns computed). The solver iterates each
+    sub-batch of engine.SUB_BATCH draws until its slowest draw converges (converged columns stay in the
+    GEMMs), its first sweep skips the products (dx = 0), and the last block is always computed in full
+    (engine.BLOCK draws): sub-batches past ``draws`` are counted at the mean of the known ones."""
+    from shockmodel import engine
+
+    cols = -(-draws // engine.BLOCK) * engine.BLOCK
+    per_batch = [max(int(iterations[lo:lo + engine.SUB_BATCH].max()) - 1, 0)
+                 for lo in range(0, min(draws, len(iterations)), engine.SUB_BATCH)]
+    unknown = cols // engine.SUB_BATCH - len(per_batch)
+    total = engine.SUB_BATCH * (sum(per_batch) + unknown * float(np.mean(per_batch)))
+    return total, cols
+
+
+def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Threads) -> dict:
     """One timed ``shockmodel.run`` (the caller has warmed up JIT and table caches)."""
     import shockmodel
 
+    threads.restore()
     timer = StageTimer()
     with timer.active():
         t0 = time.perf_counter()
         ds = shockmodel.run(SCENARIO, table=table, draws=draws, model=model, markets=None)
         wall = time.perf_counter() - t0
+    used_threads = threads.n
+    threads.restore()
     n = int(ds.sizes["region"] * ds.sizes["sector"])
-    iters = float(ds["iterations"].mean()) if model == "constrained" else 1.0
-    flops = 2.0 * n * n * draws * iters
+    kept = int(ds.sizes["draw"]) if "draw" in ds.sizes else None
+    if model == "constrained":
+        it = ds["iterations"].values.reshape(-1)
+        iters = float(it.mean())
+        dense = flops["dense_per_sweep"] * iters * draws
+        actual = (flops["actual_per_sweep"] * iters + flops["actual_once"]) * draws
+        executed = None
+        if kept == draws:
+            sweeps, cols = executed_sweeps(it, draws)
+            executed = flops["actual_per_sweep"] * sweeps + flops["actual_once"] * cols
+    else:
+        iters = None
+        dense = flops["dense_per_draw"] * draws
+        actual = flops["actual_per_draw"] * draws
+        from shockmodel import engine
+
+        executed = flops["actual_per_draw"] * (-(-draws // engine.BLOCK) * engine.BLOCK)   # full last block
     prop = timer.seconds["propagation"]
+    # rate of the machine while propagating: the propagation's core-seconds spread over the threads
+    prop_wall = prop / used_threads if prop else None
     return {
-        "table": table, "model": model, "draws": draws, "n": n, "wall_s": wall, "draws_per_s": draws / wall,
-        "stage_s": dict(timer.seconds), "iterations_mean": iters if model == "constrained" else None,
-        "non_converged": int((~ds["converged"].values).sum()),
-        "propagation_flops": flops, "propagation_gflops": flops / prop / 1e9 if prop > 0 else None,
-        "world_gdp_loss_head": ds["world_gdp_loss"].values[:4096].copy(),
+        "table": table, "model": model, "draws": draws, "n": n, "draws_kept": kept, "wall_s": wall,
+        "draws_per_s": draws / wall, "threads": used_threads,
+        "stage_core_s": dict(timer.seconds), "stage_calls": dict(timer.calls),
+        "iterations_mean": iters, "non_converged": int((~ds["converged"].values).sum()),
+        "flops_per_draw": {k: v for k, v in flops.items()},
+        "dense_flops": dense, "actual_flops": actual, "actual_flops_executed": executed,
+        "dense_gflops": dense / prop_wall / 1e9 if prop_wall else None,
+        "actual_gflops": actual / prop_wall / 1e9 if prop_wall else None,
+        "actual_gflops_per_core": actual / prop / 1e9 if prop else None,
+        "executed_gflops": executed / prop_wall / 1e9 if prop_wall and executed else None,
+        "world_gdp_loss_head": ds["world_gdp_loss"].values.reshape(-1)[:4096].copy(),
     }
 
 
@@ -166,32 +282,62 @@ def warm_start_seconds() -> dict:
     return out
 
 
-def memory_run(draws: int, model: str) -> dict:
-    """Peak RSS and wall time of ``draws`` draws in a child process."""
-    code = ("import time; t0 = time.perf_counter(); import shockmodel; "
-            f"ds = shockmodel.run({SCENARIO!r}, draws={draws}, model={model!r}, markets=None); "
-            "print(time.perf_counter() - t0)")
-    gnu_time = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
-    t0 = time.perf_counter()
-    if gnu_time:
-        res = subprocess.run([gnu_time, "-v", sys.executable, "-c", code], capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if res.returncode != 0:
-            return {"error": res.stderr[-2000:]}
-        m = re.search(r"Maximum resident set size \(kbytes\):\s*(\d+)", res.stderr)
-        rss_kb = int(m.group(1)) if m else None
-        how = "/usr/bin/time -v"
-    else:
-        import resource
+MEMORY_CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+import shockmodel
+draws, model = int(sys.argv[1]), sys.argv[2]
+rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t1 = time.perf_counter()
+ds = shockmodel.run(sys.argv[3], draws=draws, model=model, markets=None)
+t2 = time.perf_counter()
+print(json.dumps({"run_s": t2 - t1, "import_s": t1 - t0, "maxrss_after_import": rss_import,
+                  "draws_kept": int(ds.sizes.get("draw", -1))}))
+"""
 
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+def _maxrss_mb(ru_maxrss: int) -> float:
+    """ru_maxrss is in kilobytes on Linux, in bytes on macOS."""
+    return ru_maxrss / 1024**2 if sys.platform == "darwin" else ru_maxrss / 1024
+
+
+def memory_run(draws: int, model: str) -> dict:
+    """Peak RSS and wall time of ``shockmodel.run(SCENARIO, draws=draws, model=model, markets=None)`` in a
+    child process. The peak is the child's own ``ru_maxrss`` from ``os.wait4`` (getrusage of that child
+    alone: RUSAGE_CHILDREN would carry the peak of earlier children, such as a 1e6 run before a 1e7 run)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", MEMORY_CHILD, str(draws), model, SCENARIO],
+                                stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
-        if res.returncode != 0:
-            return {"error": res.stderr[-2000:]}
-        rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        how = "getrusage(RUSAGE_CHILDREN)"
-    return {"draws": draws, "model": model, "table": "default", "peak_rss_mb": rss_kb / 1024 if rss_kb else None,
-            "process_wall_s": wall, "run_s": float(res.stdout.strip().splitlines()[-1]), "measured_with": how}
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        return {"draws": draws, "model": model, "table": "default", "error": stderr[-2000:] or f"exit {proc.returncode}"}
+    child = json.loads(stdout.strip().splitlines()[-1])
+    return {"draws": draws, "model": model, "table": "default", "peak_rss_mb": _maxrss_mb(usage.ru_maxrss),
+            "rss_after_import_mb": _maxrss_mb(child["maxrss_after_import"]), "draws_kept": child["draws_kept"],
+            "process_wall_s": wall, "run_s": child["run_s"], "draws_per_s": draws / child["run_s"],
+            "measured_with": "os.wait4 rusage of the child (ru_maxrss)"}
+
+
+def memory_check(models: list[str], sizes: list[int]) -> dict:
+    """memory_run for every model and size; ratio of the peak RSS of the largest to the smallest size."""
+    runs = []
+    for model in models:
+        for draws in sizes:
+            log(f"memory: {draws:.0e} draws ({model}) in a child process ...")
+            runs.append(memory_run(draws, model))
+    ratios = {}
+    for model in models:
+        ok = {r["draws"]: r["peak_rss_mb"] for r in runs if r["model"] == model and r.get("peak_rss_mb")}
+        if len(sizes) > 1 and sizes[0] in ok and sizes[-1] in ok:
+            ratios[model] = ok[sizes[-1]] / ok[sizes[0]]
+    return {"measured": True, "sizes": sizes, "models": models, "runs": runs,
+            "peak_rss_ratio": ratios, "ratio_of": f"{sizes[-1]:.0e} / {sizes[0]:.0e} draws" if len(sizes) > 1 else None}
 
 
 # --- baselines: the same draws, propagated one at a time ---------------------------------------------
@@ -408,14 +554,15 @@ def baseline_boario(steps: int = 365) -> dict:
     within 3 minutes; otherwise the result says why it was not measured."""
     target = Path(tempfile.gettempdir()) / "shockmodel-bench-boario"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    probe = subprocess.run([sys.executable, "-c", "import boario, progressbar"], env=env, capture_output=True)
+    probe = subprocess.run([sys.executable, "-c", "import boario, progressbar"], env=env, capture_output=True,
+                           check=False)
     install_s = 0.0
     if probe.returncode != 0:
         t0 = time.perf_counter()
         try:
             res = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                                   "--target", str(target), "--no-deps", "boario", "progressbar2", "python-utils"],
-                                 capture_output=True, text=True, timeout=180)
+                                 capture_output=True, text=True, timeout=180, check=False)
         except subprocess.TimeoutExpired:
             return {"measured": False, "reason": "pip install boario did not finish within 180 s"}
         install_s = time.perf_counter() - t0
@@ -425,7 +572,7 @@ def baseline_boario(steps: int = 365) -> dict:
         script = Path(tmp) / "boario_run.py"
         script.write_text(BOARIO_SCRIPT)
         res = subprocess.run([sys.executable, str(script), str(steps)], env=env, capture_output=True, text=True,
-                             cwd=tmp, timeout=1800)
+                             cwd=tmp, timeout=1800, check=False)
     if res.returncode != 0:
         return {"measured": False, "reason": "BoARIO run failed: " + (res.stderr.strip().splitlines() or ["?"])[-1]}
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -459,16 +606,62 @@ def machine_info() -> dict:
     }
 
 
+def _models(text: str) -> list[str]:
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    models = list(MODELS) if models == ["all"] else models
+    bad = [m for m in models if m not in MODELS]
+    if not models or bad:
+        raise argparse.ArgumentTypeError(f"models must be 'all' or a comma-separated list of {MODELS}, got {text!r}")
+    return models
+
+
+def ratios(res: dict) -> dict:
+    """The issue's targets, from numbers of this run on table default."""
+    def best(model):
+        rows = [r for r in res["shockmodel"] if r["table"] == "default" and r["model"] == model]
+        return max(rows, key=lambda r: r["draws"]) if rows else None
+
+    out = {}
+    lt = best("leontief")
+    py = next((b for b in res["baselines"] if b["table"] == "default" and b["name"].startswith("pymrio")), None)
+    if lt and py:
+        r = lt["draws_per_s"] / py["draws_per_s"]
+        out["leontief_over_pymrio"] = {"shockmodel_draws": lt["draws"], "shockmodel_draws_per_s": lt["draws_per_s"],
+                                       "pymrio_draws": py["draws"], "pymrio_draws_per_s": py["draws_per_s"],
+                                       "ratio": r, "target": TARGET_PYMRIO_RATIO, "met": r >= TARGET_PYMRIO_RATIO}
+    bo = res.get("boario", {})
+    if bo.get("measured"):
+        eq = {"boario_seconds": bo["seconds"], "boario_loop_seconds": bo["loop_s"],
+              "target": TARGET_BOARIO_EQUIVALENTS,
+              "note": "different models: BoARIO is a dynamic ARIO model, deterministic, one scenario; a shockmodel "
+                      "draw is one static scenario of a Monte Carlo run"}
+        for model in ("constrained", "leontief"):
+            b = best(model)
+            if b:
+                eq[model] = {"draws_per_s": b["draws_per_s"], "draws": b["draws"],
+                             "equivalents": b["draws_per_s"] * bo["seconds"],
+                             "equivalents_loop_only": b["draws_per_s"] * bo["loop_s"],
+                             "met": b["draws_per_s"] * bo["seconds"] >= TARGET_BOARIO_EQUIVALENTS}
+        out["boario_scenario_equivalents"] = eq
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smaller draw counts, no memory run (a few minutes)")
+    ap.add_argument("--quick", action="store_true", help="smaller draw counts, no memory check unless --big (a few minutes)")
+    ap.add_argument("--big", action="store_true",
+                    help="memory check with 1e6 and 1e7 draws (1e7 constrained: 15-30 min; 1e7 leontief: about a minute)")
+    ap.add_argument("--memory-model", type=_models, default=[MEMORY_MODEL], metavar="MODELS",
+                    help=f"model(s) of the memory check: comma-separated, or 'all' (default {MEMORY_MODEL}, the default "
+                         "model of shockmodel.run); e.g. --big --memory-model leontief,constrained")
     ap.add_argument("--no-boario", action="store_true", help="skip the BoARIO baseline")
-    ap.add_argument("--no-memory", action="store_true", help="skip the 1e6-draw memory run")
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory check")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON result")
     args = ap.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    started = datetime.now(timezone.utc)
-    res: dict = {"mode": mode, "scenario": SCENARIO, "seed": SEED, "started_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    started = datetime.now(UTC)
+    res: dict = {"mode": mode, "big": args.big, "scenario": SCENARIO, "seed": SEED,
+                 "started_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
                  "machine": machine_info(), "loadavg_start": list(os.getloadavg())}
     t_all = time.perf_counter()
 
@@ -482,17 +675,22 @@ def main(argv=None) -> int:
 
     import shockmodel
 
+    threads = Threads()
     res["shockmodel"] = []
     heads = {}
     for (table, model), sizes in SIZES[mode].items():
         log(f"shockmodel {table} {model}: warm-up ...")
+        threads.restore()
         shockmodel.run(SCENARIO, table=table, draws=256, model=model, markets=None)
+        flops = propagation_flops(table, model)
         for draws in sizes:
             log(f"shockmodel {table} {model}: {draws} draws ...")
-            r = run_shockmodel(table, model, draws)
+            r = run_shockmodel(table, model, draws, flops, threads)
             heads.setdefault((table, model), r.pop("world_gdp_loss_head"))
             r.pop("world_gdp_loss_head", None)
             res["shockmodel"].append(r)
+    res["numba_threads"] = threads.n
+    res["numba_threads_restored"] = threads.restored
     log("warm start-up ...")
     res["warm_start"] = warm_start_seconds()
 
@@ -504,14 +702,14 @@ def main(argv=None) -> int:
     for table, (n_loop, n_solve, n_pymrio, n_dense) in BASELINE_DRAWS[mode].items():
         d = Draws(table)
         specs = [
-            ("numpy loop, dx = L @ dy", "leontief", lambda: baseline_numpy_leontief(d, n_loop, solve=False)),
-            ("numpy loop, np.linalg.solve", "leontief", lambda: baseline_numpy_leontief(d, n_solve, solve=True)),
-            ("pymrio calc_x_from_L per draw", "leontief", lambda: baseline_pymrio(d, n_pymrio)),
-            ("numpy loop, dense fixed point", "constrained", lambda: baseline_dense_constrained(d, n_dense)),
+            ("numpy loop, dx = L @ dy", "leontief", baseline_numpy_leontief, (d, n_loop, False)),
+            ("numpy loop, np.linalg.solve", "leontief", baseline_numpy_leontief, (d, n_solve, True)),
+            ("pymrio calc_x_from_L per draw", "leontief", baseline_pymrio, (d, n_pymrio)),
+            ("numpy loop, dense fixed point", "constrained", baseline_dense_constrained, (d, n_dense)),
         ]
-        for name, model, fn in specs:
+        for name, model, fn, fn_args in specs:
             log(f"baseline {name} on {table} ...")
-            b = fn()
+            b = fn(*fn_args)
             wgl = b.pop("world_gdp_loss")
             b.update(name=name, table=table, model=model, draws_per_s=b["draws"] / b["seconds"],
                      check_max_rel_diff=check(heads[(table, model)], wgl))
@@ -526,48 +724,69 @@ def main(argv=None) -> int:
             res["boario"] = baseline_boario()
         except Exception as exc:  # noqa: BLE001 - a third-party failure must not lose the other numbers
             res["boario"] = {"measured": False, "reason": f"{type(exc).__name__}: {exc}"}
-        if res["boario"].get("measured"):
-            res["boario"]["shockmodel_constrained_draws_per_boario_run"] = best("default", "constrained") * res["boario"]["seconds"]
+    res["ratios"] = ratios(res)
 
-    if args.quick or args.no_memory:
-        res["memory"] = {"measured": False, "reason": "skipped (--quick)" if args.quick else "skipped (--no-memory)"}
+    if args.no_memory:
+        res["memory"] = {"measured": False, "reason": "skipped (--no-memory)"}
+    elif args.quick and not args.big:
+        res["memory"] = {"measured": False, "reason": "skipped (--quick)"}
     else:
-        log(f"memory: {MEMORY_DRAWS} draws ({MEMORY_MODEL}) in a child process ...")
-        res["memory"] = memory_run(MEMORY_DRAWS, MEMORY_MODEL)
+        res["memory"] = memory_check(args.memory_model, MEMORY_DRAWS_BIG if args.big else MEMORY_DRAWS)
 
     res["loadavg_end"] = list(os.getloadavg())
     res["total_s"] = time.perf_counter() - t_all
     text = render(res)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / (started.strftime("%Y%m%dT%H%M%SZ") + ("-quick" if args.quick else "") + ".json")
+    path = args.out / (started.strftime("%Y%m%dT%H%M%SZ") + ("-quick" if args.quick else "") + ("-big" if args.big else "")
+                       + ".json")
     res["table_text"] = text
     path.write_text(json.dumps(res, indent=1, default=float) + "\n")
     log(f"wrote {path}")
     return 0
 
 
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _num(x, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
 def render(res: dict) -> str:
     c = res["ceilings"]
     m = res["machine"]
+    peak = c["float64_gflops"]
     L = []
-    L.append(f"shockmodel benchmark ({res['mode']}), {res['started_utc']}, scenario {res['scenario']}, seed {res['seed']}")
-    L.append(f"machine: {m['cpu_count']} cores, numba threads {m['numba_threads']}, numpy {m['numpy']}, numba {m['numba']}, "
-             f"load average {res['loadavg_start'][0]:.1f} at start, {res['loadavg_end'][0]:.1f} at end")
-    L.append(f"ceilings (numpy matmul {c['matmul_n']}x{c['matmul_n']}, best of 3): float64 {c['float64_gflops']:.1f} GFLOP/s, "
+    L.append(f"shockmodel benchmark ({res['mode']}{', big' if res.get('big') else ''}), {res['started_utc']}, "
+             f"scenario {res['scenario']}, seed {res['seed']}")
+    L.append(f"machine: {m['cpu_count']} cores, numba threads {res.get('numba_threads', m['numba_threads'])}, numpy {m['numpy']}, "
+             f"numba {m['numba']}, load average {res['loadavg_start'][0]:.1f} at start, {res['loadavg_end'][0]:.1f} at end")
+    L.append(f"ceilings (numpy matmul {c['matmul_n']}x{c['matmul_n']}, best of 3): float64 {peak:.1f} GFLOP/s (all cores), "
              f"float32 {c['float32_gflops']:.1f} GFLOP/s, float64 on 1 BLAS thread {c['float64_1thread_gflops']:.1f} GFLOP/s")
     L.append("")
-    L.append("shockmodel.run(..., markets=None), end to end, JIT warm; stage shares of wall time")
-    L.append(f"{'table':9} {'model':11} {'draws':>7} {'wall s':>8} {'draws/s':>9} {'sample':>6} {'prop':>5} {'aggr':>5} "
-             f"{'iters':>5} {'prop GFLOP/s':>12} {'of f64 peak':>11}")
+    L.append("shockmodel.run(..., markets=None), end to end, JIT warm. sample/prop/aggr: core-seconds in engine.sample_block, "
+             "engine._propagate_raw, aggregate.to_dataset")
+    L.append("as a share of wall x threads (blocks run on a pool of Python threads, so stage times add up over threads). "
+             "GFLOP/s = propagation flops / (prop core-s / threads);")
+    L.append("dense = 2 n^2 per draw (per sweep: constrained), actual = the products shockmodel performs (pass classes, "
+             "triples); dense can exceed the ceiling, actual cannot")
+    L.append(f"{'table':9} {'model':11} {'draws':>7} {'wall s':>7} {'draws/s':>8} {'thr':>3} {'sample':>6} {'prop':>5} {'aggr':>5} "
+             f"{'iters':>5} {'dense GF/s':>10} {'of peak':>7} {'actual GF/s':>11} {'of peak':>7}")
     for r in res["shockmodel"]:
-        w = r["wall_s"]
-        st = r["stage_s"]
-        gf = r["propagation_gflops"]
+        w, th = r["wall_s"], r["threads"]
+        share = {k: None if v is None else v / (w * th) for k, v in r["stage_core_s"].items()}
         it = f"{r['iterations_mean']:.1f}" if r["iterations_mean"] else "-"
-        L.append(f"{r['table']:9} {r['model']:11} {r['draws']:>7} {w:>8.1f} {r['draws_per_s']:>9.0f} "
-                 f"{st['sampling'] / w:>6.0%} {st['propagation'] / w:>5.0%} {st['aggregation'] / w:>5.0%} {it:>5} "
-                 f"{gf:>12.2f} {gf / c['float64_gflops']:>11.1%}")
+        dg, ag = r["dense_gflops"], r["actual_gflops"]
+        L.append(f"{r['table']:9} {r['model']:11} {r['draws']:>7} {w:>7.2f} {r['draws_per_s']:>8.0f} {th:>3} "
+                 f"{_pct(share['sampling']):>6} {_pct(share['propagation']):>5} {_pct(share['aggregation']):>5} {it:>5} "
+                 f"{_num(dg, '.2f'):>10} {_pct(dg / peak if dg else None):>7} {_num(ag, '.2f'):>11} "
+                 f"{_pct(ag / peak if ag else None):>7}")
+    if res.get("numba_threads_restored"):
+        L.append(f"note: shockmodel.run left numba's thread count of the calling thread below {res['numba_threads']} "
+                 f"{res['numba_threads_restored']} time(s) (a one-block run executes its task in the caller); "
+                 "the benchmark restored it before every run")
     ws = res["warm_start"]["second"]
     L.append(f"warm start-up, fresh interpreter, numba cache warm (import + run 256 constrained draws): "
              f"{ws['process_wall_s']:.2f} s process wall, {ws['in_process_s']:.2f} s after interpreter start")
@@ -579,17 +798,48 @@ def render(res: dict) -> str:
                  f"{b['speedup']:>8.1f}x {b['check_max_rel_diff']:>9.1e}")
     bo = res["boario"]
     if bo.get("measured"):
-        L.append(f"BoARIO {bo['version']} (different model: dynamic ARIO, deterministic): one {bo['steps']}-day simulation of "
-                 f"TWN capacity -85% on default: {bo['seconds']:.2f} s ({bo['ms_per_step']:.2f} ms/step); "
-                 f"in that time shockmodel computes {bo['shockmodel_constrained_draws_per_boario_run']:.0f} constrained draws")
+        L.append(f"BoARIO {bo['version']} (different model: dynamic ARIO, deterministic, one scenario): one {bo['steps']}-day "
+                 f"simulation of TWN capacity -85% on default: {bo['seconds']:.2f} s ({bo['ms_per_step']:.2f} ms/step)")
     else:
         L.append(f"BoARIO: not measured: {bo['reason']}")
+    L.append("")
+    L.append("ratios (table default, this run)")
+    ra = res["ratios"]
+    p = ra.get("leontief_over_pymrio")
+    if p:
+        L.append(f"  shockmodel leontief / pymrio per draw: {p['shockmodel_draws_per_s']:.0f} / {p['pymrio_draws_per_s']:.0f} "
+                 f"draws/s = {p['ratio']:.0f}x (target >= {p['target']:.0f}x: {'met' if p['met'] else 'NOT met'})")
+    else:
+        L.append("  shockmodel leontief / pymrio per draw: not measured")
+    e = ra.get("boario_scenario_equivalents")
+    if e:
+        for model in ("constrained", "leontief"):
+            if model in e:
+                q = e[model]
+                L.append(f"  BoARIO scenario equivalents, {model}: {q['equivalents']:.0f} shockmodel draws in the time of one "
+                         f"BoARIO simulation ({q['equivalents_loop_only']:.0f} against its loop alone; target >= "
+                         f"{e['target']:.0f}: {'met' if q['met'] else 'NOT met'})")
+        L.append("  (different models: BoARIO is a dynamic ARIO model, deterministic, one scenario per simulation; "
+                 "a shockmodel draw is one static scenario)")
+    else:
+        L.append("  BoARIO scenario equivalents: not measured (BoARIO not run)")
+    L.append("")
     mem = res["memory"]
-    if mem.get("peak_rss_mb") is not None:
-        L.append(f"memory: {mem['draws']:.0e} draws ({mem['model']}, {mem['table']}) in a child process: peak RSS "
-                 f"{mem['peak_rss_mb']:.0f} MB, {mem['process_wall_s']:.0f} s wall ({mem['draws'] / mem['run_s']:.0f} draws/s)")
-    elif mem.get("error"):
-        L.append(f"memory: failed: {mem['error'].strip().splitlines()[-1]}")
+    if mem.get("measured"):
+        L.append("memory (child process per run, table default, markets=None; peak RSS of the child, wall includes "
+                 "interpreter start and imports)")
+        for r in mem["runs"]:
+            if r.get("error"):
+                L.append(f"  {r['model']:11} {r['draws']:.0e} draws: failed: {r['error'].strip().splitlines()[-1]}")
+            else:
+                L.append(f"  {r['model']:11} {r['draws']:.0e} draws: peak RSS {r['peak_rss_mb']:.0f} MB "
+                         f"({r['rss_after_import_mb']:.0f} MB after import), {r['process_wall_s']:.0f} s wall, "
+                         f"{r['draws_per_s']:.0f} draws/s, {r['draws_kept']} draws kept")
+        for model in mem["models"]:
+            if model in mem["peak_rss_ratio"]:
+                L.append(f"  {model}: peak RSS ratio {mem['ratio_of']}: {mem['peak_rss_ratio'][model]:.2f} (flat = 1)")
+            elif len(mem["sizes"]) == 1:
+                L.append(f"  {model}: flatness ratio not measured (needs --big for the 1e7 run)")
     else:
         L.append(f"memory: not measured: {mem['reason']}")
     L.append(f"total benchmark time {res['total_s']:.0f} s")

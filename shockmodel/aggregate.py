@@ -53,13 +53,20 @@ def risk_metrics(x: np.ndarray, axis: int = 0) -> np.ndarray:
     lo = np.floor(h).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     k_es = [n - max(1, math.ceil(round((1.0 - a) * n, 9))) for a in (0.95, 0.99)]
-    part = np.partition(x, np.unique(np.concatenate([lo, hi, k_es])), axis=0)
-    xlo, xhi = part[lo], part[hi]
+    # draws last and contiguous, partitioned in place: one copy instead of np.partition's strided one
+    part = np.ascontiguousarray(np.moveaxis(x, 0, -1))
+    part.partition(np.unique(np.concatenate([lo, hi, k_es])), axis=-1)
+    xlo, xhi = np.moveaxis(part[..., lo], -1, 0), np.moveaxis(part[..., hi], -1, 0)
     frac = (h - lo).reshape((-1,) + (1,) * (x.ndim - 1))
     qs = xlo + frac * (xhi - xlo)
-    es = [part[k:].mean(axis=0) for k in k_es]
-    std = x.std(axis=0, ddof=1) if n > 1 else np.zeros(x.shape[1:])
-    return np.stack([x.mean(axis=0), std, *qs, *es])
+    es = [part[..., k:].mean(axis=-1) for k in k_es]
+    mean = x.mean(axis=0)
+    if n > 1:   # two-pass variance without the temporary of the squares (numpy's std makes both)
+        d = x - mean
+        std = np.sqrt(np.einsum("i...,i...->...", d, d) / (n - 1))
+    else:
+        std = np.zeros(x.shape[1:])
+    return np.stack([mean, std, *qs, *es])
 
 
 def exceedance_curve(x: np.ndarray, thresholds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -172,12 +179,11 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
 
     gdp0 = plan.gdp0
     gdp_loss = raw.gdp_loss                                    # (V, N, R)
-    gdp_pct = 100.0 * gdp_loss / gdp0[None, None, :]
+    gdp_pct = gdp_loss * (100.0 / gdp0)
     world = gdp_loss.sum(axis=2)
-    world_pct = 100.0 * world / gdp0.sum()
-    trade_pct = np.divide(100.0 * raw.exports_lost, plan.exports0[None, None, :],
-                          out=np.zeros_like(raw.exports_lost), where=plan.exports0[None, None, :] > 0)
-    world_trade_pct = 100.0 * raw.exports_lost.sum(axis=2) / plan.exports0.sum()
+    world_pct = world * (100.0 / gdp0.sum())
+    trade_pct = raw.exports_lost * np.divide(100.0, plan.exports0, out=np.zeros(R), where=plan.exports0 > 0)
+    world_trade_pct = raw.exports_lost.sum(axis=2) * (100.0 / plan.exports0.sum())
 
     out_pct, out_abs = _stats_from_stream(raw.output_hist, raw.output_sum, raw.draws, plan.x0[None, :])
     out_pct = out_pct.reshape(V, R, S, 4)

@@ -584,11 +584,11 @@ class ChunkResult:
     horizon_fraction: np.ndarray  # (V, N)
     converged: np.ndarray         # (V, N)
     iterations: np.ndarray        # (V, N)
-    output_hist: np.ndarray       # (V, n, HIST_BINS) int64
-    trade_hist: np.ndarray        # (V, R*R, HIST_BINS) int64
+    output_hist: np.ndarray | None   # (V, n, HIST_BINS) int64 (None: counted into run_chunk's ``counts``)
+    trade_hist: np.ndarray | None    # (V, R*R, HIST_BINS) int64
     output_block_sums: np.ndarray  # (V, n_blocks, n)
     trade_block_sums: np.ndarray   # (V, n_blocks, R, R)
-    headline_hist: np.ndarray      # (V, H, HIST_BINS) int64: the HEADLINES, percent (headline_cells)
+    headline_hist: np.ndarray | None  # (V, H, HIST_BINS) int64: the HEADLINES in percent
     headline_block_sums: np.ndarray    # (V, n_blocks, H) sums of the percent values
     headline_block_sumsq: np.ndarray   # (V, n_blocks, H) sums of their squares
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
@@ -613,12 +613,15 @@ def _loss_scale(baseline: np.ndarray) -> np.ndarray:
 
 
 def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int,
-              variants: np.ndarray, market=None, *, tol: float | None = None) -> ChunkResult:
+              variants: np.ndarray, market=None, *, tol: float | None = None, counts=None) -> ChunkResult:
     """Run blocks ``first_block ..`` (clipped at ``draws``) under every variant.
 
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
     ``market(plan, out: BlockOutput, u_market) -> dict[str, (B, X) array]`` with attribute ``n_uniforms``.
-    Pure function of its arguments: this is the unit of work for every backend. The blocks are spread
+    Pure function of its arguments: this is the unit of work for every backend. ``counts``: optional
+    ``(output_hist, trade_hist, headline_hist)`` arrays to add the histogram counts to instead of new ones
+    in the result (the serial driver passes its accumulator's: allocating and merging several megabytes
+    per chunk cost a fifth of a fast run); the result's histogram fields are then None. The blocks are spread
     over the numba thread count as contiguous runs (one Python thread each; kernels and BLAS release the
     GIL); each run counts into its own histograms, which are integers, so their sum does not depend on
     the split, and every other output is written per draw or per block.
@@ -636,10 +639,10 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         occurred=np.zeros((N, P), dtype=bool), severity=np.zeros((N, K)),
         gdp_loss=np.zeros((V, N, R)), exports_lost=np.zeros((V, N, R)), horizon_fraction=np.zeros((V, N)),
         converged=np.ones((V, N), dtype=bool), iterations=np.zeros((V, N), dtype=np.int64),
-        output_hist=np.zeros((V, n, HIST_BINS), dtype=np.int64),
-        trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64),
+        output_hist=np.zeros((V, n, HIST_BINS), dtype=np.int64) if counts is None else None,
+        trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64) if counts is None else None,
         output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
-        headline_hist=np.zeros((V, 2 * R + 2, HIST_BINS), dtype=np.int64),
+        headline_hist=np.zeros((V, 2 * R + 2, HIST_BINS), dtype=np.int64) if counts is None else None,
         headline_block_sums=np.zeros((V, n_blocks, 2 * R + 2)), headline_block_sumsq=np.zeros((V, n_blocks, 2 * R + 2)),
     )
     live = [q for q in range(n_blocks) if (first_block + q) * BLOCK < draws]
@@ -649,6 +652,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
 
     runs = np.array_split(np.array(live), min(len(live), numba.get_num_threads()))
     hists = [None] * len(runs)
+    totals = tuple(counts) if counts is not None else (res.output_hist, res.trade_hist, res.headline_hist)
 
     def run(r: int) -> None:
         import numba
@@ -657,15 +661,14 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         # the first run counts into the result; the others into reusable zeroed buffers of their thread
         # (fresh multi-megabyte arrays per chunk cost more in page faults than the counting itself)
         h = (_scratch("output_hist", (V, n, HIST_BINS)), _scratch("trade_hist", (V, R * R, HIST_BINS)),
-             _scratch("headline_hist", (V, 2 * R + 2, HIST_BINS))) if r else \
-            (res.output_hist, res.trade_hist, res.headline_hist)
+             _scratch("headline_hist", (V, 2 * R + 2, HIST_BINS))) if r else totals
         for q in runs[r]:
             _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, *h)
         hists[r] = h
 
     _map_tasks(run, range(len(runs)))
     for h in hists[1:]:
-        for total, part in zip((res.output_hist, res.trade_hist, res.headline_hist), h):
+        for total, part in zip(totals, h):
             total += part
             part.fill(0)
     return res
@@ -687,7 +690,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
                market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
                headline_hist: np.ndarray) -> None:
     """Sample, propagate and reduce block ``first_block + q`` of a chunk into ``res`` and the histograms."""
-    from shockmodel.kernels.propagate import bit_histogram, reduce_block
+    from shockmodel.kernels.propagate import reduce_block
 
     lo = (first_block + q) * BLOCK
     hi = min(draws, lo + BLOCK)
@@ -705,16 +708,10 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     for v in range(variants.shape[0]):
         on = smp.occurred & variants[v][None, :]
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000)
-        reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, out_scale, trade_scale, HIST_SHIFT, HIST_FIRST_KEY, k,
-                     res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v], trade_hist[v],
-                     res.output_block_sums[v, q], res.trade_block_sums[v, q])
-        gdp, exports = res.gdp_loss[v, a:b], res.exports_lost[v, a:b]
-        head = np.concatenate([gdp, gdp.sum(axis=1, keepdims=True), exports, exports.sum(axis=1, keepdims=True)],
-                              axis=1).T.copy()                      # (H, k) absolute; scaled to percent:
-        bit_histogram(head, head_scale, HIST_SHIFT, HIST_FIRST_KEY, headline_hist[v])
-        head *= head_scale[:, None]
-        res.headline_block_sums[v, q] = head.sum(axis=1)
-        res.headline_block_sumsq[v, q] = (head * head).sum(axis=1)
+        reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, out_scale, trade_scale, head_scale, HIST_SHIFT,
+                     HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v], trade_hist[v],
+                     headline_hist[v], res.output_block_sums[v, q], res.trade_block_sums[v, q],
+                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q])
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
@@ -804,9 +801,10 @@ class Accumulator:
             r.occurred[a:b], r.severity[a:b] = c.occurred[: b - a], c.severity[: b - a]
             for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
                 getattr(r, name)[:, a:b] = getattr(c, name)[:, : b - a]
-        r.output_hist += c.output_hist
-        r.trade_hist += c.trade_hist
-        r.headline_hist += c.headline_hist
+        if c.output_hist is not None:   # None: counted into ours already (run_chunk(counts=...))
+            r.output_hist += c.output_hist
+            r.trade_hist += c.trade_hist
+            r.headline_hist += c.headline_hist
         for q in range(c.output_block_sums.shape[1]):
             r.output_sum += c.output_block_sums[:, q]
             r.trade_sum += c.trade_block_sums[:, q]
@@ -818,6 +816,10 @@ class Accumulator:
             if b > a:
                 r.extras[name][:, a:b] = arr[:, : b - a]
         self._next_block += c.output_block_sums.shape[1]
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The histograms to count into directly (``run_chunk(counts=...)``, serial driver only)."""
+        return self.raw.output_hist, self.raw.trade_hist, self.raw.headline_hist
 
     def result(self) -> RawResult:
         if self._pending:
@@ -898,7 +900,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     acc = Accumulator(plan, draws, seed, names, vmat, keep_draws)
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
-            acc.add(run_chunk(plan, seed, first, min(per_chunk, n_blocks - first), draws, vmat, market, tol=tol))
+            acc.add(run_chunk(plan, seed, first, min(per_chunk, n_blocks - first), draws, vmat, market, tol=tol,
+                              counts=acc.counts()))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))
     raw = acc.result()

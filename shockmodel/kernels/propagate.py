@@ -465,53 +465,86 @@ def block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols,
             out_f[b] = min(max(T - cover / days_per_month, 0.0), horizon) / horizon
 
 
-@njit(cache=True, nogil=True)
-def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, shift, first_key, n_keep,
-                 out_gdp, out_exports, out_hist, trade_hist, out_sum, trade_sum):
-    """Scale one block's losses by the horizon fraction and reduce them, in place (draws-last inputs).
+@njit(cache=True, nogil=True, inline="always")
+def _hist_row(row, scale, shift, first_key, counts, buf):
+    """:func:`bit_histogram` for one cell: ``row`` (draws) times ``scale`` into ``counts`` (bins)."""
+    n_bins = counts.shape[0]
+    B = row.shape[0]
+    for b in range(B):
+        buf[b] = row[b] * scale
+    bits = buf[:B].view(np.int64)
+    for b in range(B):
+        if buf[b] <= 0.0:
+            counts[0] += 1
+        else:
+            k = (bits[b] >> shift) - first_key
+            if k < 1:
+                k = 1
+            elif k > n_bins - 1:
+                k = n_bins - 1
+            counts[k] += 1
 
-    Per draw (first ``n_keep`` draws of the block): GDP lost by region, ``sum_{j in r} v0_j dx_j / x0_j``
+
+@njit(cache=True, nogil=True)
+def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_scale, shift, first_key, n_keep,
+                 out_gdp, out_exports, out_hist, trade_hist, head_hist, out_sum, trade_sum, head_sum, head_sumsq):
+    """Scale one block's losses by the horizon fraction and reduce them, in place, one pass per cell.
+
+    Per draw (the first ``n_keep`` draws of the block): GDP lost by region, ``sum_{j in r} v0_j dx_j / x0_j``
     (``va[j] = v0_j / x0_j``, or 0 where ``x0_j = 0``), and exports lost (row sums of the trade loss
-    without the diagonal). Per cell: histogram counts of the percent loss (:func:`bit_histogram`) and
-    the sum over the block's draws.
-    dxT: (n, B); tradeT: (R, R, B); out_gdp, out_exports: (n_keep, R); out_hist: (n, bins);
-    trade_hist: (R*R, bins); out_sum: (n,); trade_sum: (R, R)
+    without the diagonal). Per cell (industries, trade pairs, and the headline cells of
+    ``engine.HEADLINES``: GDP by region, world GDP, exports by region, world exports, in percent via
+    ``head_scale``): histogram counts of the percent loss (:func:`bit_histogram`) and the sum over the
+    block's draws (and, for the headlines, of squares).
+    dxT: (n, B); tradeT: (R, R, B); out_gdp, out_exports: (n_keep, R); *_hist: (cells, bins);
+    out_sum: (n,); trade_sum: (R, R); head_sum, head_sumsq: (2R + 2,)
     """
     n, B = dxT.shape
     R = tradeT.shape[0]
-    for j in range(n):
-        for b in range(B):
-            dxT[j, b] *= f[b]
-    for e in range(R):
-        for m in range(R):
-            for b in range(B):
-                tradeT[e, m, b] *= f[b]
     buf = np.empty(B)
-    for r in range(R):
-        buf[:] = 0.0
-        for j in range(r * n_sectors, (r + 1) * n_sectors):
-            a = va[j]
-            for b in range(B):
-                buf[b] += a * dxT[j, b]
-        for b in range(n_keep):
-            out_gdp[b, r] = buf[b]
-        buf[:] = 0.0
-        for m in range(R):
-            if m != r:
-                for b in range(B):
-                    buf[b] += tradeT[r, m, b]
-        for b in range(n_keep):
-            out_exports[b, r] = buf[b]
-    bit_histogram(dxT[:, :n_keep], out_scale, shift, first_key, out_hist)
-    bit_histogram(tradeT.reshape(R * R, B)[:, :n_keep], trade_scale, shift, first_key, trade_hist)
+    head = np.zeros((2 * R + 2, B))
     for j in range(n):
+        r = j // n_sectors
+        a = va[j]
+        row = dxT[j]
         acc = 0.0
+        for b in range(B):
+            v = row[b] * f[b]
+            row[b] = v
+            head[r, b] += a * v
         for b in range(n_keep):
-            acc += dxT[j, b]
+            acc += row[b]
         out_sum[j] = acc
+        _hist_row(row[:n_keep], out_scale[j], shift, first_key, out_hist[j], buf)
     for e in range(R):
         for m in range(R):
+            row = tradeT[e, m]
             acc = 0.0
+            for b in range(B):
+                v = row[b] * f[b]
+                row[b] = v
+            if m != e:
+                for b in range(B):
+                    head[R + 1 + e, b] += row[b]
             for b in range(n_keep):
-                acc += tradeT[e, m, b]
+                acc += row[b]
             trade_sum[e, m] = acc
+            _hist_row(row[:n_keep], trade_scale[e * R + m], shift, first_key, trade_hist[e * R + m], buf)
+    for r in range(R):
+        for b in range(B):
+            head[R, b] += head[r, b]
+            head[2 * R + 1, b] += head[R + 1 + r, b]
+        for b in range(n_keep):
+            out_gdp[b, r] = head[r, b]
+            out_exports[b, r] = head[R + 1 + r, b]
+    for h in range(2 * R + 2):
+        _hist_row(head[h, :n_keep], head_scale[h], shift, first_key, head_hist[h], buf)
+        acc = 0.0
+        acc2 = 0.0
+        sc = head_scale[h]
+        for b in range(n_keep):
+            v = head[h, b] * sc
+            acc += v
+            acc2 += v * v
+        head_sum[h] = acc
+        head_sumsq[h] = acc2
