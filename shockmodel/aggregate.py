@@ -54,7 +54,7 @@ def risk_metrics(x: np.ndarray, axis: int = 0) -> np.ndarray:
     hi = np.minimum(lo + 1, n - 1)
     k_es = [n - max(1, math.ceil(round((1.0 - a) * n, 9))) for a in (0.95, 0.99)]
     # draws last and contiguous, partitioned in place: one copy instead of np.partition's strided one
-    part = np.ascontiguousarray(np.moveaxis(x, 0, -1))
+    part = np.moveaxis(x, 0, -1).copy()   # never np.ascontiguousarray: that may return x itself
     part.partition(np.unique(np.concatenate([lo, hi, k_es])), axis=-1)
     xlo, xhi = np.moveaxis(part[..., lo], -1, 0), np.moveaxis(part[..., hi], -1, 0)
     frac = (h - lo).reshape((-1,) + (1,) * (x.ndim - 1))

@@ -46,3 +46,10 @@ def test_var_and_es():
 def test_exceedance_curve():
     t, p = aggregate.exceedance_curve(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.5, 2.0, 5.0]))
     np.testing.assert_allclose(p, [0.75, 0.25, 0.0])
+
+
+def test_risk_metrics_leaves_its_input_alone():
+    x = np.random.default_rng(5).random(101)
+    before = x.copy()
+    aggregate.risk_metrics(x)
+    np.testing.assert_array_equal(x, before)
