@@ -29,7 +29,13 @@ import numpy as np
 from shockmodel.errors import UserError
 from shockmodel.mrio import MRIO
 from shockmodel.passclasses import PassClasses, pass_classes
-from shockmodel.sampling import TABLE_POINTS, TABLE_Z, equicorrelation_factor, severity_cap, severity_table
+from shockmodel.sampling import (
+    TABLE_POINTS,
+    TABLE_Z,
+    equicorrelation_factor,
+    severity_cap,
+    severity_table,
+)
 
 MODELS = ("constrained", "leontief", "ghosh")
 PRECISIONS = ("float64", "float32")
