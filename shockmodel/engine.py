@@ -524,50 +524,20 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
     ``1.5 tol x0_j``: 1.5e-8 of output at the default tol, far under Monte Carlo error); returns ``dx``
     (B, n), the bilateral trade lost (B, R, R), ``converged`` and ``iterations`` (B,).
 
-    Draws-last layout inside (industry, draw) so the kernels vectorise over draws. Each iteration: one
-    n x n GEMM, one small GEMM per importer for the blockable triples, then the two kernels. A converged draw is frozen
-    (its result does not depend on the other draws of the block).
+    The sweeps run in one kernel (kernels.propagate.constrained_fixed_point, draws-last so the kernels
+    vectorise over draws); the trade lost is computed once at the solution.
     """
     from shockmodel.kernels import propagate as kern
 
     R, S = plan.n_regions, plan.n_sectors
     B, n = dD0.shape
-    x0 = plan.x0
     passT = np.ascontiguousarray(pass_.T)
-    dD0T = np.ascontiguousarray(dD0.T)
-    dcapT = np.ascontiguousarray(dcap.T)
-    dx = np.zeros((n, B))
-    new_dx = np.empty_like(dx)
-    rho = np.ones((n, B))
-    dD = np.empty((n, B))
-    g = plan.gemm_dtype
-    dx_g = dx if g is np.float64 else np.zeros((n, B), dtype=g)   # the GEMMs' copy of dx
-    Adx = np.zeros((n, B), dtype=g)
-    Wt = np.zeros((len(plan.tri_e), B), dtype=g)
-    active = np.ones(B, dtype=bool)
+    dx, rho = np.empty((n, B)), np.empty((n, B))
     iterations = np.zeros(B, dtype=np.int64)
-    moved = np.empty((n, B), dtype=np.bool_)
-    for sweep in range(max_iter):
-        idx = np.flatnonzero(active)
-        # Orders lost by every supplier, A dx (one GEMM), and along the blockable triples only,
-        # Wt[t] = A[i_t, J_m] dx[J_m] (one small GEMM per importer): the blocked share of these is
-        # subtracted. Always the whole block: gathering the moving columns costs 3x the GEMM itself
-        # (measured), and converged draws are frozen by the kernel anyway.
-        if sweep:   # the first sweep starts from dx = 0, where both products are 0
-            if g is not np.float64:
-                dx_g[...] = dx
-            np.matmul(plan.A_g, dx_g, out=Adx)
-            kern.triple_orders(plan.tri_A_g, plan.tri_A_ptr, dx_g, S, Wt)
-        kern.demand_and_rationing(Adx, Wt, dx, passT, dD0T, x0, plan.tri_ptr, plan.tri_idx, rho, dD)
-        kern.constrained_output(dx, rho, dD, passT, dcapT, x0, plan.crit_ptr, plan.crit_w, plan.req,
-                                plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, active, tol, new_dx, moved)
-        iterations[idx] += 1
-        active &= moved.any(axis=0)
-        dx, new_dx = new_dx, dx
-        if g is np.float64:
-            dx_g = dx
-        if not active.any():
-            break
+    active = kern.constrained_fixed_point(
+        plan.A_g, plan.tri_A_g, plan.tri_A_ptr, S, passT, np.ascontiguousarray(dD0.T), np.ascontiguousarray(dcap.T),
+        plan.x0, plan.tri_ptr, plan.tri_idx, plan.crit_ptr, plan.crit_w, plan.req, plan.src_ptr, plan.src_i,
+        plan.src_z, plan.src_t, tol, max_iter, dx, rho, iterations)
     # trade at the solution: buyers' lost orders from the final dx, rationing from the last sweep
     W = np.matmul(plan.A_cols, dx.reshape(R, S, B))
     trade = np.empty((R, R, B))
@@ -846,6 +816,7 @@ def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: in
 def blas_single_thread():
     """Context keeping BLAS on one thread: its spinning worker threads otherwise fight numba's prange
     threads for the cores (measured on 2 cores: 561 -> 3205 draws/s for the constrained model)."""
+    import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
