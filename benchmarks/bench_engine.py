@@ -1,7 +1,7 @@
 """Throughput of shockmodel against the machine's ceilings and against baselines, all in one run.
 
-    python benchmarks/bench_engine.py            # full run (about 10 min on 2 idle cores)
-    python benchmarks/bench_engine.py --quick    # a few minutes; no memory check
+    python benchmarks/bench_engine.py            # full run (about 5-8 min on 2 idle cores)
+    python benchmarks/bench_engine.py --quick    # about a minute; no memory check
     python benchmarks/bench_engine.py --big      # adds 1e7-draw memory runs (constrained: 15-30 min more)
 
 Prints a table and writes ``benchmarks/results/<UTC date-time>.json`` (gitignored). Every number that is
@@ -290,16 +290,24 @@ def warm_start_seconds() -> dict:
 
 
 MEMORY_CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
+def peak_kb():
+    # VmHWM: peak RSS of this process image only. ru_maxrss of a child is no good here: Linux carries the
+    # parent's peak over fork and execve into it (the benchmark process holds hundreds of MB by now)
+    try:
+        with open("/proc/self/status") as fh:
+            return int(next(l for l in fh if l.startswith("VmHWM:")).split()[1])
+    except (OSError, StopIteration):
+        return None
 t0 = time.perf_counter()
 import shockmodel
 draws, model = int(sys.argv[1]), sys.argv[2]
-rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+hwm_import = peak_kb()
 t1 = time.perf_counter()
 ds = shockmodel.run(sys.argv[3], draws=draws, model=model, markets=None)
 t2 = time.perf_counter()
-print(json.dumps({"run_s": t2 - t1, "import_s": t1 - t0, "maxrss_after_import": rss_import,
-                  "draws_kept": int(ds.sizes.get("draw", -1))}))
+print(json.dumps({"run_s": t2 - t1, "import_s": t1 - t0, "vmhwm_after_import_kb": hwm_import,
+                  "vmhwm_kb": peak_kb(), "draws_kept": int(ds.sizes.get("draw", -1))}))
 """
 
 
@@ -310,8 +318,13 @@ def _maxrss_mb(ru_maxrss: int) -> float:
 
 def memory_run(draws: int, model: str) -> dict:
     """Peak RSS and wall time of ``shockmodel.run(SCENARIO, draws=draws, model=model, markets=None)`` in a
-    child process. The peak is the child's own ``ru_maxrss`` from ``os.wait4`` (getrusage of that child
-    alone: RUSAGE_CHILDREN would carry the peak of earlier children, such as a 1e6 run before a 1e7 run)."""
+    child process.
+
+    The peak is the child's VmHWM (/proc/self/status, read by the child at its end: the high-water mark of
+    its own address space). The child's ``ru_maxrss`` (``os.wait4``, i.e. getrusage of that one child) is
+    kept in the JSON but is only a fallback where /proc is missing: on Linux it includes the parent's peak
+    at the time of the fork (carried over fork and execve), and RUSAGE_CHILDREN would in addition carry the
+    peak of earlier children, such as a 1e6 run before a 1e7 run."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", MEMORY_CHILD, str(draws), model, SCENARIO],
@@ -325,10 +338,15 @@ def memory_run(draws: int, model: str) -> dict:
     if proc.returncode != 0:
         return {"draws": draws, "model": model, "table": "default", "error": stderr[-2000:] or f"exit {proc.returncode}"}
     child = json.loads(stdout.strip().splitlines()[-1])
-    return {"draws": draws, "model": model, "table": "default", "peak_rss_mb": _maxrss_mb(usage.ru_maxrss),
-            "rss_after_import_mb": _maxrss_mb(child["maxrss_after_import"]), "draws_kept": child["draws_kept"],
+    hwm = child["vmhwm_kb"]
+    after_import = child["vmhwm_after_import_kb"]
+    return {"draws": draws, "model": model, "table": "default",
+            "peak_rss_mb": hwm / 1024 if hwm is not None else _maxrss_mb(usage.ru_maxrss),
+            "rss_after_import_mb": after_import / 1024 if after_import is not None else None,
+            "wait4_ru_maxrss_mb": _maxrss_mb(usage.ru_maxrss), "draws_kept": child["draws_kept"],
             "process_wall_s": wall, "run_s": child["run_s"], "draws_per_s": draws / child["run_s"],
-            "measured_with": "os.wait4 rusage of the child (ru_maxrss)"}
+            "measured_with": "VmHWM of the child (/proc/self/status)" if hwm is not None else
+                             "os.wait4 ru_maxrss of the child (includes the parent's peak on Linux)"}
 
 
 def memory_check(models: list[str], sizes: list[int]) -> dict:
@@ -655,7 +673,7 @@ def ratios(res: dict) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smaller draw counts, no memory check unless --big (a few minutes)")
+    ap.add_argument("--quick", action="store_true", help="smaller draw counts, no memory check unless --big (about a minute)")
     ap.add_argument("--big", action="store_true",
                     help="memory check with 1e6 and 1e7 draws (1e7 constrained: 15-30 min; 1e7 leontief: about a minute)")
     ap.add_argument("--memory-model", type=_models, default=[MEMORY_MODEL], metavar="MODELS",
@@ -832,14 +850,14 @@ def render(res: dict) -> str:
     L.append("")
     mem = res["memory"]
     if mem.get("measured"):
-        L.append("memory (child process per run, table default, markets=None; peak RSS of the child, wall includes "
-                 "interpreter start and imports)")
+        L.append("memory (child process per run, table default, markets=None; peak RSS = the child's VmHWM, wall "
+                 "includes interpreter start and imports)")
         for r in mem["runs"]:
             if r.get("error"):
                 L.append(f"  {r['model']:11} {r['draws']:.0e} draws: failed: {r['error'].strip().splitlines()[-1]}")
             else:
-                L.append(f"  {r['model']:11} {r['draws']:.0e} draws: peak RSS {r['peak_rss_mb']:.0f} MB "
-                         f"({r['rss_after_import_mb']:.0f} MB after import), {r['process_wall_s']:.0f} s wall, "
+                L.append(f"  {r['model']:11} {r['draws']:.0e} draws: peak RSS {r['peak_rss_mb']:.0f} MB, "
+                         f"{r['process_wall_s']:.0f} s wall, "
                          f"{r['draws_per_s']:.0f} draws/s, {r['draws_kept']} draws kept")
         for model in mem["models"]:
             if model in mem["peak_rss_ratio"]:

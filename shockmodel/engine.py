@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -463,12 +464,24 @@ def _map_sub_batches(fn, starts) -> None:
     for a descheduled thread); coarse tasks degrade gracefully (measured, see benchmarks/README.md).
     """
     def run(lo):
-        import numba
-
-        numba.set_num_threads(1)
-        fn(lo)
+        with _single_numba_thread():
+            fn(lo)
 
     _map_tasks(run, starts)
+
+
+@contextmanager
+def _single_numba_thread():
+    """numba's thread count (thread-local) at 1 inside, restored after: a task may run in the caller's
+    own thread (one item, or nested), whose later runs must keep all their threads."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 _WORKER = threading.local()
@@ -631,9 +644,13 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     totals = tuple(counts) if counts is not None else (res.output_hist, res.trade_hist, res.headline_hist)
 
     def run(r: int) -> None:
-        import numba
+        if len(runs) == 1:   # one run in the caller's thread: its solver may still use the pool per sub-batch
+            _run_blocks(r)
+            return
+        with _single_numba_thread():
+            _run_blocks(r)
 
-        numba.set_num_threads(1)
+    def _run_blocks(r: int) -> None:
         # the first run counts into the result; the others into reusable zeroed buffers of their thread
         # (fresh multi-megabyte arrays per chunk cost more in page faults than the counting itself)
         h = (_scratch("output_hist", (V, n, HIST_BINS)), _scratch("trade_hist", (V, R * R, HIST_BINS)),

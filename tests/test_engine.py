@@ -362,3 +362,16 @@ def test_relabelling_regions_changes_nothing(sev, perm_seed, model):
     _, o2 = _dx(mp, _compiled(mp, pk), model)
     np.testing.assert_allclose(o1.gdp_loss[0][perm], o2.gdp_loss[0], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(o1.dx[0][idx], o2.dx[0], rtol=1e-9, atol=1e-9)
+
+
+def test_small_runs_leave_the_thread_count_alone(default_table):
+    """A run of one block executes in the caller's thread; numba's thread count (thread-local) must be
+    what it was afterwards, or every later run in the process would be single-threaded."""
+    import numba
+
+    from shockmodel import pipeline
+
+    before = numba.get_num_threads()
+    for model in ("constrained", "leontief"):
+        pipeline.run("taiwan_blockade", table=default_table, draws=100, model=model, markets=None)
+        assert numba.get_num_threads() == before
