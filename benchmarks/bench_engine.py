@@ -58,6 +58,20 @@ SIZES = {
         ("wiod2011", "constrained"): [256, 1_024],
     },
 }
+#: the same in float32 (shockmodel.run(precision="float32"): matrix products in single precision)
+SIZES_FLOAT32 = {
+    "full": {
+        ("default", "leontief"): [100_000, 1_000_000],
+        ("default", "constrained"): [100_000],
+        ("wiod2011", "leontief"): [100_000],
+        ("wiod2011", "constrained"): [10_000],
+    },
+    "quick": {
+        ("default", "leontief"): [20_480],
+        ("default", "constrained"): [4_096],
+        ("wiod2011", "constrained"): [1_024],
+    },
+}
 #: draws per baseline: (numpy loop with L, numpy loop with solve, pymrio, dense constrained loop)
 BASELINE_DRAWS = {
     "full": {"default": (4_096, 1_024, 1_000, 200), "wiod2011": (1_024, 16, 200, 8)},
@@ -228,7 +242,8 @@ def executed_sweeps(iterations: np.ndarray, draws: int) -> tuple[float, int]:
     return total, cols
 
 
-def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Threads) -> dict:
+def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Threads,
+                   precision: str = "float64") -> dict:
     """One timed ``shockmodel.run`` (the caller has warmed up JIT and table caches)."""
     import shockmodel
 
@@ -236,7 +251,7 @@ def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Thr
     timer = StageTimer()
     with timer.active():
         t0 = time.perf_counter()
-        ds = shockmodel.run(SCENARIO, table=table, draws=draws, model=model, markets=None)
+        ds = shockmodel.run(SCENARIO, table=table, draws=draws, model=model, markets=None, precision=precision)
         wall = time.perf_counter() - t0
     from shockmodel import engine
 
@@ -263,7 +278,7 @@ def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Thr
     # rate of the machine while propagating: the propagation's core-seconds spread over the threads
     prop_wall = prop / used_threads if prop else None
     return {
-        "table": table, "model": model, "draws": draws, "n": n, "draws_kept": kept, "wall_s": wall,
+        "table": table, "model": model, "precision": precision, "draws": draws, "n": n, "draws_kept": kept, "wall_s": wall,
         "draws_per_s": draws / wall, "threads": used_threads,
         "stage_core_s": dict(timer.seconds), "stage_calls": dict(timer.calls),
         "iterations_mean": iters, "non_converged": int((~ds["converged"].values).sum()),
@@ -698,16 +713,23 @@ def main(argv=None) -> int:
     threads = Threads()
     res["shockmodel"] = []
     heads = {}
-    for (table, model), sizes in SIZES[mode].items():
-        log(f"shockmodel {table} {model}: warm-up ...")
+    runs = [(key, sizes, "float64") for key, sizes in SIZES[mode].items()]
+    runs += [(key, sizes, "float32") for key, sizes in SIZES_FLOAT32[mode].items()]
+    for (table, model), sizes, precision in runs:
+        log(f"shockmodel {table} {model} {precision}: warm-up ...")
         threads.restore()
-        shockmodel.run(SCENARIO, table=table, draws=256, model=model, markets=None)
+        shockmodel.run(SCENARIO, table=table, draws=256, model=model, markets=None, precision=precision)
         flops = propagation_flops(table, model)
         for draws in sizes:
-            log(f"shockmodel {table} {model}: {draws} draws ...")
-            r = run_shockmodel(table, model, draws, flops, threads)
-            heads.setdefault((table, model), r.pop("world_gdp_loss_head"))
-            r.pop("world_gdp_loss_head", None)
+            log(f"shockmodel {table} {model} {precision}: {draws} draws ...")
+            r = run_shockmodel(table, model, draws, flops, threads, precision)
+            head = r.pop("world_gdp_loss_head")
+            if precision == "float64":
+                heads.setdefault((table, model), head)
+            else:   # float32 against float64 on the same draws (tests/test_precision.py states 1e-5)
+                ref = heads.get((table, model))
+                k = min(len(ref), len(head)) if ref is not None else 0
+                r["float32_max_rel_diff"] = float(np.max(np.abs(head[:k] / ref[:k] - 1))) if k else None
             res["shockmodel"].append(r)
     res["numba_threads"] = threads.n
     res["numba_threads_restored"] = threads.restored
@@ -715,7 +737,8 @@ def main(argv=None) -> int:
     res["warm_start"] = warm_start_seconds()
 
     def best(table, model):
-        rows = [r for r in res["shockmodel"] if r["table"] == table and r["model"] == model]
+        rows = [r for r in res["shockmodel"] if r["table"] == table and r["model"] == model
+                and r.get("precision", "float64") == "float64"]
         return max(rows, key=lambda r: r["draws"])["draws_per_s"]
 
     res["baselines"] = []
@@ -796,17 +819,22 @@ def render(res: dict) -> str:
              "GFLOP/s = propagation flops / (prop core-s / thr);")
     L.append("dense = 2 n^2 per draw (per sweep: constrained), actual = the products shockmodel performs (pass classes, "
              "triples); dense can exceed the ceiling (skipped work), actual is what the hardware did")
-    L.append(f"{'table':9} {'model':11} {'draws':>7} {'wall s':>7} {'draws/s':>8} {'thr':>3} {'sample':>6} {'prop':>5} {'aggr':>5} "
+    L.append(f"{'table':9} {'model':11} {'prec':4} {'draws':>7} {'wall s':>7} {'draws/s':>8} {'thr':>3} {'sample':>6} {'prop':>5} {'aggr':>5} "
              f"{'iters':>5} {'dense GF/s':>10} {'of peak':>7} {'actual GF/s':>11} {'of peak':>7}")
     for r in res["shockmodel"]:
         w, th = r["wall_s"], r["threads"]
         share = {k: None if v is None else v / (w * th) for k, v in r["stage_core_s"].items()}
         it = f"{r['iterations_mean']:.1f}" if r["iterations_mean"] else "-"
         dg, ag = r["dense_gflops"], r["actual_gflops"]
-        L.append(f"{r['table']:9} {r['model']:11} {r['draws']:>7} {w:>7.2f} {r['draws_per_s']:>8.0f} {th:>3} "
+        L.append(f"{r['table']:9} {r['model']:11} {r.get('precision', 'float64')[-2:]:>4} {r['draws']:>7} {w:>7.2f} {r['draws_per_s']:>8.0f} {th:>3} "
                  f"{_pct(share['sampling']):>6} {_pct(share['propagation']):>5} {_pct(share['aggregation']):>5} {it:>5} "
                  f"{_num(dg, '.2f'):>10} {_pct(dg / peak if dg else None):>7} {_num(ag, '.2f'):>11} "
                  f"{_pct(ag / peak if ag else None):>7}")
+    diffs = [(r["table"], r["model"], r["float32_max_rel_diff"]) for r in res["shockmodel"]
+             if r.get("float32_max_rel_diff") is not None]
+    if diffs:
+        L.append("float32 rows (precision='float32'): world GDP loss of the first 4096 draws against float64, max relative "
+                 "difference: " + ", ".join(f"{t} {m} {d:.1e}" for t, m, d in dict(((t, m), (t, m, d)) for t, m, d in diffs).values()))
     if res.get("numba_threads_restored"):
         L.append(f"note: {res['numba_threads_restored']} shockmodel.run call(s) lowered numba's thread count of the calling "
                  f"thread from {res['numba_threads']} (a one-block run executes its task in the caller and sets it to 1); "
