@@ -1,8 +1,13 @@
 """numba kernels for one batch of draws (L0: numpy + numba only, no labels, no allocation in draw loops).
 
-Conventions: inputs first, preallocated outputs last; arrays with a leading batch axis ``b`` hold one draw
-per row; parallelism only in ``prange`` over draws, so every draw is computed by the same instructions
-whatever the thread count (results are bit-identical with 1 or N threads).
+Conventions: inputs first, preallocated outputs last. Arrays are draws-first ``(b, ...)`` or, in the hot
+kernels, draws-last ``(..., b)`` so the innermost loop runs over contiguous draws and vectorises (named
+``...T`` on the Python side). All kernels release the GIL: the engine runs blocks of draws on a pool of
+Python threads, each with numba and BLAS on one thread. The few ``prange`` loops (shock assembly) run
+serially there. Every draw is computed by the same instructions whatever the thread count or the other
+draws of its batch, so results are bit-identical with 1 or N threads. Matrix products inside kernels go
+to BLAS through ``np.dot`` (numba calls scipy's BLAS), in the dtype of their operands (float64, or float32
+with ``precision="float32"``); everything else is float64.
 
 Blocked trade is stored sparsely. A *triple* ``t = (e, m, s)`` is a flow of product ``s`` from exporter
 region ``e`` to importer region ``m`` (``e != m``) that at least one trade shock of the scenario can hit;
