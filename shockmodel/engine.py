@@ -142,8 +142,6 @@ class Plan:
     M: np.ndarray | None = None   # leontief: L @ Yc (n, C) in the GEMM dtype, output lost per unit of w_c
     A_g: np.ndarray | None = None     # constrained: A in the GEMM dtype
     tri_A_g: np.ndarray | None = None  # constrained: tri_A in the GEMM dtype
-    A_lo: np.ndarray | None = None     # constrained: A in float32 (first phase of the solver)
-    tri_A_lo: np.ndarray | None = None
     Q_g: np.ndarray | None = None     # linear models: classes.Q in the GEMM dtype
 
     @property
@@ -287,8 +285,6 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         M=np.ascontiguousarray(mrio.L @ classes.Yc, dtype=g) if model == "leontief" else None,
         A_g=np.ascontiguousarray(A, dtype=g) if model == "constrained" else None,
         tri_A_g=np.ascontiguousarray(tri_A, dtype=g) if model == "constrained" else None,
-        A_lo=np.ascontiguousarray(A, dtype=np.float32) if model == "constrained" else None,
-        tri_A_lo=np.ascontiguousarray(tri_A, dtype=np.float32) if model == "constrained" else None,
         Q_g=np.ascontiguousarray(classes.Q, dtype=g) if model != "constrained" else None,
     )
 
@@ -551,10 +547,8 @@ def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dca
     passT = np.ascontiguousarray(pass_.T)
     dx, rho = np.empty((n, B)), np.empty((n, B))
     iterations = np.zeros(B, dtype=np.int64)
-    refine = plan.precision == "float64"   # first phase in float32, refined in float64 (see the kernel)
     active = kern.constrained_fixed_point(
-        plan.A_g, plan.tri_A_g, plan.A_lo, plan.tri_A_lo, DEFAULT_TOL["float32"] if refine else 0.0,
-        plan.tri_A_ptr, S, passT, np.ascontiguousarray(dD0.T), np.ascontiguousarray(dcap.T),
+        plan.A_g, plan.tri_A_g, plan.tri_A_ptr, S, passT, np.ascontiguousarray(dD0.T), np.ascontiguousarray(dcap.T),
         plan.x0, plan.tri_ptr, plan.tri_idx, plan.crit_ptr, plan.crit_w, plan.req, plan.src_ptr, plan.src_i,
         plan.src_z, plan.src_t, tol, max_iter, dx, rho, iterations)
     # trade at the solution: buyers' lost orders from the final dx, rationing from the last sweep

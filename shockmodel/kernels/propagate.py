@@ -198,34 +198,18 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_
 
 
 @njit(cache=True, nogil=True)
-def _orders_lost(A, tri_A, tri_A_ptr, n_sectors, dx, dx_g, Adx, Wt):
-    """``Adx = A dx`` and the triple orders ``Wt`` in the dtype of ``A`` (``dx_g``: dx in that dtype)."""
-    n, B = dx.shape
-    for j in range(n):
-        for b in range(B):
-            dx_g[j, b] = dx[j, b]
-    np.dot(A, dx_g, Adx)
-    triple_orders(tri_A, tri_A_ptr, dx_g, n_sectors, Wt)
-
-
-@njit(cache=True, nogil=True)
-def constrained_fixed_point(A_hi, tri_A_hi, A_lo, tri_A_lo, lo_tol, tri_A_ptr, n_sectors, pass_, dD0, dcap, x0,
-                            tri_ptr, tri_idx, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter,
-                            out_dx, out_rho, out_iterations):
+def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap, x0, tri_ptr, tri_idx, crit_ptr,
+                            crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter, out_dx, out_rho,
+                            out_iterations):
     """The constrained model's fixed point for one sub-batch, from ``dx = 0``, draws-last; returns the
     ``active`` flags (True: not converged within ``max_iter`` sweeps).
 
-    Each sweep: orders lost by every supplier ``A dx`` (one GEMM, BLAS through ``np.dot``) and along the
-    blockable triples (:func:`triple_orders`); then :func:`demand_and_rationing` and
-    :func:`constrained_output` in float64. The first sweep starts from ``dx = 0``, where both products are 0.
-
-    Two phases (iterative refinement): while ``lo_tol > 0``, the products use ``A_lo`` (float32) until no
-    industry of any draw moves by more than ``lo_tol x0_j`` (at most 200 sweeps; about 21 are needed at
-    1e-6); then ``A_hi`` until no industry of a draw
-    moves by more than ``tol x0_j``, and that draw is frozen (its result then does not depend on the other
-    draws). The final sweeps decide the accuracy: with ``A_hi`` in float64 the result meets the float64
-    tolerance whatever the first phase did (the map contracts), at about two thirds of the cost. Always
-    the whole sub-batch goes through the GEMMs: gathering the moving columns cost 3x the GEMM (measured).
+    Each sweep: orders lost by every supplier ``A dx`` (one GEMM) and along the blockable triples
+    (:func:`triple_orders`), both in the dtype of ``A_g`` (float64, or float32 for speed); then
+    :func:`demand_and_rationing` and :func:`constrained_output` in float64. The first sweep starts from
+    ``dx = 0``, where both products are 0. A draw stops when no industry's loss moved by more than
+    ``tol x0_j`` and is frozen from then on, so its result does not depend on the other draws. Always the
+    whole sub-batch goes through the GEMM: gathering the moving columns cost 3x the GEMM (measured).
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
     """
     n, B = dD0.shape
@@ -233,52 +217,38 @@ def constrained_fixed_point(A_hi, tri_A_hi, A_lo, tri_A_lo, lo_tol, tri_A_ptr, n
     dx = out_dx
     dx[:, :] = 0.0
     new_dx = np.empty((n, B))
-    lo_dx, lo_Adx, lo_Wt = (np.zeros((n, B), dtype=A_lo.dtype), np.zeros((n, B), dtype=A_lo.dtype),
-                            np.zeros((T, B), dtype=A_lo.dtype))
-    hi_dx, hi_Adx, hi_Wt = (np.zeros((n, B), dtype=A_hi.dtype), np.zeros((n, B), dtype=A_hi.dtype),
-                            np.zeros((T, B), dtype=A_hi.dtype))
+    dx_g = np.zeros((n, B), dtype=A_g.dtype)
+    Adx = np.zeros((n, B), dtype=A_g.dtype)
+    Wt = np.zeros((T, B), dtype=A_g.dtype)
     dD = np.empty((n, B))
     moved = np.empty((n, B), dtype=np.bool_)
     active = np.ones(B, dtype=np.bool_)
     out_rho[:, :] = 1.0
     out_iterations[:] = 0
-    low = lo_tol > 0.0
     for sweep in range(max_iter):
-        if low:
-            if sweep > 0:
-                _orders_lost(A_lo, tri_A_lo, tri_A_ptr, n_sectors, dx, lo_dx, lo_Adx, lo_Wt)
-            demand_and_rationing(lo_Adx, lo_Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho, dD)
-            constrained_output(dx, out_rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z,
-                               src_t, active, lo_tol, new_dx, moved)
-            for b in range(B):
-                out_iterations[b] += 1
-            low = False
+        if sweep > 0:
             for j in range(n):
                 for b in range(B):
+                    dx_g[j, b] = dx[j, b]
+            np.dot(A_g, dx_g, Adx)
+            triple_orders(tri_A_g, tri_A_ptr, dx_g, n_sectors, Wt)
+        demand_and_rationing(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho, dD)
+        constrained_output(dx, out_rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t,
+                           active, tol, new_dx, moved)
+        any_active = False
+        for b in range(B):
+            if active[b]:
+                out_iterations[b] += 1
+                still = False
+                for j in range(n):
                     if moved[j, b]:
-                        low = True
-            low = low and sweep < min(max_iter // 2, 200)   # float32 noise must not stall the refinement
-        else:
-            if sweep > 0:
-                _orders_lost(A_hi, tri_A_hi, tri_A_ptr, n_sectors, dx, hi_dx, hi_Adx, hi_Wt)
-            demand_and_rationing(hi_Adx, hi_Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho, dD)
-            constrained_output(dx, out_rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z,
-                               src_t, active, tol, new_dx, moved)
-            any_active = False
-            for b in range(B):
-                if active[b]:
-                    out_iterations[b] += 1
-                    still = False
-                    for j in range(n):
-                        if moved[j, b]:
-                            still = True
-                            break
-                    active[b] = still
-                    any_active = any_active or still
-            if not any_active:
-                dx[:, :] = new_dx
-                break
+                        still = True
+                        break
+                active[b] = still
+                any_active = any_active or still
         dx[:, :] = new_dx
+        if not any_active:
+            break
     return active
 
 
