@@ -136,6 +136,9 @@ class Plan:
     classes: PassClasses      # pass classes and trade groups (passclasses.py)
     blocked_weight: np.ndarray  # (C, R) baseline exports of e in class c / exports0[e] (market channel)
     va: np.ndarray            # (n,) v0_j / x0_j (0 where x0_j = 0): GDP lost by j per unit of output lost
+    out_scale: np.ndarray     # (n,) 100 / x0: output lost -> percent (histograms)
+    trade_scale: np.ndarray   # (R*R,) 100 / T0: trade lost -> percent
+    head_scale: np.ndarray    # (2R + 2,) the HEADLINES cells -> percent (headline_scale)
     precision: str = "float64"  # dtype of the GEMM operands below (state and kernels stay float64)
     L: np.ndarray | None = None
     G: np.ndarray | None = None   # ghosh: G in the GEMM dtype
@@ -279,6 +282,8 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         horizon_months=float(compiled.horizon_months),
         classes=classes, blocked_weight=blocked_weight,
         va=np.divide(mrio.v, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0),
+        out_scale=_loss_scale(mrio.x), trade_scale=_loss_scale(T0.reshape(-1)),
+        head_scale=headline_scale(mrio.gdp, exports0),
         precision=precision,
         L=np.ascontiguousarray(mrio.L) if model == "leontief" else None,
         G=np.ascontiguousarray(mrio.G, dtype=g) if model == "ghosh" else None,
@@ -589,11 +594,11 @@ class ChunkResult:
 HEADLINES = ("gdp_loss_pct", "world_gdp_loss_pct", "trade_loss_pct", "world_trade_loss_pct")
 
 
-def headline_scale(plan: Plan) -> np.ndarray:
+def headline_scale(gdp0: np.ndarray, exports0: np.ndarray) -> np.ndarray:
     """Percent scale of the H headline cells: 100 / baseline (GDP by region, world GDP, exports by region,
     world exports; 0 where the baseline is 0)."""
-    return np.concatenate([_loss_scale(plan.gdp0), _loss_scale(np.array([plan.gdp0.sum()])),
-                           _loss_scale(plan.exports0), _loss_scale(np.array([plan.exports0.sum()]))])
+    return np.concatenate([_loss_scale(gdp0), _loss_scale(np.array([gdp0.sum()])),
+                           _loss_scale(exports0), _loss_scale(np.array([exports0.sum()]))])
 
 
 def _loss_scale(baseline: np.ndarray) -> np.ndarray:
@@ -694,16 +699,13 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     a, b = lo - start, hi - start
     res.occurred[a:b] = smp.occurred[: hi - lo]
     res.severity[a:b] = smp.severity[: hi - lo]
-    out_scale = _loss_scale(plan.x0)
-    trade_scale = _loss_scale(plan.T0.reshape(-1))
-    head_scale = headline_scale(plan)
     k = hi - lo
     for v in range(variants.shape[0]):
         on = smp.occurred & variants[v][None, :]
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000)
-        reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, out_scale, trade_scale, head_scale, HIST_SHIFT,
-                     HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v], trade_hist[v],
-                     headline_hist[v], res.output_block_sums[v, q], res.trade_block_sums[v, q],
+        reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
+                     HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
+                     trade_hist[v], headline_hist[v], res.output_block_sums[v, q], res.trade_block_sums[v, q],
                      res.headline_block_sums[v, q], res.headline_block_sumsq[v, q])
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]

@@ -257,7 +257,8 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
 
 @njit(cache=True, parallel=True, nogil=True)
 def trade_loss(dx, rho, pass_, dem, Zsum, Ypos, A, tri_of, n_sectors, out_loss):
-    """Bilateral trade lost, exporter x importer (diagonal: domestic sales lost), per draw.
+    """Bilateral trade lost, exporter x importer (diagonal: domestic sales lost), per draw: the per-flow
+    reference that the tests hold :func:`linear_trade` and :func:`trade_from_W` to (the engine uses those).
 
     Realised sale of industry i (region e, product s) to region m: intermediate
     ``sum_{j in m} Z_ij pass rho_i (1 - dx_j / x0_j)`` (buyers order in proportion to their output and get
