@@ -163,6 +163,48 @@ def _csr(lists: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ptr, idx
 
 
+_PLAN_CACHE: dict[str, Plan] = {}
+_PLAN_CACHE_SIZE = 4   #: plans kept per process (a wiod2011 plan holds a few 1476 x 1476 matrices)
+_PLAN_LOCK = threading.Lock()
+
+
+def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, precision: str) -> str:
+    """Content hash of everything a plan is built from (never object identity: a scenario or table
+    edited in place, or rebuilt with other numbers, must not hit a stale plan)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(f"{mrio.sha256}|{model}|{precision}|{compiled.horizon_months!r}|{compiled.coordination!r}|"
+             f"{compiled.regions}|{compiled.sectors}".encode())
+    for p in compiled.packages:
+        h.update(f"|{p.probability!r}|{p.correlation!r}".encode())
+    for sh in compiled.shocks:
+        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        if sh.mask is not None:
+            h.update(np.ascontiguousarray(sh.mask).tobytes())
+    h.update(b"|critical|")
+    if critical is not None:
+        h.update(np.ascontiguousarray(critical, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def cached_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.ndarray | None = None,
+                precision: str = "float64") -> Plan:
+    """:func:`make_plan`, reused across runs of the same (scenario, table, model, criticality,
+    precision) in one process: building a plan costs ~17 ms on the default table (pass classes,
+    L @ Yc), which is a tenth of a 100,000-draw leontief run. Plans are immutable, so sharing is safe."""
+    key = _plan_key(compiled, mrio, model, critical, precision)
+    with _PLAN_LOCK:
+        plan = _PLAN_CACHE.pop(key, None)
+    if plan is None:
+        plan = make_plan(compiled, mrio, model, critical, precision)
+    with _PLAN_LOCK:
+        _PLAN_CACHE[key] = plan          # most recently used last
+        while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
+            _PLAN_CACHE.pop(next(iter(_PLAN_CACHE)))
+    return plan
+
+
 def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.ndarray | None = None,
               precision: str = "float64") -> Plan:
     """Precompute index lists and baseline arrays for ``compiled`` (a CompiledScenario) on ``mrio``.
@@ -379,33 +421,38 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     B = sev.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     P, K = plan.n_packages, plan.n_shocks
+    cls = plan.classes
+    converged = np.ones(B, dtype=bool)
+    iterations = np.zeros(B, dtype=np.int64)
+    if plan.model == "leontief":
+        # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
+        # dx = (L Yc) w (passclasses.py): C columns instead of n; the whole block in one kernel
+        dxT, tradeT, f, uT = np.empty((R * S, B)), np.empty((R, R, B)), np.empty(B), np.empty((cls.n_classes, B))
+        kern.leontief_block(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
+                            plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
+                            DAYS_PER_MONTH, plan.trade_cols, plan.trade_pkg, plan.fd_cols, cls.cls_ptr, cls.cls_shock,
+                            cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd, plan.M, plan.x0, plan.Q_g, cls.Q_ptr,
+                            cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, S, dxT, tradeT, f, uT)
+        return dxT, tradeT, f, converged, iterations, uT
     effT, substT, f = np.empty((K, B)), np.empty((max(P, 1), S, B)), np.empty(B)
     kern.block_setup(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask, plan.dur_cols,
                      plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months, DAYS_PER_MONTH, effT, substT, f)
-    cls = plan.classes
     uT, wT = np.empty((cls.n_classes, B)), np.empty((cls.n_classes, B))
     kern.class_factors(effT[plan.trade_cols], plan.trade_pkg, cls.cls_ptr, cls.cls_shock, cls.cls_sector, substT,
                        1.0 - effT[plan.fd_cols], cls.cls_fd_ptr, cls.cls_fd, uT, wT)
     x0 = plan.x0
-    converged = np.ones(B, dtype=bool)
-    iterations = np.zeros(B, dtype=np.int64)
     if plan.model == "constrained":
         dx, trade = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter)
         return (np.ascontiguousarray(dx.T), np.ascontiguousarray(trade.transpose(1, 2, 0)), f, converged,
                 iterations, uT)
-    if plan.model == "leontief":
-        # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
-        # dx = (L Yc) w (passclasses.py): C columns instead of n
-        dxT = np.asarray(plan.M @ wT.astype(plan.gemm_dtype, copy=False), dtype=np.float64)
-    else:
-        # supply-driven (Ghosh; Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary
-        # inputs lost dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
-        pass_, dem, cap = _static_shocks(plan, effT, substT)
-        dD0 = np.empty((B, R * S))
-        kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
-        sales_blocked = np.divide(dD0, x0[None, :], out=np.zeros_like(dD0), where=x0[None, :] > 0)
-        dv = plan.v0[None, :] * (1.0 - cap * (1.0 - np.clip(sales_blocked, 0.0, 1.0)))
-        dxT = np.ascontiguousarray((dv.astype(plan.gemm_dtype, copy=False) @ plan.G).T, dtype=np.float64)
+    # ghosh, supply-driven (Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary inputs lost
+    # dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
+    pass_, dem, cap = _static_shocks(plan, effT, substT)
+    dD0 = np.empty((B, R * S))
+    kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
+    sales_blocked = np.divide(dD0, x0[None, :], out=np.zeros_like(dD0), where=x0[None, :] > 0)
+    dv = plan.v0[None, :] * (1.0 - cap * (1.0 - np.clip(sales_blocked, 0.0, 1.0)))
+    dxT = np.ascontiguousarray((dv.astype(plan.gemm_dtype, copy=False) @ plan.G).T, dtype=np.float64)
     kern.clip_loss(dxT, x0)
     # no supplier rations in the linear models: trade by pass class (kernels.propagate.linear_trade)
     tradeT = np.empty((R, R, B))
@@ -613,12 +660,14 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
     ``market(plan, out: BlockOutput, u_market) -> dict[str, (B, X) array]`` with attribute ``n_uniforms``.
     Pure function of its arguments: this is the unit of work for every backend. ``counts``: optional
-    ``(output_hist, trade_hist, headline_hist)`` arrays to add the histogram counts to instead of new ones
-    in the result (the serial driver passes its accumulator's: allocating and merging several megabytes
-    per chunk cost a fifth of a fast run); the result's histogram fields are then None. The blocks are spread
-    over the numba thread count as contiguous runs (one Python thread each; kernels and BLAS release the
-    GIL); each run counts into its own histograms, which are integers, so their sum does not depend on
-    the split, and every other output is written per draw or per block.
+    histogram arrays to add the counts to instead of new ones in the result (the result's histogram
+    fields are then None): one ``(output_hist, trade_hist, headline_hist)`` triple, or a list of them,
+    one per thread. The serial driver passes its accumulator's plus one set per further thread, kept for
+    the whole run: allocating and merging several megabytes per chunk cost a fifth of a fast run. The
+    blocks are spread over the numba thread count as contiguous runs (one Python thread each; kernels
+    and BLAS release the GIL); each run counts into its own histograms (a run without a set of its own
+    uses a per-thread scratch set, added to the first set at the end), which are integers, so their sum
+    does not depend on the split, and every other output is written per draw or per block.
     """
     V = variants.shape[0]
     R, S = plan.n_regions, plan.n_sectors
@@ -646,7 +695,12 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
 
     runs = np.array_split(np.array(live), min(len(live), numba.get_num_threads()))
     hists = [None] * len(runs)
-    totals = tuple(counts) if counts is not None else (res.output_hist, res.trade_hist, res.headline_hist)
+    if counts is None:
+        sets = [(res.output_hist, res.trade_hist, res.headline_hist)]
+    elif isinstance(counts[0], np.ndarray):
+        sets = [tuple(counts)]
+    else:
+        sets = [tuple(c) for c in counts]
 
     def run(r: int) -> None:
         if len(runs) == 1:   # one run in the caller's thread: its solver may still use the pool per sub-batch
@@ -656,17 +710,18 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
             _run_blocks(r)
 
     def _run_blocks(r: int) -> None:
-        # the first run counts into the result; the others into reusable zeroed buffers of their thread
-        # (fresh multi-megabyte arrays per chunk cost more in page faults than the counting itself)
-        h = (_scratch("output_hist", (V, n, HIST_BINS)), _scratch("trade_hist", (V, R * R, HIST_BINS)),
-             _scratch("headline_hist", (V, 2 * R + 2, HIST_BINS))) if r else totals
+        # runs without a set of their own count into reusable zeroed buffers of their thread (fresh
+        # multi-megabyte arrays per chunk cost more in page faults than the counting itself)
+        h = sets[r] if r < len(sets) else (
+            _scratch("output_hist", (V, n, HIST_BINS)), _scratch("trade_hist", (V, R * R, HIST_BINS)),
+            _scratch("headline_hist", (V, 2 * R + 2, HIST_BINS)))
         for q in runs[r]:
             _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, *h)
         hists[r] = h
 
     _map_tasks(run, range(len(runs)))
-    for h in hists[1:]:
-        for total, part in zip(totals, h):
+    for h in hists[len(sets):]:
+        for total, part in zip(sets[0], h):
             total += part
             part.fill(0)
     return res
@@ -888,18 +943,26 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
 
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     t0 = time.perf_counter()
-    plan = make_plan(compiled, mrio, model, critical, precision)
+    plan = cached_plan(compiled, mrio, model, critical, precision)
     tol = DEFAULT_TOL[precision] if tol is None else float(tol)
     names, vmat = variant_matrix([p.name for p in compiled.packages], variants)
     per_chunk = chunk_blocks(chunk_size)
     n_blocks = -(-draws // BLOCK)
     acc = Accumulator(plan, draws, seed, names, vmat, keep_draws)
+    import numba
+
+    # one set of histograms per thread for the whole run, added up once at the end
+    counts = [acc.counts()] + [tuple(np.zeros_like(a) for a in acc.counts())
+                               for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
             acc.add(run_chunk(plan, seed, first, min(per_chunk, n_blocks - first), draws, vmat, market, tol=tol,
-                              counts=acc.counts()))
+                              counts=counts))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))
+    for extra in counts[1:]:
+        for total, part in zip(counts[0], extra):
+            total += part
     raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0
     return raw
