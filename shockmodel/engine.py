@@ -46,6 +46,7 @@ DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-6}
 BLOCK = 256              #: draws per random-number block and per propagation batch (fixed: reproducibility)
 SUB_BATCH = 64           #: draws iterated together by the constrained solver (fixed: reproducibility)
 DAYS_PER_MONTH = 30.4375
+AA_DEPTH = 5             #: constrained solver: Anderson depth (0: plain iteration; kernels.propagate.constrained_fixed_point)
 KEEP_DRAWS = 1_000_000   #: per-draw arrays kept by default; statistics always cover every draw
 # Streamed histograms of percent losses (kernels.propagate.bit_histogram): bin 0 holds exact zeros, then
 # 2^HIST_SUB_BITS equal sub-bins per octave from 2^HIST_MIN_EXP to 2^HIST_MAX_EXP percent.
@@ -442,9 +443,8 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
                        1.0 - effT[plan.fd_cols], cls.cls_fd_ptr, cls.cls_fd, uT, wT)
     x0 = plan.x0
     if plan.model == "constrained":
-        dx, trade = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter)
-        return (np.ascontiguousarray(dx.T), np.ascontiguousarray(trade.transpose(1, 2, 0)), f, converged,
-                iterations, uT)
+        dxT, tradeT = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter)
+        return dxT, tradeT, f, converged, iterations, uT
     # ghosh, supply-driven (Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary inputs lost
     # dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
     pass_, dem, cap = _static_shocks(plan, effT, substT)
@@ -482,26 +482,31 @@ def _static_shocks(plan: Plan, effT: np.ndarray, substT: np.ndarray):
 
 
 def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max_iter):
-    """The constrained model for one block: static shocks, then the fixed point on sub-batches."""
+    """The constrained model for one block, draws-last: each sub-batch of ``SUB_BATCH`` draws in one kernel
+    call (kernels.propagate.constrained_sub_batch: static shocks, fixed point, trade at the solution).
+    Returns ``dxT`` (n, B) and ``tradeT`` (R, R, B)."""
     from shockmodel.kernels import propagate as kern
 
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     B = effT.shape[1]
-    pass_, dem, cap = _static_shocks(plan, effT, substT)
-    dD0 = np.empty((B, n))
-    kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
-    dcap = (1.0 - cap) * plan.x0[None, :]
-    dx = np.empty((B, n))
-    trade = np.empty((B, R, R))
+    dxT = np.empty((n, B))
+    tradeT = np.empty((R, R, B))
 
     def solve(lo: int) -> None:
-        sl = slice(lo, lo + SUB_BATCH)
-        dx[sl], trade[sl], converged[sl], iterations[sl] = _constrained_fixed_point(
-            plan, pass_[sl], dD0[sl], dcap[sl], dem[sl], tol, max_iter)
+        hi = min(lo + SUB_BATCH, B)
+        dx, trade, its = np.empty((n, hi - lo)), np.empty((R, R, hi - lo)), np.zeros(hi - lo, dtype=np.int64)
+        active = kern.constrained_sub_batch(
+            np.ascontiguousarray(effT[:, lo:hi]), np.ascontiguousarray(substT[:, :, lo:hi]), plan.trade_cols,
+            plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, plan.cap_cols, plan.cap_ptr, plan.cap_cells,
+            plan.fd_cols, plan.fd_ptr, plan.fd_cells, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m,
+            plan.tri_of, plan.x0, S, plan.A_g, plan.A_cols, plan.tri_A_g, plan.tri_A_ptr, plan.crit_ptr, plan.crit_w,
+            plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, tol, max_iter, AA_DEPTH, dx, trade, its)
+        dxT[:, lo:hi], tradeT[:, :, lo:hi] = dx, trade
+        converged[lo:hi], iterations[lo:hi] = ~active, its
 
     _map_sub_batches(solve, range(0, B, SUB_BATCH))
-    return dx, trade
+    return dxT, tradeT
 
 
 def _map_sub_batches(fn, starts) -> None:
@@ -580,34 +585,6 @@ def _pool(workers: int):
         if _POOL is None or _POOL._max_workers < workers:
             _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shockmodel")
         return _POOL
-
-
-def _constrained_fixed_point(plan: Plan, pass_: np.ndarray, dD0: np.ndarray, dcap: np.ndarray, dem: np.ndarray,
-                             tol: float, max_iter: int):
-    """Iterate the constrained model from ``dx = 0`` (``x = x_0``) until no industry's loss moves by more
-    than ``tol * x0_j`` (the map contracts at a rate of about 0.6, so the remaining error is below
-    ``1.5 tol x0_j``: 1.5e-8 of output at the default tol, far under Monte Carlo error); returns ``dx``
-    (B, n), the bilateral trade lost (B, R, R), ``converged`` and ``iterations`` (B,).
-
-    The sweeps run in one kernel (kernels.propagate.constrained_fixed_point, draws-last so the kernels
-    vectorise over draws); the trade lost is computed once at the solution.
-    """
-    from shockmodel.kernels import propagate as kern
-
-    R, S = plan.n_regions, plan.n_sectors
-    B, n = dD0.shape
-    passT = np.ascontiguousarray(pass_.T)
-    dx, rho = np.empty((n, B)), np.empty((n, B))
-    iterations = np.zeros(B, dtype=np.int64)
-    active = kern.constrained_fixed_point(
-        plan.A_g, plan.tri_A_g, plan.tri_A_ptr, S, passT, np.ascontiguousarray(dD0.T), np.ascontiguousarray(dcap.T),
-        plan.x0, plan.tri_ptr, plan.tri_idx, plan.crit_ptr, plan.crit_w, plan.req, plan.src_ptr, plan.src_i,
-        plan.src_z, plan.src_t, tol, max_iter, dx, rho, iterations)
-    # trade at the solution: buyers' lost orders from the final dx, rationing from the last sweep
-    W = np.matmul(plan.A_cols, dx.reshape(R, S, B))
-    trade = np.empty((R, R, B))
-    kern.trade_from_W(W, rho, passT, dem, plan.Zsum, plan.Ypos, plan.tri_of, S, trade)
-    return np.ascontiguousarray(dx.T), np.ascontiguousarray(trade.transpose(2, 0, 1)), ~active, iterations
 
 
 # --- chunks and streamed reductions -----------------------------------------------------------------

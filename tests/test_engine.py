@@ -190,7 +190,7 @@ def test_kernels_match_py_func(default_table, critical_default):
     np.testing.assert_allclose(t1, t2, rtol=1e-12)
     # the constrained model's trade from the solver's GEMM output W equals the per-draw reference
     t3 = np.empty((R, R, B))
-    kern.trade_from_W(W, outs[0][0], passT, dem, plan.Zsum, plan.Ypos, plan.tri_of, S, t3)
+    kern.trade_from_W(W, outs[0][0], passT, np.ascontiguousarray(dem.T), plan.Zsum, plan.Ypos, plan.tri_of, S, t3)
     np.testing.assert_allclose(t3.transpose(2, 0, 1), t1, rtol=1e-12, atol=1e-9)
 
 
@@ -375,3 +375,32 @@ def test_small_runs_leave_the_thread_count_alone(default_table):
     for model in ("constrained", "leontief"):
         pipeline.run("taiwan_blockade", table=default_table, draws=100, model=model, markets=None)
         assert numba.get_num_threads() == before
+
+
+def test_constrained_setup_equals_draws_first_kernels(default_table, critical_default):
+    """The constrained model's draws-last static terms (one kernel per sub-batch) are the draws-first
+    kernels' numbers bit for bit: same products and sums in the same order, on the library's largest
+    scenario (trade, capacity, final-demand and substitution shocks)."""
+    from shockmodel.scenario import load_scenario
+
+    m = default_table
+    plan = engine.make_plan(compile_scenario(load_scenario("combined_coordinated"), m), m, "constrained",
+                            critical_default)
+    smp = engine.sample_block(plan, 3, 0, engine.BLOCK)
+    B, P, K, S, n = engine.BLOCK, plan.n_packages, plan.n_shocks, m.n_sectors, m.n
+    effT, substT, f = np.empty((K, B)), np.empty((P, S, B)), np.empty(B)
+    kern.block_setup(smp.severity, smp.occurred, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
+                     plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
+                     engine.DAYS_PER_MONTH, effT, substT, f)
+    pass_, dem, cap = engine._static_shocks(plan, effT, substT)
+    dD0 = np.empty((B, n))
+    kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
+    outs = [np.empty((len(plan.tri_e), B)), np.empty((n, B)), np.empty((n, B)), np.empty((n, B))]
+    kern.constrained_setup(effT, substT, plan.trade_cols, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s,
+                           plan.cap_cols, plan.cap_ptr, plan.cap_cells, plan.fd_cols, plan.fd_ptr, plan.fd_cells,
+                           plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, plan.x0, S, *outs)
+    assert (pass_ < 1).any() and (dem < 1).any() and (cap < 1).any()
+    np.testing.assert_array_equal(outs[0], pass_.T)
+    np.testing.assert_array_equal(outs[1], dem.T)
+    np.testing.assert_array_equal(outs[2], ((1.0 - cap) * plan.x0[None, :]).T)
+    np.testing.assert_array_equal(outs[3], dD0.T)

@@ -134,6 +134,18 @@ def demand_and_rationing(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho,
     Adx, dx, dD0, out_*: (n, B); Wt, pass_: (T, B).
     """
     n, B = Adx.shape
+    _demand_phase(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, np.zeros((1, 1), dtype=np.bool_), False,
+                  out_rho, out_dD, np.zeros(B, dtype=np.bool_))
+
+
+@njit(cache=True, nogil=True)
+def _demand_phase(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, force, use_force, out_rho, out_dD, out_over):
+    """:func:`demand_and_rationing`; with ``use_force``, ``rho_i = 1`` where ``force[i, b]`` (industry i
+    was demand-bound at the previous evaluation; the accelerated solver's map F_S) and ``out_over[b]``
+    records whether that changed anything (some forced i had ``dx_i > dD_i``). Without it, or where
+    ``out_over[b]`` stays False, the result is the true map's, bit for bit."""
+    n, B = Adx.shape
+    out_over[:] = False
     for i in range(n):
         xi = x0[i]
         for b in range(B):
@@ -148,6 +160,9 @@ def demand_and_rationing(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho,
             den = xi - d
             if dx[i, b] <= d or den <= 0.0:
                 out_rho[i, b] = 1.0
+            elif use_force and force[i, b]:
+                out_rho[i, b] = 1.0
+                out_over[b] = True
             else:
                 out_rho[i, b] = (xi - dx[i, b]) / den
 
@@ -168,13 +183,25 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_
     Draws with ``active[b]`` False keep their loss (they have converged). ``out_moved[j, b]`` records
     whether j's loss moved by more than ``tol * x0_j`` (the caller's convergence test).
     """
+    _output_phase(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, active, tol,
+                  out_dx, out_moved, False, np.zeros((1, 1), dtype=np.bool_))
+
+
+@njit(cache=True, nogil=True)
+def _output_phase(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, active, tol,
+                  out_dx, out_moved, want_demand, out_demand):
+    """:func:`constrained_output`; with ``want_demand``, ``out_demand[j, b]`` also records whether the
+    demand bound binds alone (``dD_j > max(0, dcap_j)``, no critical-input bound above it, below ``x0_j``):
+    the industries the accelerated solver keeps unrationed in its next sweep."""
     n, B = dx.shape
+    bound = np.empty(B)
+    short = np.empty(B)
+    crit = np.empty(B)
     for j in range(n):
         xj = x0[j]
-        bound = np.empty(B)
-        short = np.empty(B)
         for b in range(B):
             bound[b] = max(dcap[j, b], dD[j, b])
+            crit[b] = 0.0
         for q in range(crit_ptr[j], crit_ptr[j + 1]):
             short[:] = 0.0
             for q2 in range(src_ptr[q], src_ptr[q + 1]):
@@ -189,66 +216,342 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_
                         short[b] += z * (1.0 - pass_[t, b] * rho[i, b])
             f = xj * crit_w[q] / req[q]
             for b in range(B):
-                bound[b] = max(bound[b], f * short[b])
+                crit[b] = max(crit[b], f * short[b])
         lim = tol * xj
         for b in range(B):
-            v = min(bound[b], xj) if active[b] else dx[j, b]
+            v = min(max(bound[b], crit[b]), xj) if active[b] else dx[j, b]
             out_dx[j, b] = v
             out_moved[j, b] = abs(v - dx[j, b]) > lim
+        if want_demand:
+            for b in range(B):
+                d = dD[j, b]
+                out_demand[j, b] = d > 0.0 and d > dcap[j, b] and crit[b] <= d and d < xj
+
+
+@njit(cache=True, nogil=True)
+def _anderson_point(f, gs, dX, dG, count, w, x0, active, out_x):
+    """The type-II Anderson point of every active draw (Anderson 1965, J. ACM 12:547; Walker & Ni 2011,
+    SIAM J. Numer. Anal. 49:1715, eq. 2.3 with depth ``count``).
+
+    With ``f = F_S(x)``, the scaled residual ``gs = w (f - x)`` (``w = 1 / x0``, so every industry counts
+    relative to its output) and the last ``count`` differences of iterates ``dX_i`` and of scaled residuals
+    ``dG_i``: ``gamma = argmin || gs - sum_i gamma_i dG_i ||_2`` and
+    ``x_new = f - sum_i gamma_i (dX_i + dG_i / w)`` (``dX_i + dG_i / w`` is the difference of ``f``),
+    clipped to ``[0, x0]``. The normal equations get a ridge of 1e-12 times their trace and are solved per
+    draw by Gaussian elimination with partial pivoting; a draw whose system is degenerate takes the plain
+    step ``x_new = f``. Each draw uses only its own column. f, gs, out_x: (n, B); dX, dG: (count, n, B).
+    """
+    n, B = f.shape
+    k = count
+    gram = np.zeros((k, k, B))
+    rhs = np.zeros((k, B))
+    for p in range(k):
+        for j in range(n):
+            a = dG[p, j]
+            r = gs[j]
+            for b in range(B):
+                rhs[p, b] += a[b] * r[b]
+            for q in range(p, k):
+                c = dG[q, j]
+                for b in range(B):
+                    gram[p, q, b] += a[b] * c[b]
+    gamma = np.zeros((k, B))
+    ok = np.zeros(B, dtype=np.bool_)
+    mat = np.empty((k, k + 1))
+    for b in range(B):
+        if not active[b]:
+            continue
+        tr = 0.0
+        for p in range(k):
+            tr += gram[p, p, b]
+        if not tr > 0.0:
+            continue
+        for p in range(k):
+            for q in range(k):
+                mat[p, q] = gram[min(p, q), max(p, q), b]
+            mat[p, p] += 1e-12 * tr
+            mat[p, k] = rhs[p, b]
+        good = True
+        for p in range(k):
+            piv = p
+            for q in range(p + 1, k):
+                if abs(mat[q, p]) > abs(mat[piv, p]):
+                    piv = q
+            if not abs(mat[piv, p]) > 0.0:
+                good = False
+                break
+            if piv != p:
+                for c in range(k + 1):
+                    tmp = mat[p, c]
+                    mat[p, c] = mat[piv, c]
+                    mat[piv, c] = tmp
+            for q in range(p + 1, k):
+                r = mat[q, p] / mat[p, p]
+                for c in range(p, k + 1):
+                    mat[q, c] -= r * mat[p, c]
+        if not good:
+            continue
+        total = 0.0
+        for p in range(k - 1, -1, -1):
+            acc = mat[p, k]
+            for q in range(p + 1, k):
+                acc -= mat[p, q] * gamma[q, b]
+            gamma[p, b] = acc / mat[p, p]
+            total += gamma[p, b]
+        ok[b] = np.isfinite(total)
+    for j in range(n):
+        xj = x0[j]
+        inv = 1.0 / w[j] if w[j] > 0.0 else 0.0
+        for b in range(B):
+            v = f[j, b]
+            if ok[b]:
+                for p in range(k):
+                    v -= gamma[p, b] * (dX[p, j, b] + dG[p, j, b] * inv)
+            out_x[j, b] = min(max(v, 0.0), xj)
 
 
 @njit(cache=True, nogil=True)
 def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap, x0, tri_ptr, tri_idx, crit_ptr,
-                            crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter, out_dx, out_rho,
+                            crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter, aa_depth, out_dx, out_rho,
                             out_iterations):
-    """The constrained model's fixed point for one sub-batch, from ``dx = 0``, draws-last; returns the
+    """The constrained model's fixed point ``dx = F(dx)`` for one sub-batch, draws-last; returns the
     ``active`` flags (True: not converged within ``max_iter`` sweeps).
 
-    Each sweep: orders lost by every supplier ``A dx`` (one GEMM) and along the blockable triples
-    (:func:`triple_orders`), both in the dtype of ``A_g`` (float64, or float32 for speed); then
-    :func:`demand_and_rationing` and :func:`constrained_output` in float64. The first sweep starts from
-    ``dx = 0``, where both products are 0. A draw stops when no industry's loss moved by more than
-    ``tol x0_j`` and is frozen from then on, so its result does not depend on the other draws. Always the
-    whole sub-batch goes through the GEMM: gathering the moving columns cost 3x the GEMM (measured).
+    A sweep evaluates the map once: orders lost by every supplier ``A dx`` (one GEMM) and along the
+    blockable triples (:func:`triple_orders`), both in the dtype of ``A_g`` (float64, or float32 for
+    speed); then the demand phase (:func:`demand_and_rationing`) and the output phase
+    (:func:`constrained_output`) in float64. The first sweep is at ``dx = 0``, where both products are 0.
+
+    ``aa_depth = 0``: the plain iteration ``x_{k+1} = F(x_k)``, which contracts at only ~0.54 per sweep
+    (the spectral radius of A): about 28 sweeps to 1e-8. ``aa_depth = m > 0``: Anderson acceleration
+    (:func:`_anderson_point`, depth m) of the *demand-consistent* map F_S, which is F except that an
+    industry that was demand-bound at the previous sweep does not ration (``rho_i = 1``). At a fixed point
+    of F a demand-bound industry has ``dx_i = dD_i`` and hence ``rho_i = 1``, so every fixed point of F is
+    one of F_S; but an extrapolated point overshoots many of these kinks (``dx_i > dD_i``), and under F
+    that rationing is spurious and stalls Anderson at ~0.4 per sweep. On F_S it needs about 14 sweeps
+    (docs/performance.md; tests/test_solver.py checks it lands where the plain iteration does).
+
+    Either way a draw stops at the first evaluated ``x`` where the *true* map moves no industry by more
+    than ``tol x0_j`` (``|F(x) - x| <= tol x0_j``), the plain iteration's test, and its result is
+    ``F(x)`` with its rationing. Where F_S differed from F at x, F is evaluated as well (sharing the
+    products), once F_S has come within ``2 tol x0_j``. A stopped draw is frozen, so its result depends
+    only on its own column. Always the whole sub-batch goes through the GEMM: gathering the moving
+    columns cost 3x the GEMM (measured).
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
     """
     n, B = dD0.shape
     T = pass_.shape[0]
-    dx = out_dx
-    dx[:, :] = 0.0
-    new_dx = np.empty((n, B))
-    dx_g = np.zeros((n, B), dtype=A_g.dtype)
+    m = max(aa_depth, 1)
+    x = np.zeros((n, B))
+    f = np.empty((n, B))
+    fT = np.empty((n, B))
+    rho = np.empty((n, B))
+    rhoT = np.empty((n, B))
+    dD = np.empty((n, B))
+    x_g = np.zeros((n, B), dtype=A_g.dtype)
     Adx = np.zeros((n, B), dtype=A_g.dtype)
     Wt = np.zeros((T, B), dtype=A_g.dtype)
-    dD = np.empty((n, B))
     moved = np.empty((n, B), dtype=np.bool_)
+    force = np.zeros((n, B), dtype=np.bool_)
+    demand = np.zeros((n, B), dtype=np.bool_)
+    over = np.zeros(B, dtype=np.bool_)
     active = np.ones(B, dtype=np.bool_)
+    check = np.zeros(B, dtype=np.bool_)
+    w = np.zeros(n)
+    for j in range(n):
+        w[j] = 1.0 / x0[j] if x0[j] > 0.0 else 0.0
+    dX = np.empty((m, n, B))
+    dG = np.empty((m, n, B))
+    gs = np.empty((n, B))
+    x_prev = np.empty((n, B))
+    gs_prev = np.empty((n, B))
+    count = 0
+    slot = 0
+    accelerate = aa_depth > 0
+    out_dx[:, :] = 0.0
     out_rho[:, :] = 1.0
     out_iterations[:] = 0
     for sweep in range(max_iter):
         if sweep > 0:
             for j in range(n):
                 for b in range(B):
-                    dx_g[j, b] = dx[j, b]
-            np.dot(A_g, dx_g, Adx)
-            triple_orders(tri_A_g, tri_A_ptr, dx_g, n_sectors, Wt)
-        demand_and_rationing(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho, dD)
-        constrained_output(dx, out_rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t,
-                           active, tol, new_dx, moved)
-        any_active = False
+                    x_g[j, b] = x[j, b]
+            np.dot(A_g, x_g, Adx)
+            triple_orders(tri_A_g, tri_A_ptr, x_g, n_sectors, Wt)
+        _demand_phase(Adx, Wt, x, pass_, dD0, x0, tri_ptr, tri_idx, force, accelerate, rho, dD, over)
+        _output_phase(x, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, active, tol,
+                      f, moved, accelerate, demand)
+        # stop test on the true map: where F_S == F (not over) it is F_S's own; elsewhere F is evaluated
+        # too, for the draws F_S has brought within 2 tol (the others are not about to stop)
+        any_check = False
         for b in range(B):
-            if active[b]:
-                out_iterations[b] += 1
+            check[b] = False
+            if not active[b]:
+                continue
+            out_iterations[b] += 1
+            if over[b]:
+                near = True
+                for j in range(n):
+                    if abs(f[j, b] - x[j, b]) > 2.0 * tol * x0[j]:
+                        near = False
+                        break
+                check[b] = near
+                any_check = any_check or near
+            else:
                 still = False
                 for j in range(n):
                     if moved[j, b]:
                         still = True
                         break
-                active[b] = still
-                any_active = any_active or still
-        dx[:, :] = new_dx
+                if not still:
+                    active[b] = False
+                    for j in range(n):
+                        out_dx[j, b] = f[j, b]
+                        out_rho[j, b] = rho[j, b]
+        if any_check:
+            _demand_phase(Adx, Wt, x, pass_, dD0, x0, tri_ptr, tri_idx, force, False, rhoT, dD, over)
+            _output_phase(x, rhoT, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, check,
+                          tol, fT, moved, False, demand)
+            for b in range(B):
+                if check[b]:
+                    still = False
+                    for j in range(n):
+                        if moved[j, b]:
+                            still = True
+                            break
+                    if not still:
+                        active[b] = False
+                        for j in range(n):
+                            out_dx[j, b] = fT[j, b]
+                            out_rho[j, b] = rhoT[j, b]
+        any_active = False
+        for b in range(B):
+            any_active = any_active or active[b]
         if not any_active:
             break
+        if not accelerate:
+            for j in range(n):
+                for b in range(B):
+                    x[j, b] = f[j, b]
+            continue
+        # Anderson on F_S: record the newest differences, then mix
+        for j in range(n):
+            for b in range(B):
+                gs[j, b] = w[j] * (f[j, b] - x[j, b])
+        if sweep > 0:
+            for j in range(n):
+                for b in range(B):
+                    dX[slot, j, b] = x[j, b] - x_prev[j, b]
+                    dG[slot, j, b] = gs[j, b] - gs_prev[j, b]
+            count = min(count + 1, m)
+            slot = (slot + 1) % m
+        for j in range(n):
+            for b in range(B):
+                x_prev[j, b] = x[j, b]
+                gs_prev[j, b] = gs[j, b]
+                force[j, b] = demand[j, b]
+        if count == 0:
+            for j in range(n):
+                for b in range(B):
+                    x[j, b] = f[j, b]
+        else:
+            _anderson_point(f, gs, dX[:count], dG[:count], count, w, x0, active, x)
+    for b in range(B):     # not converged: the last evaluation
+        if active[b]:
+            for j in range(n):
+                out_dx[j, b] = f[j, b]
+                out_rho[j, b] = rho[j, b]
+    return active
+
+
+@njit(cache=True, nogil=True)
+def constrained_setup(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri, tri_s, cap_cols, cap_ptr, cap_cells,
+                      fd_cols, fd_ptr, fd_cells, Zsum, Ypos, tri_ptr, tri_idx, tri_m, x0, n_sectors, out_passT,
+                      out_demT, out_dcapT, out_dD0T):
+    """The static terms of the constrained model for a batch, draws-last: the same products and sums, in
+    the same order, as :func:`build_pass`, :func:`build_multiplier` and :func:`demand_loss_static` (so the
+    same bits), without their draws-first arrays and transposes.
+    effT: (K, B) severities (0 where the package did not occur); substT: (P, S, B); out_passT: (T, B)
+    pass shares; out_demT: (R*S, B) remaining final demand; out_dcapT: (n, B) capacity lost
+    ``(1 - prod(1 - sev)) x0``; out_dD0T: (n, B) demand lost at ``dx = 0``.
+    """
+    B = effT.shape[1]
+    n, R = Ypos.shape
+    out_passT[:, :] = 1.0
+    for q in range(trade_cols.shape[0]):
+        sev = effT[trade_cols[q]]
+        sub = substT[trade_pkg[q]]
+        for r in range(trade_ptr[q], trade_ptr[q + 1]):
+            t = trade_tri[r]
+            st = sub[tri_s[t]]
+            row = out_passT[t]
+            for b in range(B):
+                row[b] *= 1.0 - sev[b] * (1.0 - st[b])
+    cap = np.ones((n, B))
+    for q in range(cap_cols.shape[0]):
+        sev = effT[cap_cols[q]]
+        for r in range(cap_ptr[q], cap_ptr[q + 1]):
+            row = cap[cap_cells[r]]
+            for b in range(B):
+                row[b] *= 1.0 - sev[b]
+    for j in range(n):
+        for b in range(B):
+            out_dcapT[j, b] = (1.0 - cap[j, b]) * x0[j]
+    out_demT[:, :] = 1.0
+    for q in range(fd_cols.shape[0]):
+        sev = effT[fd_cols[q]]
+        for r in range(fd_ptr[q], fd_ptr[q + 1]):
+            row = out_demT[fd_cells[r]]
+            for b in range(B):
+                row[b] *= 1.0 - sev[b]
+    for i in range(n):
+        s = i % n_sectors
+        out = out_dD0T[i]
+        out[:] = 0.0
+        for m in range(R):
+            y = Ypos[i, m]
+            dm = out_demT[m * n_sectors + s]
+            for b in range(B):
+                out[b] += y * (1.0 - dm[b])
+        for q in range(tri_ptr[i], tri_ptr[i + 1]):
+            t = tri_idx[q]
+            m = tri_m[t]
+            z = Zsum[i, m]
+            y = Ypos[i, m]
+            dm = out_demT[m * n_sectors + s]
+            pt = out_passT[t]
+            for b in range(B):
+                out[b] += (1.0 - pt[b]) * (z + y * dm[b])
+
+
+@njit(cache=True, nogil=True)
+def constrained_sub_batch(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri, tri_s, cap_cols, cap_ptr,
+                          cap_cells, fd_cols, fd_ptr, fd_cells, Zsum, Ypos, tri_ptr, tri_idx, tri_m, tri_of, x0,
+                          n_sectors, A_g, A_cols, tri_A_g, tri_A_ptr, crit_ptr, crit_w, req, src_ptr, src_i, src_z,
+                          src_t, tol, max_iter, aa_depth, out_dxT, out_tradeT, out_iterations):
+    """The constrained model for one sub-batch in one call: :func:`constrained_setup`,
+    :func:`constrained_fixed_point`, then the trade lost at the solution (:func:`trade_from_W`, with the
+    buyers' lost orders ``W[m] = A[:, J_m] dx_m``, one small GEMM per buyer region). Returns ``active``
+    (True: not converged). effT: (K, B); substT: (P, S, B); out_dxT: (n, B); out_tradeT: (R, R, B).
+    """
+    B = effT.shape[1]
+    n, R = Ypos.shape
+    T = tri_s.shape[0]
+    passT = np.empty((T, B))
+    demT = np.empty((R * n_sectors, B))
+    dcapT = np.empty((n, B))
+    dD0T = np.empty((n, B))
+    constrained_setup(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri, tri_s, cap_cols, cap_ptr, cap_cells,
+                      fd_cols, fd_ptr, fd_cells, Zsum, Ypos, tri_ptr, tri_idx, tri_m, x0, n_sectors, passT, demT,
+                      dcapT, dD0T)
+    rho = np.empty((n, B))
+    active = constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, passT, dD0T, dcapT, x0, tri_ptr, tri_idx,
+                                     crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter, aa_depth,
+                                     out_dxT, rho, out_iterations)
+    W = np.empty((R, n, B))
+    for m in range(R):
+        np.dot(A_cols[m], out_dxT[m * n_sectors:(m + 1) * n_sectors], W[m])
+    trade_from_W(W, rho, passT, demT, Zsum, Ypos, tri_of, n_sectors, out_tradeT)
     return active
 
 
@@ -474,10 +777,10 @@ def clip_loss(dxT, x0):
 
 
 @njit(cache=True, nogil=True)
-def trade_from_W(W, rho, pass_, dem, Zsum, Ypos, tri_of, n_sectors, out_loss):
+def trade_from_W(W, rho, pass_, demT, Zsum, Ypos, tri_of, n_sectors, out_loss):
     """Bilateral trade lost with rationing (the constrained model): :func:`trade_loss` with the buyers'
-    lost orders ``acc_im = W[m, i]`` taken from the solver's GEMM (draws-last, W: (R, n, B)) instead of
-    recomputed per draw. rho: (n, B); pass_: (T, B); dem: (B, R*S); out_loss: (R, R, B)
+    lost orders ``acc_im = W[m, i]`` taken from a GEMM at the solution (draws-last, W: (R, n, B)) instead
+    of recomputed per draw. rho: (n, B); pass_: (T, B); demT: (R*S, B); out_loss: (R, R, B)
     """
     R, n, B = W.shape
     out_loss[:, :, :] = 0.0
@@ -491,7 +794,7 @@ def trade_from_W(W, rho, pass_, dem, Zsum, Ypos, tri_of, n_sectors, out_loss):
             ms = m * n_sectors + s
             for b in range(B):
                 pr = rho[i, b] if t < 0 else pass_[t, b] * rho[i, b]
-                out_loss[e, m, b] += (1.0 - pr) * z + pr * W[m, i, b] + y * (1.0 - pr * dem[b, ms])
+                out_loss[e, m, b] += (1.0 - pr) * z + pr * W[m, i, b] + y * (1.0 - pr * demT[ms, b])
 
 
 @njit(cache=True, nogil=True, inline="always")
