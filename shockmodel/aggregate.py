@@ -10,6 +10,7 @@ sum are never built from quantiles of its parts. Risk measures follow the usual 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -39,33 +40,118 @@ def expected_shortfall(x: np.ndarray, level: float, axis: int = 0) -> np.ndarray
 QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99)
 
 
+def _es_ranks(n: int) -> list[int]:
+    """First rank (0-based, ascending) of the worst ``ceil((1 - a) N)`` draws for ES95 and ES99."""
+    return [n - max(1, math.ceil(round((1.0 - a) * n, 9))) for a in (0.95, 0.99)]
+
+
 def risk_metrics(x: np.ndarray, axis: int = 0) -> np.ndarray:
     """The statistics of :data:`METRICS` along ``axis`` (moved to the front of the result).
 
     Quantiles use numpy's default (linear) definition and ES the worst ``ceil((1 - a) N)`` draws, as
-    :func:`expected_shortfall`; all order statistics come from one ``np.partition`` (a quantile and ES
-    pass per statistic cost 1 s per million draws and 16 regions, most of a fast run).
+    :func:`expected_shortfall`. The order statistics and ES sums come from streaming numba kernels
+    (``kernels.stats``; a copy and ``np.partition`` with the 16 ranks cost 0.3 s per million draws and
+    16 regions, most of a fast run), which neither sort nor copy a C-contiguous ``x``. Quantiles and
+    VaR are the numbers of
+    :func:`_risk_metrics_reference`; mean and std too (the kernel sums in numpy's order for this
+    layout, and contiguous columns keep numpy's own mean and einsum); ES agrees to rounding (the
+    reference sums the tail in ``np.partition``'s arbitrary order). Inputs with NaN or inf take the
+    reference.
     """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0 or x.shape[axis] == 0:
+        return _risk_metrics_reference(x, axis)
+    axis = axis % x.ndim
+    rest = x.shape[:axis] + x.shape[axis + 1:]
+    A, B = math.prod(x.shape[:axis]), math.prod(x.shape[axis + 1:])
+    x3 = np.ascontiguousarray(x).reshape(A, x.shape[axis], B)   # a view of x when x is C-contiguous
+    # numpy sums a reduced axis in draw order only for the non-contiguous axis of a C array (B > 1);
+    # otherwise the mean and std come from numpy itself, on x as the reference takes it
+    moved = None if B > 1 and x.flags.c_contiguous else np.moveaxis(x, axis, 0)
+    return _risk_metrics3(x3, moved=moved).reshape((len(METRICS),) + rest)
+
+
+def _risk_metrics3(x3: np.ndarray, pass1: tuple | None = None, moved: np.ndarray | None = None) -> np.ndarray:
+    """:func:`risk_metrics` of a C-contiguous float64 (A, N, B) array along axis 1, as (M, A, B);
+    ``pass1`` as in :func:`_metrics3`; ``moved``: the draws with the draw axis first, whose mean and std
+    numpy computes (in pairwise order where the draws are contiguous, as the reference)."""
+    out = _metrics3(x3, pass1)
+    if out is None:
+        ref = _risk_metrics_reference(x3, 1) if moved is None else _risk_metrics_reference(moved, 0)
+        return ref.reshape((len(METRICS),) + x3.shape[::2])
+    if moved is None and x3.shape[2] == 1:
+        moved = np.moveaxis(x3, 1, 0)
+    if moved is not None:
+        mean, std = _mean_std(moved)
+        out[0], out[1] = mean.reshape(out.shape[1:]), std.reshape(out.shape[1:])
+    return out
+
+
+def _metrics3(x3: np.ndarray, pass1: tuple | None = None) -> np.ndarray | None:
+    """:data:`METRICS` (first axis) of the columns ``x3[a, :, b]`` of a C-contiguous float64 (A, N, B)
+    array as (M, A, B), or None when a column holds NaN or inf (the kernels' sums assume finite
+    values). ``pass1``: its ``kernels.stats.column_moments`` (sums, min, max) when already computed
+    along with ``x3``. Mean and std are left to the caller when B == 1 (see :func:`risk_metrics`)."""
+    from shockmodel.kernels.stats import column_moments, order_stats
+
+    A, n, B = x3.shape
+    if pass1 is None:
+        if B == 1:   # numpy's vectorised min and max (NaN propagates); the sums are not needed
+            pass1 = np.zeros((A, B)), x3.min(axis=1), x3.max(axis=1)
+        else:
+            pass1 = np.empty((A, B)), np.empty((A, B)), np.empty((A, B))
+            column_moments(x3, *pass1)
+    if not all(np.isfinite(p).all() for p in pass1):   # NaN or inf: the reference's numbers
+        return None
+    sums = pass1[0]
+    levels = np.array(QUANTILE_LEVELS + (0.95, 0.99))
+    h = (n - 1) * levels
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    k_es = np.array(_es_ranks(n), dtype=np.int64)
+    ranks = np.unique(np.concatenate([lo, hi, k_es]))
+    vals = np.empty((A, B, ranks.size))
+    tail = np.empty((A, B, 2))
+    sqdev = np.empty((A, B))
+    order_stats(x3, x3.view(np.uint64), *pass1, ranks, k_es, B > 1, vals, tail, sqdev)
+    vals = np.moveaxis(vals, -1, 0)
+    xlo, xhi = vals[np.searchsorted(ranks, lo)], vals[np.searchsorted(ranks, hi)]
+    qs = xlo + (h - lo)[:, None, None] * (xhi - xlo)
+    es = np.moveaxis(tail, -1, 0) / (n - k_es)[:, None, None]
+    mean = sums / n     # summed in draw order: numpy's order for axis-0 reductions of a C (N, B) array
+    std = np.sqrt(sqdev / (n - 1)) if n > 1 else np.zeros((A, B))
+    return np.concatenate([mean[None], std[None], qs, es])
+
+
+def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample standard deviation along axis 0: two-pass variance without the temporary of
+    the squares (numpy's std makes both)."""
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    if n > 1:
+        d = x - mean
+        std = np.sqrt(np.einsum("i...,i...->...", d, d) / (n - 1))
+    else:
+        std = np.zeros(x.shape[1:])
+    return mean, std
+
+
+def _risk_metrics_reference(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """:func:`risk_metrics` from one ``np.partition`` (the definition the kernel is tested against)."""
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
     n = x.shape[0]
     levels = np.array(QUANTILE_LEVELS + (0.95, 0.99))
     h = (n - 1) * levels
     lo = np.floor(h).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
-    k_es = [n - max(1, math.ceil(round((1.0 - a) * n, 9))) for a in (0.95, 0.99)]
-    # draws last and contiguous, partitioned in place: one copy instead of np.partition's strided one
+    k_es = _es_ranks(n)
     part = np.moveaxis(x, 0, -1).copy()   # never np.ascontiguousarray: that may return x itself
     part.partition(np.unique(np.concatenate([lo, hi, k_es])), axis=-1)
     xlo, xhi = np.moveaxis(part[..., lo], -1, 0), np.moveaxis(part[..., hi], -1, 0)
     frac = (h - lo).reshape((-1,) + (1,) * (x.ndim - 1))
     qs = xlo + frac * (xhi - xlo)
     es = [part[..., k:].mean(axis=-1) for k in k_es]
-    mean = x.mean(axis=0)
-    if n > 1:   # two-pass variance without the temporary of the squares (numpy's std makes both)
-        d = x - mean
-        std = np.sqrt(np.einsum("i...,i...->...", d, d) / (n - 1))
-    else:
-        std = np.zeros(x.shape[1:])
+    mean, std = _mean_std(x)
     return np.stack([mean, std, *qs, *es])
 
 
@@ -85,8 +171,29 @@ def hist_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     """Quantiles (percent) from the engine's log-binned histograms ``counts[..., bin]``.
 
     Bin 0 holds exact zeros (returned as 0); inside a bin the value is interpolated linearly between its
-    edges (``engine.hist_edges``), so the error is below one bin width (at most 1.6% relative).
+    edges (``engine.hist_edges``), so the error is below one bin width (at most 1.6% relative). A numba
+    loop over all cells (``kernels.stats.hist_quantiles``): the same numbers as
+    :func:`_hist_quantiles_reference`, without a Python loop over cells and levels.
     """
+    from shockmodel.kernels.stats import hist_quantiles as kernel
+
+    counts = np.asarray(counts)
+    flat = _flat_counts(counts)
+    lo, hi = hist_edges()
+    out = np.empty((flat.shape[0], len(qs)))
+    kernel(flat, np.asarray(qs, dtype=np.float64).reshape(-1), lo, hi, out)
+    return out.reshape(counts.shape[:-1] + (len(qs),))
+
+
+def _flat_counts(counts: np.ndarray) -> np.ndarray:
+    """``counts`` as a C-contiguous (cells, bins) array for the kernels: int64 for integer counts (the
+    engine's), float64 otherwise (exact for integers below 2**53, as numpy's cumsum)."""
+    dtype = np.int64 if counts.dtype.kind in "iub" else np.float64
+    return np.ascontiguousarray(counts.reshape(-1, counts.shape[-1]), dtype=dtype)
+
+
+def _hist_quantiles_reference(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """:func:`hist_quantiles` as a Python loop over cells and levels (the definition; for tests)."""
     counts = np.asarray(counts)
     flat = counts.reshape(-1, counts.shape[-1])
     cum = np.cumsum(flat, axis=1)
@@ -112,7 +219,23 @@ def hist_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
 def hist_expected_shortfall(counts: np.ndarray, level: float) -> np.ndarray:
     """``ES_level`` (percent) from histograms ``counts[..., bin]``: the mean of the worst
     ``ceil((1 - level) N)`` values, taking values spread evenly inside each bin (error below one bin
-    width, as :func:`hist_quantiles`)."""
+    width, as :func:`hist_quantiles`). A numba loop over cells (``kernels.stats``), the same numbers as
+    :func:`_hist_expected_shortfall_reference`; ``k`` is computed here, with Python's ``round``."""
+    from shockmodel.kernels.stats import hist_expected_shortfall as kernel
+
+    counts = np.asarray(counts)
+    flat = _flat_counts(counts)
+    lo, hi = hist_edges()
+    totals = flat.sum(axis=1).astype(np.int64)
+    k_of = {n: max(1, math.ceil(round((1.0 - level) * n, 9))) for n in np.unique(totals).tolist() if n > 0}
+    ks = np.array([k_of.get(n, 0) for n in totals.tolist()], dtype=np.int64)
+    out = np.empty(flat.shape[0])
+    kernel(flat, ks, lo, hi, out)
+    return out.reshape(counts.shape[:-1])
+
+
+def _hist_expected_shortfall_reference(counts: np.ndarray, level: float) -> np.ndarray:
+    """:func:`hist_expected_shortfall` as a Python loop over cells and bins (the definition; for tests)."""
     lo, hi = hist_edges()
     flat = np.asarray(counts).reshape(-1, counts.shape[-1])
     out = np.zeros(flat.shape[0])
@@ -160,6 +283,24 @@ def _stats_from_stream(counts, sums, draws, baseline):
 # --- dataset ---------------------------------------------------------------------------------------
 
 
+def _scaled_and_total(x: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    """``x * f`` and ``x.sum(axis=2)`` of per-draw losses ``x`` (V, N, R), plus the first pass of the
+    statistics of ``x * f`` (``kernels.stats.column_moments``), in one numba pass over ``x``
+    (``kernels.stats.scale_and_total``: the same numbers as numpy, which needs three passes and sums
+    16-value rows slowly); numpy for anything but C-contiguous float64 (pass1 None then)."""
+    if x.dtype != np.float64 or not x.flags.c_contiguous or x.ndim != 3 or 0 in x.shape:
+        return x * f, x.sum(axis=2), None
+    from shockmodel.kernels.stats import PAIRWISE_BLOCK, scale_and_total
+
+    V, N, R = x.shape
+    out, totals = np.empty(x.shape), np.empty((V, N))
+    pass1 = np.empty((V, R)), np.empty((V, R)), np.empty((V, R))
+    scale_and_total(x, np.ascontiguousarray(np.broadcast_to(f, (R,)), dtype=np.float64), out, totals, *pass1)
+    if R > PAIRWISE_BLOCK:
+        totals = x.sum(axis=2)
+    return out, totals, pass1
+
+
 def _var(dims, data, units, long_name, **attrs):
     return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name, **attrs})
 
@@ -169,6 +310,10 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
 
     With a single variant there is no ``scenario`` dimension; with several, every per-draw and stat
     variable gets a leading ``scenario`` dimension named by the variants.
+
+    Speed (a fast run's budget): each per-draw array is read as few times as possible, by numba
+    kernels that give numpy's numbers (:func:`_scaled_and_total`, :func:`_risk_metrics3`), and the
+    regional statistics, the largest cost, run on a second thread while this one does the rest.
     """
     plan = raw.plan
     R, S = plan.n_regions, plan.n_sectors
@@ -179,11 +324,16 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
 
     gdp0 = plan.gdp0
     gdp_loss = raw.gdp_loss                                    # (V, N, R)
-    gdp_pct = gdp_loss * (100.0 / gdp0)
-    world = gdp_loss.sum(axis=2)
+    gdp_pct, world, pass1 = _scaled_and_total(gdp_loss, 100.0 / gdp0)
+    full = raw.kept == raw.draws
+    if full:   # the largest cost; its kernels release the GIL, so the work below overlaps it
+        pool = ThreadPoolExecutor(max_workers=1)
+        regional = pool.submit(_risk_metrics3, gdp_pct, pass1)
+        pool.shutdown(wait=False)
     world_pct = world * (100.0 / gdp0.sum())
-    trade_pct = raw.exports_lost * np.divide(100.0, plan.exports0, out=np.zeros(R), where=plan.exports0 > 0)
-    world_trade_pct = raw.exports_lost.sum(axis=2) * (100.0 / plan.exports0.sum())
+    trade_pct, world_trade, _ = _scaled_and_total(
+        raw.exports_lost, np.divide(100.0, plan.exports0, out=np.zeros(R), where=plan.exports0 > 0))
+    world_trade_pct = world_trade * (100.0 / plan.exports0.sum())
 
     out_pct, out_abs = _stats_from_stream(raw.output_hist, raw.output_sum, raw.draws, plan.x0[None, :])
     out_pct = out_pct.reshape(V, R, S, 4)
@@ -192,9 +342,9 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     tr_pct, tr_abs = _stats_from_stream(raw.trade_hist, raw.trade_sum.reshape(V, R * R), raw.draws, T0[None, :])
     tr_abs = tr_abs.reshape(V, R, R, 4)
 
-    if raw.kept == raw.draws:
-        summary = np.moveaxis(risk_metrics(gdp_pct, axis=1), 0, 1)       # (V, M, R)
+    if full:
         world_summary = np.moveaxis(risk_metrics(world_pct, axis=1), 0, 1)  # (V, M)
+        summary = np.moveaxis(regional.result(), 0, 1)                     # (V, M, R)
     else:
         # only the first raw.kept draws are stored: headline statistics from the streams over every draw
         streamed = streamed_metrics(raw.headline_hist, raw.headline_sum, raw.headline_sumsq, raw.draws)  # (M, V, H)
@@ -237,7 +387,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         data_vars[f"{name}_summary"] = _var(lead + ("metric", dim), sel(summ), units, f"{long_name}: statistics")
 
     coords = {
-        "draw": np.arange(raw.kept),
+        "draw": pd.RangeIndex(raw.kept),   # the values of np.arange, without building a million-value index
         "region": list(mrio.regions),
         "sector": list(mrio.sectors),
         "exporter": list(mrio.regions),
@@ -297,25 +447,45 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
     draw; the other rows and P(>1%) describe the kept draws.
     """
     scenarios = ds.scenario.values.tolist() if "scenario" in ds.dims else [ds.attrs.get("scenario", "run")]
+    truncated = int(ds.attrs.get("draws_kept", ds.sizes["draw"])) < int(ds.attrs.get("draws", ds.sizes["draw"]))
     rows = []
     for sc in scenarios:
         d = ds.sel(scenario=sc) if "scenario" in ds.dims else ds
-        items = [("gdp_loss_pct", "World", d["world_gdp_loss_pct"].values)]
-        items += [("gdp_loss_pct", r, d["gdp_loss_pct"].sel(region=r).values) for r in d.region.values.tolist()]
-        items.append(("trade_loss_pct", "World", d["world_trade_loss_pct"].values))
+        items = [("gdp_loss_pct", "World", d["world_gdp_loss_pct"].values, None)]
+        if truncated:   # statistics streamed over every draw, not the kept ones
+            items[0] = items[0][:3] + (d["world_gdp_loss_pct_summary"].values,)
+            items += [("gdp_loss_pct", r, d["gdp_loss_pct"].sel(region=r).values,
+                       d["gdp_loss_pct_summary"].sel(region=r).values) for r in d.region.values.tolist()]
+        else:
+            items += [("gdp_loss_pct", *c) for c in _column_metrics(d["gdp_loss_pct"], "region")]
+        items.append(("trade_loss_pct", "World", d["world_trade_loss_pct"].values, None))
         if "world_simultaneity_premium_pct" in d and sc == "combined":
-            items.append(("simultaneity_premium_pct", "World", d["world_simultaneity_premium_pct"].values))
+            items.append(("simultaneity_premium_pct", "World", d["world_simultaneity_premium_pct"].values, None))
         for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "index")):
             if var in d:
-                items += [(var, lab, d[var].sel({dim: lab}).values) for lab in d[dim].values.tolist()]
-        truncated = int(ds.attrs.get("draws_kept", ds.sizes["draw"])) < int(ds.attrs.get("draws", ds.sizes["draw"]))
-        for var, who, x in items:
-            m = risk_metrics(x)
-            if truncated and var == "gdp_loss_pct":   # statistics streamed over every draw, not the kept ones
-                m = (d["world_gdp_loss_pct_summary"] if who == "World"
-                     else d["gdp_loss_pct_summary"].sel(region=who)).values
-            stat = dict(zip(METRICS, m))
+                items += [(var, *c) for c in _column_metrics(d[var], dim)]
+        for var, who, x, m in items:
+            stat = dict(zip(METRICS, risk_metrics(x) if m is None else m))
             rows.append({"scenario": sc, "variable": var, "region": who,
                          **{k: float(stat[k]) for k in ("mean", "p05", "p50", "p95", "VaR95", "VaR99", "ES95", "ES99")},
                          "P(>1%)": float(probability_exceeds(x, 1.0))})
     return pd.DataFrame(rows)
+
+
+def _column_metrics(da: xr.DataArray, dim: str) -> list[tuple]:
+    """``(label, draws, risk_metrics(draws))`` for each label of ``dim`` of a (draw, dim) array: the
+    same numbers as :func:`risk_metrics` column by column, with the order statistics of all columns
+    from one kernel pass over the array (column by column, each one re-reads all of it); mean and std
+    per column, by numpy, as :func:`risk_metrics` takes them for one column."""
+    labels = da[dim].values.tolist()
+    if set(da.dims) != {"draw", dim}:
+        cols = [da.sel({dim: lab}).values for lab in labels]
+        return [(lab, x, None) for lab, x in zip(labels, cols)]
+    arr = np.asarray(da.transpose("draw", dim).values, dtype=np.float64)
+    cols = [arr[:, j] for j in range(arr.shape[1])]
+    out = _metrics3(np.ascontiguousarray(arr).reshape(1, *arr.shape)) if arr.shape[0] else None
+    if out is None:   # NaN or inf somewhere (or no draws): column by column
+        return [(lab, x, None) for lab, x in zip(labels, cols)]
+    for j, x in enumerate(cols):
+        out[0, 0, j], out[1, 0, j] = _mean_std(x)
+    return [(lab, x, out[:, 0, j]) for j, (lab, x) in enumerate(zip(labels, cols))]

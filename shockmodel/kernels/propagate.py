@@ -245,10 +245,10 @@ def _anderson_point(f, gs, dX, dG, count, w, x0, active, out_x):
     k = count
     gram = np.zeros((k, k, B))
     rhs = np.zeros((k, B))
-    for p in range(k):
-        for j in range(n):
+    for j in range(n):          # industry-major: the k rows of industry j stay in L1 for all pairs
+        r = gs[j]
+        for p in range(k):
             a = dG[p, j]
-            r = gs[j]
             for b in range(B):
                 rhs[p, b] += a[b] * r[b]
             for q in range(p, k):
@@ -299,15 +299,24 @@ def _anderson_point(f, gs, dX, dG, count, w, x0, active, out_x):
             gamma[p, b] = acc / mat[p, p]
             total += gamma[p, b]
         ok[b] = np.isfinite(total)
+    for b in range(B):          # plain step where the system was degenerate
+        if not ok[b]:
+            for p in range(k):
+                gamma[p, b] = 0.0
+    v = np.empty(B)
     for j in range(n):
         xj = x0[j]
         inv = 1.0 / w[j] if w[j] > 0.0 else 0.0
         for b in range(B):
-            v = f[j, b]
-            if ok[b]:
-                for p in range(k):
-                    v -= gamma[p, b] * (dX[p, j, b] + dG[p, j, b] * inv)
-            out_x[j, b] = min(max(v, 0.0), xj)
+            v[b] = f[j, b]
+        for p in range(k):
+            gx = dX[p, j]
+            gg = dG[p, j]
+            gp = gamma[p]
+            for b in range(B):
+                v[b] -= gp[b] * (gx[b] + gg[b] * inv)
+        for b in range(B):
+            out_x[j, b] = min(max(v[b], 0.0), xj)
 
 
 @njit(cache=True, nogil=True)
