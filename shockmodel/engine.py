@@ -46,7 +46,7 @@ DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-6}
 BLOCK = 256              #: draws per random-number block and per propagation batch (fixed: reproducibility)
 SUB_BATCH = 64           #: draws iterated together by the constrained solver (fixed: reproducibility)
 DAYS_PER_MONTH = 30.4375
-AA_DEPTH = 5             #: constrained solver: Anderson depth (0: plain iteration; kernels.propagate.constrained_fixed_point)
+AA_DEPTH = 3             #: constrained solver: Anderson depth (0: plain iteration; kernels.propagate.constrained_fixed_point)
 KEEP_DRAWS = 1_000_000   #: per-draw arrays kept by default; statistics always cover every draw
 # Streamed histograms of percent losses (kernels.propagate.bit_histogram): bin 0 holds exact zeros, then
 # 2^HIST_SUB_BITS equal sub-bins per octave from 2^HIST_MIN_EXP to 2^HIST_MAX_EXP percent.

@@ -229,7 +229,26 @@ def _output_phase(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, 
 
 
 @njit(cache=True, nogil=True)
-def _anderson_point(f, gs, dX, dG, count, w, x0, active, out_x):
+def _gram_row(dG, count, new, gram):
+    """Refresh row and column ``new`` of the Gram matrices ``gram[p, q, b] = dG_p . dG_q`` (per draw) after
+    slot ``new`` of ``dG`` was rewritten; slots ``0 .. count-1`` are valid. One row per sweep instead of
+    the whole matrix (m dot products per draw instead of m (m + 1) / 2)."""
+    n, B = dG.shape[1], dG.shape[2]
+    for q in range(count):
+        gram[new, q, :] = 0.0
+    for j in range(n):
+        a = dG[new, j]
+        for q in range(count):
+            c = dG[q, j]
+            row = gram[new, q]
+            for b in range(B):
+                row[b] += a[b] * c[b]
+    for q in range(count):
+        gram[q, new, :] = gram[new, q, :]
+
+
+@njit(cache=True, nogil=True)
+def _anderson_point(f, gs, dX, dG, gram, count, w, x0, active, out_x):
     """The type-II Anderson point of every active draw (Anderson 1965, J. ACM 12:547; Walker & Ni 2011,
     SIAM J. Numer. Anal. 49:1715, eq. 2.3 with depth ``count``).
 
@@ -237,24 +256,21 @@ def _anderson_point(f, gs, dX, dG, count, w, x0, active, out_x):
     relative to its output) and the last ``count`` differences of iterates ``dX_i`` and of scaled residuals
     ``dG_i``: ``gamma = argmin || gs - sum_i gamma_i dG_i ||_2`` and
     ``x_new = f - sum_i gamma_i (dX_i + dG_i / w)`` (``dX_i + dG_i / w`` is the difference of ``f``),
-    clipped to ``[0, x0]``. The normal equations get a ridge of 1e-12 times their trace and are solved per
-    draw by Gaussian elimination with partial pivoting; a draw whose system is degenerate takes the plain
-    step ``x_new = f``. Each draw uses only its own column. f, gs, out_x: (n, B); dX, dG: (count, n, B).
+    clipped to ``[0, x0]``. The normal equations (Gram matrices ``gram`` of the ``dG``, kept up to date
+    by :func:`_gram_row`) get a ridge of 1e-12 times their trace and are solved per draw by Gaussian
+    elimination with partial pivoting; a draw whose system is degenerate takes the plain step
+    ``x_new = f``. Each draw uses only its own column. f, gs, out_x: (n, B); dX, dG: (count, n, B);
+    gram: (m, m, B).
     """
     n, B = f.shape
     k = count
-    gram = np.zeros((k, k, B))
     rhs = np.zeros((k, B))
-    for j in range(n):          # industry-major: the k rows of industry j stay in L1 for all pairs
+    for j in range(n):
         r = gs[j]
         for p in range(k):
             a = dG[p, j]
             for b in range(B):
                 rhs[p, b] += a[b] * r[b]
-            for q in range(p, k):
-                c = dG[q, j]
-                for b in range(B):
-                    gram[p, q, b] += a[b] * c[b]
     gamma = np.zeros((k, B))
     ok = np.zeros(B, dtype=np.bool_)
     mat = np.empty((k, k + 1))
@@ -268,7 +284,7 @@ def _anderson_point(f, gs, dX, dG, count, w, x0, active, out_x):
             continue
         for p in range(k):
             for q in range(k):
-                mat[p, q] = gram[min(p, q), max(p, q), b]
+                mat[p, q] = gram[p, q, b]
             mat[p, p] += 1e-12 * tr
             mat[p, k] = rhs[p, b]
         good = True
@@ -371,6 +387,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
         w[j] = 1.0 / x0[j] if x0[j] > 0.0 else 0.0
     dX = np.empty((m, n, B))
     dG = np.empty((m, n, B))
+    gram = np.zeros((m, m, B))
     gs = np.empty((n, B))
     x_prev = np.empty((n, B))
     gs_prev = np.empty((n, B))
@@ -453,6 +470,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                     dX[slot, j, b] = x[j, b] - x_prev[j, b]
                     dG[slot, j, b] = gs[j, b] - gs_prev[j, b]
             count = min(count + 1, m)
+            _gram_row(dG, count, slot, gram)
             slot = (slot + 1) % m
         for j in range(n):
             for b in range(B):
@@ -464,7 +482,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                 for b in range(B):
                     x[j, b] = f[j, b]
         else:
-            _anderson_point(f, gs, dX[:count], dG[:count], count, w, x0, active, x)
+            _anderson_point(f, gs, dX[:count], dG[:count], gram, count, w, x0, active, x)
     for b in range(B):     # not converged: the last evaluation
         if active[b]:
             for j in range(n):
