@@ -867,10 +867,16 @@ def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: in
 def blas_single_thread():
     """Context keeping BLAS on one thread: its spinning worker threads otherwise fight numba's prange
     threads for the cores (measured on 2 cores: 561 -> 3205 draws/s for the constrained model)."""
-    import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
-    from threadpoolctl import threadpool_limits
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:   # finding the loaded BLAS libraries costs ~3 ms: once per process
+        import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="blas")
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER = None
 
 
 def chunk_blocks(chunk_size: int | None) -> int:
@@ -929,7 +935,7 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     import numba
 
     # one set of histograms per thread for the whole run, added up once at the end
-    counts = [acc.counts()] + [tuple(np.zeros_like(a) for a in acc.counts())
+    counts = [acc.counts()] + [tuple(np.zeros(a.shape, a.dtype) for a in acc.counts())   # calloc: untouched pages are free
                                for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
