@@ -339,7 +339,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     out_pct = out_pct.reshape(V, R, S, 4)
     out_abs = out_abs.reshape(V, R, S, 4)
     T0 = plan.T0.reshape(-1)
-    tr_pct, tr_abs = _stats_from_stream(raw.trade_hist, raw.trade_sum.reshape(V, R * R), raw.draws, T0[None, :])
+    _, tr_abs = _stats_from_stream(raw.trade_hist, raw.trade_sum.reshape(V, R * R), raw.draws, T0[None, :])
     tr_abs = tr_abs.reshape(V, R, R, 4)
 
     if full:

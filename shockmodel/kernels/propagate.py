@@ -133,9 +133,8 @@ def demand_and_rationing(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho,
     Arrays are (industry, draw): the inner loop runs over draws, contiguous, so it vectorises.
     Adx, dx, dD0, out_*: (n, B); Wt, pass_: (T, B).
     """
-    n, B = Adx.shape
     _demand_phase(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, np.zeros((1, 1), dtype=np.bool_), False,
-                  out_rho, out_dD, np.zeros(B, dtype=np.bool_))
+                  out_rho, out_dD, np.zeros(Adx.shape[1], dtype=np.bool_))
 
 
 @njit(cache=True, nogil=True)
@@ -225,7 +224,7 @@ def _output_phase(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, 
         if want_demand:
             for b in range(B):
                 d = dD[j, b]
-                out_demand[j, b] = d > 0.0 and d > dcap[j, b] and crit[b] <= d and d < xj
+                out_demand[j, b] = d > 0.0 and d > dcap[j, b] and crit[b] <= d < xj
 
 
 @njit(cache=True, nogil=True)
