@@ -334,6 +334,19 @@ def _anderson_point(f, gs, dX, dG, gram, count, w, x0, active, out_x):
             out_x[j, b] = min(max(v[b], 0.0), xj)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _stop_if_settled(b, moved, f, rho, active, out_dx, out_rho):
+    """Stop draw b if no industry moved: its result is the map's value ``f`` with its rationing ``rho``."""
+    n = moved.shape[0]
+    for j in range(n):
+        if moved[j, b]:
+            return
+    active[b] = False
+    for j in range(n):
+        out_dx[j, b] = f[j, b]
+        out_rho[j, b] = rho[j, b]
+
+
 @njit(cache=True, nogil=True)
 def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap, x0, tri_ptr, tri_idx, crit_ptr,
                             crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter, aa_depth, out_dx, out_rho,
@@ -423,32 +436,14 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                 check[b] = near
                 any_check = any_check or near
             else:
-                still = False
-                for j in range(n):
-                    if moved[j, b]:
-                        still = True
-                        break
-                if not still:
-                    active[b] = False
-                    for j in range(n):
-                        out_dx[j, b] = f[j, b]
-                        out_rho[j, b] = rho[j, b]
+                _stop_if_settled(b, moved, f, rho, active, out_dx, out_rho)
         if any_check:
             _demand_phase(Adx, Wt, x, pass_, dD0, x0, tri_ptr, tri_idx, force, False, rhoT, dD, over)
             _output_phase(x, rhoT, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, check,
                           tol, fT, moved, False, demand)
             for b in range(B):
                 if check[b]:
-                    still = False
-                    for j in range(n):
-                        if moved[j, b]:
-                            still = True
-                            break
-                    if not still:
-                        active[b] = False
-                        for j in range(n):
-                            out_dx[j, b] = fT[j, b]
-                            out_rho[j, b] = rhoT[j, b]
+                    _stop_if_settled(b, moved, fT, rhoT, active, out_dx, out_rho)
         any_active = False
         for b in range(B):
             any_active = any_active or active[b]
