@@ -485,6 +485,19 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     return active
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _multiplierT(effT, cols, ptr, cells, out):
+    """:func:`build_multiplier` draws-last: ``out[c, b] = prod_k (1 - effT[cols[k], b])`` over the shocks k
+    whose cells (CSR ``ptr``/``cells``) hold c, in the same order. out: (n_cells, B)."""
+    out[:, :] = 1.0
+    for q in range(cols.shape[0]):
+        sev = effT[cols[q]]
+        for r in range(ptr[q], ptr[q + 1]):
+            row = out[cells[r]]
+            for b in range(row.shape[0]):
+                row[b] *= 1.0 - sev[b]
+
+
 @njit(cache=True, nogil=True)
 def constrained_setup(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri, tri_s, cap_cols, cap_ptr, cap_cells,
                       fd_cols, fd_ptr, fd_cells, Zsum, Ypos, tri_ptr, tri_idx, tri_m, x0, n_sectors, out_passT,
@@ -508,23 +521,12 @@ def constrained_setup(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri,
             row = out_passT[t]
             for b in range(B):
                 row[b] *= 1.0 - sev[b] * (1.0 - st[b])
-    cap = np.ones((n, B))
-    for q in range(cap_cols.shape[0]):
-        sev = effT[cap_cols[q]]
-        for r in range(cap_ptr[q], cap_ptr[q + 1]):
-            row = cap[cap_cells[r]]
-            for b in range(B):
-                row[b] *= 1.0 - sev[b]
+    cap = np.empty((n, B))
+    _multiplierT(effT, cap_cols, cap_ptr, cap_cells, cap)
     for j in range(n):
         for b in range(B):
             out_dcapT[j, b] = (1.0 - cap[j, b]) * x0[j]
-    out_demT[:, :] = 1.0
-    for q in range(fd_cols.shape[0]):
-        sev = effT[fd_cols[q]]
-        for r in range(fd_ptr[q], fd_ptr[q + 1]):
-            row = out_demT[fd_cells[r]]
-            for b in range(B):
-                row[b] *= 1.0 - sev[b]
+    _multiplierT(effT, fd_cols, fd_ptr, fd_cells, out_demT)
     for i in range(n):
         s = i % n_sectors
         out = out_dD0T[i]
