@@ -365,17 +365,12 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     from shockmodel.kernels import propagate as kern
 
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
-    P, K = plan.n_packages, plan.n_shocks
-    Wn = rng.standard_normal((BLOCK, P))
-    Fn = rng.standard_normal((BLOCK, P))
-    En = rng.standard_normal((BLOCK, K))
-    Um = rng.random((BLOCK, n_market))
-    occurred = np.empty((n_draws, P), dtype=bool)
-    sev = np.empty((n_draws, K))
-    kern.occurrence(Wn[:n_draws], plan.copula, plan.occ_threshold, occurred)
-    kern.sample_severity(Fn[:n_draws], En[:n_draws], plan.copula, plan.pkg_corr, plan.shock_pkg, plan.mitigating,
-                         plan.tables, plan.sev_cap, TABLE_Z, sev)
-    return Sample(occurred=occurred, severity=sev, u_market=Um[:n_draws])
+    occurred = np.empty((n_draws, plan.n_packages), dtype=bool)
+    sev = np.empty((n_draws, plan.n_shocks))
+    um = np.empty((n_draws, n_market))
+    kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
+                            plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, occurred, sev, um)
+    return Sample(occurred=occurred, severity=sev, u_market=um)
 
 
 # --- one block through the network -------------------------------------------------------------------
@@ -610,6 +605,7 @@ class ChunkResult:
     headline_block_sums: np.ndarray    # (V, n_blocks, H) sums of the percent values
     headline_block_sumsq: np.ndarray   # (V, n_blocks, H) sums of their squares
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
+    in_place: bool = False   # per-draw arrays are views of the accumulator's (Accumulator.chunk_views)
 
 
 #: Per-draw headline variables streamed into histograms (and sums), so that runs that keep only part of
@@ -631,7 +627,8 @@ def _loss_scale(baseline: np.ndarray) -> np.ndarray:
 
 
 def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int,
-              variants: np.ndarray, market=None, *, tol: float | None = None, counts=None) -> ChunkResult:
+              variants: np.ndarray, market=None, *, tol: float | None = None, counts=None,
+              out: ChunkResult | None = None) -> ChunkResult:
     """Run blocks ``first_block ..`` (clipped at ``draws``) under every variant.
 
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
@@ -644,7 +641,9 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     blocks are spread over the numba thread count as contiguous runs (one Python thread each; kernels
     and BLAS release the GIL); each run counts into its own histograms (a run without a set of its own
     uses a per-thread scratch set, added to the first set at the end), which are integers, so their sum
-    does not depend on the split, and every other output is written per draw or per block.
+    does not depend on the split, and every other output is written per draw or per block. ``out``:
+    optional result to write into (the serial driver passes views of its accumulator's arrays, so the
+    draws are written once, where they stay, instead of into fresh arrays that are then copied).
     """
     V = variants.shape[0]
     R, S = plan.n_regions, plan.n_sectors
@@ -654,7 +653,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
     K, P = plan.n_shocks, plan.n_packages
-    res = ChunkResult(
+    res = out if out is not None else ChunkResult(
         first_block=first_block,
         occurred=np.zeros((N, P), dtype=bool), severity=np.zeros((N, K)),
         gdp_loss=np.zeros((V, N, R)), exports_lost=np.zeros((V, N, R)), horizon_fraction=np.zeros((V, N)),
@@ -819,12 +818,31 @@ class Accumulator:
         while self._next_block in self._pending:
             self._take(self._pending.pop(self._next_block))
 
+    def chunk_views(self, first_block: int, n_blocks: int) -> ChunkResult | None:
+        """A chunk result for ``run_chunk(out=...)`` whose per-draw arrays are views of ours (None if the
+        chunk reaches past the kept draws): the draws are then written once, in place."""
+        r = self.raw
+        a = first_block * BLOCK
+        b = min(r.draws, (first_block + n_blocks) * BLOCK)
+        if b > r.kept:
+            return None
+        V, n = r.gdp_loss.shape[0], r.output_sum.shape[1]
+        R, H = r.trade_sum.shape[1], r.headline_sum.shape[1]
+        return ChunkResult(
+            first_block=first_block, occurred=r.occurred[a:b], severity=r.severity[a:b],
+            gdp_loss=r.gdp_loss[:, a:b], exports_lost=r.exports_lost[:, a:b],
+            horizon_fraction=r.horizon_fraction[:, a:b], converged=r.converged[:, a:b],
+            iterations=r.iterations[:, a:b], output_hist=None, trade_hist=None, headline_hist=None,
+            output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
+            headline_block_sums=np.zeros((V, n_blocks, H)), headline_block_sumsq=np.zeros((V, n_blocks, H)),
+            in_place=True)
+
     def _take(self, c: ChunkResult) -> None:
         r = self.raw
         a = c.first_block * BLOCK
         b = min(a + c.severity.shape[0], r.kept)
         self.non_converged += int((~c.converged).sum())
-        if b > a:
+        if b > a and not c.in_place:
             r.occurred[a:b], r.severity[a:b] = c.occurred[: b - a], c.severity[: b - a]
             for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
                 getattr(r, name)[:, a:b] = getattr(c, name)[:, : b - a]
@@ -832,11 +850,9 @@ class Accumulator:
             r.output_hist += c.output_hist
             r.trade_hist += c.trade_hist
             r.headline_hist += c.headline_hist
-        for q in range(c.output_block_sums.shape[1]):
-            r.output_sum += c.output_block_sums[:, q]
-            r.trade_sum += c.trade_block_sums[:, q]
-            r.headline_sum += c.headline_block_sums[:, q]
-            r.headline_sumsq += c.headline_block_sumsq[:, q]
+        for total, parts in ((r.output_sum, c.output_block_sums), (r.trade_sum, c.trade_block_sums),
+                             (r.headline_sum, c.headline_block_sums), (r.headline_sumsq, c.headline_block_sumsq)):
+            _add_in_order(total, parts)
         for name, arr in c.extras.items():
             if name not in r.extras:
                 r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
@@ -853,6 +869,13 @@ class Accumulator:
             raise RuntimeError(f"chunks missing before block {self._next_block}")
         self.raw.non_converged = self.non_converged
         return self.raw
+
+
+def _add_in_order(total: np.ndarray, parts: np.ndarray) -> None:
+    """``total += parts[:, 0]; total += parts[:, 1]; ...`` (block order, so sums do not depend on the
+    chunking) in one call: ``np.add.accumulate`` adds strictly left to right."""
+    if parts.shape[1]:
+        total[...] = np.add.accumulate(np.concatenate([total[:, None], parts], axis=1), axis=1)[:, -1]
 
 
 def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: int,
@@ -939,8 +962,9 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
                                for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
-            acc.add(run_chunk(plan, seed, first, min(per_chunk, n_blocks - first), draws, vmat, market, tol=tol,
-                              counts=counts))
+            nb = min(per_chunk, n_blocks - first)
+            acc.add(run_chunk(plan, seed, first, nb, draws, vmat, market, tol=tol, counts=counts,
+                              out=acc.chunk_views(first, nb)))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))
     for extra in counts[1:]:

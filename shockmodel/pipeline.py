@@ -44,12 +44,24 @@ def resolve_scenario(scenario, overrides: Mapping[str, Any] | None = None):
 
 
 def compile_for(scenario, mrio, overrides=None):
+    """(spec, compiled scenario) for ``scenario`` on ``mrio``; spec None if given compiled."""
     from shockmodel import scenario as sc
 
     spec = resolve_scenario(scenario, overrides)
     if isinstance(spec, sc.CompiledScenario):
         return None, spec
-    return spec, sc.compile_scenario(spec, mrio)
+    key = (id(spec), mrio.sha256)
+    hit = _COMPILED.get(key)
+    if hit is None or hit[0] is not spec:
+        if len(_COMPILED) >= 16:
+            _COMPILED.clear()
+        hit = _COMPILED[key] = (spec, sc.compile_scenario(spec, mrio))
+    return spec, hit[1]
+
+
+#: compiled scenarios by spec object (specs are frozen, and scenario.load_scenario returns the same
+#: object while its files are unchanged) and table content; the entry holds the spec, so its id stays its own
+_COMPILED: dict[tuple[int, str], tuple[Any, Any]] = {}
 
 
 class MarketHook:

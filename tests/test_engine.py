@@ -291,6 +291,26 @@ def test_same_numbers_for_any_thread_count(repro_case, default_table, critical_d
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("n_draws,n_market", [(256, 0), (200, 5)])
+def test_sampling_draws_numpys_random_stream(repro_case, default_table, critical_default, n_draws, n_market):
+    """sample_block draws its normals and uniforms in numba (kern.sample_block_draws); they must be numpy's
+    numbers for the same SeedSequence, drawn for the full block in the documented order."""
+    plan = engine.make_plan(repro_case, default_table, "leontief", critical_default)
+    smp = engine.sample_block(plan, 11, 4, n_draws, n_market)
+    rng = np.random.default_rng(np.random.SeedSequence(11, spawn_key=(4,)))
+    P, K = plan.n_packages, plan.n_shocks
+    Wn, Fn = rng.standard_normal((engine.BLOCK, P)), rng.standard_normal((engine.BLOCK, P))
+    En, Um = rng.standard_normal((engine.BLOCK, K)), rng.random((engine.BLOCK, n_market))
+    occ, sev = np.empty((n_draws, P), dtype=bool), np.empty((n_draws, K))
+    kern.occurrence(Wn[:n_draws], plan.copula, plan.occ_threshold, occ)
+    kern.sample_severity(Fn[:n_draws], En[:n_draws], plan.copula, plan.pkg_corr, plan.shock_pkg, plan.mitigating,
+                         plan.tables, plan.sev_cap, engine.TABLE_Z, sev)
+    np.testing.assert_array_equal(smp.occurred, occ)
+    np.testing.assert_array_equal(smp.severity, sev)
+    np.testing.assert_array_equal(smp.u_market, Um[:n_draws])
+    assert 0 < occ.mean() < 1 and sev.std() > 0     # the case samples something
+
+
 def test_fewer_draws_are_a_prefix(repro_case, default_table, critical_default):
     a = engine.simulate(repro_case, default_table, draws=700, seed=5, critical=critical_default)
     b = engine.simulate(repro_case, default_table, draws=300, seed=5, critical=critical_default)

@@ -654,6 +654,30 @@ def sample_severity(Fn, En, copula, pkg_corr, shock_pkg, mitigating, tables, cap
 
 
 @njit(cache=True, nogil=True)
+def sample_block_draws(rng, block, copula, threshold, pkg_corr, shock_pkg, mitigating, tables, cap, z_max,
+                       out_occ, out_sev, out_um):
+    """All random inputs of one block from its generator ``rng`` (``engine.sample_block``): standard normals
+    ``W`` (block, P), ``F`` (block, P), ``E`` (block, K) and uniforms (block, M), drawn in this order for the
+    full block, then :func:`occurrence` and :func:`sample_severity` of the first ``out_sev.shape[0]``
+    draws. numba's ``Generator.standard_normal`` and ``random`` are ports of numpy's and give the same
+    numbers for the same bit generator state (tests/test_engine.py checks them against numpy), about 2.5x
+    faster here and without the GIL.
+    out_occ: (B, P) bool; out_sev: (B, K); out_um: (B, M) with B <= block
+    """
+    B = out_sev.shape[0]
+    P = copula.shape[0]
+    K = out_sev.shape[1]
+    Wn = rng.standard_normal((block, P))
+    Fn = rng.standard_normal((block, P))
+    En = rng.standard_normal((block, K))
+    if out_um.shape[1] > 0:
+        Um = rng.random((block, out_um.shape[1]))
+        out_um[:, :] = Um[:B]
+    occurrence(Wn[:B], copula, threshold, out_occ)
+    sample_severity(Fn[:B], En[:B], copula, pkg_corr, shock_pkg, mitigating, tables, cap, z_max, out_sev)
+
+
+@njit(cache=True, nogil=True)
 def occurrence(Wn, copula, threshold, out_occ):
     """Package ``p`` occurs iff its correlated latent ``(C W)_p < Phi^-1(probability_p)`` (same as
     ``Phi((C W)_p) < probability_p``, without evaluating Phi). Wn: (B, P); out: (B, P) bool."""
@@ -821,23 +845,21 @@ def trade_from_W(W, rho, pass_, demT, Zsum, Ypos, tri_of, n_sectors, out_loss):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _hist_row(row, scale, shift, first_key, counts, buf):
-    """:func:`bit_histogram` for one cell: ``row`` (draws) times ``scale`` into ``counts`` (bins)."""
+def _hist_row(row, scale, shift, first_key, counts, buf, keys):
+    """:func:`bit_histogram` for one cell: ``row`` (draws) times ``scale`` into ``counts`` (bins). The bin
+    keys are computed without branches into ``keys`` (a loop the compiler vectorises), then counted:
+    the counting loop alone is the cost that cannot be vectorised (0.7 ns a value; 0.85 with the keys
+    computed in it). buf, keys: scratch of at least ``len(row)``."""
     n_bins = counts.shape[0]
     B = row.shape[0]
     for b in range(B):
         buf[b] = row[b] * scale
     bits = buf[:B].view(np.int64)
     for b in range(B):
-        if buf[b] <= 0.0:
-            counts[0] += 1
-        else:
-            k = (bits[b] >> shift) - first_key
-            if k < 1:
-                k = 1
-            elif k > n_bins - 1:
-                k = n_bins - 1
-            counts[k] += 1
+        k = min(max((bits[b] >> shift) - first_key, 1), n_bins - 1)
+        keys[b] = 0 if buf[b] <= 0.0 else k
+    for b in range(B):
+        counts[keys[b]] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -853,8 +875,9 @@ def bit_histogram(values, scale, shift, first_key, counts):
     """
     n_cells, B = values.shape
     buf = np.empty(B)
+    keys = np.empty(B, dtype=np.int64)
     for c in range(n_cells):
-        _hist_row(values[c], scale[c], shift, first_key, counts[c], buf)
+        _hist_row(values[c], scale[c], shift, first_key, counts[c], buf, keys)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -956,6 +979,7 @@ def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_sca
     n, B = dxT.shape
     R = tradeT.shape[0]
     buf = np.empty(B)
+    keys = np.empty(B, dtype=np.int64)
     head = np.zeros((2 * R + 2, B))
     for j in range(n):
         r = j // n_sectors
@@ -966,7 +990,7 @@ def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_sca
             row[b] = v
             head[r, b] += a * v
         out_sum[j] = _lane_sum(row, n_keep, 1.0)[0]
-        _hist_row(row[:n_keep], out_scale[j], shift, first_key, out_hist[j], buf)
+        _hist_row(row[:n_keep], out_scale[j], shift, first_key, out_hist[j], buf, keys)
     for e in range(R):
         for m in range(R):
             row = tradeT[e, m]
@@ -977,7 +1001,7 @@ def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_sca
                 for b in range(B):
                     head[R + 1 + e, b] += row[b]
             trade_sum[e, m] = _lane_sum(row, n_keep, 1.0)[0]
-            _hist_row(row[:n_keep], trade_scale[e * R + m], shift, first_key, trade_hist[e * R + m], buf)
+            _hist_row(row[:n_keep], trade_scale[e * R + m], shift, first_key, trade_hist[e * R + m], buf, keys)
     for r in range(R):
         for b in range(B):
             head[R, b] += head[r, b]
@@ -986,5 +1010,5 @@ def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_sca
             out_gdp[b, r] = head[r, b]
             out_exports[b, r] = head[R + 1 + r, b]
     for h in range(2 * R + 2):
-        _hist_row(head[h, :n_keep], head_scale[h], shift, first_key, head_hist[h], buf)
+        _hist_row(head[h, :n_keep], head_scale[h], shift, first_key, head_hist[h], buf, keys)
         head_sum[h], head_sumsq[h] = _lane_sum(head[h], n_keep, head_scale[h])
