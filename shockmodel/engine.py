@@ -408,10 +408,11 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
                        blocked_export_share=(plan.blocked_weight.T @ uT).T)
 
 
-def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int):
+def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None):
     """One block, draws-last and before the horizon fraction: ``dxT`` (n, B) output lost, ``tradeT``
     (R, R, B) bilateral trade lost, ``f`` (B,), ``converged``, ``iterations``, ``uT`` (C, B) blocked share
-    of each pass class."""
+    of each pass class. ``ws``: the calling thread's :func:`_workspace` (its arrays are overwritten by the
+    next block: the engine reduces a block before it propagates the next); None: fresh arrays."""
     from shockmodel.kernels import propagate as kern
 
     B = sev.shape[0]
@@ -423,12 +424,14 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     if plan.model == "leontief":
         # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
         # dx = (L Yc) w (passclasses.py): C columns instead of n; the whole block in one kernel
-        dxT, tradeT, f, uT = np.empty((R * S, B)), np.empty((R, R, B)), np.empty(B), np.empty((cls.n_classes, B))
+        w = ws if ws is not None and ws["B"] == B else _workspace(plan, B, keep=False)
+        dxT, tradeT, f, uT = w["dxT"], w["tradeT"], w["f"], w["uT"]
         kern.leontief_block(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
                             plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
                             DAYS_PER_MONTH, plan.trade_cols, plan.trade_pkg, plan.fd_cols, cls.cls_ptr, cls.cls_shock,
                             cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd, plan.M, plan.x0, plan.Q_g, cls.Q_ptr,
-                            cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, S, dxT, tradeT, f, uT)
+                            cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, S, dxT, tradeT, f, uT,
+                            w["work"], w["work_g"])
         return dxT, tradeT, f, converged, iterations, uT
     effT, substT, f = np.empty((K, B)), np.empty((max(P, 1), S, B)), np.empty(B)
     kern.block_setup(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask, plan.dur_cols,
@@ -706,6 +709,30 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
 _SCRATCH = threading.local()
 
 
+def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
+    """Per-block arrays of the leontief kernels and the reduction, kept per thread (``keep``) and reused
+    block after block: fresh temporaries of a few hundred kB per block made the allocator return pages
+    to the system and fault them in again (1e5 leontief draws: ~10% of the wall time, and its noise)."""
+    from shockmodel.kernels.propagate import leontief_work_sizes
+
+    R, S, cls = plan.n_regions, plan.n_sectors, plan.classes
+    shape = (R, S, cls.n_classes, plan.n_shocks, plan.n_packages, len(plan.trade_cols), len(plan.fd_cols),
+             tuple(np.diff(cls.Q_ptr)), np.dtype(plan.gemm_dtype).str, B)
+    cache = getattr(_SCRATCH, "workspaces", None)
+    if keep and cache is not None and shape in cache:
+        return cache[shape]
+    f64, g = leontief_work_sizes(plan.n_shocks, plan.n_packages, S, len(plan.trade_cols), len(plan.fd_cols),
+                                 cls.n_classes, R * S, cls.Q_ptr, B)
+    ws = {"B": B, "dxT": np.empty((R * S, B)), "tradeT": np.empty((R, R, B)), "f": np.empty(B),
+          "uT": np.empty((cls.n_classes, B)), "work": np.empty(f64), "work_g": np.empty(g, dtype=plan.gemm_dtype),
+          "reduce": np.empty((2 * R + 4) * B)}
+    if keep:
+        if cache is None or len(cache) >= 4:
+            cache = _SCRATCH.workspaces = {}
+        cache[shape] = ws
+    return ws
+
+
 def _scratch(name: str, shape: tuple) -> np.ndarray:
     """A zeroed int64 array of ``shape`` kept per thread and name; the caller zeroes it after use."""
     buf = getattr(_SCRATCH, name, None)
@@ -731,13 +758,14 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     res.occurred[a:b] = smp.occurred[: hi - lo]
     res.severity[a:b] = smp.severity[: hi - lo]
     k = hi - lo
+    ws = _workspace(plan, BLOCK)
     for v in range(variants.shape[0]):
         on = smp.occurred & variants[v][None, :]
-        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000)
+        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], res.output_block_sums[v, q], res.trade_block_sums[v, q],
-                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q])
+                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q], ws["reduce"])
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
@@ -928,6 +956,32 @@ def variant_matrix(package_names: Sequence[str],
     return tuple(names), np.array(rows, dtype=bool).reshape(len(names), P)
 
 
+_SPARE_COUNTS: dict[tuple, list] = {}
+_SPARE_LOCK = threading.Lock()
+
+
+def _take_counts(like: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """A zeroed set of histograms shaped like ``like`` for one more thread of a run, reused from earlier
+    runs: fresh ones cost page faults twice (counting, then adding them up), 3 ms of a 27 ms run."""
+    key = tuple(a.shape for a in like)
+    with _SPARE_LOCK:
+        free = _SPARE_COUNTS.get(key)
+        if free:
+            return free.pop()
+    return tuple(np.zeros(a.shape, a.dtype) for a in like)
+
+
+def _give_counts(counts: tuple[np.ndarray, ...]) -> None:
+    """Zero a set from :func:`_take_counts` and keep it for the next run (at most 4 per shape)."""
+    for a in counts:
+        a.fill(0)
+    key = tuple(a.shape for a in counts)
+    with _SPARE_LOCK:
+        free = _SPARE_COUNTS.setdefault(key, [])
+        if len(free) < 4:
+            free.append(counts)
+
+
 def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model: str = "constrained",
              chunk_size: int | None = None, variants: Mapping[str, Sequence[str]] | None = None,
              critical: np.ndarray | None = None, threads: int | None = None, market=None,
@@ -958,8 +1012,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     import numba
 
     # one set of histograms per thread for the whole run, added up once at the end
-    counts = [acc.counts()] + [tuple(np.zeros(a.shape, a.dtype) for a in acc.counts())   # calloc: untouched pages are free
-                               for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
+    spare = [_take_counts(acc.counts()) for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
+    counts = [acc.counts()] + spare
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
             nb = min(per_chunk, n_blocks - first)
@@ -967,9 +1021,10 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
                               out=acc.chunk_views(first, nb)))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))
-    for extra in counts[1:]:
+    for extra in spare:
         for total, part in zip(counts[0], extra):
             total += part
+        _give_counts(extra)
     raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0
     return raw

@@ -729,6 +729,22 @@ def class_factors(effT, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_mu
 
 @njit(cache=True, nogil=True)
 def linear_trade(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_loss):
+    """:func:`linear_trade_into` with its own scratch."""
+    buf = np.empty(max_rows(Q_ptr) * uT.shape[1], dtype=dxT.dtype)
+    linear_trade_into(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_loss, buf)
+
+
+@njit(cache=True, nogil=True)
+def max_rows(Q_ptr):
+    """The most rows of ``Q`` of one importer."""
+    rows = 0
+    for m in range(Q_ptr.shape[0] - 1):
+        rows = max(rows, Q_ptr[m + 1] - Q_ptr[m])
+    return rows
+
+
+@njit(cache=True, nogil=True)
+def linear_trade_into(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_loss, buf):
     """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
 
     Same quantity as :func:`trade_loss`, summed by pass class instead of by industry: with
@@ -740,17 +756,13 @@ def linear_trade(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n
     of passclasses.PassClasses.Q, so ``Pm[e] = Ar_e . dx_m`` and ``Pm[grp_row[g] - Q_ptr[m]] = Ag_g . dx_m``;
     per importer keeps the product in cache.
     dxT: (n, B) in the dtype of Q (float64 or float32); uT, wT: (C, B); grp_*: CSR over pairs ``e * R + m``;
-    out_loss: (R, R, B) draws-last, float64
+    out_loss: (R, R, B) draws-last, float64; buf: scratch in the dtype of dxT, ``max_rows(Q_ptr) * B`` long
     """
     R = Q_ptr.shape[0] - 1
     B = uT.shape[1]
-    rows = 0
-    for m in range(R):
-        rows = max(rows, Q_ptr[m + 1] - Q_ptr[m])
-    buf = np.empty((rows, B), dtype=dxT.dtype)
     for m in range(R):
         r0 = Q_ptr[m]
-        Pm = buf[:Q_ptr[m + 1] - r0]
+        Pm = buf[:(Q_ptr[m + 1] - r0) * B].reshape((Q_ptr[m + 1] - r0, B))
         np.dot(Q[r0:Q_ptr[m + 1]], dxT[m * n_sectors:(m + 1) * n_sectors], Pm)
         for e in range(R):
             o = out_loss[e, m]
@@ -765,50 +777,68 @@ def linear_trade(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n
                     o[b] += uT[c, b] * (z - Pm[row, b]) + wT[c, b] * y
 
 
+def leontief_work_sizes(n_shocks, n_packages, n_sectors, n_trade, n_fd, n_classes, n, Q_ptr, B):
+    """Lengths of the two scratch vectors of :func:`leontief_block`: (float64, GEMM dtype)."""
+    rows = int(np.max(np.diff(Q_ptr))) if len(Q_ptr) > 1 else 0
+    f64 = (n_shocks + max(n_packages, 1) * n_sectors + n_trade + n_fd + n_classes) * B
+    return f64, (n_classes + n + rows) * B
+
+
+@njit(cache=True, nogil=True)
+def _carve(work, offset, rows, B):
+    """The next ``rows x B`` of scratch vector ``work`` from ``offset``, and the offset after it."""
+    return work[offset:offset + rows * B].reshape((rows, B)), offset + rows * B
+
+
 @njit(cache=True, nogil=True)
 def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols, dur_pkg, inv_cols, inv_pkg,
                    horizon, days_per_month, trade_cols, trade_pkg, fd_cols, cls_ptr, cls_shock, cls_sector,
                    cls_fd_ptr, cls_fd, M, x0, Q, Q_ptr, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors,
-                   out_dxT, out_tradeT, out_f, out_uT):
+                   out_dxT, out_tradeT, out_f, out_uT, work, work_g):
     """One block of the Leontief model in one call (no Python between the steps, so two threads do not
     queue for the GIL): :func:`block_setup`, :func:`class_factors`, ``dx = (L Yc) w`` (engine: Miller &
     Blair eq. 2.11 in changes, by pass class) as one GEMM in the dtype of ``M``, :func:`clip_loss` and
     :func:`linear_trade`. Same operations in the same order as the step-by-step path, so the same bits.
     sev: (B, K); on: (B, P); M: (n, C); out_dxT: (n, B) float64; out_tradeT: (R, R, B); out_f: (B,);
-    out_uT: (C, B) blocked share of each class.
+    out_uT: (C, B) blocked share of each class. work (float64), work_g (dtype of M): scratch vectors of the
+    lengths :func:`leontief_work_sizes` gives, kept by the caller between blocks (fresh temporaries of a
+    few hundred kB per block made the allocator hand pages back and fault them in again: ~10%).
     """
     B, K = sev.shape
     P = on.shape[1]
     S = n_sectors
     C = cls_sector.shape[0]
-    effT = np.empty((K, B))
-    substT = np.empty((max(P, 1), S, B))
+    n = M.shape[0]
+    effT, o = _carve(work, 0, K, B)
+    substT = work[o:o + max(P, 1) * S * B].reshape((max(P, 1), S, B))
+    o += max(P, 1) * S * B
+    eff_trade, o = _carve(work, o, trade_cols.shape[0], B)
+    fd_mult, o = _carve(work, o, fd_cols.shape[0], B)
+    wT, o = _carve(work, o, C, B)
+    w_g, o = _carve(work_g, 0, C, B)
+    dx_g, o = _carve(work_g, o, n, B)
     block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols, dur_pkg, inv_cols, inv_pkg,
                 horizon, days_per_month, effT, substT, out_f)
-    eff_trade = np.empty((trade_cols.shape[0], B))
     for q in range(trade_cols.shape[0]):
         eff_trade[q] = effT[trade_cols[q]]
-    fd_mult = np.empty((fd_cols.shape[0], B))
     for q in range(fd_cols.shape[0]):
         for b in range(B):
             fd_mult[q, b] = 1.0 - effT[fd_cols[q], b]
-    wT = np.empty((C, B))
     class_factors(eff_trade, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_mult, cls_fd_ptr, cls_fd,
                   out_uT, wT)
-    w_g = np.empty((C, B), dtype=M.dtype)
     for c in range(C):
         for b in range(B):
             w_g[c, b] = wT[c, b]
-    dx_g = np.empty((M.shape[0], B), dtype=M.dtype)
     np.dot(M, w_g, dx_g)
-    for j in range(M.shape[0]):
+    for j in range(n):
         for b in range(B):
             out_dxT[j, b] = dx_g[j, b]
     clip_loss(out_dxT, x0)
-    for j in range(M.shape[0]):   # the trade GEMMs read the clipped loss, in the dtype of Q
+    for j in range(n):   # the trade GEMMs read the clipped loss, in the dtype of Q
         for b in range(B):
             dx_g[j, b] = out_dxT[j, b]
-    linear_trade(dx_g, Q, Q_ptr, out_uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_tradeT)
+    linear_trade_into(dx_g, Q, Q_ptr, out_uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_tradeT,
+                      work_g[o:])
 
 
 @njit(cache=True, nogil=True)
@@ -964,7 +994,8 @@ def block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols,
 
 @njit(cache=True, nogil=True)
 def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_scale, shift, first_key, n_keep,
-                 out_gdp, out_exports, out_hist, trade_hist, head_hist, out_sum, trade_sum, head_sum, head_sumsq):
+                 out_gdp, out_exports, out_hist, trade_hist, head_hist, out_sum, trade_sum, head_sum, head_sumsq,
+                 work):
     """Scale one block's losses by the horizon fraction and reduce them, in place, one pass per cell.
 
     Per draw (the first ``n_keep`` draws of the block): GDP lost by region, ``sum_{j in r} v0_j dx_j / x0_j``
@@ -974,13 +1005,15 @@ def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_sca
     ``head_scale``): histogram counts of the percent loss (:func:`bit_histogram`) and the sum over the
     block's draws (and, for the headlines, of squares).
     dxT: (n, B); tradeT: (R, R, B); out_gdp, out_exports: (n_keep, R); *_hist: (cells, bins);
-    out_sum: (n,); trade_sum: (R, R); head_sum, head_sumsq: (2R + 2,)
+    out_sum: (n,); trade_sum: (R, R); head_sum, head_sumsq: (2R + 2,); work: float64 scratch of
+    ``(2 R + 4) B`` (kept by the caller between blocks)
     """
     n, B = dxT.shape
     R = tradeT.shape[0]
-    buf = np.empty(B)
-    keys = np.empty(B, dtype=np.int64)
-    head = np.zeros((2 * R + 2, B))
+    head, o = _carve(work, 0, 2 * R + 2, B)
+    head[:, :] = 0.0
+    buf = work[o:o + B]
+    keys = work[o + B:o + 2 * B].view(np.int64)
     for j in range(n):
         r = j // n_sectors
         a = va[j]
