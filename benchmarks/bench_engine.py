@@ -72,6 +72,8 @@ SIZES_FLOAT32 = {
         ("wiod2011", "constrained"): [1_024],
     },
 }
+REPEATS = 3          #: timed runs per shockmodel configuration (the best is reported, the median too)
+REPEAT_MAX_S = 8.0   #: ... unless one run takes longer than this
 #: draws per baseline: (numpy loop with L, numpy loop with solve, pymrio, dense constrained loop)
 BASELINE_DRAWS = {
     "full": {"default": (4_096, 1_024, 1_000, 200), "wiod2011": (1_024, 16, 200, 8)},
@@ -83,6 +85,10 @@ MEMORY_DRAWS_BIG = [1_000_000, 10_000_000]
 MEMORY_MODEL = "constrained"   # the default model of shockmodel.run
 #: targets of the issue, checked on table default
 TARGET_PYMRIO_RATIO = 100.0
+#: draws/s targets of issue #6 (2 cores, end to end, float64)
+TARGET_DRAWS_PER_S = {("default", "leontief"): 500_000, ("default", "constrained"): 20_000,
+                      ("wiod2011", "constrained"): 400}
+TARGET_PEAK_SHARE = 0.5   #: leontief propagation on default: share of the float64 matmul ceiling
 TARGET_BOARIO_EQUIVALENTS = 1000.0
 
 
@@ -290,6 +296,21 @@ def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Thr
         "executed_gflops": executed / prop_wall / 1e9 if prop_wall and executed else None,
         "world_gdp_loss_head": ds["world_gdp_loss"].values.reshape(-1)[:4096].copy(),
     }
+
+
+def timed_runs(table: str, model: str, draws: int, flops: dict, threads: Threads, precision: str,
+               repeats: int) -> dict:
+    """:func:`run_shockmodel` up to ``repeats`` times: the fastest run's row (the machine is shared and
+    noisy, +-10% between identical runs; the best run is the one least disturbed, as timeit reports),
+    with every run's wall time and the median rate."""
+    rows = [run_shockmodel(table, model, draws, flops, threads, precision)]
+    while len(rows) < max(1, repeats) and rows[0]["wall_s"] <= REPEAT_MAX_S:
+        rows.append(run_shockmodel(table, model, draws, flops, threads, precision))
+    best = min(rows, key=lambda r: r["wall_s"])
+    walls = sorted(r["wall_s"] for r in rows)
+    best["walls_s"] = walls
+    best["draws_per_s_median"] = draws / float(np.median(walls))
+    return best
 
 
 def warm_start_seconds() -> dict:
@@ -658,10 +679,25 @@ def _models(text: str) -> list[str]:
 def ratios(res: dict) -> dict:
     """The issue's targets, from numbers of this run on table default."""
     def best(model):
-        rows = [r for r in res["shockmodel"] if r["table"] == "default" and r["model"] == model]
+        rows = [r for r in res["shockmodel"] if r["table"] == "default" and r["model"] == model
+                and r.get("precision", "float64") == "float64"]
         return max(rows, key=lambda r: r["draws"]) if rows else None
 
-    out = {}
+    out = {"throughput": []}
+    peak = res["ceilings"].get("float64_gflops") or res["ceilings"]["start"]["float64_gflops"]
+    for r in res["shockmodel"]:
+        target = TARGET_DRAWS_PER_S.get((r["table"], r["model"]))
+        if target and r.get("precision", "float64") == "float64":
+            out["throughput"].append({
+                "table": r["table"], "model": r["model"], "draws": r["draws"], "target": target,
+                "best": r["draws_per_s"], "median": r.get("draws_per_s_median", r["draws_per_s"]),
+                "runs": len(r.get("walls_s", [r["wall_s"]])), "met": r["draws_per_s"] >= target,
+                "met_by_median": r.get("draws_per_s_median", r["draws_per_s"]) >= target})
+        if (r["table"], r["model"]) == ("default", "leontief") and r.get("precision", "float64") == "float64" \
+                and r["actual_gflops"]:
+            out.setdefault("propagation_share_of_peak", []).append(
+                {"draws": r["draws"], "share": r["actual_gflops"] / peak, "target": TARGET_PEAK_SHARE,
+                 "met": r["actual_gflops"] / peak >= TARGET_PEAK_SHARE})
     lt = best("leontief")
     py = next((b for b in res["baselines"] if b["table"] == "default" and b["name"].startswith("pymrio")), None)
     if lt and py:
@@ -694,6 +730,9 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-model", type=_models, default=[MEMORY_MODEL], metavar="MODELS",
                     help=f"model(s) of the memory check: comma-separated, or 'all' (default {MEMORY_MODEL}, the default "
                          "model of shockmodel.run); e.g. --big --memory-model leontief,constrained")
+    ap.add_argument("--repeats", type=int, default=REPEATS, metavar="N",
+                    help=f"timed runs per configuration, best reported (default {REPEATS}; a configuration whose "
+                         f"first run takes over {REPEAT_MAX_S:.0f} s runs once)")
     ap.add_argument("--no-boario", action="store_true", help="skip the BoARIO baseline")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory check")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON result")
@@ -722,7 +761,7 @@ def main(argv=None) -> int:
         flops = propagation_flops(table, model)
         for draws in sizes:
             log(f"shockmodel {table} {model} {precision}: {draws} draws ...")
-            r = run_shockmodel(table, model, draws, flops, threads, precision)
+            r = timed_runs(table, model, draws, flops, threads, precision, args.repeats)
             head = r.pop("world_gdp_loss_head")
             if precision == "float64":
                 heads.setdefault((table, model), head)
@@ -819,14 +858,17 @@ def render(res: dict) -> str:
              "GFLOP/s = propagation flops / (prop core-s / thr);")
     L.append("dense = 2 n^2 per draw (per sweep: constrained), actual = the products shockmodel performs (pass classes, "
              "triples); dense can exceed the ceiling (skipped work), actual is what the hardware did")
-    L.append(f"{'table':9} {'model':11} {'prec':4} {'draws':>7} {'wall s':>7} {'draws/s':>8} {'thr':>3} {'sample':>6} {'prop':>5} {'aggr':>5} "
-             f"{'iters':>5} {'dense GF/s':>10} {'of peak':>7} {'actual GF/s':>11} {'of peak':>7}")
+    L.append("draws/s: the best of up to --repeats runs (their median in 'median'); the stage shares and GFLOP/s are "
+             "the best run's")
+    L.append(f"{'table':9} {'model':11} {'prec':4} {'draws':>7} {'wall s':>7} {'draws/s':>8} {'median':>8} {'thr':>3} {'sample':>6} "
+             f"{'prop':>5} {'aggr':>5} {'iters':>5} {'dense GF/s':>10} {'of peak':>7} {'actual GF/s':>11} {'of peak':>7}")
     for r in res["shockmodel"]:
         w, th = r["wall_s"], r["threads"]
         share = {k: None if v is None else v / (w * th) for k, v in r["stage_core_s"].items()}
         it = f"{r['iterations_mean']:.1f}" if r["iterations_mean"] else "-"
         dg, ag = r["dense_gflops"], r["actual_gflops"]
-        L.append(f"{r['table']:9} {r['model']:11} {r.get('precision', 'float64')[-2:]:>4} {r['draws']:>7} {w:>7.2f} {r['draws_per_s']:>8.0f} {th:>3} "
+        L.append(f"{r['table']:9} {r['model']:11} {r.get('precision', 'float64')[-2:]:>4} {r['draws']:>7} {w:>7.2f} {r['draws_per_s']:>8.0f} "
+                 f"{r.get('draws_per_s_median', r['draws_per_s']):>8.0f} {th:>3} "
                  f"{_pct(share['sampling']):>6} {_pct(share['propagation']):>5} {_pct(share['aggregation']):>5} {it:>5} "
                  f"{_num(dg, '.2f'):>10} {_pct(dg / peak if dg else None):>7} {_num(ag, '.2f'):>11} "
                  f"{_pct(ag / peak if ag else None):>7}")
@@ -855,8 +897,17 @@ def render(res: dict) -> str:
     else:
         L.append(f"BoARIO: not measured: {bo['reason']}")
     L.append("")
-    L.append("ratios (table default, this run)")
+    L.append("targets (float64; best of the runs, median in brackets)")
     ra = res["ratios"]
+    for t in ra.get("throughput", []):
+        L.append(f"  {t['table']} {t['model']} {t['draws']} draws: {t['best']:.0f} ({t['median']:.0f}) draws/s, "
+                 f"{t['runs']} run(s); target >= {t['target']:,}: {'met' if t['met'] else 'NOT met'}"
+                 f"{'' if t['met'] == t['met_by_median'] else (' (median: ' + ('met' if t['met_by_median'] else 'not met') + ')')}")
+    for t in ra.get("propagation_share_of_peak", []):
+        L.append(f"  default leontief {t['draws']} draws: propagation at {t['share']:.0%} of the float64 ceiling (actual "
+                 f"flops); target >= {t['target']:.0%}: {'met' if t['met'] else 'NOT met'}")
+    L.append("")
+    L.append("ratios (table default, this run)")
     p = ra.get("leontief_over_pymrio")
     if p:
         L.append(f"  shockmodel leontief / pymrio per draw: {p['shockmodel_draws_per_s']:.0f} / {p['pymrio_draws_per_s']:.0f} "

@@ -699,10 +699,11 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         hists[r] = h
 
     _map_tasks(run, range(len(runs)))
+    from shockmodel.kernels.propagate import drain_counts
+
     for h in hists[len(sets):]:
         for total, part in zip(sets[0], h):
-            total += part
-            part.fill(0)
+            drain_counts(total, part)
     return res
 
 
@@ -809,6 +810,14 @@ class RawResult:
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     wall_seconds: float = 0.0
 
+    def release_counts(self) -> None:
+        """Hand the histograms back for later runs (:func:`give_counts`) once every statistic is taken
+        from them (pipeline.run does, after aggregate.to_dataset); they are None afterwards."""
+        hists = (self.output_hist, self.trade_hist, self.headline_hist)
+        if all(h is not None for h in hists):
+            self.output_hist = self.trade_hist = self.headline_hist = None
+            give_counts(hists)
+
 
 class Accumulator:
     """Merges chunk results into preallocated arrays, in block order (deterministic, memory-bounded).
@@ -824,16 +833,15 @@ class Accumulator:
         K, P = plan.n_shocks, plan.n_packages
         kept = draws if keep_draws is None else max(0, min(draws, int(keep_draws)))
         H = 2 * R + 2
+        hists = take_counts(count_shapes(V, R * S, R))
         self.raw = RawResult(
             plan=plan, draws=draws, kept=kept, seed=seed, variant_names=tuple(variant_names), variants=variants,
             occurred=np.zeros((kept, P), dtype=bool), severity=np.zeros((kept, K)),
             gdp_loss=np.zeros((V, kept, R)), exports_lost=np.zeros((V, kept, R)),
             horizon_fraction=np.zeros((V, kept)), converged=np.ones((V, kept), dtype=bool),
             iterations=np.zeros((V, kept), dtype=np.int64),
-            output_hist=np.zeros((V, R * S, HIST_BINS), dtype=np.int64),
-            trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64),
+            output_hist=hists[0], trade_hist=hists[1], headline_hist=hists[2],
             output_sum=np.zeros((V, R * S)), trade_sum=np.zeros((V, R, R)),
-            headline_hist=np.zeros((V, H, HIST_BINS), dtype=np.int64),
             headline_sum=np.zeros((V, H)), headline_sumsq=np.zeros((V, H)), extras={},
         )
         self.non_converged = 0
@@ -956,30 +964,54 @@ def variant_matrix(package_names: Sequence[str],
     return tuple(names), np.array(rows, dtype=bool).reshape(len(names), P)
 
 
-_SPARE_COUNTS: dict[tuple, list] = {}
-_SPARE_LOCK = threading.Lock()
+# --- histogram sets kept between runs ---------------------------------------------------------------
+
+_COUNT_POOL: dict[tuple, list] = {}
+_COUNT_POOL_LOCK = threading.Lock()
+_COUNT_POOL_BYTES = 256 * 2**20   #: at most this much kept (a wiod2011 set is 43 MB, a default set 7 MB)
 
 
-def _take_counts(like: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """A zeroed set of histograms shaped like ``like`` for one more thread of a run, reused from earlier
-    runs: fresh ones cost page faults twice (counting, then adding them up), 3 ms of a 27 ms run."""
-    key = tuple(a.shape for a in like)
-    with _SPARE_LOCK:
-        free = _SPARE_COUNTS.get(key)
+def count_shapes(V: int, n: int, R: int) -> tuple[tuple[int, ...], ...]:
+    """Shapes of one set of histograms: output (V, n, bins), trade (V, R*R, bins), headline (V, 2R+2, bins)."""
+    return (V, n, HIST_BINS), (V, R * R, HIST_BINS), (V, 2 * R + 2, HIST_BINS)
+
+
+def take_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
+    """A zeroed set of int64 histograms, reused from an earlier run when one is free.
+
+    Why: a page written for the first time costs ~10 us on the machines measured (a 3.3 MB histogram
+    written sparsely, then read whole: ~8 ms), several times the counting itself in a 10,000-draw
+    run. Sets come back through :func:`give_counts`, zeroed."""
+    with _COUNT_POOL_LOCK:
+        free = _COUNT_POOL.get(shapes)
         if free:
             return free.pop()
-    return tuple(np.zeros(a.shape, a.dtype) for a in like)
+    return tuple(_written_zeros(shape) for shape in shapes)
 
 
-def _give_counts(counts: tuple[np.ndarray, ...]) -> None:
-    """Zero a set from :func:`_take_counts` and keep it for the next run (at most 4 per shape)."""
-    for a in counts:
-        a.fill(0)
-    key = tuple(a.shape for a in counts)
-    with _SPARE_LOCK:
-        free = _SPARE_COUNTS.setdefault(key, [])
-        if len(free) < 4:
-            free.append(counts)
+def _written_zeros(shape: tuple[int, ...]) -> np.ndarray:
+    """Zeros with every page written once. ``np.zeros`` maps untouched pages to the shared zero page;
+    the kernels' vectorised conditional stores (``drain_counts``, ``clear_counts``) then fault on every
+    pass over them (7 ms per 3.3 MB, each time), and a first sparse write costs ~10 us a page."""
+    a = np.empty(shape, dtype=np.int64)
+    a.fill(0)
+    return a
+
+
+def give_counts(counts: tuple[np.ndarray, ...], zeroed: bool = False) -> None:
+    """Return a set from :func:`take_counts` for later runs (zeroing it here unless ``zeroed``). The
+    caller must not use it afterwards."""
+    from shockmodel.kernels.propagate import clear_counts
+
+    if not zeroed:
+        for a in counts:
+            clear_counts(a)
+    shapes = tuple(a.shape for a in counts)
+    size = sum(a.nbytes for a in counts)
+    with _COUNT_POOL_LOCK:
+        kept = sum(a.nbytes for sets in _COUNT_POOL.values() for c in sets for a in c)
+        if kept + size <= _COUNT_POOL_BYTES:
+            _COUNT_POOL.setdefault(shapes, []).append(counts)
 
 
 def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model: str = "constrained",
@@ -1012,7 +1044,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     import numba
 
     # one set of histograms per thread for the whole run, added up once at the end
-    spare = [_take_counts(acc.counts()) for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
+    shapes = tuple(a.shape for a in acc.counts())
+    spare = [take_counts(shapes) for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
     counts = [acc.counts()] + spare
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
@@ -1021,10 +1054,12 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
                               out=acc.chunk_views(first, nb)))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))
+    from shockmodel.kernels.propagate import drain_counts
+
     for extra in spare:
         for total, part in zip(counts[0], extra):
-            total += part
-        _give_counts(extra)
+            drain_counts(total, part)
+        give_counts(extra, zeroed=True)
     raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0
     return raw

@@ -131,6 +131,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "non_converged_draws": int(raw.non_converged),
     }
     ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
+    raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
     digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
