@@ -979,23 +979,15 @@ def count_shapes(V: int, n: int, R: int) -> tuple[tuple[int, ...], ...]:
 def take_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
     """A zeroed set of int64 histograms, reused from an earlier run when one is free.
 
-    Why: a page written for the first time costs ~10 us on the machines measured (a 3.3 MB histogram
-    written sparsely, then read whole: ~8 ms), several times the counting itself in a 10,000-draw
-    run. Sets come back through :func:`give_counts`, zeroed."""
+    Why: a page written for the first time costs ~10 us on the machines measured, and a fresh set of
+    sparsely written histograms costs several ms of that per run, against ~20 ms for the whole of a
+    10,000-draw leontief run. Sets come back through :func:`give_counts`, zeroed (only where they
+    were written: pages never written stay unmapped)."""
     with _COUNT_POOL_LOCK:
         free = _COUNT_POOL.get(shapes)
         if free:
             return free.pop()
-    return tuple(_written_zeros(shape) for shape in shapes)
-
-
-def _written_zeros(shape: tuple[int, ...]) -> np.ndarray:
-    """Zeros with every page written once. ``np.zeros`` maps untouched pages to the shared zero page;
-    the kernels' vectorised conditional stores (``drain_counts``, ``clear_counts``) then fault on every
-    pass over them (7 ms per 3.3 MB, each time), and a first sparse write costs ~10 us a page."""
-    a = np.empty(shape, dtype=np.int64)
-    a.fill(0)
-    return a
+    return tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
 
 
 def give_counts(counts: tuple[np.ndarray, ...], zeroed: bool = False) -> None:

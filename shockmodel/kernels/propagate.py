@@ -892,25 +892,45 @@ def _hist_row(row, scale, shift, first_key, counts, buf, keys):
         counts[keys[b]] += 1
 
 
+#: elements checked together by :func:`drain_counts` and :func:`clear_counts` (512 bytes of int64)
+_COUNT_CHUNK = 64
+
+
 @njit(cache=True, nogil=True)
 def drain_counts(total, part):
-    """``total += part`` and ``part = 0`` for integer histograms of the same shape, writing only where
-    ``part`` has counts (a cell's draws fill ~100 of its ~1700 bins: most of both arrays stays untouched)."""
+    """``total += part`` and ``part = 0`` for integer histograms of the same shape, writing only chunks
+    of ``part`` that hold counts (a cell's draws fill ~100 of its ~1700 bins).
+
+    Why chunks: pages of a ``np.zeros`` array that were never written map the shared zero page, and a
+    per-element ``if`` compiles to vectorised masked stores, which fault on such pages on every pass
+    (7 ms per 3.3 MB, each time). A chunk is read first and written only if it has a count."""
     t = total.reshape(-1)
     p = part.reshape(-1)
-    for i in range(p.shape[0]):
-        if p[i] != 0:
-            t[i] += p[i]
-            p[i] = 0
+    n = p.shape[0]
+    for lo in range(0, n, _COUNT_CHUNK):
+        hi = min(lo + _COUNT_CHUNK, n)
+        any_count = 0
+        for i in range(lo, hi):
+            any_count |= p[i]
+        if any_count != 0:
+            for i in range(lo, hi):
+                t[i] += p[i]
+                p[i] = 0
 
 
 @njit(cache=True, nogil=True)
 def clear_counts(counts):
-    """``counts = 0``, writing only where there are counts (pages never written stay unwritten)."""
+    """``counts = 0``, writing only chunks that hold counts (:func:`drain_counts`)."""
     c = counts.reshape(-1)
-    for i in range(c.shape[0]):
-        if c[i] != 0:
-            c[i] = 0
+    n = c.shape[0]
+    for lo in range(0, n, _COUNT_CHUNK):
+        hi = min(lo + _COUNT_CHUNK, n)
+        any_count = 0
+        for i in range(lo, hi):
+            any_count |= c[i]
+        if any_count != 0:
+            for i in range(lo, hi):
+                c[i] = 0
 
 
 @njit(cache=True, nogil=True)
