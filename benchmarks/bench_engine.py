@@ -74,6 +74,7 @@ SIZES_FLOAT32 = {
 }
 REPEATS = 3          #: timed runs per shockmodel configuration (the best is reported, the median too)
 REPEAT_MAX_S = 8.0   #: ... unless one run takes longer than this
+WARM_RUNS = 3        #: untimed runs of a configuration's size before its timed runs (steady state)
 #: draws per baseline: (numpy loop with L, numpy loop with solve, pymrio, dense constrained loop)
 BASELINE_DRAWS = {
     "full": {"default": (4_096, 1_024, 1_000, 200), "wiod2011": (1_024, 16, 200, 8)},
@@ -300,18 +301,23 @@ def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Thr
 
 def timed_runs(table: str, model: str, draws: int, flops: dict, threads: Threads, precision: str,
                repeats: int) -> dict:
-    """:func:`run_shockmodel` ``repeats`` times after one untimed run of the same size: the fastest run's
-    row, with every timed run's wall time and the median rate.
+    """:func:`run_shockmodel` ``repeats`` times after WARM_RUNS untimed runs of the same size: the fastest
+    run's row, with every timed run's wall time and the median rate.
 
-    Why a first run at the size: the first runs of a size in a process are slower (1e4 leontief: 180,000
-    draws/s on the first, 450,000 from the fourth), because their memory is new to the process (each
-    thread's block workspace, the pooled histogram sets, the allocator's arenas) and a page touched for
-    the first time costs ~10 us here. Its rate is kept as ``first_run_draws_per_s``. Why the best: the
+    Why untimed runs at the size: the first runs of a size in a process are slower (1e4 leontief:
+    180,000-260,000 draws/s on the first, 270,000 on the second, 450,000 from about the fourth),
+    because their memory is new to the process (each thread's block workspace, the pooled histogram
+    sets, the allocator's arenas) and a page touched for the first time costs 2-10 us here. The first
+    run's rate is kept as ``first_run_draws_per_s``. Why the best: the
     machine is shared and noisy (+-10% between identical runs); the best run is the least disturbed, as
     timeit reports. A size whose first run takes over REPEAT_MAX_S is timed by that one run alone."""
     first = run_shockmodel(table, model, draws, flops, threads, precision)
-    rows = [first] if first["wall_s"] > REPEAT_MAX_S or repeats < 1 else \
-        [run_shockmodel(table, model, draws, flops, threads, precision) for _ in range(repeats)]
+    if first["wall_s"] > REPEAT_MAX_S or repeats < 1:
+        rows = [first]
+    else:
+        for _ in range(WARM_RUNS - 1):
+            run_shockmodel(table, model, draws, flops, threads, precision)
+        rows = [run_shockmodel(table, model, draws, flops, threads, precision) for _ in range(repeats)]
     best = min(rows, key=lambda r: r["wall_s"])
     walls = sorted(r["wall_s"] for r in rows)
     best["walls_s"] = walls
@@ -738,7 +744,7 @@ def main(argv=None) -> int:
                     help=f"model(s) of the memory check: comma-separated, or 'all' (default {MEMORY_MODEL}, the default "
                          "model of shockmodel.run); e.g. --big --memory-model leontief,constrained")
     ap.add_argument("--repeats", type=int, default=REPEATS, metavar="N",
-                    help=f"timed runs per configuration after an untimed one, best reported (default {REPEATS}; "
+                    help=f"timed runs per configuration after {WARM_RUNS} untimed ones, best reported (default {REPEATS}; "
                          f"a configuration whose first run takes over {REPEAT_MAX_S:.0f} s is timed by that run)")
     ap.add_argument("--no-boario", action="store_true", help="skip the BoARIO baseline")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory check")
@@ -865,8 +871,8 @@ def render(res: dict) -> str:
              "GFLOP/s = propagation flops / (prop core-s / thr);")
     L.append("dense = 2 n^2 per draw (per sweep: constrained), actual = the products shockmodel performs (pass classes, "
              "triples); dense can exceed the ceiling (skipped work), actual is what the hardware did")
-    L.append("draws/s: the best of --repeats runs after one untimed run of the same size (their median in 'median', the "
-             "untimed first run in 'first'); stage shares and GFLOP/s are the best run's")
+    L.append(f"draws/s: the best of --repeats runs after {WARM_RUNS} untimed runs of the same size (steady state; their "
+             "median in 'median', the process's first run of the size in 'first'); stage shares and GFLOP/s are the best run's")
     L.append(f"{'table':9} {'model':11} {'prec':4} {'draws':>7} {'wall s':>7} {'draws/s':>8} {'median':>8} {'first':>8} {'thr':>3} {'sample':>6} "
              f"{'prop':>5} {'aggr':>5} {'iters':>5} {'dense GF/s':>10} {'of peak':>7} {'actual GF/s':>11} {'of peak':>7}")
     for r in res["shockmodel"]:
