@@ -430,7 +430,8 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
                             plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
                             DAYS_PER_MONTH, plan.trade_cols, plan.trade_pkg, plan.fd_cols, cls.cls_ptr, cls.cls_shock,
                             cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd, plan.M, plan.x0, plan.Q_g, cls.Q_ptr,
-                            cls.grp_ptr, cls.grp_row, cls.grp_c, cls.grp_Z, cls.grp_Y, S, dxT, tradeT, f, uT,
+                            cls.ug_ptr, cls.ug_row, cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, dxT,
+                            tradeT, f, uT,
                             w["work"], w["work_g"])
         return dxT, tradeT, f, converged, iterations, uT
     effT, substT, f = np.empty((K, B)), np.empty((max(P, 1), S, B)), np.empty(B)
@@ -454,8 +455,8 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     kern.clip_loss(dxT, x0)
     # no supplier rations in the linear models: trade by pass class (kernels.propagate.linear_trade)
     tradeT = np.empty((R, R, B))
-    kern.linear_trade(dxT.astype(plan.gemm_dtype, copy=False), plan.Q_g, cls.Q_ptr, uT, wT, cls.grp_ptr, cls.grp_row,
-                      cls.grp_c, cls.grp_Z, cls.grp_Y, S, tradeT)
+    kern.linear_trade(dxT.astype(plan.gemm_dtype, copy=False), plan.Q_g, cls.Q_ptr, uT, wT, cls.ug_ptr, cls.ug_row,
+                      cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, tradeT)
     return dxT, tradeT, f, converged, iterations, uT
 
 

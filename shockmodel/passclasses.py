@@ -13,7 +13,11 @@ touches thousands of flows but has about a hundred classes, so per-draw work sca
   changes) ``dx = L dy = sum_c w_c (L Yc)[:, c]``: a (draws x C) by (C x n) product instead of
   (draws x n) by (n x n);
 * bilateral trade lost (kernels.propagate.linear_trade): one row of ``A`` summed by exporter region per
-  pair, plus one row per *group* (exporter, importer, class) instead of one per flow.
+  pair, plus one row per *u-group* instead of one per flow. A group is the flows of one class on one
+  (exporter, importer) pair; only the blocked share ``u_c = 1 - pass_c`` multiplies its row of ``A``, and
+  classes that differ only in their final-demand shocks have the same ``u_c`` (bit for bit: the same
+  products in the same order), so their groups on a pair share one row, the sum of theirs (a u-group);
+  classes no trade shock covers have ``u_c = 0`` and need no row at all.
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ class PassClasses:
     cls_fd: np.ndarray
     Yc: np.ndarray           # (n, C) final demand of supplier i in class c
     grp_ptr: np.ndarray      # (R * R + 1,) CSR over pairs e * R + m: their groups
-    grp_row: np.ndarray      # (G,) row of the group in Q
     grp_c: np.ndarray        # (G,) class
     grp_Z: np.ndarray        # (G,) baseline intermediate flow of the group
     grp_Y: np.ndarray        # (G,) baseline final-demand flow of the group
-    Q: np.ndarray            # (rows, S): per importer m, rows Ar[e, m-block] for every e, then Ag of m's groups
+    ug_ptr: np.ndarray       # (R * R + 1,) CSR over pairs: their u-groups (groups of classes with one u_c)
+    ug_row: np.ndarray       # (U,) row of the u-group in Q
+    ug_c: np.ndarray         # (U,) a class of the u-group (all have the same u_c)
+    ug_Z: np.ndarray         # (U,) baseline intermediate flow of the u-group
+    Q: np.ndarray            # (rows, S): per importer m, rows Ar[e, m-block] for every e, then Ag of m's u-groups
     Q_ptr: np.ndarray        # (R + 1,) first row of each importer in Q
 
     @property
@@ -83,7 +90,8 @@ def pass_classes(A: np.ndarray, Zsum: np.ndarray, Ypos: np.ndarray, n_regions: i
 
     classes: dict[tuple, int] = {}
     cls_trade, cls_sector, cls_fdl = [], [], []
-    Yc_entries, groups = [], {}
+    Yc_entries, groups, ugroups = [], {}, {}
+    u_class: dict[tuple, int] = {}    # (trade sig, subst sig) -> its first class: classes sharing u_c
     for (i, m), (sig, _) in sorted(flows.items()):
         s = i % S
         pkgs = {int(trade_pkg[q]) for q in sig}
@@ -97,10 +105,14 @@ def pass_classes(A: np.ndarray, Zsum: np.ndarray, Ypos: np.ndarray, n_regions: i
             cls_sector.append(s)
             cls_fdl.append(fsig)
         Yc_entries.append((i, c, Ypos[i, m]))
-        g = groups.setdefault((i // S, m, c), [0.0, 0.0, np.zeros(S)])
+        g = groups.setdefault((i // S, m, c), [0.0, 0.0])
         g[0] += Zsum[i, m]
         g[1] += Ypos[i, m]
-        g[2] += A[i, m * S:(m + 1) * S]
+        if sig:   # u_c = 0 without trade shocks: no row
+            uc = u_class.setdefault((sig, subst_sig), c)
+            ug = ugroups.setdefault((i // S, m, uc), [0.0, np.zeros(S)])
+            ug[0] += Zsum[i, m]
+            ug[1] += A[i, m * S:(m + 1) * S]
 
     C = len(classes)
     Yc = np.zeros((n, C))
@@ -110,27 +122,33 @@ def pass_classes(A: np.ndarray, Zsum: np.ndarray, Ypos: np.ndarray, n_regions: i
     cls_fd_ptr, cls_fd = _csr(cls_fdl)
 
     keys = sorted(groups, key=lambda k: (k[0] * R + k[1], k[2]))
+    ukeys = sorted(ugroups, key=lambda k: (k[0] * R + k[1], k[2]))
     per_m = np.zeros(R, dtype=np.int64)
-    for _, m, _ in keys:
+    for _, m, _ in ukeys:
         per_m[m] += 1
     Q_ptr = np.zeros(R + 1, dtype=np.int64)
     Q_ptr[1:] = np.cumsum(R + per_m)
     Q = np.zeros((int(Q_ptr[-1]), S))
     Ar = A.reshape(R, S, n).sum(axis=1)                      # (R, n): A summed over the exporter's sectors
     fill = Q_ptr[:-1] + R
-    rows = np.empty(len(keys), dtype=np.int64)
+    ug_row = np.empty(len(ukeys), dtype=np.int64)
     for m in range(R):
         Q[Q_ptr[m]:Q_ptr[m] + R] = Ar[:, m * S:(m + 1) * S]
-    for g, (e, m, c) in enumerate(keys):
-        rows[g] = fill[m]
+    for u, (e, m, c) in enumerate(ukeys):
+        ug_row[u] = fill[m]
         fill[m] += 1
-        Q[rows[g]] = groups[(e, m, c)][2]
-    grp_ptr = np.zeros(R * R + 1, dtype=np.int64)
-    np.add.at(grp_ptr, np.array([k[0] * R + k[1] + 1 for k in keys], dtype=np.int64), 1)
+        Q[ug_row[u]] = ugroups[(e, m, c)][1]
+
+    def pair_ptr(ks):
+        ptr = np.zeros(R * R + 1, dtype=np.int64)
+        np.add.at(ptr, np.array([k[0] * R + k[1] + 1 for k in ks], dtype=np.int64), 1)
+        return np.cumsum(ptr)
+
     return PassClasses(
         cls_ptr=cls_ptr, cls_shock=cls_shock, cls_sector=np.array(cls_sector, dtype=np.int64),
         cls_fd_ptr=cls_fd_ptr, cls_fd=cls_fd, Yc=Yc,
-        grp_ptr=np.cumsum(grp_ptr), grp_row=rows, grp_c=np.array([k[2] for k in keys], dtype=np.int64),
+        grp_ptr=pair_ptr(keys), grp_c=np.array([k[2] for k in keys], dtype=np.int64),
         grp_Z=np.array([groups[k][0] for k in keys]), grp_Y=np.array([groups[k][1] for k in keys]),
-        Q=Q, Q_ptr=Q_ptr,
+        ug_ptr=pair_ptr(ukeys), ug_row=ug_row, ug_c=np.array([k[2] for k in ukeys], dtype=np.int64),
+        ug_Z=np.array([ugroups[k][0] for k in ukeys]), Q=Q, Q_ptr=Q_ptr,
     )

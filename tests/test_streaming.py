@@ -89,7 +89,7 @@ def test_reused_histograms_leave_no_counts_behind(default_table):
     from shockmodel import engine, pipeline
 
     engine._COUNT_POOL.clear()
-    kw = dict(table=default_table, draws=1500, seed=9, model="leontief", markets=None)
+    kw = {"table": default_table, "draws": 1500, "seed": 9, "model": "leontief", "markets": None}
     first = pipeline.run("combined_coordinated", **kw)           # fresh sets
     assert engine._COUNT_POOL, "the run should have returned its histogram sets"
     for sets in engine._COUNT_POOL.values():

@@ -728,10 +728,11 @@ def class_factors(effT, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_mu
 
 
 @njit(cache=True, nogil=True)
-def linear_trade(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_loss):
+def linear_trade(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_loss):
     """:func:`linear_trade_into` with its own scratch."""
     buf = np.empty(max_rows(Q_ptr) * uT.shape[1], dtype=dxT.dtype)
-    linear_trade_into(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_loss, buf)
+    linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_loss,
+                      buf)
 
 
 @njit(cache=True, nogil=True)
@@ -744,19 +745,22 @@ def max_rows(Q_ptr):
 
 
 @njit(cache=True, nogil=True)
-def linear_trade_into(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_loss, buf):
+def linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_loss,
+                      buf):
     """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
 
     Same quantity as :func:`trade_loss`, summed by pass class instead of by industry: with
     ``acc_im = sum_{j in m} A_ij dx_j``, a flow outside every class loses ``acc_im`` and a flow in class c
     loses ``acc_im + u_c (Zsum_im - acc_im) + w_c Y+_im``. Summed over the sectors of exporter e:
-    ``loss_em = sum_{j in m} Ar_ej dx_j + sum_{g in (e, m)} (u_c (Z_g - Ag_g . dx_m) + w_c Y_g)``, where
-    ``Ar_ej = sum_{i in e} A_ij`` and the group ``g`` sums the flows of one class on the pair. The dot
-    products are one small GEMM per importer m (BLAS through ``np.dot``): ``Pm = Q_m dx_m`` with the rows
-    of passclasses.PassClasses.Q, so ``Pm[e] = Ar_e . dx_m`` and ``Pm[grp_row[g] - Q_ptr[m]] = Ag_g . dx_m``;
+    ``loss_em = sum_{j in m} Ar_ej dx_j + sum_{k in (e, m)} u_k (Z_k - Ak_k . dx_m) + sum_{g in (e, m)} w_c Y_g``,
+    where ``Ar_ej = sum_{i in e} A_ij``, the group ``g`` sums the flows of one class on the pair and the
+    u-group ``k`` those of all classes with the same ``u`` (passclasses.py). The dot products are one
+    small GEMM per importer m (BLAS through ``np.dot``): ``Pm = Q_m dx_m`` with the rows of
+    passclasses.PassClasses.Q, so ``Pm[e] = Ar_e . dx_m`` and ``Pm[ug_row[k] - Q_ptr[m]] = Ak_k . dx_m``;
     per importer keeps the product in cache.
-    dxT: (n, B) in the dtype of Q (float64 or float32); uT, wT: (C, B); grp_*: CSR over pairs ``e * R + m``;
-    out_loss: (R, R, B) draws-last, float64; buf: scratch in the dtype of dxT, ``max_rows(Q_ptr) * B`` long
+    dxT: (n, B) in the dtype of Q (float64 or float32); uT, wT: (C, B); ug_*, grp_*: CSR over pairs
+    ``e * R + m``; out_loss: (R, R, B) draws-last, float64; buf: scratch in the dtype of dxT,
+    ``max_rows(Q_ptr) * B`` long
     """
     R = Q_ptr.shape[0] - 1
     B = uT.shape[1]
@@ -768,13 +772,18 @@ def linear_trade_into(dxT, Q, Q_ptr, uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp
             o = out_loss[e, m]
             o[:] = Pm[e]
             pair = e * R + m
-            for g in range(grp_ptr[pair], grp_ptr[pair + 1]):
-                c = grp_c[g]
-                z = grp_Z[g]
-                y = grp_Y[g]
-                row = grp_row[g] - r0
+            for k in range(ug_ptr[pair], ug_ptr[pair + 1]):
+                u = uT[ug_c[k]]
+                z = ug_Z[k]
+                row = Pm[ug_row[k] - r0]
                 for b in range(B):
-                    o[b] += uT[c, b] * (z - Pm[row, b]) + wT[c, b] * y
+                    o[b] += u[b] * (z - row[b])
+            for g in range(grp_ptr[pair], grp_ptr[pair + 1]):
+                y = grp_Y[g]
+                if y != 0.0:
+                    w = wT[grp_c[g]]
+                    for b in range(B):
+                        o[b] += w[b] * y
 
 
 def leontief_work_sizes(n_shocks, n_packages, n_sectors, n_trade, n_fd, n_classes, n, Q_ptr, B):
@@ -793,7 +802,7 @@ def _carve(work, offset, rows, B):
 @njit(cache=True, nogil=True)
 def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols, dur_pkg, inv_cols, inv_pkg,
                    horizon, days_per_month, trade_cols, trade_pkg, fd_cols, cls_ptr, cls_shock, cls_sector,
-                   cls_fd_ptr, cls_fd, M, x0, Q, Q_ptr, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors,
+                   cls_fd_ptr, cls_fd, M, x0, Q, Q_ptr, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors,
                    out_dxT, out_tradeT, out_f, out_uT, work, work_g):
     """One block of the Leontief model in one call (no Python between the steps, so two threads do not
     queue for the GIL): :func:`block_setup`, :func:`class_factors`, ``dx = (L Yc) w`` (engine: Miller &
@@ -837,7 +846,7 @@ def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_co
     for j in range(n):   # the trade GEMMs read the clipped loss, in the dtype of Q
         for b in range(B):
             dx_g[j, b] = out_dxT[j, b]
-    linear_trade_into(dx_g, Q, Q_ptr, out_uT, wT, grp_ptr, grp_row, grp_c, grp_Z, grp_Y, n_sectors, out_tradeT,
+    linear_trade_into(dx_g, Q, Q_ptr, out_uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_tradeT,
                       work_g[o:])
 
 
