@@ -711,23 +711,47 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
 _SCRATCH = threading.local()
 
 
+def _reduce_work(plan: Plan) -> np.ndarray:
+    """The reduction's scratch ``(2 R + 4) BLOCK``, kept per thread."""
+    size = (2 * plan.n_regions + 4) * BLOCK
+    buf = getattr(_SCRATCH, "reduce_work", None)
+    if buf is None or buf.shape[0] < size:
+        buf = _SCRATCH.reduce_work = np.empty(size)
+    return buf[:size]
+
+
+_WS_KEYS: dict[int, tuple[Plan, tuple]] = {}
+
+
+def _workspace_key(plan: Plan, B: int) -> tuple:
+    """What a workspace's sizes depend on, computed once per plan (it cost 10-50 us per block). The
+    entry holds the plan, so its id is not reused while the entry exists."""
+    hit = _WS_KEYS.get(id(plan))
+    if hit is None or hit[0] is not plan:
+        cls = plan.classes
+        key = (plan.n_regions, plan.n_sectors, cls.n_classes, plan.n_shocks, plan.n_packages, len(plan.trade_cols),
+               len(plan.fd_cols), tuple(int(r) for r in np.diff(cls.Q_ptr)), np.dtype(plan.gemm_dtype).str)
+        if len(_WS_KEYS) >= 16:
+            _WS_KEYS.clear()
+        hit = _WS_KEYS[id(plan)] = (plan, key)
+    return (*hit[1], B)
+
+
 def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
-    """Per-block arrays of the leontief kernels and the reduction, kept per thread (``keep``) and reused
+    """Per-block arrays of the leontief kernels, kept per thread (``keep``) and reused
     block after block: fresh temporaries of a few hundred kB per block made the allocator return pages
     to the system and fault them in again (1e5 leontief draws: ~10% of the wall time, and its noise)."""
     from shockmodel.kernels.propagate import leontief_work_sizes
 
     R, S, cls = plan.n_regions, plan.n_sectors, plan.classes
-    shape = (R, S, cls.n_classes, plan.n_shocks, plan.n_packages, len(plan.trade_cols), len(plan.fd_cols),
-             tuple(np.diff(cls.Q_ptr)), np.dtype(plan.gemm_dtype).str, B)
+    shape = _workspace_key(plan, B)
     cache = getattr(_SCRATCH, "workspaces", None)
     if keep and cache is not None and shape in cache:
         return cache[shape]
     f64, g = leontief_work_sizes(plan.n_shocks, plan.n_packages, S, len(plan.trade_cols), len(plan.fd_cols),
                                  cls.n_classes, R * S, cls.Q_ptr, B)
     ws = {"B": B, "dxT": np.empty((R * S, B)), "tradeT": np.empty((R, R, B)), "f": np.empty(B),
-          "uT": np.empty((cls.n_classes, B)), "work": np.empty(f64), "work_g": np.empty(g, dtype=plan.gemm_dtype),
-          "reduce": np.empty((2 * R + 4) * B)}
+          "uT": np.empty((cls.n_classes, B)), "work": np.empty(f64), "work_g": np.empty(g, dtype=plan.gemm_dtype)}
     if keep:
         if cache is None or len(cache) >= 4:
             cache = _SCRATCH.workspaces = {}
@@ -760,14 +784,14 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     res.occurred[a:b] = smp.occurred[: hi - lo]
     res.severity[a:b] = smp.severity[: hi - lo]
     k = hi - lo
-    ws = _workspace(plan, BLOCK)
+    ws = _workspace(plan, BLOCK) if plan.model == "leontief" else None
     for v in range(variants.shape[0]):
         on = smp.occurred & variants[v][None, :]
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], res.output_block_sums[v, q], res.trade_block_sums[v, q],
-                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q], ws["reduce"])
+                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q], _reduce_work(plan))
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
@@ -967,6 +991,26 @@ def variant_matrix(package_names: Sequence[str],
 
 # --- histogram sets kept between runs ---------------------------------------------------------------
 
+_PRIMED = False
+
+
+def _prime_allocator() -> None:
+    """Allocate and free one 16 MB array, once per process, so that glibc's malloc raises its dynamic
+    mmap threshold to 16 MB (mallopt(3), M_MMAP_THRESHOLD: freeing an mmapped chunk raises the threshold
+    to its size if that is at most 32 MB), as it does after any program's first large free.
+
+    Why: below the threshold, the kernels' per-sub-batch temporaries (a few MB in the constrained solver)
+    and a run's arrays come from malloc's heaps, whose freed memory is reused; above it, each is a fresh
+    mmap whose every page faults on first write (2-10 us a page here). A process's first constrained run
+    of 2e4 draws took 319,000 page faults and 0.45 s of system time (15,000 draws/s, against 19,400 once
+    primed); glibc only raises the threshold after such a chunk has been freed. Other allocators: an
+    allocation and a free, nothing else."""
+    global _PRIMED
+    if not _PRIMED:
+        _PRIMED = True
+        np.empty(16 * 2**20, dtype=np.uint8)
+
+
 _COUNT_POOL: dict[tuple, list] = {}
 _COUNT_POOL_LOCK = threading.Lock()
 _COUNT_POOL_BYTES = 256 * 2**20   #: at most this much kept (a wiod2011 set is 43 MB, a default set 7 MB)
@@ -1028,6 +1072,7 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
 
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     t0 = time.perf_counter()
+    _prime_allocator()
     plan = cached_plan(compiled, mrio, model, critical, precision)
     tol = DEFAULT_TOL[precision] if tol is None else float(tol)
     names, vmat = variant_matrix([p.name for p in compiled.packages], variants)
