@@ -122,6 +122,37 @@ def test_nested_include_relative_to_the_including_file():
     assert grandchild.packages == child.packages
 
 
+def test_loaded_specs_are_reused_only_while_every_file_is_unchanged(tmp_path):
+    """load_scenario reuses a loaded spec (it and compile_for are cached by content) but re-reads every
+    file it came from: an edit to the file itself or to an included file is always seen."""
+    base = tmp_path / "base.toml"
+    top = tmp_path / "top.toml"
+    base.write_text((DATA / "two_crises.toml").read_text())
+    top.write_text('include = ["base.toml"]\nname = "top"\nhorizon_months = 12\n')
+    first = load_scenario(top)
+    assert load_scenario(top) is first                          # unchanged: the same (frozen) spec
+    assert load_scenario(top, overrides={"horizon_months": 6}).horizon_months == 6.0   # overrides are part of the key
+    top.write_text('include = ["base.toml"]\nname = "top"\nhorizon_months = 18\n')
+    edited = load_scenario(top)
+    assert edited.horizon_months == 18.0 and edited is not first
+    text = base.read_text()
+    assert "probability = 0.35\n" in text
+    base.write_text(text.replace("probability = 0.35\n", "probability = 0.45\n", 1))   # the included file
+    included = load_scenario(top)
+    assert included is not edited
+    assert 0.45 in [p.probability for p in included.packages]
+
+
+def test_compiled_scenarios_are_reused_for_the_same_spec_and_table(default_table):
+    from shockmodel.pipeline import compile_for
+
+    spec_a, comp_a = compile_for("taiwan_blockade", default_table)
+    spec_b, comp_b = compile_for("taiwan_blockade", default_table)
+    assert spec_a is spec_b and comp_a is comp_b
+    _, comp_c = compile_for("taiwan_blockade", default_table, {"horizon_months": 6})
+    assert comp_c is not comp_a and comp_c.horizon_months == 6.0
+
+
 def test_library_include_by_name_and_stem_rule(tmp_path, monkeypatch):
     library = tmp_path / "params" / "scenarios"
     library.mkdir(parents=True)
