@@ -431,8 +431,7 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
                             DAYS_PER_MONTH, plan.trade_cols, plan.trade_pkg, plan.fd_cols, cls.cls_ptr, cls.cls_shock,
                             cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd, plan.M, plan.x0, plan.Q_g, cls.Q_ptr,
                             cls.ug_ptr, cls.ug_row, cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, dxT,
-                            tradeT, f, uT,
-                            w["work"], w["work_g"])
+                            tradeT, f, uT, w["work"], w["work_g"])
         return dxT, tradeT, f, converged, iterations, uT
     effT, substT, f = np.empty((K, B)), np.empty((max(P, 1), S, B)), np.empty(B)
     kern.block_setup(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask, plan.dur_cols,

@@ -846,8 +846,8 @@ def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_co
     for j in range(n):   # the trade GEMMs read the clipped loss, in the dtype of Q
         for b in range(B):
             dx_g[j, b] = out_dxT[j, b]
-    linear_trade_into(dx_g, Q, Q_ptr, out_uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_tradeT,
-                      work_g[o:])
+    linear_trade_into(dx_g, Q, Q_ptr, out_uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors,
+                      out_tradeT, work_g[o:])
 
 
 @njit(cache=True, nogil=True)
