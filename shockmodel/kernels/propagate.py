@@ -454,23 +454,22 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                 for b in range(B):
                     x[j, b] = f[j, b]
             continue
-        # Anderson on F_S: record the newest differences, then mix
+        # Anderson on F_S: the scaled residual and the newest differences in one pass, then mix
         for j in range(n):
+            wj = w[j]
             for b in range(B):
-                gs[j, b] = w[j] * (f[j, b] - x[j, b])
-        if sweep > 0:
-            for j in range(n):
-                for b in range(B):
+                g = wj * (f[j, b] - x[j, b])
+                if sweep > 0:
                     dX[slot, j, b] = x[j, b] - x_prev[j, b]
-                    dG[slot, j, b] = gs[j, b] - gs_prev[j, b]
+                    dG[slot, j, b] = g - gs_prev[j, b]
+                gs[j, b] = g
+                x_prev[j, b] = x[j, b]
+                gs_prev[j, b] = g
+                force[j, b] = demand[j, b]
+        if sweep > 0:
             count = min(count + 1, m)
             _gram_row(dG, count, slot, gram)
             slot = (slot + 1) % m
-        for j in range(n):
-            for b in range(B):
-                x_prev[j, b] = x[j, b]
-                gs_prev[j, b] = gs[j, b]
-                force[j, b] = demand[j, b]
         if count == 0:
             for j in range(n):
                 for b in range(B):
