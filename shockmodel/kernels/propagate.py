@@ -904,6 +904,15 @@ def _hist_row(row, scale, shift, first_key, counts, buf, keys):
 _COUNT_CHUNK = 64
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _any_count(a, lo, hi):
+    """Whether ``a[lo:hi]`` holds a nonzero count (read only)."""
+    any_count = 0
+    for i in range(lo, hi):
+        any_count |= a[i]
+    return any_count != 0
+
+
 @njit(cache=True, nogil=True)
 def drain_counts(total, part):
     """``total += part`` and ``part = 0`` for integer histograms of the same shape, writing only chunks
@@ -917,10 +926,7 @@ def drain_counts(total, part):
     n = p.shape[0]
     for lo in range(0, n, _COUNT_CHUNK):
         hi = min(lo + _COUNT_CHUNK, n)
-        any_count = 0
-        for i in range(lo, hi):
-            any_count |= p[i]
-        if any_count != 0:
+        if _any_count(p, lo, hi):
             for i in range(lo, hi):
                 t[i] += p[i]
                 p[i] = 0
@@ -933,12 +939,8 @@ def clear_counts(counts):
     n = c.shape[0]
     for lo in range(0, n, _COUNT_CHUNK):
         hi = min(lo + _COUNT_CHUNK, n)
-        any_count = 0
-        for i in range(lo, hi):
-            any_count |= c[i]
-        if any_count != 0:
-            for i in range(lo, hi):
-                c[i] = 0
+        if _any_count(c, lo, hi):
+            c[lo:hi] = 0
 
 
 @njit(cache=True, nogil=True)
