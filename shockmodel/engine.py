@@ -710,15 +710,6 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
 _SCRATCH = threading.local()
 
 
-def _reduce_work(plan: Plan) -> np.ndarray:
-    """The reduction's scratch ``(2 R + 4) BLOCK``, kept per thread."""
-    size = (2 * plan.n_regions + 4) * BLOCK
-    buf = getattr(_SCRATCH, "reduce_work", None)
-    if buf is None or buf.shape[0] < size:
-        buf = _SCRATCH.reduce_work = np.empty(size)
-    return buf[:size]
-
-
 _WS_KEYS: dict[int, tuple[Plan, tuple]] = {}
 
 
@@ -758,11 +749,12 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
     return ws
 
 
-def _scratch(name: str, shape: tuple) -> np.ndarray:
-    """A zeroed int64 array of ``shape`` kept per thread and name; the caller zeroes it after use."""
+def _scratch(name: str, shape: tuple, dtype=np.int64) -> np.ndarray:
+    """An array of ``shape`` kept per thread and name, zeroed when made; a caller that needs it zeroed
+    zeroes it after use (the histograms), others just overwrite it (the reduction's scratch)."""
     buf = getattr(_SCRATCH, name, None)
-    if buf is None or buf.shape != shape:
-        buf = np.zeros(shape, dtype=np.int64)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.zeros(shape, dtype=dtype)
         setattr(_SCRATCH, name, buf)
     return buf
 
@@ -790,7 +782,8 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], res.output_block_sums[v, q], res.trade_block_sums[v, q],
-                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q], _reduce_work(plan))
+                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q],
+                     _scratch("reduce_work", ((2 * plan.n_regions + 4) * BLOCK,), np.float64))
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]

@@ -787,7 +787,7 @@ def linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr
 
 def leontief_work_sizes(n_shocks, n_packages, n_sectors, n_trade, n_fd, n_classes, n, Q_ptr, B):
     """Lengths of the two scratch vectors of :func:`leontief_block`: (float64, GEMM dtype)."""
-    rows = int(np.max(np.diff(Q_ptr))) if len(Q_ptr) > 1 else 0
+    rows = int(max_rows(Q_ptr))
     f64 = (n_shocks + max(n_packages, 1) * n_sectors + n_trade + n_fd + n_classes) * B
     return f64, (n_classes + n + rows) * B
 
