@@ -168,13 +168,15 @@ def probability_exceeds(x: np.ndarray, threshold: float, axis: int = 0) -> np.nd
     return (np.asarray(x) > threshold).mean(axis=axis)
 
 
-def hist_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+def hist_quantiles(counts: np.ndarray, qs: Sequence[float], ranges: np.ndarray | None = None) -> np.ndarray:
     """Quantiles (percent) from the engine's log-binned histograms ``counts[..., bin]``.
 
     Bin 0 holds exact zeros (returned as 0); inside a bin the value is interpolated linearly between its
     edges (``engine.hist_edges``), so the error is below one bin width (at most 1.6% relative). A numba
     loop over all cells (``kernels.stats.hist_quantiles``): the same numbers as
-    :func:`_hist_quantiles_reference`, without a Python loop over cells and levels.
+    :func:`_hist_quantiles_reference`, without a Python loop over cells and levels. ``ranges``
+    (``counts.shape[:-1] + (2,)``): the bins ``[lo, hi)`` beyond bin 0 that may hold counts, as the
+    engine keeps them (``kernels.propagate.drain_counts``); only those are read. None: all bins.
     """
     from shockmodel.kernels.stats import hist_quantiles as kernel
 
@@ -182,8 +184,15 @@ def hist_quantiles(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     flat = _flat_counts(counts)
     lo, hi = hist_edges()
     out = np.empty((flat.shape[0], len(qs)))
-    kernel(flat, np.asarray(qs, dtype=np.float64).reshape(-1), lo, hi, out)
+    kernel(flat, np.asarray(qs, dtype=np.float64).reshape(-1), lo, hi, _flat_ranges(ranges, flat), out)
     return out.reshape(counts.shape[:-1] + (len(qs),))
+
+
+def _flat_ranges(ranges: np.ndarray | None, flat: np.ndarray) -> np.ndarray:
+    """(cells, 2) int64 bin ranges for the kernels; every bin when ``ranges`` is None."""
+    if ranges is None:
+        return np.tile(np.array([1, flat.shape[1]], dtype=np.int64), (flat.shape[0], 1))
+    return np.ascontiguousarray(np.asarray(ranges).reshape(-1, 2), dtype=np.int64)
 
 
 def _flat_counts(counts: np.ndarray) -> np.ndarray:
@@ -217,21 +226,26 @@ def _hist_quantiles_reference(counts: np.ndarray, qs: Sequence[float]) -> np.nda
     return out.reshape(counts.shape[:-1] + (len(qs),))
 
 
-def hist_expected_shortfall(counts: np.ndarray, level: float) -> np.ndarray:
+def hist_expected_shortfall(counts: np.ndarray, level: float, ranges: np.ndarray | None = None) -> np.ndarray:
     """``ES_level`` (percent) from histograms ``counts[..., bin]``: the mean of the worst
     ``ceil((1 - level) N)`` values, taking values spread evenly inside each bin (error below one bin
     width, as :func:`hist_quantiles`). A numba loop over cells (``kernels.stats``), the same numbers as
-    :func:`_hist_expected_shortfall_reference`; ``k`` is computed here, with Python's ``round``."""
+    :func:`_hist_expected_shortfall_reference`; ``k`` is computed here, with Python's ``round``.
+    ``ranges``: as :func:`hist_quantiles`."""
     from shockmodel.kernels.stats import hist_expected_shortfall as kernel
+    from shockmodel.kernels.stats import hist_totals
 
     counts = np.asarray(counts)
     flat = _flat_counts(counts)
+    rng = _flat_ranges(ranges, flat)
     lo, hi = hist_edges()
-    totals = flat.sum(axis=1).astype(np.int64)
+    totals = np.empty(flat.shape[0], dtype=flat.dtype)
+    hist_totals(flat, rng, totals)
+    totals = totals.astype(np.int64)
     k_of = {n: max(1, math.ceil(round((1.0 - level) * n, 9))) for n in np.unique(totals).tolist() if n > 0}
     ks = np.array([k_of.get(n, 0) for n in totals.tolist()], dtype=np.int64)
     out = np.empty(flat.shape[0])
-    kernel(flat, ks, lo, hi, out)
+    kernel(flat, ks, lo, hi, rng, out)
     return out.reshape(counts.shape[:-1])
 
 
@@ -260,21 +274,23 @@ def _hist_expected_shortfall_reference(counts: np.ndarray, level: float) -> np.n
     return out.reshape(counts.shape[:-1])
 
 
-def streamed_metrics(counts: np.ndarray, sums: np.ndarray, sumsq: np.ndarray, draws: int) -> np.ndarray:
+def streamed_metrics(counts: np.ndarray, sums: np.ndarray, sumsq: np.ndarray, draws: int,
+                     ranges: np.ndarray | None = None) -> np.ndarray:
     """The statistics of :data:`METRICS` from streamed histograms and sums (metric first): exact mean
-    and standard deviation, quantiles/VaR and ES within one histogram bin (at most 1.6%)."""
+    and standard deviation, quantiles/VaR and ES within one histogram bin (at most 1.6%). ``ranges``:
+    as :func:`hist_quantiles`."""
     mean = sums / draws
     var = np.clip(sumsq - draws * mean * mean, 0.0, None) / max(draws - 1, 1)
-    qs = np.moveaxis(hist_quantiles(counts, QUANTILE_LEVELS + (0.95, 0.99)), -1, 0)
-    es = [hist_expected_shortfall(counts, a) for a in (0.95, 0.99)]
+    qs = np.moveaxis(hist_quantiles(counts, QUANTILE_LEVELS + (0.95, 0.99), ranges), -1, 0)
+    es = [hist_expected_shortfall(counts, a, ranges) for a in (0.95, 0.99)]
     return np.stack([mean, np.sqrt(var), *qs, *es])
 
 
-def _stats_from_stream(counts, sums, draws, baseline):
+def _stats_from_stream(counts, sums, draws, baseline, ranges=None):
     """(..., 4) mean/p05/p50/p95 in percent of ``baseline`` plus the same in absolute units."""
     mean_abs = sums / draws
     mean_pct = np.divide(100.0 * mean_abs, baseline, out=np.zeros_like(mean_abs), where=baseline > 0)
-    q_pct = hist_quantiles(counts, (0.05, 0.50, 0.95))
+    q_pct = hist_quantiles(counts, (0.05, 0.50, 0.95), ranges)
     pct = np.concatenate([mean_pct[..., None], q_pct], axis=-1)
     q_abs = q_pct * baseline[..., None] / 100.0
     absolute = np.concatenate([mean_abs[..., None], q_abs], axis=-1)
@@ -316,6 +332,17 @@ def _var(dims, data, units, long_name, **attrs):
     return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name, **attrs})
 
 
+_BACKGROUND: ThreadPoolExecutor | None = None
+
+
+def _background() -> ThreadPoolExecutor:
+    """One worker thread kept for the process (starting a thread per run cost ~0.3 ms)."""
+    global _BACKGROUND
+    if _BACKGROUND is None:
+        _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shockmodel-aggregate")
+    return _BACKGROUND
+
+
 def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, market_coords: dict | None = None) -> xr.Dataset:
     """Build the result dataset of docs/contracts.md section 3 from a :class:`RawResult`.
 
@@ -338,19 +365,20 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     gdp_pct, world, pass1 = _scaled_and_total(gdp_loss, 100.0 / gdp0)
     full = raw.kept == raw.draws
     if full:   # the largest cost; its kernels release the GIL, so the work below overlaps it
-        pool = ThreadPoolExecutor(max_workers=1)
-        regional = pool.submit(_risk_metrics3, gdp_pct, pass1)
-        pool.shutdown(wait=False)
+        regional = _background().submit(_risk_metrics3, gdp_pct, pass1)
     world_pct = world * (100.0 / gdp0.sum())
     trade_pct, world_trade, _ = _scaled_and_total(
         raw.exports_lost, np.divide(100.0, plan.exports0, out=np.zeros(R), where=plan.exports0 > 0))
     world_trade_pct = world_trade * (100.0 / plan.exports0.sum())
 
-    out_pct, out_abs = _stats_from_stream(raw.output_hist, raw.output_sum, raw.draws, plan.x0[None, :])
+    out_rng, trade_rng, head_rng = raw.hist_ranges if raw.hist_ranges is not None else (None, None, None)
+    out_pct, out_abs = _stats_from_stream(raw.output_hist, raw.output_sum, raw.draws, plan.x0[None, :],
+                                          out_rng)
     out_pct = out_pct.reshape(V, R, S, 4)
     out_abs = out_abs.reshape(V, R, S, 4)
     T0 = plan.T0.reshape(-1)
-    _, tr_abs = _stats_from_stream(raw.trade_hist, raw.trade_sum.reshape(V, R * R), raw.draws, T0[None, :])
+    _, tr_abs = _stats_from_stream(raw.trade_hist, raw.trade_sum.reshape(V, R * R), raw.draws, T0[None, :],
+                                   trade_rng)
     tr_abs = tr_abs.reshape(V, R, R, 4)
 
     if full:
@@ -358,7 +386,8 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         summary = np.moveaxis(regional.result(), 0, 1)                     # (V, M, R)
     else:
         # only the first raw.kept draws are stored: headline statistics from the streams over every draw
-        streamed = streamed_metrics(raw.headline_hist, raw.headline_sum, raw.headline_sumsq, raw.draws)  # (M, V, H)
+        streamed = streamed_metrics(raw.headline_hist, raw.headline_sum, raw.headline_sumsq, raw.draws,
+                                    head_rng)  # (M, V, H)
         summary = np.moveaxis(streamed[:, :, :R], 0, 1)
         world_summary = np.moveaxis(streamed[:, :, R], 0, 1)
 

@@ -609,6 +609,7 @@ class ChunkResult:
     headline_block_sumsq: np.ndarray   # (V, n_blocks, H) sums of their squares
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
     in_place: bool = False   # per-draw arrays are views of the accumulator's (Accumulator.chunk_views)
+    hist_ranges: tuple | None = None   # (output, trade, headline) bin ranges (V, cells, 2) of the *_hist
 
 
 #: Per-draw headline variables streamed into histograms (and sums), so that runs that keep only part of
@@ -652,6 +653,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
+    own = new_counts(count_shapes(V, n, R)) if counts is None and out is None else None
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
@@ -661,12 +663,14 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         occurred=np.zeros((N, P), dtype=bool), severity=np.zeros((N, K)),
         gdp_loss=np.zeros((V, N, R)), exports_lost=np.zeros((V, N, R)), horizon_fraction=np.zeros((V, N)),
         converged=np.ones((V, N), dtype=bool), iterations=np.zeros((V, N), dtype=np.int64),
-        output_hist=np.zeros((V, n, HIST_BINS), dtype=np.int64) if counts is None else None,
-        trade_hist=np.zeros((V, R * R, HIST_BINS), dtype=np.int64) if counts is None else None,
+        output_hist=own[0] if own else None, trade_hist=own[1] if own else None,
         output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
-        headline_hist=np.zeros((V, 2 * R + 2, HIST_BINS), dtype=np.int64) if counts is None else None,
+        headline_hist=own[2] if own else None,
         headline_block_sums=np.zeros((V, n_blocks, 2 * R + 2)), headline_block_sumsq=np.zeros((V, n_blocks, 2 * R + 2)),
+        hist_ranges=own[3:] if own else None,
     )
+    if counts is None and res.output_hist is None:
+        raise ValueError("run_chunk(out=...) with views that carry no histograms needs counts=...")
     live = [q for q in range(n_blocks) if (first_block + q) * BLOCK < draws]
     if not live:
         return res
@@ -675,7 +679,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     runs = np.array_split(np.array(live), min(len(live), numba.get_num_threads()))
     hists = [None] * len(runs)
     if counts is None:
-        sets = [(res.output_hist, res.trade_hist, res.headline_hist)]
+        sets = [(res.output_hist, res.trade_hist, res.headline_hist, *res.hist_ranges)]
     elif isinstance(counts[0], np.ndarray):
         sets = [tuple(counts)]
     else:
@@ -691,19 +695,14 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     def _run_blocks(r: int) -> None:
         # runs without a set of their own count into reusable zeroed buffers of their thread (fresh
         # multi-megabyte arrays per chunk cost more in page faults than the counting itself)
-        h = sets[r] if r < len(sets) else (
-            _scratch("output_hist", (V, n, HIST_BINS)), _scratch("trade_hist", (V, R * R, HIST_BINS)),
-            _scratch("headline_hist", (V, 2 * R + 2, HIST_BINS)))
+        h = sets[r] if r < len(sets) else _scratch_counts(count_shapes(V, n, R))
         for q in runs[r]:
             _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, *h)
         hists[r] = h
 
     _map_tasks(run, range(len(runs)))
-    from shockmodel.kernels.propagate import drain_counts
-
     for h in hists[len(sets):]:
-        for total, part in zip(sets[0], h):
-            drain_counts(total, part)
+        drain_set(sets[0], h)
     return res
 
 
@@ -761,8 +760,9 @@ def _scratch(name: str, shape: tuple, dtype=np.int64) -> np.ndarray:
 
 def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, start: int, variants: np.ndarray,
                market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
-               headline_hist: np.ndarray) -> None:
-    """Sample, propagate and reduce block ``first_block + q`` of a chunk into ``res`` and the histograms."""
+               headline_hist: np.ndarray, out_rng: np.ndarray, trade_rng: np.ndarray, head_rng: np.ndarray) -> None:
+    """Sample, propagate and reduce block ``first_block + q`` of a chunk into ``res`` and a histogram set
+    (:func:`new_counts`)."""
     from shockmodel.kernels.propagate import reduce_block
 
     lo = (first_block + q) * BLOCK
@@ -781,7 +781,8 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
-                     trade_hist[v], headline_hist[v], res.output_block_sums[v, q], res.trade_block_sums[v, q],
+                     trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],
+                     res.output_block_sums[v, q], res.trade_block_sums[v, q],
                      res.headline_block_sums[v, q], res.headline_block_sumsq[v, q],
                      _scratch("reduce_work", ((2 * plan.n_regions + 4) * BLOCK,), np.float64))
         res.horizon_fraction[v, a:b] = f[:k]
@@ -824,6 +825,7 @@ class RawResult:
     headline_sum: np.ndarray   # (V, H)
     headline_sumsq: np.ndarray  # (V, H)
     extras: dict
+    hist_ranges: tuple | None = None   # bin ranges of output_hist, trade_hist, headline_hist (V, cells, 2)
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     wall_seconds: float = 0.0
 
@@ -831,9 +833,10 @@ class RawResult:
         """Hand the histograms back for later runs (:func:`give_counts`) once every statistic is taken
         from them (pipeline.run does, after aggregate.to_dataset); they are None afterwards."""
         hists = (self.output_hist, self.trade_hist, self.headline_hist)
-        if all(h is not None for h in hists):
-            self.output_hist = self.trade_hist = self.headline_hist = None
-            give_counts(hists)
+        if all(h is not None for h in hists) and self.hist_ranges is not None:
+            counts = (*hists, *self.hist_ranges)
+            self.output_hist = self.trade_hist = self.headline_hist = self.hist_ranges = None
+            give_counts(counts)
 
 
 class Accumulator:
@@ -857,7 +860,7 @@ class Accumulator:
             gdp_loss=np.zeros((V, kept, R)), exports_lost=np.zeros((V, kept, R)),
             horizon_fraction=np.zeros((V, kept)), converged=np.ones((V, kept), dtype=bool),
             iterations=np.zeros((V, kept), dtype=np.int64),
-            output_hist=hists[0], trade_hist=hists[1], headline_hist=hists[2],
+            output_hist=hists[0], trade_hist=hists[1], headline_hist=hists[2], hist_ranges=hists[3:],
             output_sum=np.zeros((V, R * S)), trade_sum=np.zeros((V, R, R)),
             headline_sum=np.zeros((V, H)), headline_sumsq=np.zeros((V, H)), extras={},
         )
@@ -900,9 +903,12 @@ class Accumulator:
             for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
                 getattr(r, name)[:, a:b] = getattr(c, name)[:, : b - a]
         if c.output_hist is not None:   # None: counted into ours already (run_chunk(counts=...))
-            r.output_hist += c.output_hist
-            r.trade_hist += c.trade_hist
-            r.headline_hist += c.headline_hist
+            for total, part in zip(self.counts(), (c.output_hist, c.trade_hist, c.headline_hist, *c.hist_ranges)):
+                if total.shape[-1] == 2:   # a range: the union
+                    np.minimum(total[..., 0], part[..., 0], out=total[..., 0])
+                    np.maximum(total[..., 1], part[..., 1], out=total[..., 1])
+                else:
+                    total += part
         for total, parts in ((r.output_sum, c.output_block_sums), (r.trade_sum, c.trade_block_sums),
                              (r.headline_sum, c.headline_block_sums), (r.headline_sumsq, c.headline_block_sumsq)):
             _add_in_order(total, parts)
@@ -913,9 +919,10 @@ class Accumulator:
                 r.extras[name][:, a:b] = arr[:, : b - a]
         self._next_block += c.output_block_sums.shape[1]
 
-    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The histograms to count into directly (``run_chunk(counts=...)``, serial driver only)."""
-        return self.raw.output_hist, self.raw.trade_hist, self.raw.headline_hist
+    def counts(self) -> tuple[np.ndarray, ...]:
+        """The histogram set to count into directly (``run_chunk(counts=...)``, serial driver only):
+        output, trade and headline histograms, then their bin ranges (:func:`new_counts`)."""
+        return (self.raw.output_hist, self.raw.trade_hist, self.raw.headline_hist, *self.raw.hist_ranges)
 
     def result(self) -> RawResult:
         if self._pending:
@@ -1009,12 +1016,43 @@ _COUNT_POOL_BYTES = 256 * 2**20   #: at most this much kept (a wiod2011 set is 4
 
 
 def count_shapes(V: int, n: int, R: int) -> tuple[tuple[int, ...], ...]:
-    """Shapes of one set of histograms: output (V, n, bins), trade (V, R*R, bins), headline (V, 2R+2, bins)."""
+    """Shapes of the histograms of one set: output (V, n, bins), trade (V, R*R, bins), headline (V, 2R+2, bins)."""
     return (V, n, HIST_BINS), (V, R * R, HIST_BINS), (V, 2 * R + 2, HIST_BINS)
 
 
+def new_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
+    """A zeroed *histogram set*: int64 histograms of ``shapes`` (:func:`count_shapes`), then one array of
+    bin ranges ``(..., 2)`` per histogram, empty (``kernels.propagate.drain_counts``: a cell's counts lie
+    in bin 0 and ``[lo, hi)``, which the kernels widen as they count and read and zero only there)."""
+    from shockmodel.kernels.propagate import reset_ranges
+
+    hists = tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
+    ranges = tuple(np.empty(shape[:-1] + (2,), dtype=np.int64) for shape in shapes)
+    for r, shape in zip(ranges, shapes):
+        reset_ranges(r, shape[-1])
+    return hists + ranges
+
+
+def drain_set(total: tuple[np.ndarray, ...], part: tuple[np.ndarray, ...]) -> None:
+    """``total += part`` and ``part = 0`` for two histogram sets of the same shapes (:func:`new_counts`)."""
+    from shockmodel.kernels.propagate import drain_counts
+
+    k = len(total) // 2
+    for i in range(k):
+        drain_counts(total[i], part[i], total[k + i], part[k + i])
+
+
+def _scratch_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
+    """A histogram set kept per thread (zeroed: whoever counts into it drains it, :func:`drain_set`)."""
+    key = ("counts", shapes)
+    sets = getattr(_SCRATCH, "counts", None)
+    if sets is None or sets[0] != key:
+        sets = _SCRATCH.counts = (key, new_counts(shapes))
+    return sets[1]
+
+
 def take_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
-    """A zeroed set of int64 histograms, reused from an earlier run when one is free.
+    """A zeroed histogram set (:func:`new_counts`), reused from an earlier run when one is free.
 
     Why: a page written for the first time costs ~10 us on the machines measured, and a fresh set of
     sparsely written histograms costs several ms of that per run, against ~20 ms for the whole of a
@@ -1024,7 +1062,7 @@ def take_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
         free = _COUNT_POOL.get(shapes)
         if free:
             return free.pop()
-    return tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
+    return new_counts(shapes)
 
 
 def give_counts(counts: tuple[np.ndarray, ...], zeroed: bool = False) -> None:
@@ -1032,10 +1070,11 @@ def give_counts(counts: tuple[np.ndarray, ...], zeroed: bool = False) -> None:
     caller must not use it afterwards."""
     from shockmodel.kernels.propagate import clear_counts
 
+    k = len(counts) // 2
     if not zeroed:
-        for a in counts:
-            clear_counts(a)
-    shapes = tuple(a.shape for a in counts)
+        for i in range(k):
+            clear_counts(counts[i], counts[k + i])
+    shapes = tuple(a.shape for a in counts[:k])
     size = sum(a.nbytes for a in counts)
     with _COUNT_POOL_LOCK:
         kept = sum(a.nbytes for sets in _COUNT_POOL.values() for c in sets for a in c)
@@ -1074,7 +1113,7 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     import numba
 
     # one set of histograms per thread for the whole run, added up once at the end
-    shapes = tuple(a.shape for a in acc.counts())
+    shapes = tuple(a.shape for a in acc.counts()[:3])
     spare = [take_counts(shapes) for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
     counts = [acc.counts()] + spare
     with blas_single_thread():
@@ -1084,11 +1123,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
                               out=acc.chunk_views(first, nb)))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))
-    from shockmodel.kernels.propagate import drain_counts
-
     for extra in spare:
-        for total, part in zip(counts[0], extra):
-            drain_counts(total, part)
+        drain_set(counts[0], extra)
         give_counts(extra, zeroed=True)
     raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0

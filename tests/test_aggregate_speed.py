@@ -205,6 +205,40 @@ def test_hist_quantiles_match_the_loop():
                                       aggregate._hist_quantiles_reference(c3, (0.05, 0.5, 0.95)))
 
 
+def _ranges(counts, rng, loose: bool):
+    """Bin ranges [lo, hi) covering the bins >= 1 that hold counts: the tightest, or widened at random
+    (any superset is valid); [bins, 0) where there are none."""
+    flat = counts.reshape(-1, counts.shape[-1])
+    nb = flat.shape[1]
+    out = np.empty((flat.shape[0], 2), dtype=np.int64)
+    for c, row in enumerate(flat):
+        held = np.flatnonzero(row[1:]) + 1
+        lo, hi = (held[0], held[-1] + 1) if held.size else (nb, 0)
+        if loose and held.size:
+            lo, hi = int(rng.integers(1, lo + 1)), int(rng.integers(hi, nb + 1))
+        out[c] = lo, hi
+    return out.reshape(counts.shape[:-1] + (2,))
+
+
+def test_hist_statistics_read_only_the_ranges():
+    """With the engine's bin ranges (kernels.propagate.drain_counts) the kernels read bin 0 and the
+    range only; the numbers must be those of the loops over every bin, for tight and loose ranges."""
+    rng = np.random.default_rng(10)
+    qs = (0.95, 0.0, 0.01, 0.5, 0.99, 1.0, 1.5)   # 1.5: past every count, the last bin as searchsorted
+    for dtype in (np.int64, np.float64):
+        counts = _random_counts(rng, 60, dtype)
+        for loose in (False, True):
+            ranges = _ranges(counts, rng, loose)
+            np.testing.assert_array_equal(aggregate.hist_quantiles(counts, qs, ranges),
+                                          aggregate._hist_quantiles_reference(counts, qs))
+            for level in (0.0, 0.5, 0.95, 0.99):
+                np.testing.assert_array_equal(aggregate.hist_expected_shortfall(counts, level, ranges),
+                                              aggregate._hist_expected_shortfall_reference(counts, level))
+            c3, r3 = counts.reshape(3, 20, -1), ranges.reshape(3, 20, 2)
+            np.testing.assert_array_equal(aggregate.hist_quantiles(c3, (0.05, 0.5), r3),
+                                          aggregate._hist_quantiles_reference(c3, (0.05, 0.5)))
+
+
 def test_hist_expected_shortfall_matches_the_loop():
     rng = np.random.default_rng(9)
     for dtype in (np.int64, np.float64):

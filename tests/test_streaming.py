@@ -39,13 +39,14 @@ def test_streamed_summaries_match_exact_statistics(full_and_kept):
 def test_hist_expected_shortfall_close_to_exact():
     rng = np.random.default_rng(4)
     x = rng.lognormal(0.0, 1.0, 20_000)
-    counts = np.zeros((1, engine.HIST_BINS), dtype=np.int64)
+    counts, ranges = engine.new_counts(((1, engine.HIST_BINS),))
     from shockmodel.kernels.propagate import bit_histogram
 
-    bit_histogram(x[None, :].copy(), np.ones(1), engine.HIST_SHIFT, engine.HIST_FIRST_KEY, counts)
+    bit_histogram(x[None, :].copy(), np.ones(1), engine.HIST_SHIFT, engine.HIST_FIRST_KEY, counts, ranges)
     for level in (0.95, 0.99):
         got = aggregate.hist_expected_shortfall(counts, level)[0]
         assert got == pytest.approx(aggregate.expected_shortfall(x, level), rel=0.016)
+        assert aggregate.hist_expected_shortfall(counts, level, ranges)[0] == got   # only the range read
 
 
 def test_accumulator_memory_is_bounded_by_keep_draws(default_table):
@@ -69,18 +70,35 @@ def test_keep_draws_must_be_positive(default_table):
 # --- histogram sets reused between runs (engine.take_counts / give_counts) ------------------------------
 
 
+def _ranges_of(counts: np.ndarray) -> np.ndarray:
+    """The tightest bin ranges [lo, hi) of the bins >= 1 holding counts ([bins, 0) if none)."""
+    nb = counts.shape[-1]
+    held = counts[..., 1:] != 0
+    lo = np.where(held.any(-1), held.argmax(-1) + 1, nb)
+    hi = np.where(held.any(-1), nb - held[..., ::-1].argmax(-1), 0)
+    return np.stack([lo, hi], axis=-1).astype(np.int64)
+
+
 def test_drain_and_clear_counts_match_numpy():
     from shockmodel.kernels.propagate import clear_counts, drain_counts
 
     rng = np.random.default_rng(2)
-    total = rng.integers(0, 5, size=(2, 7, 33))
+    total = rng.integers(0, 5, size=(2, 7, 33)) * (rng.random((2, 7, 33)) < 0.5)
     part = rng.integers(0, 3, size=(2, 7, 33)) * (rng.random((2, 7, 33)) < 0.3)
+    part[0, 1, 1:] = 0                                  # a cell with zeros only (an empty range)
+    part[0, 2, :] = 0                                   # an empty cell
+    total_rng, part_rng = _ranges_of(total), _ranges_of(part)
     expect = total + part
-    drain_counts(total, part)
+    drain_counts(total, part, total_rng, part_rng)
     np.testing.assert_array_equal(total, expect)
     assert not part.any()
-    clear_counts(total)
+    np.testing.assert_array_equal(part_rng[..., 0], 33)             # emptied
+    np.testing.assert_array_equal(part_rng[..., 1], 0)
+    inside = _ranges_of(expect)                                     # the union covers every count
+    assert np.all(total_rng[..., 0] <= inside[..., 0]) and np.all(total_rng[..., 1] >= inside[..., 1])
+    clear_counts(total, total_rng)
     assert not total.any()
+    np.testing.assert_array_equal(total_rng[..., 0], 33)
 
 
 def test_reused_histograms_leave_no_counts_behind(default_table):
@@ -94,7 +112,9 @@ def test_reused_histograms_leave_no_counts_behind(default_table):
     assert engine._COUNT_POOL, "the run should have returned its histogram sets"
     for sets in engine._COUNT_POOL.values():
         for counts in sets:
-            assert all(not a.any() for a in counts)
+            hists, ranges = counts[:3], counts[3:]
+            assert all(not a.any() for a in hists)
+            assert all(np.all(r[..., 0] == engine.HIST_BINS) and not r[..., 1].any() for r in ranges)
     other = pipeline.run("russia_escalation", table=default_table, draws=700, seed=1, model="leontief", markets=None)
     assert float(other["output_loss"].sum()) > 0                 # counted into reused sets, then returned
     again = pipeline.run("combined_coordinated", **kw)           # reused sets

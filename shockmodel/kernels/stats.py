@@ -304,47 +304,68 @@ def order_stats(x, bits, sums, mn, mx, ranks, tails, moments, vals, tail_sums, s
 
 
 @njit(cache=True, nogil=True)
-def hist_quantiles(counts, qs, lo, hi, out):
+def hist_quantiles(counts, qs, lo, hi, rng, out):
     """Quantiles ``out[c, a]`` at levels ``qs[a]`` of histograms ``counts[c, bin]`` with bin edges
     ``lo``/``hi`` (see ``aggregate.hist_quantiles``): the first bin whose cumulative count reaches
     ``q * total`` (numpy's ``searchsorted(side="left")``, comparing the counts as float64), interpolated
-    linearly inside it; bin 0 and empty histograms give 0. Same operations as the reference loop, so
-    the same numbers."""
+    linearly inside it; bin 0 and empty histograms give 0. Only bin 0 and the cell's range
+    ``rng[c] = [r0, r1)`` are read (every other bin must be empty: ``kernels.propagate.drain_counts``);
+    the cumulative counts are constant outside it, so the bin found and the numbers are those of the
+    reference loop over all bins."""
     C, NB = counts.shape
     cum = np.empty(NB, counts.dtype)     # integer counts: an integer prefix sum (exact, and fast)
     for c in range(C):
-        acc = counts[c, 0] - counts[c, 0]
-        for b in range(NB):
+        r0 = max(rng[c, 0], 1)
+        r1 = min(rng[c, 1], NB)
+        acc = counts[c, 0]
+        c0 = acc
+        for b in range(r0, r1):
             acc += counts[c, b]
             cum[b] = acc
-        total = cum[NB - 1]
+        total = acc
         for a in range(qs.size):
             out[c, a] = 0.0
         if total == 0:
             continue
         for a in range(qs.size):
             target = qs[a] * total
-            left, right = 0, NB   # first index with cum >= target
-            while left < right:
-                m = (left + right) >> 1
-                if cum[m] < target:
-                    left = m + 1
-                else:
-                    right = m
-            b = min(left, NB - 1)
-            if b == 0:
+            if c0 >= target:          # bin 0 (the exact zeros) reaches it
                 continue
-            below = cum[b - 1]
+            if r1 <= r0 or cum[r1 - 1] < target:
+                b = NB - 1            # beyond every count (q > 1): the last bin, as searchsorted gives
+                below = total - counts[c, NB - 1]
+            else:
+                left, right = r0, r1 - 1   # first index in the range with cum >= target
+                while left < right:
+                    m = (left + right) >> 1
+                    if cum[m] < target:
+                        left = m + 1
+                    else:
+                        right = m
+                b = left
+                below = cum[b - 1] if b > r0 else c0
             cnt = counts[c, b]
             frac = (target - below) / cnt if cnt else 0.0
             out[c, a] = lo[b] + min(max(frac, 0.0), 1.0) * (hi[b] - lo[b])
 
 
 @njit(cache=True, nogil=True)
-def hist_expected_shortfall(counts, ks, lo, hi, out):
+def hist_totals(counts, rng, out):
+    """Number of values ``out[c]`` in each histogram ``counts[c]`` (bin 0 plus its range ``rng[c]``)."""
+    C, NB = counts.shape
+    for c in range(C):
+        acc = counts[c, 0]
+        for b in range(max(rng[c, 0], 1), min(rng[c, 1], NB)):
+            acc += counts[c, b]
+        out[c] = acc
+
+
+@njit(cache=True, nogil=True)
+def hist_expected_shortfall(counts, ks, lo, hi, rng, out):
     """Mean ``out[c]`` of the worst ``ks[c]`` values of histogram ``counts[c, bin]``, values spread
     evenly inside each bin (see ``aggregate.hist_expected_shortfall``; the same operations as its
-    reference loop); 0 for an empty histogram (``ks[c] == 0``)."""
+    reference loop, over bin 0 and the cell's range ``rng[c]`` only); 0 for an empty histogram
+    (``ks[c] == 0``)."""
     C, NB = counts.shape
     for c in range(C):
         k = ks[c]
@@ -352,7 +373,11 @@ def hist_expected_shortfall(counts, ks, lo, hi, out):
         if k == 0:
             continue
         need, total = k, 0.0
-        for b in range(NB - 1, -1, -1):
+        r0 = max(rng[c, 0], 1)
+        r1 = min(rng[c, 1], NB)
+        width = max(r1 - r0, 0)
+        for j in range(width + 1):
+            b = r1 - 1 - j if j < width else 0    # the range from the top, then bin 0
             cnt = counts[c, b]
             if cnt == 0:
                 continue
