@@ -319,6 +319,32 @@ def _scaled_and_total(x: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 @functools.lru_cache(maxsize=32)
+def _coordinates(kept: int, regions: tuple[str, ...], sectors: tuple[str, ...], packages: tuple[str, ...],
+                 shocks: tuple[str, ...], kinds: tuple[str, ...], units: tuple[str, ...],
+                 variants: tuple[str, ...] | None, market: tuple[tuple[str, tuple[str, ...]], ...]):
+    """The coordinates of a result dataset, built once per shape and labelling and shared by the datasets
+    that have them (building them, pandas indexes included, was a third of making a small run's
+    dataset). Shared safely: index coordinates are immutable, and the two label arrays are read-only."""
+    coords = {
+        "draw": pd.RangeIndex(kept),   # the values of np.arange, without building a million-value index
+        **_label_coords(regions, sectors, packages, shocks),
+        "shock_kind": ("shock", _read_only(kinds)),
+        "shock_units": ("shock", _read_only(units)),
+    }
+    if variants is not None:
+        coords["scenario"] = list(variants)
+    for dim, labels in market:
+        coords[dim] = list(labels)
+    return xr.Coordinates(coords)
+
+
+def _read_only(values) -> np.ndarray:
+    a = np.array(values)
+    a.flags.writeable = False
+    return a
+
+
+@functools.lru_cache(maxsize=32)
 def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: tuple[str, ...],
                   shocks: tuple[str, ...]) -> dict[str, pd.Index]:
     """The label coordinates as pandas indexes, built once per labelling (pandas indexes are immutable;
@@ -426,18 +452,13 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         summ = np.moveaxis(risk_metrics(arr, axis=1), 0, 1)
         data_vars[f"{name}_summary"] = _var(lead + ("metric", dim), sel(summ), units, f"{long_name}: statistics")
 
-    coords = {
-        "draw": pd.RangeIndex(raw.kept),   # the values of np.arange, without building a million-value index
-        **_label_coords(tuple(mrio.regions), tuple(mrio.sectors), tuple(p.name for p in compiled.packages),
-                        tuple(sh.key for sh in shocks)),
-        "shock_kind": ("shock", [sh.kind for sh in shocks]),
-        "shock_units": ("shock", [kind_units.get(sh.kind, "share") for sh in shocks]),
-    }
-    if not single:
-        coords["scenario"] = list(raw.variant_names)
-    for name, (dim, labels, _, _) in (market_coords or {}).items():
-        if name in raw.extras:
-            coords[dim] = list(labels)
+    kinds = tuple(sh.kind for sh in shocks)
+    market = tuple((dim, tuple(labels)) for name, (dim, labels, _, _) in (market_coords or {}).items()
+                   if name in raw.extras)
+    coords = _coordinates(raw.kept, tuple(mrio.regions), tuple(mrio.sectors), tuple(p.name for p in compiled.packages),
+                          tuple(sh.key for sh in shocks), kinds,
+                          tuple(kind_units.get(k, "share") for k in kinds), None if single else raw.variant_names,
+                          market)
     ds = xr.Dataset(data_vars, coords=coords, attrs={**dict(attrs or {}), "draws_kept": int(raw.kept)})
     if raw.kept < raw.draws:
         note = (f"statistics over all {raw.draws} draws from streamed histograms (quantiles, VaR and ES within "
