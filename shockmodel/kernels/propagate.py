@@ -894,17 +894,16 @@ def _hist_row(row, scale, shift, first_key, counts, buf, keys, rng):
     for b in range(B):
         buf[b] = row[b] * scale
     bits = buf[:B].view(np.int64)
-    for b in range(B):
-        k = min(max((bits[b] >> shift) - first_key, 1), n_bins - 1)
-        keys[b] = 0 if buf[b] <= 0.0 else k
-    for b in range(B):
-        counts[keys[b]] += 1
     lo, hi = rng[0], rng[1]
     for b in range(B):
-        k = keys[b]
-        lo = min(lo, k if k > 0 else n_bins)
-        hi = max(hi, k + 1 if k > 0 else 0)
+        k = min(max((bits[b] >> shift) - first_key, 1), n_bins - 1)
+        zero = buf[b] <= 0.0
+        keys[b] = 0 if zero else k
+        lo = min(lo, n_bins if zero else k)
+        hi = max(hi, 0 if zero else k + 1)
     rng[0], rng[1] = lo, hi
+    for b in range(B):
+        counts[keys[b]] += 1
 
 
 # A histogram cell's *range* [lo, hi) is where its bins >= 1 may hold counts (bin 0, the exact zeros, is
