@@ -349,8 +349,10 @@ class Sample:
     u_market: np.ndarray   # (B, M) uniforms for the market channel
 
 
-def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int = 0) -> Sample:
-    """Sample ``n_draws`` (<= BLOCK) draws of block ``block`` from ``SeedSequence(seed, spawn_key=(block,))``.
+def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int = 0,
+                 out: Sample | None = None) -> Sample:
+    """Sample ``n_draws`` (<= BLOCK) draws of block ``block`` from ``SeedSequence(seed, spawn_key=(block,))``
+    (into ``out``'s arrays, of ``n_draws`` rows, if given).
 
     Gaussian copula (Nelsen 2006, "An Introduction to Copulas", section 3.3): package occurrence latents
     ``W`` and intensity factors ``F`` are standard normals with equicorrelation ``coordination`` across
@@ -365,12 +367,13 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     from shockmodel.kernels import propagate as kern
 
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
-    occurred = np.empty((n_draws, plan.n_packages), dtype=bool)
-    sev = np.empty((n_draws, plan.n_shocks))
-    um = np.empty((n_draws, n_market))
+    if out is None:
+        out = Sample(occurred=np.empty((n_draws, plan.n_packages), dtype=bool),
+                     severity=np.empty((n_draws, plan.n_shocks)), u_market=np.empty((n_draws, n_market)))
     kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
-                            plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, occurred, sev, um)
-    return Sample(occurred=occurred, severity=sev, u_market=um)
+                            plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
+                            out.u_market)
+    return out
 
 
 # --- one block through the network -------------------------------------------------------------------
@@ -758,6 +761,9 @@ def _scratch(name: str, shape: tuple, dtype=np.int64) -> np.ndarray:
     return buf
 
 
+_NO_MARKET = np.empty((BLOCK, 0))   # u_market of a block without a market channel (no values)
+
+
 def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, start: int, variants: np.ndarray,
                market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
                headline_hist: np.ndarray, out_rng: np.ndarray, trade_rng: np.ndarray, head_rng: np.ndarray) -> None:
@@ -770,14 +776,18 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     # Always the full block, cut afterwards: BLAS results can depend (in the last bits) on how many
     # rows share a GEMM, so a draw's numbers must not depend on how many draws were asked for.
     n_market = getattr(market, "n_uniforms", 0) if market is not None else 0
-    smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
     a, b = lo - start, hi - start
-    res.occurred[a:b] = smp.occurred[: hi - lo]
-    res.severity[a:b] = smp.severity[: hi - lo]
     k = hi - lo
+    if k == BLOCK and n_market == 0:   # a full block: sampled straight into the result
+        smp = sample_block(plan, seed, first_block + q, BLOCK, 0,
+                           Sample(res.occurred[a:b], res.severity[a:b], _NO_MARKET))
+    else:
+        smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
+        res.occurred[a:b] = smp.occurred[:k]
+        res.severity[a:b] = smp.severity[:k]
     ws = _workspace(plan, BLOCK) if plan.model == "leontief" else None
     for v in range(variants.shape[0]):
-        on = smp.occurred & variants[v][None, :]
+        on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
