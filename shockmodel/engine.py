@@ -672,8 +672,8 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         headline_block_sums=np.zeros((V, n_blocks, 2 * R + 2)), headline_block_sumsq=np.zeros((V, n_blocks, 2 * R + 2)),
         hist_ranges=own[3:] if own else None,
     )
-    if counts is None and res.output_hist is None:
-        raise ValueError("run_chunk(out=...) with views that carry no histograms needs counts=...")
+    if counts is None and (res.output_hist is None or res.hist_ranges is None):
+        raise ValueError("run_chunk(out=...) with views that carry no histogram set needs counts=...")
     live = [q for q in range(n_blocks) if (first_block + q) * BLOCK < draws]
     if not live:
         return res
@@ -752,8 +752,8 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
 
 
 def _scratch(name: str, shape: tuple, dtype=np.int64) -> np.ndarray:
-    """An array of ``shape`` kept per thread and name, zeroed when made; a caller that needs it zeroed
-    zeroes it after use (the histograms), others just overwrite it (the reduction's scratch)."""
+    """An array of ``shape`` kept per thread and name, zeroed when made; its callers overwrite it (the
+    reduction's scratch). Histogram sets have their own (:func:`_scratch_counts`)."""
     buf = getattr(_SCRATCH, name, None)
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = np.zeros(shape, dtype=dtype)
