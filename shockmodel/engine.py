@@ -23,7 +23,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -656,7 +656,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
-    own = new_counts(count_shapes(V, n, R)) if counts is None and out is None else None
+    own = new_counts(count_shapes(V, n, R)) if counts is None and out is None else None   # a HistSet
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
@@ -666,11 +666,11 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         occurred=np.zeros((N, P), dtype=bool), severity=np.zeros((N, K)),
         gdp_loss=np.zeros((V, N, R)), exports_lost=np.zeros((V, N, R)), horizon_fraction=np.zeros((V, N)),
         converged=np.ones((V, N), dtype=bool), iterations=np.zeros((V, N), dtype=np.int64),
-        output_hist=own[0] if own else None, trade_hist=own[1] if own else None,
+        output_hist=own.output if own else None, trade_hist=own.trade if own else None,
         output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
-        headline_hist=own[2] if own else None,
+        headline_hist=own.headline if own else None,
         headline_block_sums=np.zeros((V, n_blocks, 2 * R + 2)), headline_block_sumsq=np.zeros((V, n_blocks, 2 * R + 2)),
-        hist_ranges=own[3:] if own else None,
+        hist_ranges=own.ranges if own else None,
     )
     if counts is None and (res.output_hist is None or res.hist_ranges is None):
         raise ValueError("run_chunk(out=...) with views that carry no histogram set needs counts=...")
@@ -682,11 +682,11 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     runs = np.array_split(np.array(live), min(len(live), numba.get_num_threads()))
     hists = [None] * len(runs)
     if counts is None:
-        sets = [(res.output_hist, res.trade_hist, res.headline_hist, *res.hist_ranges)]
+        sets = [HistSet(res.output_hist, res.trade_hist, res.headline_hist, *res.hist_ranges)]
     elif isinstance(counts[0], np.ndarray):
-        sets = [tuple(counts)]
+        sets = [HistSet(*counts)]
     else:
-        sets = [tuple(c) for c in counts]
+        sets = [HistSet(*c) for c in counts]
 
     def run(r: int) -> None:
         if len(runs) == 1:   # one run in the caller's thread: its solver may still use the pool per sub-batch
@@ -844,7 +844,7 @@ class RawResult:
         from them (pipeline.run does, after aggregate.to_dataset); they are None afterwards."""
         hists = (self.output_hist, self.trade_hist, self.headline_hist)
         if all(h is not None for h in hists) and self.hist_ranges is not None:
-            counts = (*hists, *self.hist_ranges)
+            counts = HistSet(*hists, *self.hist_ranges)
             self.output_hist = self.trade_hist = self.headline_hist = self.hist_ranges = None
             give_counts(counts)
 
@@ -872,7 +872,8 @@ class Accumulator:
             gdp_loss=np.empty((V, kept, R)), exports_lost=np.empty((V, kept, R)),
             horizon_fraction=np.empty((V, kept)), converged=np.empty((V, kept), dtype=bool),
             iterations=np.empty((V, kept), dtype=np.int64),
-            output_hist=hists[0], trade_hist=hists[1], headline_hist=hists[2], hist_ranges=hists[3:],
+            output_hist=hists.output, trade_hist=hists.trade, headline_hist=hists.headline,
+            hist_ranges=hists.ranges,
             output_sum=np.zeros((V, R * S)), trade_sum=np.zeros((V, R, R)),
             headline_sum=np.zeros((V, H)), headline_sumsq=np.zeros((V, H)), extras={},
         )
@@ -915,12 +916,12 @@ class Accumulator:
             for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
                 getattr(r, name)[:, a:b] = getattr(c, name)[:, : b - a]
         if c.output_hist is not None:   # None: counted into ours already (run_chunk(counts=...))
-            for total, part in zip(self.counts(), (c.output_hist, c.trade_hist, c.headline_hist, *c.hist_ranges)):
-                if total.shape[-1] == 2:   # a range: the union
-                    np.minimum(total[..., 0], part[..., 0], out=total[..., 0])
-                    np.maximum(total[..., 1], part[..., 1], out=total[..., 1])
-                else:
-                    total += part
+            mine = self.counts()
+            for total, part in zip(mine.hists, (c.output_hist, c.trade_hist, c.headline_hist)):
+                total += part
+            for total, part in zip(mine.ranges, c.hist_ranges):   # the union of the bin ranges
+                np.minimum(total[..., 0], part[..., 0], out=total[..., 0])
+                np.maximum(total[..., 1], part[..., 1], out=total[..., 1])
         for total, parts in ((r.output_sum, c.output_block_sums), (r.trade_sum, c.trade_block_sums),
                              (r.headline_sum, c.headline_block_sums), (r.headline_sumsq, c.headline_block_sumsq)):
             _add_in_order(total, parts)
@@ -931,10 +932,9 @@ class Accumulator:
                 r.extras[name][:, a:b] = arr[:, : b - a]
         self._next_block += c.output_block_sums.shape[1]
 
-    def counts(self) -> tuple[np.ndarray, ...]:
-        """The histogram set to count into directly (``run_chunk(counts=...)``, serial driver only):
-        output, trade and headline histograms, then their bin ranges (:func:`new_counts`)."""
-        return (self.raw.output_hist, self.raw.trade_hist, self.raw.headline_hist, *self.raw.hist_ranges)
+    def counts(self) -> HistSet:
+        """The histogram set to count into directly (``run_chunk(counts=...)``, serial driver only)."""
+        return HistSet(self.raw.output_hist, self.raw.trade_hist, self.raw.headline_hist, *self.raw.hist_ranges)
 
     def result(self) -> RawResult:
         if self._pending or self._next_block * BLOCK < self.raw.draws:
@@ -1032,29 +1032,52 @@ def count_shapes(V: int, n: int, R: int) -> tuple[tuple[int, ...], ...]:
     return (V, n, HIST_BINS), (V, R * R, HIST_BINS), (V, 2 * R + 2, HIST_BINS)
 
 
-def new_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
-    """A zeroed *histogram set*: int64 histograms of ``shapes`` (:func:`count_shapes`), then one array of
-    bin ranges ``(..., 2)`` per histogram, empty (``kernels.propagate.drain_counts``: a cell's counts lie
-    in bin 0 and ``[lo, hi)``, which the kernels widen as they count and read and zero only there)."""
+class HistSet(NamedTuple):
+    """One set of streamed histograms: int64 counts (V, cells, HIST_BINS) of the output, trade and headline
+    cells (:func:`count_shapes`), then the *bin ranges* of each, (V, cells, 2): a cell's counts lie in bin
+    0 and ``[lo, hi)``, which the kernels widen as they count, and the drain, the zeroing and the
+    statistics read only there (``kernels.propagate.drain_counts``)."""
+
+    output: np.ndarray
+    trade: np.ndarray
+    headline: np.ndarray
+    output_rng: np.ndarray
+    trade_rng: np.ndarray
+    headline_rng: np.ndarray
+
+    @property
+    def hists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self[:3]
+
+    @property
+    def ranges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self[3:]
+
+
+def new_hist(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Zeroed int64 histograms of ``shape`` (..., bins) and their empty bin ranges (..., 2)."""
     from shockmodel.kernels.propagate import reset_ranges
 
-    hists = tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
-    ranges = tuple(np.empty(shape[:-1] + (2,), dtype=np.int64) for shape in shapes)
-    for r, shape in zip(ranges, shapes):
-        reset_ranges(r, shape[-1])
-    return hists + ranges
+    ranges = np.empty(shape[:-1] + (2,), dtype=np.int64)
+    reset_ranges(ranges, shape[-1])
+    return np.zeros(shape, dtype=np.int64), ranges
 
 
-def drain_set(total: tuple[np.ndarray, ...], part: tuple[np.ndarray, ...]) -> None:
-    """``total += part`` and ``part = 0`` for two histogram sets of the same shapes (:func:`new_counts`)."""
+def new_counts(shapes: tuple[tuple[int, ...], ...]) -> HistSet:
+    """A zeroed :class:`HistSet` of histograms of ``shapes`` (:func:`count_shapes`) with empty ranges."""
+    hists, ranges = zip(*(new_hist(shape) for shape in shapes))
+    return HistSet(*hists, *ranges)
+
+
+def drain_set(total: HistSet, part: HistSet) -> None:
+    """``total += part`` and ``part = 0`` for two histogram sets of the same shapes."""
     from shockmodel.kernels.propagate import drain_counts
 
-    k = len(total) // 2
-    for i in range(k):
-        drain_counts(total[i], part[i], total[k + i], part[k + i])
+    for t, p, t_rng, p_rng in zip(total.hists, part.hists, total.ranges, part.ranges):
+        drain_counts(t, p, t_rng, p_rng)
 
 
-def _scratch_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
+def _scratch_counts(shapes: tuple[tuple[int, ...], ...]) -> HistSet:
     """A histogram set kept per thread (zeroed: whoever counts into it drains it, :func:`drain_set`)."""
     key = ("counts", shapes)
     sets = getattr(_SCRATCH, "counts", None)
@@ -1063,7 +1086,7 @@ def _scratch_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ..
     return sets[1]
 
 
-def take_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
+def take_counts(shapes: tuple[tuple[int, ...], ...]) -> HistSet:
     """A zeroed histogram set (:func:`new_counts`), reused from an earlier run when one is free.
 
     Why: a page written for the first time costs ~10 us on the machines measured, and a fresh set of
@@ -1077,16 +1100,15 @@ def take_counts(shapes: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
     return new_counts(shapes)
 
 
-def give_counts(counts: tuple[np.ndarray, ...], zeroed: bool = False) -> None:
+def give_counts(counts: HistSet, zeroed: bool = False) -> None:
     """Return a set from :func:`take_counts` for later runs (zeroing it here unless ``zeroed``). The
     caller must not use it afterwards."""
     from shockmodel.kernels.propagate import clear_counts
 
-    k = len(counts) // 2
     if not zeroed:
-        for i in range(k):
-            clear_counts(counts[i], counts[k + i])
-    shapes = tuple(a.shape for a in counts[:k])
+        for hist, rng in zip(counts.hists, counts.ranges):
+            clear_counts(hist, rng)
+    shapes = tuple(a.shape for a in counts.hists)
     size = sum(a.nbytes for a in counts)
     with _COUNT_POOL_LOCK:
         kept = sum(a.nbytes for sets in _COUNT_POOL.values() for c in sets for a in c)
@@ -1125,7 +1147,7 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     import numba
 
     # one set of histograms per thread for the whole run, added up once at the end
-    shapes = tuple(a.shape for a in acc.counts()[:3])
+    shapes = tuple(a.shape for a in acc.counts().hists)
     spare = [take_counts(shapes) for _ in range(min(numba.get_num_threads(), n_blocks) - 1)]
     counts = [acc.counts()] + spare
     with blas_single_thread():

@@ -11,7 +11,7 @@ from shockmodel.kernels.propagate import bit_histogram
 
 def count(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Histograms (cells, bins) of ``values`` (cells, draws) and their bin ranges, as the engine keeps them."""
-    counts, ranges = engine.new_counts(((values.shape[0], engine.HIST_BINS),))
+    counts, ranges = engine.new_hist((values.shape[0], engine.HIST_BINS))
     bit_histogram(np.ascontiguousarray(values), np.ones(values.shape[0]), engine.HIST_SHIFT,
                   engine.HIST_FIRST_KEY, counts, ranges)
     return counts, ranges

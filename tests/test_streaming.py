@@ -39,7 +39,7 @@ def test_streamed_summaries_match_exact_statistics(full_and_kept):
 def test_hist_expected_shortfall_close_to_exact():
     rng = np.random.default_rng(4)
     x = rng.lognormal(0.0, 1.0, 20_000)
-    counts, ranges = engine.new_counts(((1, engine.HIST_BINS),))
+    counts, ranges = engine.new_hist((1, engine.HIST_BINS))
     from shockmodel.kernels.propagate import bit_histogram
 
     bit_histogram(x[None, :].copy(), np.ones(1), engine.HIST_SHIFT, engine.HIST_FIRST_KEY, counts, ranges)
@@ -112,7 +112,7 @@ def test_reused_histograms_leave_no_counts_behind(default_table):
     assert engine._COUNT_POOL, "the run should have returned its histogram sets"
     for sets in engine._COUNT_POOL.values():
         for counts in sets:
-            hists, ranges = counts[:3], counts[3:]
+            hists, ranges = counts.hists, counts.ranges
             assert all(not a.any() for a in hists)
             assert all(np.all(r[..., 0] == engine.HIST_BINS) and not r[..., 1].any() for r in ranges)
     other = pipeline.run("russia_escalation", table=default_table, draws=700, seed=1, model="leontief", markets=None)
