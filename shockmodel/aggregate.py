@@ -447,7 +447,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         "world_gdp_loss_pct_summary": _var(lead + ("metric",), sel(world_summary), PCT, "world GDP-loss statistics"),
     }
     for name, arr in raw.extras.items():
-        dim, labels, units, long_name = (market_coords or {})[name]
+        dim, _, units, long_name = (market_coords or {})[name]
         data_vars[name] = _var(lead + ("draw", dim), sel(arr), units, long_name)
         summ = np.moveaxis(risk_metrics(arr, axis=1), 0, 1)
         data_vars[f"{name}_summary"] = _var(lead + ("metric", dim), sel(summ), units, f"{long_name}: statistics")
