@@ -402,7 +402,6 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     gram = np.zeros((m, m, B))
     gs = np.empty((n, B))
     x_prev = np.empty((n, B))
-    gs_prev = np.empty((n, B))
     count = 0
     slot = 0
     accelerate = aa_depth > 0
@@ -454,28 +453,32 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                 for b in range(B):
                     x[j, b] = f[j, b]
             continue
-        # Anderson on F_S: the scaled residual and the newest differences in one pass, then mix
+        # Anderson on F_S: the scaled residual and the newest differences in one pass (gs still holds
+        # the previous sweep's residual: _anderson_point only reads it), then mix
         for j in range(n):
             wj = w[j]
             for b in range(B):
                 g = wj * (f[j, b] - x[j, b])
                 if sweep > 0:
                     dX[slot, j, b] = x[j, b] - x_prev[j, b]
-                    dG[slot, j, b] = g - gs_prev[j, b]
+                    dG[slot, j, b] = g - gs[j, b]
                 gs[j, b] = g
-                x_prev[j, b] = x[j, b]
-                gs_prev[j, b] = g
-                force[j, b] = demand[j, b]
+        # the next sweep keeps unrationed whom this one found demand-bound; the output phase rewrites
+        # every entry of `demand`, so the two buffers trade places instead of being copied
+        force, demand = demand, force
         if sweep > 0:
             count = min(count + 1, m)
             _gram_row(dG, count, slot, gram)
             slot = (slot + 1) % m
+        # the new iterate goes into the buffer of the one before x (no longer needed: dX has it), and
+        # the two trade places: x_prev becomes this sweep's x without a copy
         if count == 0:
             for j in range(n):
                 for b in range(B):
-                    x[j, b] = f[j, b]
+                    x_prev[j, b] = f[j, b]
         else:
-            _anderson_point(f, gs, dX[:count], dG[:count], gram, count, w, x0, active, x)
+            _anderson_point(f, gs, dX[:count], dG[:count], gram, count, w, x0, active, x_prev)
+        x, x_prev = x_prev, x
     for b in range(B):     # not converged: the last evaluation
         if active[b]:
             for j in range(n):
