@@ -397,7 +397,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         raw.exports_lost, np.divide(100.0, plan.exports0, out=np.zeros(R), where=plan.exports0 > 0))
     world_trade_pct = world_trade * (100.0 / plan.exports0.sum())
 
-    out_rng, trade_rng, head_rng = raw.hist_ranges if raw.hist_ranges is not None else (None, None, None)
+    out_rng, trade_rng, head_rng = raw.hist_ranges
     out_pct, out_abs = _stats_from_stream(raw.output_hist, raw.output_sum, raw.draws, plan.x0[None, :],
                                           out_rng)
     out_pct = out_pct.reshape(V, R, S, 4)

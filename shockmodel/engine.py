@@ -603,16 +603,13 @@ class ChunkResult:
     horizon_fraction: np.ndarray  # (V, N)
     converged: np.ndarray         # (V, N)
     iterations: np.ndarray        # (V, N)
-    output_hist: np.ndarray | None   # (V, n, HIST_BINS) int64 (None: counted into run_chunk's ``counts``)
-    trade_hist: np.ndarray | None    # (V, R*R, HIST_BINS) int64
     output_block_sums: np.ndarray  # (V, n_blocks, n)
     trade_block_sums: np.ndarray   # (V, n_blocks, R, R)
-    headline_hist: np.ndarray | None  # (V, H, HIST_BINS) int64: the HEADLINES in percent
-    headline_block_sums: np.ndarray    # (V, n_blocks, H) sums of the percent values
+    headline_block_sums: np.ndarray    # (V, n_blocks, H) sums of the percent values (HEADLINES)
     headline_block_sumsq: np.ndarray   # (V, n_blocks, H) sums of their squares
+    counts: HistSet | None = None  # the chunk's histograms (None: counted into run_chunk's ``counts``)
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
     in_place: bool = False   # per-draw arrays are views of the accumulator's (Accumulator.chunk_views)
-    hist_ranges: tuple | None = None   # (output, trade, headline) bin ranges (V, cells, 2) of the *_hist
 
 
 #: Per-draw headline variables streamed into histograms (and sums), so that runs that keep only part of
@@ -641,9 +638,8 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
     ``market(plan, out: BlockOutput, u_market) -> dict[str, (B, X) array]`` with attribute ``n_uniforms``.
     Pure function of its arguments: this is the unit of work for every backend. ``counts``: optional
-    histogram arrays to add the counts to instead of new ones in the result (the result's histogram
-    fields are then None): one ``(output_hist, trade_hist, headline_hist)`` triple, or a list of them,
-    one per thread. The serial driver passes its accumulator's plus one set per further thread, kept for
+    histogram set (:class:`HistSet`) to add the counts to instead of a new one in the result (whose
+    ``counts`` is then None), or a list of them, one per thread. The serial driver passes its accumulator's plus one set per further thread, kept for
     the whole run: allocating and merging several megabytes per chunk cost a fifth of a fast run. The
     blocks are spread over the numba thread count as contiguous runs (one Python thread each; kernels
     and BLAS release the GIL); each run counts into its own histograms (a run without a set of its own
@@ -656,7 +652,6 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
-    own = new_counts(count_shapes(V, n, R)) if counts is None and out is None else None   # a HistSet
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
@@ -666,13 +661,11 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         occurred=np.zeros((N, P), dtype=bool), severity=np.zeros((N, K)),
         gdp_loss=np.zeros((V, N, R)), exports_lost=np.zeros((V, N, R)), horizon_fraction=np.zeros((V, N)),
         converged=np.ones((V, N), dtype=bool), iterations=np.zeros((V, N), dtype=np.int64),
-        output_hist=own.output if own else None, trade_hist=own.trade if own else None,
         output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
-        headline_hist=own.headline if own else None,
         headline_block_sums=np.zeros((V, n_blocks, 2 * R + 2)), headline_block_sumsq=np.zeros((V, n_blocks, 2 * R + 2)),
-        hist_ranges=own.ranges if own else None,
+        counts=new_counts(count_shapes(V, n, R)) if counts is None else None,
     )
-    if counts is None and (res.output_hist is None or res.hist_ranges is None):
+    if counts is None and res.counts is None:
         raise ValueError("run_chunk(out=...) with views that carry no histogram set needs counts=...")
     live = [q for q in range(n_blocks) if (first_block + q) * BLOCK < draws]
     if not live:
@@ -682,7 +675,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     runs = np.array_split(np.array(live), min(len(live), numba.get_num_threads()))
     hists = [None] * len(runs)
     if counts is None:
-        sets = [HistSet(res.output_hist, res.trade_hist, res.headline_hist, *res.hist_ranges)]
+        sets = [res.counts]
     elif isinstance(counts[0], np.ndarray):
         sets = [HistSet(*counts)]
     else:
@@ -827,25 +820,36 @@ class RawResult:
     horizon_fraction: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
-    output_hist: np.ndarray
-    trade_hist: np.ndarray
+    counts: HistSet | None     # histograms over all draws, with their bin ranges (None once released)
     output_sum: np.ndarray     # (V, n) sum over draws, added block by block in block order
     trade_sum: np.ndarray      # (V, R, R)
-    headline_hist: np.ndarray  # (V, H, HIST_BINS) over all draws (HEADLINES)
     headline_sum: np.ndarray   # (V, H)
     headline_sumsq: np.ndarray  # (V, H)
     extras: dict
-    hist_ranges: tuple | None = None   # bin ranges of output_hist, trade_hist, headline_hist (V, cells, 2)
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     wall_seconds: float = 0.0
 
+    @property
+    def output_hist(self) -> np.ndarray:   # (V, n, HIST_BINS)
+        return self.counts.output
+
+    @property
+    def trade_hist(self) -> np.ndarray:    # (V, R*R, HIST_BINS)
+        return self.counts.trade
+
+    @property
+    def headline_hist(self) -> np.ndarray:  # (V, H, HIST_BINS): the HEADLINES in percent
+        return self.counts.headline
+
+    @property
+    def hist_ranges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.counts.ranges
+
     def release_counts(self) -> None:
         """Hand the histograms back for later runs (:func:`give_counts`) once every statistic is taken
-        from them (pipeline.run does, after aggregate.to_dataset); they are None afterwards."""
-        hists = (self.output_hist, self.trade_hist, self.headline_hist)
-        if all(h is not None for h in hists) and self.hist_ranges is not None:
-            counts = HistSet(*hists, *self.hist_ranges)
-            self.output_hist = self.trade_hist = self.headline_hist = self.hist_ranges = None
+        from them (pipeline.run does, after aggregate.to_dataset); ``counts`` is None afterwards."""
+        if self.counts is not None:
+            counts, self.counts = self.counts, None
             give_counts(counts)
 
 
@@ -863,7 +867,6 @@ class Accumulator:
         K, P = plan.n_shocks, plan.n_packages
         kept = draws if keep_draws is None else max(0, min(draws, int(keep_draws)))
         H = 2 * R + 2
-        hists = take_counts(count_shapes(V, R * S, R))
         # np.empty: every kept draw is written by exactly one block (zeroing them first was ~1% of a
         # 10,000-draw leontief run)
         self.raw = RawResult(
@@ -872,8 +875,7 @@ class Accumulator:
             gdp_loss=np.empty((V, kept, R)), exports_lost=np.empty((V, kept, R)),
             horizon_fraction=np.empty((V, kept)), converged=np.empty((V, kept), dtype=bool),
             iterations=np.empty((V, kept), dtype=np.int64),
-            output_hist=hists.output, trade_hist=hists.trade, headline_hist=hists.headline,
-            hist_ranges=hists.ranges,
+            counts=take_counts(count_shapes(V, R * S, R)),
             output_sum=np.zeros((V, R * S)), trade_sum=np.zeros((V, R, R)),
             headline_sum=np.zeros((V, H)), headline_sumsq=np.zeros((V, H)), extras={},
         )
@@ -901,7 +903,7 @@ class Accumulator:
             first_block=first_block, occurred=r.occurred[a:b], severity=r.severity[a:b],
             gdp_loss=r.gdp_loss[:, a:b], exports_lost=r.exports_lost[:, a:b],
             horizon_fraction=r.horizon_fraction[:, a:b], converged=r.converged[:, a:b],
-            iterations=r.iterations[:, a:b], output_hist=None, trade_hist=None, headline_hist=None,
+            iterations=r.iterations[:, a:b],
             output_block_sums=np.zeros((V, n_blocks, n)), trade_block_sums=np.zeros((V, n_blocks, R, R)),
             headline_block_sums=np.zeros((V, n_blocks, H)), headline_block_sumsq=np.zeros((V, n_blocks, H)),
             in_place=True)
@@ -915,11 +917,10 @@ class Accumulator:
             r.occurred[a:b], r.severity[a:b] = c.occurred[: b - a], c.severity[: b - a]
             for name in ("gdp_loss", "exports_lost", "horizon_fraction", "converged", "iterations"):
                 getattr(r, name)[:, a:b] = getattr(c, name)[:, : b - a]
-        if c.output_hist is not None:   # None: counted into ours already (run_chunk(counts=...))
-            mine = self.counts()
-            for total, part in zip(mine.hists, (c.output_hist, c.trade_hist, c.headline_hist)):
+        if c.counts is not None:   # None: counted into ours already (run_chunk(counts=...))
+            for total, part in zip(r.counts.hists, c.counts.hists):
                 total += part
-            for total, part in zip(mine.ranges, c.hist_ranges):   # the union of the bin ranges
+            for total, part in zip(r.counts.ranges, c.counts.ranges):   # the union of the bin ranges
                 np.minimum(total[..., 0], part[..., 0], out=total[..., 0])
                 np.maximum(total[..., 1], part[..., 1], out=total[..., 1])
         for total, parts in ((r.output_sum, c.output_block_sums), (r.trade_sum, c.trade_block_sums),
@@ -934,7 +935,7 @@ class Accumulator:
 
     def counts(self) -> HistSet:
         """The histogram set to count into directly (``run_chunk(counts=...)``, serial driver only)."""
-        return HistSet(self.raw.output_hist, self.raw.trade_hist, self.raw.headline_hist, *self.raw.hist_ranges)
+        return self.raw.counts
 
     def result(self) -> RawResult:
         if self._pending or self._next_block * BLOCK < self.raw.draws:
