@@ -161,19 +161,21 @@ def test_kernels_match_py_func(default_table, critical_default):
     dxT = np.ascontiguousarray((rng.random((B, n)) * plan.x0 * 0.1).T)
     W = np.stack([plan.A_cols[m] @ dxT[m * S:(m + 1) * S] for m in range(R)])
     passT, dD0T = np.ascontiguousarray(p1.T), np.ascontiguousarray(d1.T)
-    Wt = np.empty((T, B))
-    kern.triple_orders(plan.tri_A, plan.tri_A_ptr, dxT, S, Wt)
-    i_t = plan.tri_e * S + plan.tri_s
-    np.testing.assert_allclose(Wt, W[plan.tri_m, i_t], rtol=1e-12)
     Adx = plan.A @ dxT
     # demand lost = static part + orders of every buyer region, less the blocked share of the triples
+    i_t = plan.tri_e * S + plan.tri_s
     dD_ref = dD0T + W.sum(axis=0)
     np.subtract.at(dD_ref, i_t, (1.0 - passT) * W[plan.tri_m, i_t])
+    tri_i = kern.supplier_of_triples(plan.tri_ptr, plan.tri_idx)
+    np.testing.assert_array_equal(tri_i, i_t)
+    dDu = np.empty((n, B))
+    kern.demand_lost(Adx, plan.tri_A, plan.tri_A_ptr, tri_i, passT, dxT, dD0T, S, dDu)
+    np.testing.assert_allclose(dDu, dD_ref, rtol=1e-12, atol=1e-9)
     outs = []
     for phase1, phase2 in ((kern.demand_and_rationing, kern.constrained_output),
                            (kern.demand_and_rationing.py_func, kern.constrained_output.py_func)):
         rho, dD, new = np.empty((n, B)), np.empty((n, B)), np.empty((n, B))
-        phase1(Adx, Wt, dxT, passT, dD0T, plan.x0, plan.tri_ptr, plan.tri_idx, rho, dD)
+        phase1(dDu, dxT, plan.x0, rho, dD)
         np.testing.assert_allclose(dD, np.maximum(dD_ref, 0.0), rtol=1e-12, atol=1e-9)
         moved = np.empty((n, B), dtype=bool)
         phase2(dxT, rho, dD, passT, np.zeros((n, B)), plan.x0, plan.crit_ptr, plan.crit_w, plan.req,

@@ -105,56 +105,81 @@ def demand_loss_static(pass_, dem, Zsum, Ypos, tri_ptr, tri_idx, tri_m, n_sector
 
 
 @njit(cache=True, nogil=True)
-def triple_orders(tri_A, tri_A_ptr, dx, n_sectors, out_Wt):
-    """Orders lost along each blockable triple ``t = (e, m, s)``: ``Wt[t] = sum_{j in m} A_{i_t j} dx_j``.
-
-    Triples are numbered importer-major, so the rows of importer m are one block of ``tri_A`` (T, S) and
-    this is one small GEMM per importer (BLAS through ``np.dot``). dx, out_Wt: draws-last (n, B), (T, B).
-    """
-    R = tri_A_ptr.shape[0] - 1
-    for m in range(R):
-        lo, hi = tri_A_ptr[m], tri_A_ptr[m + 1]
-        if hi > lo:
-            np.dot(tri_A[lo:hi], dx[m * n_sectors:(m + 1) * n_sectors], out_Wt[lo:hi])
+def supplier_of_triples(tri_ptr, tri_idx):
+    """The supplying industry ``i_t`` of every triple t, from the per-supplier CSR (tri_ptr, tri_idx)."""
+    tri_i = np.empty(tri_idx.shape[0], dtype=np.int64)
+    for i in range(tri_ptr.shape[0] - 1):
+        for q in range(tri_ptr[i], tri_ptr[i + 1]):
+            tri_i[tri_idx[q]] = i
+    return tri_i
 
 
 @njit(cache=True, nogil=True)
-def demand_and_rationing(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, out_rho, out_dD):
+def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu):
+    """Demand lost by every supplier before the rounding guard (draws-last layout):
+    ``dDu_i = dD0_i + sum_j A_ij dx_j - sum_t (1 - pass_t) Wt[t]`` over the blockable triples
+    ``t = (e, m, s)`` of supplier i, with ``Wt[t] = sum_{j in m} A_ij dx_j`` the orders lost along t
+    (their blocked share was lost already, in dD0; DESIGN.md section 4).
+
+    Triples are numbered importer-major, so the rows of importer m are one block of ``tri_A`` (T, S) and
+    their orders are one small GEMM per importer (BLAS through ``np.dot``). Each importer's (rows, B) block
+    of orders is subtracted as soon as it is made, while it is in cache, instead of a (T, B) array of all
+    of them being written out and read back (tri_idx lists each supplier's triples in ascending order, so
+    every ``dDu_i`` takes its terms in the same order either way). Adx: (n, B), in the dtype of tri_A;
+    dx: (n, B) in that dtype; pass_: (T, B); dD0, out_dDu: (n, B); tri_i: :func:`supplier_of_triples`.
+    """
+    n, B = dD0.shape
+    for i in range(n):
+        for b in range(B):
+            out_dDu[i, b] = dD0[i, b] + Adx[i, b]
+    R = tri_A_ptr.shape[0] - 1
+    rows = 0
+    for m in range(R):
+        rows = max(rows, tri_A_ptr[m + 1] - tri_A_ptr[m])
+    Wm = np.empty((rows, B), dtype=tri_A.dtype)
+    for m in range(R):
+        lo, hi = tri_A_ptr[m], tri_A_ptr[m + 1]
+        if hi == lo:
+            continue
+        W = Wm[:hi - lo]
+        np.dot(tri_A[lo:hi], dx[m * n_sectors:(m + 1) * n_sectors], W)
+        for t in range(lo, hi):
+            row = out_dDu[tri_i[t]]
+            p = pass_[t]
+            wt = W[t - lo]
+            for b in range(B):
+                row[b] -= (1.0 - p[b]) * wt[b]
+
+
+@njit(cache=True, nogil=True)
+def demand_and_rationing(dDu, dx, x0, out_rho, out_dD):
     """Phase 1 of one sweep of the constrained fixed point, for every draw (draws-last layout).
 
     With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (DESIGN.md section 4), the demand that can still
-    reach i is ``D_i = sum_j Zb_ij r_j + yb_i``; in losses
-    ``dD_i = dD0_i + sum_j A_ij dx_j - sum_t (1 - pass_t) Wt[t]`` over the triples t of supplier i, with
-    ``Wt[t] = sum_{j in m_t} A_ij dx_j`` (:func:`triple_orders`): the orders of blocked routes were lost
-    already (in dD0). Suppliers ration their output over the demand they face:
+    reach i is ``D_i = sum_j Zb_ij r_j + yb_i``; in losses that is ``dD_i`` of :func:`demand_lost`
+    (``dDu``), floored at 0. Suppliers ration their output over the demand they face:
     ``rho_i = min(1, x_i / D_i)`` (trap a of DESIGN.md: rationing by ``x_i / x0_i`` instead spirals every
     industry to zero through the network's loops).
 
     Arrays are (industry, draw): the inner loop runs over draws, contiguous, so it vectorises.
-    Adx, dx, dD0, out_*: (n, B); Wt, pass_: (T, B).
+    dDu, dx, out_*: (n, B).
     """
-    _demand_phase(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, np.zeros((1, 1), dtype=np.bool_), False,
-                  out_rho, out_dD, np.zeros(Adx.shape[1], dtype=np.bool_))
+    _demand_phase(dDu, dx, x0, np.zeros((1, 1), dtype=np.bool_), False, out_rho, out_dD,
+                  np.zeros(dDu.shape[1], dtype=np.bool_))
 
 
 @njit(cache=True, nogil=True)
-def _demand_phase(Adx, Wt, dx, pass_, dD0, x0, tri_ptr, tri_idx, force, use_force, out_rho, out_dD, out_over):
+def _demand_phase(dDu, dx, x0, force, use_force, out_rho, out_dD, out_over):
     """:func:`demand_and_rationing`; with ``use_force``, ``rho_i = 1`` where ``force[i, b]`` (industry i
     was demand-bound at the previous evaluation; the accelerated solver's map F_S) and ``out_over[b]``
     records whether that changed anything (some forced i had ``dx_i > dD_i``). Without it, or where
     ``out_over[b]`` stays False, the result is the true map's, bit for bit."""
-    n, B = Adx.shape
+    n, B = dDu.shape
     out_over[:] = False
     for i in range(n):
         xi = x0[i]
         for b in range(B):
-            out_dD[i, b] = dD0[i, b] + Adx[i, b]
-        for q in range(tri_ptr[i], tri_ptr[i + 1]):
-            t = tri_idx[q]
-            for b in range(B):
-                out_dD[i, b] -= (1.0 - pass_[t, b]) * Wt[t, b]
-        for b in range(B):
-            d = max(out_dD[i, b], 0.0)  # rounding guard: demand lost is never negative
+            d = max(dDu[i, b], 0.0)  # rounding guard: demand lost is never negative
             out_dD[i, b] = d
             den = xi - d
             if dx[i, b] <= d or den <= 0.0:
@@ -355,7 +380,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     ``active`` flags (True: not converged within ``max_iter`` sweeps).
 
     A sweep evaluates the map once: orders lost by every supplier ``A dx`` (one GEMM) and along the
-    blockable triples (:func:`triple_orders`), both in the dtype of ``A_g`` (float64, or float32 for
+    blockable triples (:func:`demand_lost`), both in the dtype of ``A_g`` (float64, or float32 for
     speed); then the demand phase (:func:`demand_and_rationing`) and the output phase
     (:func:`constrained_output`) in float64. The first sweep is at ``dx = 0``, where both products are 0.
 
@@ -377,7 +402,6 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
     """
     n, B = dD0.shape
-    T = pass_.shape[0]
     m = max(aa_depth, 1)
     x = np.zeros((n, B))
     f = np.empty((n, B))
@@ -387,7 +411,8 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     dD = np.empty((n, B))
     x_g = np.zeros((n, B), dtype=A_g.dtype)
     Adx = np.zeros((n, B), dtype=A_g.dtype)
-    Wt = np.zeros((T, B), dtype=A_g.dtype)
+    dDu = np.empty((n, B))
+    tri_i = supplier_of_triples(tri_ptr, tri_idx)
     moved = np.empty((n, B), dtype=np.bool_)
     force = np.zeros((n, B), dtype=np.bool_)
     demand = np.zeros((n, B), dtype=np.bool_)
@@ -414,8 +439,10 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                 for b in range(B):
                     x_g[j, b] = x[j, b]
             np.dot(A_g, x_g, Adx)
-            triple_orders(tri_A_g, tri_A_ptr, x_g, n_sectors, Wt)
-        _demand_phase(Adx, Wt, x, pass_, dD0, x0, tri_ptr, tri_idx, force, accelerate, rho, dD, over)
+            demand_lost(Adx, tri_A_g, tri_A_ptr, tri_i, pass_, x_g, dD0, n_sectors, dDu)
+        else:
+            dDu[:, :] = dD0     # at dx = 0 both products are 0
+        _demand_phase(dDu, x, x0, force, accelerate, rho, dD, over)
         _output_phase(x, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, active, tol,
                       f, moved, accelerate, demand)
         # stop test on the true map: where F_S == F (not over) it is F_S's own; elsewhere F is evaluated
@@ -437,7 +464,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
             else:
                 _stop_if_settled(b, moved, f, rho, active, out_dx, out_rho)
         if any_check:
-            _demand_phase(Adx, Wt, x, pass_, dD0, x0, tri_ptr, tri_idx, force, False, rhoT, dD, over)
+            _demand_phase(dDu, x, x0, force, False, rhoT, dD, over)
             _output_phase(x, rhoT, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, check,
                           tol, fT, moved, False, demand)
             for b in range(B):
