@@ -411,11 +411,15 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
                        blocked_export_share=(plan.blocked_weight.T @ uT).T)
 
 
-def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None):
+def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None,
+                   keep: int | None = None):
     """One block, draws-last and before the horizon fraction: ``dxT`` (n, B) output lost, ``tradeT``
     (R, R, B) bilateral trade lost, ``f`` (B,), ``converged``, ``iterations``, ``uT`` (C, B) blocked share
     of each pass class. ``ws``: the calling thread's :func:`_workspace` (its arrays are overwritten by the
-    next block: the engine reduces a block before it propagates the next); None: fresh arrays."""
+    next block: the engine reduces a block before it propagates the next); None: fresh arrays. ``keep``:
+    only the first ``keep`` draws are wanted (a run's last block); the constrained model then skips the
+    sub-batches after them (their draws come out as zero loss), which cannot change a wanted draw: each
+    sub-batch is solved on its own. The linear models always propagate the whole block (one GEMM)."""
     from shockmodel.kernels import propagate as kern
 
     B = sev.shape[0]
@@ -444,7 +448,7 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
                        1.0 - effT[plan.fd_cols], cls.cls_fd_ptr, cls.cls_fd, uT, wT)
     x0 = plan.x0
     if plan.model == "constrained":
-        dxT, tradeT = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter)
+        dxT, tradeT = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter, keep)
         return dxT, tradeT, f, converged, iterations, uT
     # ghosh, supply-driven (Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary inputs lost
     # dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
@@ -482,10 +486,11 @@ def _static_shocks(plan: Plan, effT: np.ndarray, substT: np.ndarray):
     return pass_, dem, cap
 
 
-def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max_iter):
+def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max_iter, keep=None):
     """The constrained model for one block, draws-last: each sub-batch of ``SUB_BATCH`` draws in one kernel
-    call (kernels.propagate.constrained_sub_batch: static shocks, fixed point, trade at the solution).
-    Returns ``dxT`` (n, B) and ``tradeT`` (R, R, B)."""
+    call (kernels.propagate.constrained_sub_batch: static shocks, fixed point, trade at the solution), up
+    to the one holding draw ``keep - 1`` (the later ones are zero). Returns ``dxT`` (n, B) and ``tradeT``
+    (R, R, B)."""
     from shockmodel.kernels import propagate as kern
 
     R, S = plan.n_regions, plan.n_sectors
@@ -493,6 +498,10 @@ def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max
     B = effT.shape[1]
     dxT = np.empty((n, B))
     tradeT = np.empty((R, R, B))
+    solved = B if keep is None else -(-min(keep, B) // SUB_BATCH) * SUB_BATCH
+    if solved < B:
+        dxT[:, solved:] = 0.0
+        tradeT[:, :, solved:] = 0.0
 
     def solve(lo: int) -> None:
         hi = min(lo + SUB_BATCH, B)
@@ -506,7 +515,7 @@ def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max
         dxT[:, lo:hi], tradeT[:, :, lo:hi] = dx, trade
         converged[lo:hi], iterations[lo:hi] = ~active, its
 
-    _map_sub_batches(solve, range(0, B, SUB_BATCH))
+    _map_sub_batches(solve, range(0, solved, SUB_BATCH))
     return dxT, tradeT
 
 
@@ -639,12 +648,14 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     ``market(plan, out: BlockOutput, u_market) -> dict[str, (B, X) array]`` with attribute ``n_uniforms``.
     Pure function of its arguments: this is the unit of work for every backend. ``counts``: optional
     histogram set (:class:`HistSet`) to add the counts to instead of a new one in the result (whose
-    ``counts`` is then None), or a list of them, one per thread. The serial driver passes its accumulator's plus one set per further thread, kept for
-    the whole run: allocating and merging several megabytes per chunk cost a fifth of a fast run. The
-    blocks are spread over the numba thread count as contiguous runs (one Python thread each; kernels
-    and BLAS release the GIL); each run counts into its own histograms (a run without a set of its own
-    uses a per-thread scratch set, added to the first set at the end), which are integers, so their sum
-    does not depend on the split, and every other output is written per draw or per block. ``out``:
+    ``counts`` is then None), or a list of them, one per thread. The serial driver passes its
+    accumulator's plus one set per further thread, kept for the whole run: allocating and merging several
+    megabytes per chunk cost a fifth of a fast run. The blocks are shared out over the numba thread count
+    (one Python thread each; kernels and BLAS release the GIL), each thread taking the next block when it
+    is done with one; each thread counts into its own histograms (one without a set of its own uses a
+    per-thread scratch set, added to the first set at the end), which are integers, so their sum does
+    not depend on which thread ran which block, and every other output is written per draw or per
+    block. ``out``:
     optional result to write into (the serial driver passes views of its accumulator's arrays, so the
     draws are written once, where they stay, instead of into fresh arrays that are then copied).
     """
@@ -672,17 +683,25 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         return res
     import numba
 
-    runs = np.array_split(np.array(live), min(len(live), numba.get_num_threads()))
-    hists = [None] * len(runs)
+    n_runs = min(len(live), numba.get_num_threads())
+    hists = [None] * n_runs
     if counts is None:
         sets = [res.counts]
     elif isinstance(counts[0], np.ndarray):
         sets = [HistSet(*counts)]
     else:
         sets = [HistSet(*c) for c in counts]
+    # blocks are handed out one at a time, so a thread that runs slower (a busier core, a worse memory
+    # layout: one of two threads ran 10% slower per sweep in a whole run) takes fewer of them
+    queue = iter(live)
+    take = threading.Lock()
+
+    def next_block():
+        with take:
+            return next(queue, None)
 
     def run(r: int) -> None:
-        if len(runs) == 1:   # one run in the caller's thread: its solver may still use the pool per sub-batch
+        if n_runs == 1:   # one run in the caller's thread: its solver may still use the pool per sub-batch
             _run_blocks(r)
             return
         with _single_numba_thread():
@@ -692,11 +711,11 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         # runs without a set of their own count into reusable zeroed buffers of their thread (fresh
         # multi-megabyte arrays per chunk cost more in page faults than the counting itself)
         h = sets[r] if r < len(sets) else _scratch_counts(count_shapes(V, n, R))
-        for q in runs[r]:
+        while (q := next_block()) is not None:
             _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, *h)
         hists[r] = h
 
-    _map_tasks(run, range(len(runs)))
+    _map_tasks(run, range(n_runs))
     for h in hists[len(sets):]:
         drain_set(sets[0], h)
     return res
@@ -781,7 +800,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     ws = _workspace(plan, BLOCK) if plan.model == "leontief" else None
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
-        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws)
+        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],

@@ -331,9 +331,24 @@ def test_chunks_merged_in_any_order_equal_the_serial_run(repro_case, default_tab
 
 
 def test_fewer_draws_are_a_prefix(repro_case, default_table, critical_default):
+    """A run's last block solves only the constrained sub-batches that hold wanted draws (300 draws: one of
+    the second block's four), and every draw still equals the same draw of a longer run."""
     a = engine.simulate(repro_case, default_table, draws=700, seed=5, critical=critical_default)
     b = engine.simulate(repro_case, default_table, draws=300, seed=5, critical=critical_default)
-    np.testing.assert_array_equal(a.gdp_loss[:, :300], b.gdp_loss)
+    for name in ("gdp_loss", "exports_lost", "iterations", "converged", "horizon_fraction"):
+        np.testing.assert_array_equal(getattr(a, name)[:, :300], getattr(b, name), err_msg=name)
+
+
+def test_last_block_skips_unwanted_sub_batches(repro_case, default_table, critical_default):
+    plan = engine.make_plan(repro_case, default_table, "constrained", critical_default)
+    smp = engine.sample_block(plan, 5, 0, engine.BLOCK)
+    full = engine._propagate_raw(plan, smp.severity, smp.occurred, 1e-8, 2000)
+    cut = engine._propagate_raw(plan, smp.severity, smp.occurred, 1e-8, 2000, keep=70)
+    solved = 2 * engine.SUB_BATCH
+    np.testing.assert_array_equal(cut[0][:, :solved], full[0][:, :solved])
+    np.testing.assert_array_equal(cut[1][..., :solved], full[1][..., :solved])
+    assert not cut[0][:, solved:].any() and not cut[1][..., solved:].any()
+    assert (full[4][solved:] > 0).all() and not cut[4][solved:].any()   # iterations: skipped, not solved
 
 
 def test_coordination_correlates_packages(default_table, critical_default):
