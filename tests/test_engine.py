@@ -171,6 +171,14 @@ def test_kernels_match_py_func(default_table, critical_default):
     dDu = np.empty((n, B))
     kern.demand_lost(Adx, plan.tri_A, plan.tri_A_ptr, tri_i, passT, dxT, dD0T, S, dDu)
     np.testing.assert_allclose(dDu, dD_ref, rtol=1e-12, atol=1e-9)
+    # the solver's tail: the same for a few gathered columns, the others untouched
+    cols = np.array([1, 4, 6])
+    part = np.full((n, B), np.nan)
+    xc = np.ascontiguousarray(dxT[:, cols])
+    kern._demand_lost_cols(np.ascontiguousarray(Adx[:, cols]), plan.tri_A, plan.tri_A_ptr, tri_i, passT, xc, dD0T,
+                           cols, S, part)
+    np.testing.assert_allclose(part[:, cols], dDu[:, cols], rtol=1e-12, atol=1e-9)
+    assert np.isnan(np.delete(part, cols, axis=1)).all()
     outs = []
     for phase1, phase2 in ((kern.demand_and_rationing, kern.constrained_output),
                            (kern.demand_and_rationing.py_func, kern.constrained_output.py_func)):

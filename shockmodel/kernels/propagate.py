@@ -152,6 +152,37 @@ def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu
 
 
 @njit(cache=True, nogil=True)
+def _demand_lost_cols(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, cols, n_sectors, out_dDu):
+    """:func:`demand_lost` for the draws ``cols`` only: Adx and dx hold just those columns, compacted
+    ((n, len(cols))), and only those columns of out_dDu are written (the same operations per column, in
+    the same order)."""
+    n = dD0.shape[0]
+    na = cols.shape[0]
+    for i in range(n):
+        for k in range(na):
+            b = cols[k]
+            out_dDu[i, b] = dD0[i, b] + Adx[i, k]
+    R = tri_A_ptr.shape[0] - 1
+    rows = 0
+    for m in range(R):
+        rows = max(rows, tri_A_ptr[m + 1] - tri_A_ptr[m])
+    Wm = np.empty((rows, na), dtype=tri_A.dtype)
+    for m in range(R):
+        lo, hi = tri_A_ptr[m], tri_A_ptr[m + 1]
+        if hi == lo:
+            continue
+        W = Wm[:hi - lo]
+        np.dot(tri_A[lo:hi], dx[m * n_sectors:(m + 1) * n_sectors], W)
+        for t in range(lo, hi):
+            row = out_dDu[tri_i[t]]
+            p = pass_[t]
+            wt = W[t - lo]
+            for k in range(na):
+                b = cols[k]
+                row[b] -= (1.0 - p[b]) * wt[k]
+
+
+@njit(cache=True, nogil=True)
 def demand_and_rationing(dDu, dx, x0, out_rho, out_dD):
     """Phase 1 of one sweep of the constrained fixed point, for every draw (draws-last layout).
 
@@ -397,8 +428,13 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     than ``tol x0_j`` (``|F(x) - x| <= tol x0_j``), the plain iteration's test, and its result is
     ``F(x)`` with its rationing. Where F_S differed from F at x, F is evaluated as well (sharing the
     products), once F_S has come within ``2 tol x0_j``. A stopped draw is frozen, so its result depends
-    only on its own column. Always the whole sub-batch goes through the GEMM: gathering the moving
-    columns cost 3x the GEMM (measured).
+    only on its own column (and on how many columns share its GEMMs, if BLAS rounds differently for
+    different widths; OpenBLAS 0.3 here does not for two columns or more, and the active set is itself a
+    function of the sub-batch's draws, so it is reproducible either way). The whole sub-batch goes
+    through the products while more than half of it is active; after that, only the active columns,
+    gathered (:func:`_demand_lost_cols`): sub-batches spend their last sweep or two waiting for a few
+    slow draws (15.0 sweeps for a mean of 14.2), and gathering the columns every sweep cost more than it
+    saved.
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
     """
     n, B = dD0.shape
@@ -413,6 +449,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     Adx = np.zeros((n, B), dtype=A_g.dtype)
     dDu = np.empty((n, B))
     tri_i = supplier_of_triples(tri_ptr, tri_idx)
+    cols = np.empty(B, dtype=np.int64)
     moved = np.empty((n, B), dtype=np.bool_)
     force = np.zeros((n, B), dtype=np.bool_)
     demand = np.zeros((n, B), dtype=np.bool_)
@@ -434,12 +471,30 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     out_rho[:, :] = 1.0
     out_iterations[:] = 0
     for sweep in range(max_iter):
-        if sweep > 0:
+        n_act = 0
+        for b in range(B):
+            if active[b]:
+                cols[n_act] = b
+                n_act += 1
+        if sweep > 0 and 2 * n_act > B:
             for j in range(n):
                 for b in range(B):
                     x_g[j, b] = x[j, b]
             np.dot(A_g, x_g, Adx)
             demand_lost(Adx, tri_A_g, tri_A_ptr, tri_i, pass_, x_g, dD0, n_sectors, dDu)
+        elif sweep > 0:
+            # most draws have stopped: the products for the others only, gathered (at least two columns,
+            # so that BLAS takes the same GEMM path as for the whole sub-batch)
+            if n_act == 1:
+                cols[1] = (cols[0] + 1) % B
+                n_act = 2
+            xc = x_g.reshape(n * B)[:n * n_act].reshape((n, n_act))
+            for j in range(n):
+                for k in range(n_act):
+                    xc[j, k] = x[j, cols[k]]
+            Ac = Adx.reshape(n * B)[:n * n_act].reshape((n, n_act))
+            np.dot(A_g, xc, Ac)
+            _demand_lost_cols(Ac, tri_A_g, tri_A_ptr, tri_i, pass_, xc, dD0, cols[:n_act], n_sectors, dDu)
         else:
             dDu[:, :] = dD0     # at dx = 0 both products are 0
         _demand_phase(dDu, x, x0, force, accelerate, rho, dD, over)
