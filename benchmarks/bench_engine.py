@@ -238,17 +238,21 @@ def propagation_flops(table: str, model: str) -> dict:
 
 def executed_sweeps(iterations: np.ndarray, draws: int) -> tuple[float, int]:
     """(sweeps whose GEMMs actually run, summed over columns; columns computed). The solver iterates each
-    sub-batch of engine.SUB_BATCH draws until its slowest draw converges (converged columns stay in the
-    GEMMs), its first sweep skips the products (dx = 0), and the last block is always computed in full
-    (engine.BLOCK draws): sub-batches past ``draws`` are counted at the mean of the known ones."""
+    sub-batch of engine.SUB_BATCH draws until its slowest draw converges; its first sweep skips the
+    products (dx = 0); while more than half of the sub-batch is active every column goes through the
+    GEMMs, after that only the active ones (at least two). A run's last block solves only the sub-batches
+    that hold wanted draws; the unwanted draws of a partial sub-batch are counted like its wanted ones."""
     from shockmodel import engine
 
-    cols = -(-draws // engine.BLOCK) * engine.BLOCK
-    per_batch = [max(int(iterations[lo:lo + engine.SUB_BATCH].max()) - 1, 0)
-                 for lo in range(0, min(draws, len(iterations)), engine.SUB_BATCH)]
-    unknown = cols // engine.SUB_BATCH - len(per_batch)
-    total = engine.SUB_BATCH * (sum(per_batch) + unknown * float(np.mean(per_batch)))
-    return total, cols
+    B = engine.SUB_BATCH
+    total = 0.0
+    for lo in range(0, min(draws, len(iterations)), B):
+        it = iterations[lo:lo + B]
+        scale = B / len(it)
+        for sweep in range(1, int(it.max())):
+            active = scale * float((it > sweep).sum())
+            total += B if 2 * active > B else max(active, 2.0)
+    return total, -(-draws // B) * B
 
 
 def run_shockmodel(table: str, model: str, draws: int, flops: dict, threads: Threads,
