@@ -175,8 +175,8 @@ def test_kernels_match_py_func(default_table, critical_default):
     cols = np.array([1, 4, 6])
     part = np.full((n, B), np.nan)
     xc = np.ascontiguousarray(dxT[:, cols])
-    kern._demand_lost_cols(np.ascontiguousarray(Adx[:, cols]), plan.tri_A, plan.tri_A_ptr, tri_i, passT, xc, dD0T,
-                           cols, S, part)
+    kern.demand_lost(np.ascontiguousarray(Adx[:, cols]), plan.tri_A, plan.tri_A_ptr, tri_i, passT, xc, dD0T, S, part,
+                     cols)
     np.testing.assert_allclose(part[:, cols], dDu[:, cols], rtol=1e-12, atol=1e-9)
     assert np.isnan(np.delete(part, cols, axis=1)).all()
     outs = []

@@ -115,7 +115,7 @@ def supplier_of_triples(tri_ptr, tri_idx):
 
 
 @njit(cache=True, nogil=True)
-def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu):
+def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu, cols=None):
     """Demand lost by every supplier before the rounding guard (draws-last layout):
     ``dDu_i = dD0_i + sum_j A_ij dx_j - sum_t (1 - pass_t) Wt[t]`` over the blockable triples
     ``t = (e, m, s)`` of supplier i, with ``Wt[t] = sum_{j in m} A_ij dx_j`` the orders lost along t
@@ -127,11 +127,19 @@ def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu
     of them being written out and read back (tri_idx lists each supplier's triples in ascending order, so
     every ``dDu_i`` takes its terms in the same order either way). Adx: (n, B), in the dtype of tri_A;
     dx: (n, B) in that dtype; pass_: (T, B); dD0, out_dDu: (n, B); tri_i: :func:`supplier_of_triples`.
+    ``cols``: only these draws (the solver's last sweeps); Adx and dx then hold just their columns,
+    compacted to (n, len(cols)), and only their columns of out_dDu are written, by the same operations in
+    the same order.
     """
-    n, B = dD0.shape
+    n = dD0.shape[0]
+    B = Adx.shape[1]
     for i in range(n):
-        for b in range(B):
-            out_dDu[i, b] = dD0[i, b] + Adx[i, b]
+        if cols is None:
+            for b in range(B):
+                out_dDu[i, b] = dD0[i, b] + Adx[i, b]
+        else:
+            for k in range(B):
+                out_dDu[i, cols[k]] = dD0[i, cols[k]] + Adx[i, k]
     R = tri_A_ptr.shape[0] - 1
     rows = 0
     for m in range(R):
@@ -147,39 +155,12 @@ def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu
             row = out_dDu[tri_i[t]]
             p = pass_[t]
             wt = W[t - lo]
-            for b in range(B):
-                row[b] -= (1.0 - p[b]) * wt[b]
-
-
-@njit(cache=True, nogil=True)
-def _demand_lost_cols(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, cols, n_sectors, out_dDu):
-    """:func:`demand_lost` for the draws ``cols`` only: Adx and dx hold just those columns, compacted
-    ((n, len(cols))), and only those columns of out_dDu are written (the same operations per column, in
-    the same order)."""
-    n = dD0.shape[0]
-    na = cols.shape[0]
-    for i in range(n):
-        for k in range(na):
-            b = cols[k]
-            out_dDu[i, b] = dD0[i, b] + Adx[i, k]
-    R = tri_A_ptr.shape[0] - 1
-    rows = 0
-    for m in range(R):
-        rows = max(rows, tri_A_ptr[m + 1] - tri_A_ptr[m])
-    Wm = np.empty((rows, na), dtype=tri_A.dtype)
-    for m in range(R):
-        lo, hi = tri_A_ptr[m], tri_A_ptr[m + 1]
-        if hi == lo:
-            continue
-        W = Wm[:hi - lo]
-        np.dot(tri_A[lo:hi], dx[m * n_sectors:(m + 1) * n_sectors], W)
-        for t in range(lo, hi):
-            row = out_dDu[tri_i[t]]
-            p = pass_[t]
-            wt = W[t - lo]
-            for k in range(na):
-                b = cols[k]
-                row[b] -= (1.0 - p[b]) * wt[k]
+            if cols is None:
+                for b in range(B):
+                    row[b] -= (1.0 - p[b]) * wt[b]
+            else:
+                for k in range(B):
+                    row[cols[k]] -= (1.0 - p[cols[k]]) * wt[k]
 
 
 @njit(cache=True, nogil=True)
@@ -432,7 +413,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     different widths; OpenBLAS 0.3 here does not for two columns or more, and the active set is itself a
     function of the sub-batch's draws, so it is reproducible either way). The whole sub-batch goes
     through the products while more than half of it is active; after that, only the active columns,
-    gathered (:func:`_demand_lost_cols`): sub-batches spend their last sweep or two waiting for a few
+    gathered (``demand_lost(..., cols)``): sub-batches spend their last sweep or two waiting for a few
     slow draws (15.0 sweeps for a mean of 14.2), and gathering the columns every sweep cost more than it
     saved.
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
@@ -494,7 +475,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                     xc[j, k] = x[j, cols[k]]
             Ac = Adx.reshape(n * B)[:n * n_act].reshape((n, n_act))
             np.dot(A_g, xc, Ac)
-            _demand_lost_cols(Ac, tri_A_g, tri_A_ptr, tri_i, pass_, xc, dD0, cols[:n_act], n_sectors, dDu)
+            demand_lost(Ac, tri_A_g, tri_A_ptr, tri_i, pass_, xc, dD0, n_sectors, dDu, cols[:n_act])
         else:
             dDu[:, :] = dD0     # at dx = 0 both products are 0
         _demand_phase(dDu, x, x0, force, accelerate, rho, dD, over)
