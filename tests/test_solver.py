@@ -73,3 +73,26 @@ def test_unshocked_draws_stop_at_once_and_exactly_zero(default_table, critical_d
     out = engine.propagate_block(plan, smp.severity, smp.occurred)
     assert (out.iterations == 1).all()
     assert not out.dx.any() and not out.trade.any()
+
+
+def test_draws_left_alone_in_the_products_land_where_the_whole_sub_batch_does(default_table, critical_default):
+    """Once more than half of a sub-batch has stopped, the solver multiplies only the active columns
+    (gathered, at least two: a lone draw is paired with a stopped one). Sub-batches of three draws take
+    that path whenever two have stopped; each triple must give what the same draws give inside a full
+    sub-batch of 64, where most sweeps multiply every column."""
+    plan = engine.make_plan(compile_scenario(load_scenario("combined_coordinated"), default_table), default_table,
+                            "constrained", critical_default)
+    smp = engine.sample_block(plan, 11, 2, engine.BLOCK)
+    sev, on = smp.severity[: engine.SUB_BATCH], smp.occurred[: engine.SUB_BATCH]
+    whole = engine.propagate_block(plan, sev, on)
+    x0 = np.where(plan.x0 > 0, plan.x0, 1.0)[None, :]
+    staggered = 0
+    for lo in range(0, 30, 3):
+        part = engine.propagate_block(plan, sev[lo:lo + 3], on[lo:lo + 3])
+        assert part.converged.all()
+        np.testing.assert_array_equal(part.iterations, whole.iterations[lo:lo + 3])
+        assert (np.abs(part.dx - whole.dx[lo:lo + 3]) / x0).max() <= 1e-12
+        np.testing.assert_allclose(part.trade, whole.trade[lo:lo + 3], rtol=1e-12, atol=1e-9)
+        its = np.sort(part.iterations)
+        staggered += its[1] < its[2]   # the slowest draw's last sweeps ran with it alone
+    assert staggered > 0
