@@ -469,7 +469,7 @@ class Draws:
 
     def shock(self, sev: np.ndarray, on: np.ndarray):
         """One draw: pass-through share (R, R, S) [exporter, importer, sector], remaining final demand share
-        (R, S) [buyer, product], remaining capacity (R, S) and the horizon fraction (DESIGN.md section 4)."""
+        (R, S) [buyer, product], remaining capacity (R, S) and the horizon fraction (docs/model.md)."""
         R, S = self.R, self.S
         eff = sev * on[self.shock_pkg]
         subst = np.zeros((max(self.P, 1), S))
@@ -560,7 +560,7 @@ def baseline_pymrio(d: Draws, draws: int) -> dict:
 
 
 def baseline_dense_constrained(d: Draws, draws: int, tol: float = 1e-9, max_iter: int = 2000) -> dict:
-    """Plain numpy, one draw at a time, dense n x n: the constrained fixed point of DESIGN.md section 4
+    """Plain numpy, one draw at a time, dense n x n: the constrained fixed point of docs/model.md
     (rationing rho_i = min(1, x_i / D_i), critical inputs with weights, capacity), in losses from x0."""
     R, S, n = d.R, d.S, d.n
     Z = np.array(d.mrio.Z)

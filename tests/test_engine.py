@@ -92,7 +92,7 @@ def test_losses_within_baseline(model, default_table, critical_default):
 
 
 def _dense_constrained(mrio: MRIO, blocked: np.ndarray, cap_loss: np.ndarray, crit: np.ndarray, tol=1e-13):
-    """Straight transcription of DESIGN.md section 4 with dense matrices (levels, not losses)."""
+    """Straight transcription of the constrained model of docs/model.md with dense matrices (levels, not losses)."""
     R, S, n = mrio.n_regions, mrio.n_sectors, mrio.n
     reg, sec = mrio.region_of, mrio.sector_of
     pass_ij = 1.0 - blocked[reg[:, None], reg[None, :], sec[:, None]]

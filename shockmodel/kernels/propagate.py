@@ -15,7 +15,7 @@ region ``e`` to importer region ``m`` (``e != m``) that at least one trade shock
 passes in full. ``tri_ptr``/``tri_idx`` list, for each supplying industry ``i = (e, s)``, the triples it
 sells along (CSR layout); ``tri_of[e, m, s]`` is the triple index or -1.
 
-The constrained model (DESIGN.md section 4; generalised Leontief with rationing after Pichler & Farmer
+The constrained model (docs/model.md, the constrained model; generalised Leontief with rationing after Pichler & Farmer
 2022, Pichler et al. 2022 JEDC 144:104527) is written in *deviation form*: every quantity is a loss from
 the baseline (``dx = x_0 - x``), so an unshocked draw gives exactly zero, bit for bit.
 """
@@ -35,7 +35,7 @@ def build_pass(sev, shock_pkg, shock_ptr, shock_tri, tri_sector, subst, out_pass
     ``pass[b, t] = prod_k (1 - sev[b, k] * (1 - subst[b, pkg(k), s_t]))`` over the trade shocks ``k`` whose
     mask contains triple ``t`` (``shock_ptr``/``shock_tri``: CSR list of triples per trade shock). The
     product treats independent barriers on one route as multiplicative (a flow must pass each of them);
-    ``subst`` is the share of a package's blocked flows that buyers re-source (DESIGN.md section 4:
+    ``subst`` is the share of a package's blocked flows that buyers re-source (docs/model.md, the constrained model:
     ``blocked_eff = blocked * (1 - substitution)``).
 
     sev: (B, K) severities of the trade shocks (0 where the package did not occur)
@@ -119,7 +119,7 @@ def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu
     """Demand lost by every supplier before the rounding guard (draws-last layout):
     ``dDu_i = dD0_i + sum_j A_ij dx_j - sum_t (1 - pass_t) Wt[t]`` over the blockable triples
     ``t = (e, m, s)`` of supplier i, with ``Wt[t] = sum_{j in m} A_ij dx_j`` the orders lost along t
-    (their blocked share was lost already, in dD0; DESIGN.md section 4).
+    (their blocked share was lost already, in dD0; docs/model.md).
 
     Triples are numbered importer-major, so the rows of importer m are one block of ``tri_A`` (T, S) and
     their orders are one small GEMM per importer (BLAS through ``np.dot``). Each importer's (rows, B) block
@@ -167,10 +167,10 @@ def demand_lost(Adx, tri_A, tri_A_ptr, tri_i, pass_, dx, dD0, n_sectors, out_dDu
 def demand_and_rationing(dDu, dx, x0, out_rho, out_dD):
     """Phase 1 of one sweep of the constrained fixed point, for every draw (draws-last layout).
 
-    With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (DESIGN.md section 4), the demand that can still
+    With ``r_j = x_j / x0_j`` and ``Zb_ij = Z_ij pass_ij`` (docs/model.md), the demand that can still
     reach i is ``D_i = sum_j Zb_ij r_j + yb_i``; in losses that is ``dD_i`` of :func:`demand_lost`
     (``dDu``), floored at 0. Suppliers ration their output over the demand they face:
-    ``rho_i = min(1, x_i / D_i)`` (trap a of DESIGN.md: rationing by ``x_i / x0_i`` instead spirals every
+    ``rho_i = min(1, x_i / D_i)`` (trap a in docs/model.md: rationing by ``x_i / x0_i`` instead spirals every
     industry to zero through the network's loops).
 
     Arrays are (industry, draw): the inner loop runs over draws, contiguous, so it vectorises.
@@ -213,7 +213,7 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_
     ``short_sj = sum_{i in s} Z_ij (1 - pass_ij rho_i)`` is j's shortfall of critical input s against its
     baseline requirement ``req_sj`` and ``w_sj`` is 1 (critical) or 0.5 (important, "half-critical"; Pichler
     et al. 2022, JEDC 144:104527). Buyers are served on their full-output orders ``Zb_ij`` (trap b of
-    DESIGN.md: orders that shrink with the buyer's output make a blocked critical input infeasible at
+    docs/model.md: orders that shrink with the buyer's output make a blocked critical input infeasible at
     every output level). ``crit_*``/``req``: per buyer its critical inputs (CSR); ``src_*``: per critical
     input its supplying industries with ``Z_ij > 0`` and the route's triple (-1 if never blocked).
     Draws with ``active[b]`` False keep their loss (they have converged). ``out_moved[j, b]`` records
