@@ -1,6 +1,6 @@
 """Monte Carlo driver (L3): seeding, sampling, kernel calls -> :class:`RawResult` (numpy only).
 
-Reproducibility (docs/architecture.md). Draws are cut into fixed *blocks* of ``BLOCK`` draws; block ``k``
+Reproducibility (docs/architecture.md, "reproducibility"). Draws are cut into fixed *blocks* of ``BLOCK`` draws; block ``k``
 takes its random numbers from ``np.random.SeedSequence(seed, spawn_key=(k,))`` and is propagated as one
 batch. A chunk (the unit of work handed to a thread, process or dask worker) is a whole number of blocks,
 and every reduction is either per draw, an integer histogram, or a per-block sum added in block order.
