@@ -323,7 +323,7 @@ def _coordinates(kept: int, regions: tuple[str, ...], sectors: tuple[str, ...], 
                  shocks: tuple[str, ...], kinds: tuple[str, ...], units: tuple[str, ...],
                  variants: tuple[str, ...] | None, market: tuple[tuple[str, tuple[str, ...]], ...]):
     """The coordinates of a result dataset, built once per shape and labelling and shared by the datasets
-    that have them (building them, pandas indexes included, was a third of making a small run's
+    that have them (building them, pandas indexes included, is a third of making a small run's
     dataset). Shared safely: index coordinates are immutable, and the two label arrays are read-only."""
     coords = {
         "draw": pd.RangeIndex(kept),   # the values of np.arange, without building a million-value index
@@ -348,7 +348,7 @@ def _read_only(values) -> np.ndarray:
 def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: tuple[str, ...],
                   shocks: tuple[str, ...]) -> dict[str, pd.Index]:
     """The label coordinates as pandas indexes, built once per labelling (pandas indexes are immutable;
-    building them from lists was a tenth of ``to_dataset`` in a small run)."""
+    building them from lists is a tenth of ``to_dataset`` in a small run)."""
     labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, "stat": STATS,
               "metric": METRICS, "package": packages, "shock": shocks}
     return {name: pd.Index(list(values), name=name) for name, values in labels.items()}

@@ -526,9 +526,9 @@ def _map_sub_batches(fn, starts) -> None:
 
     Sub-batches are independent, so this cannot change a number. Each worker runs numba single-threaded
     (the thread count is thread-local) and BLAS single-threaded (set by the caller), and the kernels
-    release the GIL. Coarse tasks instead of a parallel region per kernel call: on 2 cores with another
-    process competing, per-call OpenMP regions fell from 3400 to about 100 draws/s (every barrier waits
-    for a descheduled thread); coarse tasks degrade gracefully (measured, see benchmarks/README.md).
+    release the GIL. Coarse tasks instead of a parallel region per kernel call: with another process
+    competing for the cores, every barrier of a per-call parallel region waits for a descheduled thread;
+    coarse tasks degrade gracefully (docs/performance.md, "threads and BLAS").
     """
     def run(lo):
         with _single_numba_thread():
@@ -650,7 +650,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     histogram set (:class:`HistSet`) to add the counts to instead of a new one in the result (whose
     ``counts`` is then None), or a list of them, one per thread. The serial driver passes its
     accumulator's plus one set per further thread, kept for the whole run: allocating and merging several
-    megabytes per chunk cost a fifth of a fast run. The blocks are shared out over the numba thread count
+    megabytes per chunk would cost a fifth of a fast run. The blocks are shared out over the numba thread count
     (one Python thread each; kernels and BLAS release the GIL), each thread taking the next block when it
     is done with one; each thread counts into its own histograms (one without a set of its own uses a
     per-thread scratch set, added to the first set at the end), which are integers, so their sum does
@@ -692,7 +692,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     else:
         sets = [HistSet(*c) for c in counts]
     # blocks are handed out one at a time, so a thread that runs slower (a busier core, a worse memory
-    # layout: one of two threads ran 10% slower per sweep in a whole run) takes fewer of them
+    # layout) takes fewer of them instead of the others waiting for it
     queue = iter(live)
     take = threading.Lock()
 
@@ -728,7 +728,7 @@ _WS_KEYS: dict[int, tuple[Plan, tuple]] = {}
 
 
 def _workspace_key(plan: Plan, B: int) -> tuple:
-    """What a workspace's sizes depend on, computed once per plan (it cost 10-50 us per block). The
+    """What a workspace's sizes depend on, computed once per plan (10-50 us, too much per block). The
     entry holds the plan, so its id is not reused while the entry exists."""
     hit = _WS_KEYS.get(id(plan))
     if hit is None or hit[0] is not plan:
@@ -743,8 +743,8 @@ def _workspace_key(plan: Plan, B: int) -> tuple:
 
 def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
     """Per-block arrays of the leontief kernels, kept per thread (``keep``) and reused
-    block after block: fresh temporaries of a few hundred kB per block made the allocator return pages
-    to the system and fault them in again (1e5 leontief draws: ~10% of the wall time, and its noise)."""
+    block after block: fresh temporaries of a few hundred kB per block make the allocator return pages
+    to the system and fault them in again (docs/performance.md, "memory")."""
     from shockmodel.kernels.propagate import leontief_work_sizes
 
     R, S, cls = plan.n_regions, plan.n_sectors, plan.classes
@@ -886,8 +886,8 @@ class Accumulator:
         K, P = plan.n_shocks, plan.n_packages
         kept = draws if keep_draws is None else max(0, min(draws, int(keep_draws)))
         H = 2 * R + 2
-        # np.empty: every kept draw is written by exactly one block (zeroing them first was ~1% of a
-        # 10,000-draw leontief run)
+        # np.empty: every kept draw is written by exactly one block (zeroing them first would cost ~1%
+        # of a 10,000-draw leontief run)
         self.raw = RawResult(
             plan=plan, draws=draws, kept=kept, seed=seed, variant_names=tuple(variant_names), variants=variants,
             occurred=np.empty((kept, P), dtype=bool), severity=np.empty((kept, K)),
@@ -981,7 +981,7 @@ def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: in
 
 def blas_single_thread():
     """Context keeping BLAS on one thread: its spinning worker threads otherwise fight numba's prange
-    threads for the cores (measured on 2 cores: 561 -> 3205 draws/s for the constrained model)."""
+    threads for the cores (docs/performance.md, "threads and BLAS")."""
     global _BLAS_CONTROLLER
     if _BLAS_CONTROLLER is None:   # finding the loaded BLAS libraries costs ~3 ms: once per process
         import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
@@ -1032,10 +1032,9 @@ def _prime_allocator() -> None:
 
     Why: below the threshold, the kernels' per-sub-batch temporaries (a few MB in the constrained solver)
     and a run's arrays come from malloc's heaps, whose freed memory is reused; above it, each is a fresh
-    mmap whose every page faults on first write (2-10 us a page here). A process's first constrained run
-    of 2e4 draws took 319,000 page faults and 0.45 s of system time (15,000 draws/s, against 19,400 once
-    primed); glibc only raises the threshold after such a chunk has been freed. Other allocators: an
-    allocation and a free, nothing else."""
+    mmap whose every page faults on first write (2-10 us a page): a process's first constrained run is
+    then about a fifth slower. glibc only raises the threshold after such a chunk has been freed. Other
+    allocators: an allocation and a free, nothing else."""
     global _PRIMED
     if not _PRIMED:
         _PRIMED = True

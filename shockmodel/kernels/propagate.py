@@ -410,12 +410,11 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     ``F(x)`` with its rationing. Where F_S differed from F at x, F is evaluated as well (sharing the
     products), once F_S has come within ``2 tol x0_j``. A stopped draw is frozen, so its result depends
     only on its own column (and on how many columns share its GEMMs, if BLAS rounds differently for
-    different widths; OpenBLAS 0.3 here does not for two columns or more, and the active set is itself a
-    function of the sub-batch's draws, so it is reproducible either way). The whole sub-batch goes
-    through the products while more than half of it is active; after that, only the active columns,
-    gathered (``demand_lost(..., cols)``): sub-batches spend their last sweep or two waiting for a few
-    slow draws (15.0 sweeps for a mean of 14.2), and gathering the columns every sweep cost more than it
-    saved.
+    different widths; the active set is itself a function of the sub-batch's draws, so it is
+    reproducible either way). The whole sub-batch goes through the products while more than half of it
+    is active; after that, only the active columns, gathered (``demand_lost(..., cols)``): a sub-batch
+    spends its last sweep or two waiting for a few slow draws, and gathering the columns every sweep
+    costs more than it saves (docs/performance.md, "the constrained solver").
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
     """
     n, B = dD0.shape
@@ -876,7 +875,8 @@ def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_co
     sev: (B, K); on: (B, P); M: (n, C); out_dxT: (n, B) float64; out_tradeT: (R, R, B); out_f: (B,);
     out_uT: (C, B) blocked share of each class. work (float64), work_g (dtype of M): scratch vectors of the
     lengths :func:`leontief_work_sizes` gives, kept by the caller between blocks (fresh temporaries of a
-    few hundred kB per block made the allocator hand pages back and fault them in again: ~10%).
+    few hundred kB per block make the allocator hand pages back and fault them in again;
+    docs/performance.md, "memory").
     """
     B, K = sev.shape
     P = on.shape[1]
@@ -952,9 +952,8 @@ def trade_from_W(W, rho, pass_, demT, Zsum, Ypos, tri_of, n_sectors, out_loss):
 def _hist_row(row, scale, shift, first_key, counts, buf, keys, rng):
     """:func:`bit_histogram` for one cell: ``row`` (draws) times ``scale`` into ``counts`` (bins), and
     ``rng`` (2,) widened to cover the bins >= 1 it counted into (:func:`reset_ranges`). The bin keys are
-    computed without branches into ``keys`` (a loop the compiler vectorises), then counted: the
-    counting loop alone is the cost that cannot be vectorised (0.7 ns a value; 0.85 with the keys
-    computed in it). buf, keys: scratch of at least ``len(row)``."""
+    computed without branches into ``keys`` (a loop the compiler vectorises), then counted: only the
+    counting loop, which cannot be vectorised, stays scalar. buf, keys: scratch of at least ``len(row)``."""
     n_bins = counts.shape[0]
     B = row.shape[0]
     for b in range(B):
@@ -974,7 +973,7 @@ def _hist_row(row, scale, shift, first_key, counts, buf, keys, rng):
 
 # A histogram cell's *range* [lo, hi) is where its bins >= 1 may hold counts (bin 0, the exact zeros, is
 # always looked at): a cell's draws fill ~100 of its ~1700 bins, so adding up, zeroing and reading
-# histograms only there skips ~94% of their memory (at 1e4 draws that was ~2 ms of a ~23 ms run).
+# histograms only there skips ~94% of their memory (docs/performance.md, "memory").
 
 
 @njit(cache=True, nogil=True)
@@ -1054,7 +1053,7 @@ def bit_histogram(values, scale, shift, first_key, counts, rng):
 def _lane_sum(row, n, scale):
     """``sum(row[:n] * scale)`` and ``sum((row[:n] * scale)^2)`` in four interleaved lanes, added as
     ``(l0 + l1) + (l2 + l3)``: a fixed order (so the same for every chunking and thread count) that does not
-    wait on one add at a time (one running sum made the reduction latency-bound: 3/4 of its time)."""
+    wait on one add at a time (one running sum would make the reduction wait on every add)."""
     s0 = s1 = s2 = s3 = 0.0
     q0 = q1 = q2 = q3 = 0.0
     m = n - n % 4
