@@ -70,6 +70,64 @@ def hist_edges() -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+# --- timing hook -----------------------------------------------------------------------------------
+
+_TIMINGS: dict[str, float] | None = None   #: the collector of the active timings() block, None when off
+_TIMINGS_LOCK = threading.Lock()
+
+
+@contextmanager
+def timings():
+    """Where the engine's runs spend their time, for benchmarks and profiling::
+
+        with engine.timings() as t:
+            shockmodel.run("taiwan_blockade", draws=10_000)
+        t  # {"sampling": s, "propagation": s, "reduction": s, "market": s, "blocks": count, "simulate": s}
+
+    Yields a dict filled while the block runs: per block phase, the seconds spent in it summed over
+    every block and every thread that ran one (core-seconds: with two threads they can add up to twice
+    the wall time); ``blocks`` the number of blocks; ``simulate`` the wall seconds of :func:`simulate`
+    calls (the rest of a ``shockmodel.run`` is set-up and aggregation). Process-wide: runs in other
+    threads during the block are counted too; a nested block collects into its own dict only. Off by
+    default, and then each phase of a block costs one read of a module global."""
+    global _TIMINGS
+    acc: dict[str, float] = {}
+    with _TIMINGS_LOCK:
+        outer, _TIMINGS = _TIMINGS, acc
+    try:
+        yield acc
+    finally:
+        with _TIMINGS_LOCK:
+            _TIMINGS = outer
+
+
+def _clock() -> float:
+    """Start of a timed phase: now if :func:`timings` is collecting, else 0."""
+    return time.perf_counter() if _TIMINGS is not None else 0.0
+
+
+def _lap(phase: str, t0: float) -> float:
+    """Add the time since ``t0`` (from :func:`_clock` or the last lap) to ``phase`` of the active
+    collector and return now; 0 and nothing recorded when off, or when ``t0`` is 0 (collecting
+    started during the phase)."""
+    acc = _TIMINGS
+    if acc is None:
+        return 0.0
+    now = time.perf_counter()
+    if t0:
+        with _TIMINGS_LOCK:
+            acc[phase] = acc.get(phase, 0.0) + (now - t0)
+    return now
+
+
+def _count(name: str) -> None:
+    """Add 1 to ``name`` of the active collector (nothing when off)."""
+    acc = _TIMINGS
+    if acc is not None:
+        with _TIMINGS_LOCK:
+            acc[name] = acc.get(name, 0) + 1
+
+
 # --- the static plan ---------------------------------------------------------------------------------
 
 
@@ -783,6 +841,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     (:func:`new_counts`)."""
     from shockmodel.kernels.propagate import reduce_block
 
+    t = _clock()
     lo = (first_block + q) * BLOCK
     hi = min(draws, lo + BLOCK)
     # Always the full block, cut afterwards: BLAS results can depend (in the last bits) on how many
@@ -798,9 +857,11 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
     ws = _workspace(plan, BLOCK) if plan.model == "leontief" else None
+    t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k)
+        t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],
@@ -810,6 +871,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
+        t = _lap("reduction", t)
         if market is not None:
             out = BlockOutput(dx=dxT.T[:k], trade=tradeT.transpose(2, 0, 1)[:k], gdp_loss=res.gdp_loss[v, a:b],
                               horizon_fraction=f[:k], converged=converged[:k], iterations=iterations[:k],
@@ -817,6 +879,9 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
             for name, arr in market(plan, out, smp.u_market[:k]).items():
                 buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
                 buf[v, a:b] = arr
+            t = _lap("market", t)
+    if t:
+        _count("blocks")
 
 
 @dataclass
@@ -1181,4 +1246,5 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
         give_counts(extra, zeroed=True)
     raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0
+    _lap("simulate", t0)
     return raw
