@@ -642,40 +642,6 @@ def constrained_sub_batch(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_
     return active
 
 
-# --- outputs per draw ------------------------------------------------------------------------------
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def trade_loss(dx, rho, pass_, dem, Zsum, Ypos, A, tri_of, n_sectors, out_loss):
-    """Bilateral trade lost, exporter x importer (diagonal: domestic sales lost), per draw: the per-flow
-    reference that the tests hold :func:`linear_trade` and :func:`trade_from_W` to (the engine uses those).
-
-    Realised sale of industry i (region e, product s) to region m: intermediate
-    ``sum_{j in m} Z_ij pass rho_i (1 - dx_j / x0_j)`` (buyers order in proportion to their output and get
-    the rationed, unblocked share) plus final ``Y+_im pass dem_ms rho_i``. The loss is the baseline minus
-    that, so ``loss = (1 - pass rho_i) Zsum[i, m] + pass rho_i sum_{j in m} A_ij dx_j
-    + Y+_im (1 - pass dem_ms rho_i)``. out_loss: (B, R, R)
-    """
-    n_draws, n = dx.shape
-    R = Zsum.shape[1]
-    for b in prange(n_draws):
-        out_loss[b, :, :] = 0.0
-        for i in range(n):
-            e = i // n_sectors
-            s = i % n_sectors
-            r_i = rho[b, i]
-            for m in range(R):
-                t = tri_of[e, m, s]
-                p = 1.0 if t < 0 else pass_[b, t]
-                acc = 0.0
-                m0 = m * n_sectors
-                for jj in range(n_sectors):
-                    acc += A[i, m0 + jj] * dx[b, m0 + jj]
-                pr = p * r_i
-                out_loss[b, e, m] += ((1.0 - pr) * Zsum[i, m] + pr * acc
-                                      + Ypos[i, m] * (1.0 - pr * dem[b, m * n_sectors + s]))
-
-
 # --- fast path: sampling, pass classes, reductions ----------------------------------------------------
 
 
@@ -813,7 +779,8 @@ def linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr
                       buf):
     """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
 
-    Same quantity as :func:`trade_loss`, summed by pass class instead of by industry: with
+    Same quantity as ``shockmodel.testing.trade_loss`` (docs/model.md eq. 25 with ``rho = 1``), summed
+    by pass class instead of by industry (eq. 39): with
     ``acc_im = sum_{j in m} A_ij dx_j``, a flow outside every class loses ``acc_im`` and a flow in class c
     loses ``acc_im + u_c (Zsum_im - acc_im) + w_c Y+_im``. Summed over the sectors of exporter e:
     ``loss_em = sum_{j in m} Ar_ej dx_j + sum_{k in (e, m)} u_k (Z_k - Ak_k . dx_m) + sum_{g in (e, m)} w_c Y_g``,
@@ -929,9 +896,9 @@ def clip_loss(dxT, x0):
 
 @njit(cache=True, nogil=True)
 def trade_from_W(W, rho, pass_, demT, Zsum, Ypos, tri_of, n_sectors, out_loss):
-    """Bilateral trade lost with rationing (the constrained model): :func:`trade_loss` with the buyers'
-    lost orders ``acc_im = W[m, i]`` taken from a GEMM at the solution (draws-last, W: (R, n, B)) instead
-    of recomputed per draw. rho: (n, B); pass_: (T, B); demT: (R*S, B); out_loss: (R, R, B)
+    """Bilateral trade lost with rationing (the constrained model; docs/model.md eq. 25, flow by flow
+    in ``shockmodel.testing.trade_loss``) with the buyers' lost orders ``acc_im = W[m, i]`` taken from a
+    GEMM at the solution (draws-last, W: (R, n, B)) instead of recomputed per draw. rho: (n, B); pass_: (T, B); demT: (R*S, B); out_loss: (R, R, B)
     """
     R, n, B = W.shape
     out_loss[:, :, :] = 0.0
