@@ -37,7 +37,8 @@ from shockmodel.errors import ScenarioError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
 
-SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory")
+SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
+               "tariff")
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
 
 #: The group every region / every sector belongs to.
@@ -52,12 +53,32 @@ KIND_TARGETS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = MappingProxyT
     "substitution": {"sectors": (ALL,)},
     "duration": {},
     "inventory": {},
+    "tariff": {"exporters": None, "importers": None, "sectors": (ALL,)},
 })
 
 #: Kinds whose severity is a share in [0, 1]; the other two are measured in months and days.
 SHARE_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "substitution"))
 SEVERITY_UNITS: Mapping[str, str] = MappingProxyType(
-    {**{k: "share" for k in SHARE_KINDS}, "duration": "months", "inventory": "days"})
+    {**{k: "share" for k in SHARE_KINDS}, "duration": "months", "inventory": "days", "tariff": "ad valorem rate"})
+
+#: A tariff shock's default trade elasticity: the elasticity of tariff-exclusive import flows with respect
+#: to one plus the tariff rate (docs/scenarios.md, "Tariffs"). Boehm, Levchenko & Pandalai-Nayar (2023)
+#: estimate about 0.76 in the year after a tariff change and 1.75 to 2.25 in the long run (after 7-10
+#: years); the model's horizon is a year, so the mode is their one-year value and the long-run upper end
+#: bounds the range. The lower end 0.4 is an assumption (slower adjustment than their average).
+DEFAULT_TRADE_ELASTICITY = ("pert", {"low": 0.4, "mode": 0.76, "high": 2.25})
+DEFAULT_TRADE_ELASTICITY_SOURCE = (
+    "Boehm, Levchenko & Pandalai-Nayar (2023), 'The Long and Short (Run) of Trade Elasticities', AER 113(4): "
+    "861-905: about 0.76 one year after a tariff change (mode), 1.75-2.25 in the long run (upper end 2.25); "
+    "lower end 0.4: assumption")
+
+
+def tariff_share_lost(rate, elasticity):
+    """Share of a flow (at the exporter's prices, as the table records it) lost to an ad valorem tariff:
+    ``1 - (1 + rate)^(-elasticity)`` (docs/scenarios.md eq. T1). Constant-elasticity (Armington) import
+    demand with full pass-through of the tariff to the buyer's price and the exporter's price unchanged;
+    works on numbers and numpy arrays alike."""
+    return -np.expm1(-np.asarray(elasticity, dtype=np.float64) * np.log1p(np.asarray(rate, dtype=np.float64)))
 
 #: Parameter names of each distribution, in the order of its canonical tuple (contracts section 1).
 DIST_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -538,6 +559,8 @@ def _fit_to_kind(d: Distribution, kind: str, path, where) -> Distribution:
         where.fail(path, f"a duration is in months and must be > 0; {d} reaches {_g(lo)}")
     if kind == "inventory" and lo < 0:
         where.fail(path, f"an inventory is in days and must be >= 0; {d} reaches {_g(lo)}")
+    if kind == "tariff" and lo < 0:
+        where.fail(path, f"a tariff severity is an ad valorem rate (0.5 = 50%) and must be >= 0; {d} reaches {_g(lo)}")
     return d
 
 
@@ -559,6 +582,9 @@ class ShockSpec:
     sectors: tuple[str, ...] = _key(_labels, default=())
     severity: Distribution = _key(_distribution, required=True)
     source: str = _key(_text(required_content=True), required=True)
+    # tariff shocks only: the trade elasticity (default DEFAULT_TRADE_ELASTICITY) and its source
+    elasticity: Distribution | None = _key(_distribution, default=None)
+    elasticity_source: str = _key(_text(required_content=True), default="")
 
     @property
     def targets(self) -> dict[str, tuple[str, ...]]:
@@ -572,7 +598,12 @@ class ShockSpec:
 def _shock_keys(kind: str | None) -> tuple[str, ...]:
     """Keys a shock of ``kind`` takes, in file order (every target key when the kind is unknown)."""
     targets = KIND_TARGETS.get(kind, _TARGET_KEYS)
-    return tuple(k for k in _toml_keys(ShockSpec) if k not in _TARGET_KEYS or k in targets)
+    keys = tuple(k for k in _toml_keys(ShockSpec) if k not in _TARGET_KEYS or k in targets)
+    return keys if kind in ("tariff", None) or kind not in KIND_TARGETS else tuple(
+        k for k in keys if k not in _TARIFF_KEYS)
+
+
+_TARIFF_KEYS = ("elasticity", "elasticity_source")
 
 
 def _shock(name: str, value, path, where) -> ShockSpec:
@@ -587,7 +618,27 @@ def _shock(name: str, value, path, where) -> ShockSpec:
                 where.fail((*path, target), f"missing required key '{target}' in a {kind} shock")
             values[target] = default
     values["severity"] = _fit_to_kind(values["severity"], kind, (*path, "severity"), where)
+    if kind == "tariff":
+        values.update(_tariff_elasticity(values, path, where))
     return ShockSpec(name=name, **values)
+
+
+def _tariff_elasticity(values: Mapping, path, where) -> dict:
+    """A tariff's elasticity and its source: both given, or neither (then the cited default)."""
+    if "elasticity" not in values:
+        if "elasticity_source" in values:
+            where.fail((*path, "elasticity_source"), "given without 'elasticity'; give both, or neither "
+                                                     "for the default elasticity")
+        dist, named = DEFAULT_TRADE_ELASTICITY
+        return {"elasticity": Distribution.from_named(dist, {**_DIST_DEFAULTS.get(dist, {}), **named}),
+                "elasticity_source": DEFAULT_TRADE_ELASTICITY_SOURCE}
+    if "elasticity_source" not in values:
+        where.fail((*path, "elasticity_source"), "required when elasticity is given: name its source or "
+                                                 "write 'assumption: ...'")
+    lo, _ = dist_support(values["elasticity"])
+    if lo < 0:
+        where.fail((*path, "elasticity"), f"a trade elasticity must be >= 0; {values['elasticity']} reaches {_g(lo)}")
+    return {}
 
 
 def _shocks(value, path, where) -> tuple[ShockSpec, ...]:
@@ -876,7 +927,7 @@ def _keys_at(parent: tuple[str, ...], node: Mapping) -> tuple[str, ...]:
         return _toml_keys(PackageSpec)
     if len(parent) == 4 and parent[0] == "packages" and parent[2] == "shocks":
         return _shock_keys(node.get("kind"))
-    if len(parent) == 5 and parent[0] == "packages" and parent[4] == "severity":
+    if len(parent) == 5 and parent[0] == "packages" and parent[4] in ("severity", "elasticity"):
         return ("dist", *DIST_PARAMS.get(node.get("dist"), ()))
     return ()
 
@@ -1021,6 +1072,7 @@ class CompiledShock:
     mask: np.ndarray | None
     source: str
     description: str
+    elasticity: Distribution | None = None   # tariff: trade elasticity; severity is then the tariff rate
 
 
 @dataclass(frozen=True, eq=False)
@@ -1101,7 +1153,7 @@ def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple
         return shock.kind, s
     if shock.kind in ("capacity", "final_demand"):
         return shock.kind, regions.mask(shock.regions, (*path, "regions"))[:, None] & s[None, :]
-    if shock.kind == "trade_block":
+    if shock.kind in ("trade_block", "tariff"):
         e = regions.mask(shock.exporters, (*path, "exporters"))
         m = regions.mask(shock.importers, (*path, "importers"))
         pair = e[:, None] & m[None, :]
@@ -1113,7 +1165,7 @@ def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple
     if not pair.any():
         regions.where.fail(path, f"this {shock.kind} shock blocks nothing: it names only domestic flows, "
                                  "which are never blocked")
-    return "trade_block", pair[:, :, None] & s[None, None, :]
+    return "tariff" if shock.kind == "tariff" else "trade_block", pair[:, :, None] & s[None, None, :]
 
 
 def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
@@ -1128,7 +1180,8 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
             kind, mask = _shock_mask(shock, regions, sectors, ("packages", pkg.name, "shocks", shock.name))
             shocks.append(CompiledShock(
                 key=f"{pkg.name}.{shock.name}", kind=kind, package=i, severity=shock.severity,
-                mask=None if mask is None else _frozen(mask), source=shock.source, description=shock.description))
+                mask=None if mask is None else _frozen(mask), source=shock.source, description=shock.description,
+                elasticity=shock.elasticity))
     return CompiledScenario(
         name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
         table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
@@ -1171,4 +1224,10 @@ def format_scenario(spec: ScenarioSpec) -> str:
             if shock.description:
                 lines.append(f"    {shock.description}")
             lines += [f"    {_severity_line(shock)}", f"    source: {shock.source}"]
+            if shock.kind == "tariff":
+                t, e = dist_mean(shock.severity), dist_mean(shock.elasticity)
+                lines += [f"    trade elasticity: {shock.elasticity}, mean {_g(e)}",
+                          f"    source: {shock.elasticity_source}",
+                          f"    share of trade lost 1 - (1 + rate)^-elasticity, sampled per draw; at the mean rate "
+                          f"and mean elasticity: {_g(float(tariff_share_lost(t, e)))}"]
     return "\n".join(lines)
