@@ -343,6 +343,30 @@ def _groups(value, path, where) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(out)
 
 
+def _critical_inputs(value, path, where) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
+    """``[critical_inputs.<using sector>]`` tables of ``<input sector> = { weight = .., source = .. }``."""
+    example = 'BASIC_METALS = { weight = 1.0, source = "..." }'
+    out = {}
+    for using, inputs in _table(value, path, where, "[critical_inputs.TRANSPORT_EQ]").items():
+        p = (*path, using)
+        _name(_NAME_RE, "use a sector or sector-group name")(using, p, where)
+        rows = {}
+        for inp, entry in _table(inputs, p, where, example).items():
+            q = (*p, inp)
+            _name(_NAME_RE, "use a sector or sector-group name")(inp, q, where)
+            entry = _table(entry, q, where, "{ weight = 1.0, source = \"...\" }")
+            _reject_unknown(entry, ("weight", "source"), q, where, "a critical input")
+            for key in ("weight", "source"):
+                if key not in entry:
+                    where.fail((*q, key), f"missing required key '{key}' in a critical input ({example})")
+            rows[inp] = MappingProxyType({"weight": _number(0.0, 1.0)(entry["weight"], (*q, "weight"), where),
+                                          "source": _text(required_content=True)(entry["source"], (*q, "source"), where)})
+        if not rows:
+            where.fail(p, f"empty table: name at least one input sector, e.g. {example}")
+        out[using] = MappingProxyType(rows)
+    return MappingProxyType(out)
+
+
 def _check_group_cycles(groups: Mapping[str, tuple[str, ...]], path, where) -> None:
     """Groups may name other groups, but never themselves through a chain."""
     def visit(name, chain):
@@ -705,6 +729,9 @@ class ScenarioSpec:
     region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     sector_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     packages: tuple[PackageSpec, ...] = _key(_packages, required=True, by_name=True)   # one or more
+    # overrides of params/critical_inputs.toml: using sector -> input sector -> {weight, source}
+    critical_inputs: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = _key(_critical_inputs, default=None,
+                                                                                 hash=False)
     source: str = field(default="<dict>", compare=False)
     _where: _Where = field(default=_Where((_Source("<dict>"),)), compare=False, repr=False)
 
@@ -1089,6 +1116,8 @@ class CompiledScenario:
     coordination: float
     packages: tuple[CompiledPackage, ...]
     shocks: tuple[CompiledShock, ...]
+    #: (input sector, using sector, weight) replacing params/critical_inputs.toml's weight, in order
+    critical_overrides: tuple[tuple[int, int, float], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -1185,7 +1214,19 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
     return CompiledScenario(
         name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
         table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
-        coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks))
+        coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks),
+        critical_overrides=_critical_overrides(spec, sectors))
+
+
+def _critical_overrides(spec: ScenarioSpec, sectors: _Axis) -> tuple[tuple[int, int, float], ...]:
+    """The scenario's critical inputs as (input, using, weight) sector indices, groups expanded."""
+    out = []
+    for using, inputs in (spec.critical_inputs or {}).items():
+        cols = np.flatnonzero(sectors.mask((using,), ("critical_inputs", using)))
+        for inp, entry in inputs.items():
+            rows = np.flatnonzero(sectors.mask((inp,), ("critical_inputs", using, inp)))
+            out.extend((int(r), int(c), float(entry["weight"])) for r in rows for c in cols)
+    return tuple(out)
 
 
 # --- the readable view -----------------------------------------------------------------------------------
@@ -1212,6 +1253,11 @@ def format_scenario(spec: ScenarioSpec) -> str:
         if groups:
             lines.append(f"  {title}:")
             lines.extend(f"    {name} = {', '.join(members)}" for name, members in groups.items())
+    if spec.critical_inputs:
+        lines.append("  critical inputs (replace params/critical_inputs.toml's weights; 1 critical, 0.5 important):")
+        for using, inputs in spec.critical_inputs.items():
+            for inp, entry in inputs.items():
+                lines += [f"    {using} needs {inp}: weight {_g(entry['weight'])}", f"      source: {entry['source']}"]
     for pkg in spec.packages:
         lines += ["", f"package {pkg.name}: probability {_g(pkg.probability)}, "
                       f"correlation of its shocks {_g(pkg.correlation)}"]
