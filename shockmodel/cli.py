@@ -135,11 +135,17 @@ def scenarios_list():
 
 @scenarios.command("show")
 @click.argument("name")
-def scenarios_show(name):
+@click.option("--table", "table_name", default="default", show_default=True,
+              help="Table on which to report how named region groups (EU27, G7, ...) land.")
+def scenarios_show(name, table_name):
     """The resolved scenario NAME (or path), with every source."""
-    from shockmodel.scenario import format_scenario, load_scenario
+    from shockmodel.io.tables import load_table
+    from shockmodel.scenario import format_scenario, group_notes, load_scenario
 
-    click.echo(format_scenario(load_scenario(name)))
+    spec = load_scenario(name)
+    click.echo(format_scenario(spec))
+    for line in group_notes(spec, load_table(table_name)):
+        click.echo(line, err=True)
 
 
 @scenarios.command("validate")
@@ -148,10 +154,13 @@ def scenarios_show(name):
 def scenarios_validate(file, table_name):
     """Check FILE (structure, then meaning against TABLE); exit status 2 on the first problem."""
     from shockmodel.io.tables import load_table
-    from shockmodel.scenario import compile_scenario, load_scenario
+    from shockmodel.scenario import compile_scenario, group_notes, load_scenario
 
     spec = load_scenario(file)
-    compiled = compile_scenario(spec, load_table(table_name))
+    mrio = load_table(table_name)
+    compiled = compile_scenario(spec, mrio)
+    for line in group_notes(spec, mrio):
+        click.echo(line, err=True)
     click.echo(f"OK: {spec.name}: {len(compiled.packages)} packages, {len(compiled.shocks)} shocks, "
                f"valid on table {table_name}")
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 import numpy as np
 
+from shockmodel import regions as regions_module
 from shockmodel.errors import ScenarioError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
@@ -214,12 +215,18 @@ def _match_line(entries, path: tuple[str, ...]) -> tuple[int, int | None]:
 # --- small helpers ---------------------------------------------------------------------------------------
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'TWN'?"`` for the closest choice (case-insensitive first), or ``""``."""
+def _closest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest choice (case-insensitive first), or None."""
     choices = list(choices)
     same_case = [c for c in choices if c.lower() == word.lower()]
     close = same_case or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return close[0] if close else None
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'TWN'?"`` for the closest choice (case-insensitive first), or ``""``."""
+    close = _closest(word, choices)
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def _describe(value: object) -> str:
@@ -1133,6 +1140,7 @@ class _Axis:
     groups: Mapping[str, tuple[str, ...]]
     other_labels: tuple[str, ...]              # the other axis, to spot a sector given as a region
     where: _Where
+    named: Mapping[str, Any] = field(default_factory=dict)   # shipped named groups (regions.resolve), by name
     _masks: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)   # resolved groups
 
     def __post_init__(self) -> None:
@@ -1161,11 +1169,63 @@ class _Axis:
             return self._masks[name]
         if name in self.builtin:
             return np.isin(np.array(self.labels), self.builtin[name])
+        if name in self.named:
+            res = self.named[name]
+            if not res.regions:
+                where = ", ".join(f"{', '.join(inside)} in {region or 'no region'}" for region, inside in res.left_out)
+                self.where.fail(path, f"region group {name!r} has no region of its own on table {self.table!r} "
+                                      f"({where}); name the regions instead")
+            return np.isin(np.array(self.labels), res.regions)
         other = "sector" if self.what == "region" else "region"
         hint = f" ({name!r} is a {other})" if name in self.other_labels else ""
-        choices = (*self.labels, *self.builtin, *self.groups, ALL)
-        self.where.fail(path, f"unknown {self.what} {name!r}{hint}{_did_you_mean(name, choices)} "
+        choices = (*self.labels, *self.builtin, *self.groups, *self.named, ALL)
+        self.where.fail(path, f"unknown {self.what} {name!r}{hint}{self._suggest(name)} "
                               f"(on table {self.table!r} choose from: {', '.join(choices)})")
+
+    def _suggest(self, name: str) -> str:
+        """``did you mean`` with groups first: a near-miss of a group name (``EU28``) means the group, not a
+        region whose code happens to look alike; a suggested aggregate region says what it holds."""
+        groups = (*self.groups, *self.named, *self.builtin)
+        prefix = sorted((g for g in groups if len(g) >= 2 and name.upper().startswith(g.upper())), key=len)
+        exact = [g for g in groups if g.lower() == name.lower()]
+        close = difflib.get_close_matches(name, groups, n=1, cutoff=0.7)   # EU28 -> EU27, not EUROPE -> OPEC
+        group = (exact or close or prefix[-1:] or [None])[0]
+        label = _closest(name, (*self.labels, ALL))
+        said = []
+        for close in dict.fromkeys(c for c in (group, label) if c):
+            note = _region_note(close) if self.what == "region" and close in self.labels else ""
+            said.append(f"'{close}' ({note})" if note else f"'{close}'")
+        return f"; did you mean {' or '.join(said)}?" if said else ""
+
+
+def _named_groups(mrio: MRIO) -> dict[str, Any]:
+    """The shipped named region groups (params/region_groups.toml) on ``mrio``: name -> regions.Resolution."""
+    gf = regions_module.load()
+    return {name: regions_module.resolve(name, mrio.regions, mrio.region_groups, gf) for name in gf.groups}
+
+
+def _region_note(label: str) -> str:
+    return regions_module.region_note(label)
+
+
+def group_notes(spec: ScenarioSpec, mrio: MRIO) -> list[str]:
+    """Warnings for the named region groups ``spec`` uses on ``mrio``: members the table cannot show as a
+    region the group takes (``scenarios show`` and ``scenarios validate`` print them)."""
+    named = _named_groups(mrio)
+    used = {n for pkg in spec.packages for sh in pkg.shocks for names in sh.targets.values() for n in names}
+    used |= {m for members in spec.region_groups.values() for m in members}
+    used -= set(spec.region_groups) | set(mrio.regions) | set(mrio.region_groups)
+    lines = []
+    for name in sorted(used & set(named)):
+        res = named[name]
+        for region, inside in res.left_out:
+            if region and _region_note(region):
+                why = f"in {region} ({_region_note(region)}), which also holds countries outside {name}"
+            else:
+                why = f"in {region or 'no region'} of table {mrio.name!r}"
+            lines.append(f"note: region group {name} on table {mrio.name!r} = {', '.join(res.regions) or 'nothing'}; "
+                         f"left out: {', '.join(inside)} ({why})")
+    return lines
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -1200,7 +1260,8 @@ def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple
 def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
     """Stage 2: resolve every region, sector and group name against ``mrio`` and build the masks."""
     where = spec._where
-    regions = _Axis("region", mrio.name, mrio.regions, mrio.region_groups, spec.region_groups, mrio.sectors, where)
+    regions = _Axis("region", mrio.name, mrio.regions, mrio.region_groups, spec.region_groups, mrio.sectors, where,
+                    named=_named_groups(mrio))
     sectors = _Axis("sector", mrio.name, mrio.sectors, mrio.sector_groups, spec.sector_groups, mrio.regions, where)
     packages, shocks = [], []
     for i, pkg in enumerate(spec.packages):
