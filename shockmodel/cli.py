@@ -201,6 +201,14 @@ def _parse_set(values) -> dict:
     return out
 
 
+def _compile_notice(model: str) -> None:
+    """One line on stderr before a run that will compile the numba kernels (first run on a machine)."""
+    from shockmodel import jitcache
+
+    if jitcache.needs_compile(model):
+        click.echo("compiling kernels once (about a minute; later runs start at once)...", err=True)
+
+
 def _progress(total: int, quiet: bool, label: str):
     if quiet:
         return None, None
@@ -265,8 +273,11 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
+    from shockmodel import jitcache
+
     mrio = pipeline._table(table_name)
     spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
+    _compile_notice(model)
     bar, update = _progress(draws, quiet, compiled.name)
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
@@ -275,6 +286,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     finally:
         if bar is not None:
             bar.close()
+    jitcache.mark(model)
     res = pipeline.write_run(ds, spec, out, report=report)
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
@@ -292,14 +304,16 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
 def demo_cmd(draws, seed, out, report, quiet):
     """The seed question on the default table: a coordinated Russia + Taiwan crisis against each alone,
     with common random numbers, and the simultaneity premium (combined minus the sum of the parts)."""
-    from shockmodel import pipeline
+    from shockmodel import jitcache, pipeline
 
+    _compile_notice("constrained")
     bar, update = _progress(draws, quiet, pipeline.DEMO_SCENARIO)
     try:
         res = pipeline.demo(draws=draws, seed=seed, out=out, report=report, progress=update)
     finally:
         if bar is not None:
             bar.close()
+    jitcache.mark("constrained")
     ds = res.dataset
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
