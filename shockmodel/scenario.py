@@ -1298,10 +1298,23 @@ def _severity_line(shock: ShockSpec) -> str:
     return f"severity: {shock.severity}, mean {_g(dist_mean(shock.severity))} ({units})"
 
 
+def _display_path(file: str) -> str:
+    """A library file as ``params/scenarios/NAME.toml (library)``, a file below the working directory
+    relative to it, anything else as given: no installation or checkout paths in what users read."""
+    path = Path(file)
+    for base, shown in ((params_dir(), "params/"), (Path.cwd(), "")):
+        try:
+            rel = path.resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+        return f"{shown}{rel} (library)" if shown else rel
+    return file
+
+
 def format_scenario(spec: ScenarioSpec) -> str:
     """The resolved scenario as readable text with every source (``shockmodel scenarios show``)."""
     lines = [f"{spec.name}: {spec.description}" if spec.description else spec.name,
-             f"  file: {spec.source}",
+             f"  file: {_display_path(spec.source)}",
              f"  sha256: {spec.sha256}",
              f"  horizon: {_g(spec.horizon_months)} months"]
     coord = f"  coordination between packages: {_g(spec.coordination)}"

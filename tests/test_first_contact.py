@@ -57,3 +57,35 @@ def test_empty_numba_cache_is_seen_in_a_fresh_process(tmp_path):
     assert out.returncode == 0, out.stderr
     needs, marker = out.stdout.split()
     assert needs == "True" and marker.startswith(str(tmp_path / "numba"))
+
+
+DEV_MARKERS = ("shared/data", "../shared", str(ROOT))
+
+
+def _dev_paths(text: str) -> list[str]:
+    return [m for m in DEV_MARKERS if m in text]
+
+
+@pytest.mark.parametrize("args", [["scenarios", "list"], ["scenarios", "show", "taiwan_blockade"],
+                                  ["scenarios", "validate", "combined_coordinated"], ["table", "list"]])
+def test_cli_output_names_no_development_path(args):
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert not _dev_paths(res.output), res.output
+
+
+def test_result_folder_names_no_development_path(tmp_path):
+    """Every text file of a result folder (manifest, resolved scenario, report) and the dataset's
+    attributes are free of checkout and shared-data paths."""
+    import shockmodel as sm
+    from shockmodel.pipeline import write_run
+    from shockmodel.scenario import load_scenario
+
+    spec = load_scenario("taiwan_blockade")
+    ds = sm.run(spec, draws=256, seed=0, model="leontief")
+    out = write_run(ds, spec, tmp_path, formats=("html",))
+    for path in out.folder.rglob("*"):
+        if path.suffix in (".json", ".toml", ".html"):
+            assert not _dev_paths(path.read_text(encoding="utf-8")), path.name
+    attrs = [str(v) for v in ds.attrs.values()] + [str(v) for var in ds.variables.values() for v in var.attrs.values()]
+    assert not _dev_paths("\n".join(attrs))
