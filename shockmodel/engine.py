@@ -36,6 +36,7 @@ from shockmodel.sampling import (
     equicorrelation_factor,
     severity_cap,
     severity_table,
+    table_ppf,
 )
 
 MODELS = ("constrained", "leontief", "ghosh")
@@ -205,6 +206,9 @@ class Plan:
     A_g: np.ndarray | None = None     # constrained: A in the GEMM dtype
     tri_A_g: np.ndarray | None = None  # constrained: tri_A in the GEMM dtype
     Q_g: np.ndarray | None = None     # linear models: classes.Q in the GEMM dtype
+    # tariff shocks (trade shocks whose severity column holds the share lost, from rate and elasticity)
+    tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
 
     @property
     def gemm_dtype(self):
@@ -239,6 +243,8 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
         h.update(f"|{p.probability!r}|{p.correlation!r}".encode())
     for sh in compiled.shocks:
         h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        if getattr(sh, "elasticity", None) is not None:
+            h.update(f"|{sh.elasticity.dist}|{sh.elasticity.params!r}".encode())
         if sh.mask is not None:
             h.update(np.ascontiguousarray(sh.mask).tobytes())
     h.update(b"|critical|")
@@ -282,7 +288,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     shocks = compiled.shocks
 
     # triples: union of all trade-block masks
-    trade_k = [k for k, sh in enumerate(shocks) if sh.kind == "trade_block"]
+    trade_k = [k for k, sh in enumerate(shocks) if sh.kind in ("trade_block", "tariff")]   # tariffs: sample_block
     union = np.zeros((R, R, S), dtype=bool)
     for k in trade_k:
         union |= shocks[k].mask
@@ -392,7 +398,15 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         A_g=np.ascontiguousarray(A, dtype=g) if model == "constrained" else None,
         tri_A_g=np.ascontiguousarray(tri_A, dtype=g) if model == "constrained" else None,
         Q_g=np.ascontiguousarray(classes.Q, dtype=g) if model != "constrained" else None,
+        **_tariff_plan(shocks),
     )
+
+
+def _tariff_plan(shocks) -> dict:
+    """Columns of the tariff shocks and their trade elasticities' distributions."""
+    cols = [k for k, sh in enumerate(shocks) if sh.kind == "tariff"]
+    return {"tariff_cols": np.array(cols, dtype=np.int64),
+            "elasticities": tuple((shocks[k].elasticity.dist, tuple(shocks[k].elasticity.params)) for k in cols)}
 
 
 # --- sampling ------------------------------------------------------------------------------------
@@ -431,7 +445,28 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
                             plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
                             out.u_market)
+    if len(plan.tariff_cols):
+        _tariff_shares(plan, seed, block, out.severity)
     return out
+
+
+#: spawn-key suffix of the trade-elasticity stream of a block (its shocks use the block's own key)
+TARIFF_STREAM = 1
+
+
+def _tariff_shares(plan: Plan, seed: int, block: int, sev: np.ndarray) -> None:
+    """Turn the sampled tariff rates in ``sev`` into shares of trade lost, in place (docs/scenarios.md,
+    eq. T1). The trade elasticity is a parameter of the world, not an intensity of a package: one standard
+    normal per draw, from the block's own stream ``SeedSequence(seed, spawn_key=(block, TARIFF_STREAM))``
+    (drawn for the full block, then cut), independent of every package, feeds every tariff shock's
+    elasticity distribution (the same quantile for all of them). Scenarios without tariffs draw nothing
+    from it, so their numbers are those of the engine without tariffs."""
+    from shockmodel.scenario import tariff_share_lost
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, TARIFF_STREAM)))
+    z = rng.standard_normal(BLOCK)[: sev.shape[0]]
+    for k, (dist, params) in zip(plan.tariff_cols, plan.elasticities):
+        sev[:, k] = tariff_share_lost(sev[:, k], table_ppf(dist, params, z))
 
 
 # --- one block through the network -------------------------------------------------------------------
