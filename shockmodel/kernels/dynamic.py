@@ -82,6 +82,10 @@ class DynOut(NamedTuple):
     trade: np.ndarray      # (R, R, B) trade lost, mean over the horizon (annual rate)
     gdp_path: np.ndarray   # (M, R, B) value added lost in each month, mean annual rate
     steps: np.ndarray      # (B,) steps stepped before the draw settled
+    # per-step checks (tests; arrays with a first dimension of 0 switch them off)
+    trace_dx: np.ndarray       # (n_steps, n, B) output lost at each step
+    trace_stock: np.ndarray    # (n_steps, B) smallest inventory (days) after the step
+    trace_balance: np.ndarray  # (n_steps, B) max_i |deliveries_i - production_i| / x0_i
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -133,10 +137,19 @@ def dynamic_sub_batch(tab, shk, par, out):
     dcrit = np.zeros((n, B))
     newdx = np.zeros((n, B))
     active = np.ones(B, dtype=np.bool_)
+    deliv = np.zeros(B)
     out.dx[:, :] = 0.0
     out.trade[:, :, :] = 0.0
     out.gdp_path[:, :, :] = 0.0
     out.steps[:] = 0
+    # a settled draw stays at the baseline for the remaining steps
+    out.trace_dx[:, :, :] = 0.0
+    out.trace_balance[:, :] = 0.0
+    for b in range(B):
+        smin = np.inf
+        for q in range(Q):
+            smin = min(smin, par.n_target[q, b])
+        out.trace_stock[:, b] = smin
     gone = np.zeros(B)
     for b in range(B):
         for p in range(P):
@@ -270,12 +283,13 @@ def dynamic_sub_batch(tab, shk, par, out):
         for j in range(n):
             xj = tab.x0[j]
             for b in range(B):
-                dcrit[j, b] = 0.0
+                dcrit[j, b] = -np.inf      # no critical input: no bound
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
                 wq = tab.crit_w[q]
                 for b in range(B):
+                    # output x_j <= x0_j (1 - w + w stock / (one day of use)): Pichler's S / A for w = 1
                     stock = (par.n_target[q, b] - dI[q, b]) / dt
-                    dcrit[j, b] = max(dcrit[j, b], xj * wq * max(0.0, 1.0 - stock))
+                    dcrit[j, b] = max(dcrit[j, b], xj * wq * (1.0 - stock))
         # D9: production = min(capacity x overproduction, critical inputs, demand); D10: rationing
         for i in range(n):
             xi = tab.x0[i]
@@ -336,6 +350,14 @@ def dynamic_sub_batch(tab, shk, par, out):
                     v = dI[q, b] + dt * (da - du)
                     dI[q, b] = min(v, par.n_target[q, b])     # stock never below zero
         # D14: accumulate the horizon means, the trade lost and the monthly GDP path
+        tracing = out.trace_dx.shape[0] == par.n_steps
+        if tracing:
+            for b in range(B):
+                smin = np.inf
+                for q in range(Q):
+                    smin = min(smin, par.n_target[q, b] - dI[q, b])
+                out.trace_stock[step, b] = smin
+                out.trace_balance[step, b] = 0.0
         for i in range(n):
             e = i // S
             s = i % S
@@ -357,6 +379,14 @@ def dynamic_sub_batch(tab, shk, par, out):
                     if gq >= 0:
                         inner += rr[gq, e, b]
                     out.trade[e, m, b] += w_step * ((z + y) - (1.0 - drho[i, b]) * inner)
+                    if tracing:
+                        deliv[b] += (1.0 - drho[i, b]) * inner
+            if tracing:
+                for b in range(B):
+                    out.trace_dx[step, i, b] = dx[i, b]
+                    bal = abs((tab.x0[i] - dx[i, b]) - deliv[b]) / max(tab.x0[i], 1e-300)
+                    out.trace_balance[step, b] = max(out.trace_balance[step, b], bal)
+                    deliv[b] = 0.0
         # settled: every package over and no deviation left
         for b in range(B):
             if active[b]:

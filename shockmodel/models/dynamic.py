@@ -191,16 +191,15 @@ def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
     return out
 
 
-def propagate(plan, sev, on, ctx):
+def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float):
+    """The kernel's shocks and parameters for a whole block (kernels.dynamic.DynShocks, DynParams), draws-last;
+    :func:`sub_batch` cuts them. Tests change fields with ``_replace`` and call the kernel themselves."""
     from shockmodel.kernels import dynamic as kd
 
     setup = plan.dyn
+    prm = draw_params(setup, seed, block, sev.shape[0])
     B = sev.shape[0]
-    R, S = plan.n_regions, plan.n_sectors
-    n = R * S
-    seed, block = ctx.extras.get("_seed_block", (0, 0)) if ctx.extras is not None else (0, 0)
-    prm = draw_params(setup, seed, block, B)
-    dpm = ctx.days_per_month
+    dpm = days_per_month
     step = setup.step_days
     # D2: effective severities (0 where the package did not occur); substitution shocks of the scenario
     # set the substitutable share of their sectors (the larger of theirs and the class value)
@@ -215,10 +214,10 @@ def propagate(plan, sev, on, ctx):
             occ = on[:, plan.inv_pkg[q]]
             n_target[sel] = np.where(occ[None, :], eff[k][None, :], n_target[sel])
     n_target = np.maximum(n_target, step)        # at least one step of cover: the baseline never binds
-    # D1: timelines (start, full, end, gone), days; duration shocks end a package, else the horizon does
+    # D1: timelines (start, full, end, gone), days; duration shocks end a package, else it outlasts the horizon
     P = plan.n_packages
     horizon_days = setup.n_steps * step
-    tl = np.empty((max(P, 1), 4, B))
+    tl = np.zeros((max(P, 1), 4, B))
     for p in range(P):
         start, ramp, rec = setup.timeline[p]
         dur = np.full(B, horizon_days + 1.0)
@@ -229,9 +228,52 @@ def propagate(plan, sev, on, ctx):
         tl[p, 1] = start + ramp
         tl[p, 2] = np.maximum(start + dur, start + ramp)
         tl[p, 3] = tl[p, 2] + rec
-    if P == 0:
-        tl[:] = 0.0
     trade_k, cap_k, fd_k = plan.trade_cols, plan.cap_cols, plan.fd_cols
+    shk = kd.DynShocks(
+        trade_eff=np.ascontiguousarray(eff[trade_k]), trade_pkg=plan.trade_pkg, trade_ptr=plan.trade_ptr,
+        trade_tri=plan.trade_tri, cap_eff=np.ascontiguousarray(eff[cap_k]), cap_pkg=plan.shock_pkg[cap_k],
+        cap_ptr=plan.cap_ptr, cap_cells=plan.cap_cells, fd_eff=np.ascontiguousarray(eff[fd_k]),
+        fd_pkg=plan.shock_pkg[fd_k], fd_ptr=plan.fd_ptr, fd_cells=plan.fd_cells, timeline=tl)
+    par = kd.DynParams(
+        n_target=n_target, phi=phi, tau=np.maximum(prm["tau_days"], step), t_sub=prm["adjustment_days"],
+        alpha_max=prm["alpha_max"], tau_alpha=prm["tau_alpha_days"], dt=step, n_steps=setup.n_steps,
+        days_per_month=dpm, n_months=setup.n_months)
+    return shk, par
+
+
+def sub_batch(shk, par, lo: int, hi: int):
+    """Draws ``lo:hi`` of a block's kernel inputs, contiguous."""
+    def cut(a):
+        return np.ascontiguousarray(a[..., lo:hi])
+
+    shk = shk._replace(trade_eff=cut(shk.trade_eff), cap_eff=cut(shk.cap_eff), fd_eff=cut(shk.fd_eff),
+                       timeline=cut(shk.timeline))
+    par = par._replace(n_target=cut(par.n_target), phi=cut(par.phi), tau=cut(par.tau), t_sub=cut(par.t_sub),
+                       alpha_max=cut(par.alpha_max), tau_alpha=cut(par.tau_alpha))
+    return shk, par
+
+
+def run_kernel(plan, shk, par, trace: bool = False):
+    """kernels.dynamic.dynamic_sub_batch on one sub-batch; with ``trace`` the per-step checks are filled."""
+    from shockmodel.kernels import dynamic as kd
+
+    R, S = plan.n_regions, plan.n_sectors
+    n, B = R * S, shk.timeline.shape[2]
+    k = par.n_steps if trace else 0
+    out = kd.DynOut(dx=np.empty((n, B)), trade=np.empty((R, R, B)), gdp_path=np.empty((par.n_months, R, B)),
+                    steps=np.empty(B, dtype=np.int64), trace_dx=np.empty((k, n, B)), trace_stock=np.empty((k, B)),
+                    trace_balance=np.empty((k, B)))
+    kd.dynamic_sub_batch(plan.dyn.tab, shk, par, out)
+    return out
+
+
+def propagate(plan, sev, on, ctx):
+    setup = plan.dyn
+    B = sev.shape[0]
+    R, S = plan.n_regions, plan.n_sectors
+    n = R * S
+    seed, block = ctx.extras.get("_seed_block", (0, 0)) if ctx.extras is not None else (0, 0)
+    shk, par = kernel_inputs(plan, sev, on, seed, block, ctx.days_per_month)
     dxT = np.zeros((n, B))
     tradeT = np.zeros((R, R, B))
     path = np.zeros((setup.n_months, R, B))
@@ -240,23 +282,8 @@ def propagate(plan, sev, on, ctx):
 
     def run(lo: int) -> None:
         hi = min(lo + SUB_BATCH, B)
+        out = run_kernel(plan, *sub_batch(shk, par, lo, hi))
         sl = slice(lo, hi)
-        shk = kd.DynShocks(
-            trade_eff=np.ascontiguousarray(eff[trade_k, sl]), trade_pkg=plan.trade_pkg, trade_ptr=plan.trade_ptr,
-            trade_tri=plan.trade_tri, cap_eff=np.ascontiguousarray(eff[cap_k, sl]),
-            cap_pkg=plan.shock_pkg[cap_k], cap_ptr=plan.cap_ptr, cap_cells=plan.cap_cells,
-            fd_eff=np.ascontiguousarray(eff[fd_k, sl]), fd_pkg=plan.shock_pkg[fd_k], fd_ptr=plan.fd_ptr,
-            fd_cells=plan.fd_cells, timeline=np.ascontiguousarray(tl[:, :, sl]))
-        par = kd.DynParams(
-            n_target=np.ascontiguousarray(n_target[:, sl]), phi=np.ascontiguousarray(phi[:, sl]),
-            tau=np.ascontiguousarray(np.maximum(prm["tau_days"][sl], step)),
-            t_sub=np.ascontiguousarray(prm["adjustment_days"][sl]),
-            alpha_max=np.ascontiguousarray(prm["alpha_max"][sl]),
-            tau_alpha=np.ascontiguousarray(prm["tau_alpha_days"][sl]), dt=step, n_steps=setup.n_steps,
-            days_per_month=dpm, n_months=setup.n_months)
-        out = kd.DynOut(dx=np.empty((n, hi - lo)), trade=np.empty((R, R, hi - lo)),
-                        gdp_path=np.empty((setup.n_months, R, hi - lo)), steps=np.empty(hi - lo, dtype=np.int64))
-        kd.dynamic_sub_batch(setup.tab, shk, par, out)
         dxT[:, sl], tradeT[:, :, sl], path[:, :, sl], steps[sl] = out.dx, out.trade, out.gdp_path, out.steps
 
     ctx.map_sub_batches(run, range(0, wanted, SUB_BATCH))
