@@ -85,8 +85,8 @@ def _compiled_default(mrio):
 # --- the static steady state ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_constant_capacity_and_demand_shocks_reach_the_constrained_fixed_point(seed):
+@pytest.mark.parametrize("seed,dt", [(0, 1.0), (1, 1.0), (2, 1.0), (0, 7.0)])
+def test_constant_capacity_and_demand_shocks_reach_the_constrained_fixed_point(seed, dt):
     m = toy_mrio(seed)
     c = _compiled(m, {"p": {"shocks": {
         "c": {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.4)},
@@ -94,6 +94,7 @@ def test_constant_capacity_and_demand_shocks_reach_the_constrained_fixed_point(s
         "f": {"kind": "final_demand", "regions": ["BBB"], "sectors": ["SERVICES"], "severity": fixed(0.3)}}}},
         horizon_months=6)
     plan, shk, par = _inputs(m, c, None, alpha_max=1.0, phi=0.0)
+    par = par._replace(dt=dt, n_steps=int(round(par.n_steps / dt)), n_target=np.maximum(par.n_target, dt))  # weekly steps
     out = dyn.run_kernel(plan, shk, par, trace=True)
     last = out.trace_dx[-1, :, 0]
     assert np.abs(out.trace_dx[-1] - out.trace_dx[-2]).max() <= 1e-9 * m.x.max()   # settled

@@ -384,7 +384,7 @@ _settings = settings(max_examples=25, deadline=None, suppress_health_check=[Heal
 
 @_settings
 @given(s1=st.floats(0.0, 1.0), s2=st.floats(0.0, 1.0), kind=st.sampled_from(["trade_block", "capacity", "final_demand"]),
-       model=st.sampled_from(engine.MODELS))
+       model=st.sampled_from([m for m in engine.MODELS if m != "dynamic"]))   # dynamic: rerouting lets others gain
 def test_monotone_in_severity(s1, s2, kind, model):
     """More of one shock never lowers any industry's output loss or the world GDP loss.
 

@@ -22,8 +22,7 @@ from shockmodel.paths import params_dir
 
 IGNORES: dict[str, str] = {}
 WORKSPACE = False
-SUB_BATCH = 32          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
-STEP_DAYS = 1.0         #: days per step (7.0: weekly; dynamic_options(step_days=...))
+SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
 PARAM_STREAM = 1        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
 
 
@@ -35,8 +34,9 @@ class DynamicSetup(NamedTuple):
     """What the dynamic model fixes per plan: the kernel's tables and the parameter ranges."""
 
     tab: object                 # kernels.dynamic.DynTables
-    target_lo: np.ndarray       # (Q,) target days of each critical pair: range
+    target_lo: np.ndarray       # (S,) target days of each input product: range
     target_hi: np.ndarray
+    crit_s: np.ndarray          # (Q,) input product of each critical pair
     phi_lo: np.ndarray          # (S,) substitutable share of each product: range
     phi_hi: np.ndarray
     scalars: dict               # name -> (lo, hi): tau_days, adjustment_days, alpha_max, tau_alpha_days
@@ -73,7 +73,7 @@ def load_params(mrio, path: str | Path | None = None) -> dict:
         raise UserError("no such file", file=f) from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"invalid TOML: {exc}", file=f) from None
-    allowed = {"orders": {"tau_days"}, "rerouting": {"adjustment_days"},
+    allowed = {"steps": {"step_days"}, "orders": {"tau_days"}, "rerouting": {"adjustment_days"},
                "overproduction": {"alpha_max", "tau_alpha_days"}, "classes": None,
                "default": {"target_days", "substitutable"}}
     for key, val in data.items():
@@ -91,6 +91,10 @@ def load_params(mrio, path: str | Path | None = None) -> dict:
                    "alpha_max": _range(data["overproduction"]["alpha_max"], f, "overproduction.alpha_max", 1.0, 3.0),
                    "tau_alpha_days": _range(data["overproduction"]["tau_alpha_days"], f,
                                             "overproduction.tau_alpha_days", 1.0, 3650.0)}
+        step = data.get("steps", {}).get("step_days", 1.0)
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 1.0 <= step <= 7.0:
+            raise UserError(f"expected a number of days from 1 (daily) to 7 (weekly), got {step!r}", file=f,
+                            field="steps.step_days")
         dflt = data["default"]
         d_target = _range(dflt["target_days"], f, "default.target_days", 0.0, 3650.0)
         d_phi = _range(dflt["substitutable"], f, "default.substitutable", 0.0, 1.0)
@@ -115,7 +119,7 @@ def load_params(mrio, path: str | Path | None = None) -> dict:
             for s in idx:
                 if not named[s]:
                     target[s], phi[s], named[s] = t, p, True
-    return {"scalars": scalars, "target": target, "phi": phi}
+    return {"scalars": scalars, "target": target, "phi": phi, "step_days": float(step)}
 
 
 def prepare(ctx) -> dict:
@@ -164,10 +168,10 @@ def prepare(ctx) -> dict:
                         dtype=np.float64).reshape(P, 3)
     has_dur = np.zeros(P, dtype=bool)
     has_dur[c["dur_pkg"]] = True
-    step = float(STEP_DAYS)
+    step = prm["step_days"]
     horizon_days = float(compiled.horizon_months) * dpm
     setup = DynamicSetup(
-        tab=tab, target_lo=prm["target"][crit_s, 0], target_hi=prm["target"][crit_s, 1],
+        tab=tab, target_lo=prm["target"][:, 0], target_hi=prm["target"][:, 1], crit_s=crit_s,
         phi_lo=prm["phi"][:, 0], phi_hi=prm["phi"][:, 1], scalars=prm["scalars"], inv_pairs=tuple(inv_pairs),
         timeline=timeline, has_duration=has_dur, step_days=step,
         n_steps=max(1, int(round(horizon_days / step))), n_months=max(1, int(math.ceil(horizon_days / dpm - 1e-9))))
@@ -179,11 +183,12 @@ def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
     PARAM_STREAM))``: drawn for the full block in a fixed order, so a draw's values depend only on the seed
     and its place, never on chunking, threads, variants or how many draws are asked for (D15)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, PARAM_STREAM)))
-    Q, S = len(setup.target_lo), len(setup.phi_lo)
-    u_t = rng.random((Q, B))
+    S = len(setup.phi_lo)
+    u_t = rng.random((S, B))      # one target per input product and draw: every buyer of it holds as many days
     u_p = rng.random((S, B))
     u_s = rng.random((4, B))
-    out = {"n_target": setup.target_lo[:, None] + u_t * (setup.target_hi - setup.target_lo)[:, None],
+    target = setup.target_lo[:, None] + u_t * (setup.target_hi - setup.target_lo)[:, None]
+    out = {"n_target": target[setup.crit_s],
            "phi": setup.phi_lo[:, None] + u_p * (setup.phi_hi - setup.phi_lo)[:, None]}
     for r, name in enumerate(("tau_days", "adjustment_days", "alpha_max", "tau_alpha_days")):
         lo, hi = setup.scalars[name]
