@@ -23,7 +23,7 @@ from shockmodel.paths import params_dir
 IGNORES: dict[str, str] = {}
 WORKSPACE = False
 SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
-PARAM_STREAM = 1        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
+PARAM_STREAM = 2        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
 
 
 def default_params_path() -> Path:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 IGNORES = {"capacity": "capacity shocks (no supply constraint in x = L y)",
-           "trade_block": "blocked intermediate flows (only blocked final demand enters dy)"}
+           "trade_block": "blocked intermediate flows (only blocked final demand enters dy)",
+           "tariff": "trade lost on intermediate flows (only final demand lost enters dy)"}
 WORKSPACE = True
 
 
