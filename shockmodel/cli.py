@@ -352,6 +352,26 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
                 click.echo(f"Report ({name}): {path}")
 
 
+@main.command("backtest")
+@click.argument("cases", nargs=-1)
+@click.option("--draws", "-n", default=None, type=click.IntRange(min=2), help="Draws per case (default: each case's).")
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--report/--no-report", default=True, show_default=True, help="Write skill.html and skill.pdf.")
+def backtest_cmd(cases, draws, out, report):
+    """Forecast past events from what was knowable then (params/backtests; default: every case), print the
+    scores (CRPS, PIT, 50/90% coverage, |median error| beside the competitors') and write a skill report."""
+    from shockmodel import backtest
+
+    res = backtest.run_backtests(list(cases) or None, draws=draws,
+                                 progress=lambda name: click.echo(f"case {name} ...", err=True))
+    folder, files = backtest.write_backtest(res, out, report=report)
+    click.echo(backtest.format_scores(res))
+    click.echo(f"Backtest folder: {folder}")
+    for name in ("html", "pdf"):
+        if name in files:
+            click.echo(f"Skill report ({name}): {files[name]}")
+
+
 @main.command("report")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf.")
