@@ -55,7 +55,7 @@ def input_layout(compiled, plan, grouping: str = "packages") -> Layout:
             groups.append(f"{pkg.name}: occurrence")
         fac[p] = len(names)
         names.append(f"{pkg.name}.factor")
-        groups.append(f"{pkg.name}: common factor (coordination)")
+        groups.append(f"{pkg.name}: common factor (package correlation, coordination)")
     for k, sh in enumerate(compiled.shocks):
         pkg = compiled.packages[sh.package].name
         shk[k] = len(names)

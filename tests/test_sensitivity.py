@@ -47,7 +47,7 @@ def small_run():
 def test_scenario_sensitivity_dataset(small_run):
     spec, ds = small_run
     assert set(ds.data_vars) >= {"S1", "S1_conf", "ST", "ST_conf", "output_mean"}
-    assert list(ds.group.values) == ["russia: common factor (coordination)", "russia: shock severities"]
+    assert list(ds.group.values) == ["russia: common factor (package correlation, coordination)", "russia: shock severities"]
     assert ds.attrs["evaluations"] == 64 * (2 + 2)
     assert "INDEPENDENT latent" in ds.attrs["inputs"]
     w = ds.sel(output="World")

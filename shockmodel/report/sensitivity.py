@@ -31,7 +31,7 @@ def plot_sobol(ds, output: str = "World", top: int = 15, ax=None):
     ax.axvline(0, color="#888888", lw=0.8)
     ax.set_xlabel("Sobol index (share of the variance of the loss)")
     ax.set_title(textwrap.fill(f"What drives the {output} GDP loss in {ds.attrs['scenario']} "
-                               f"({ds.attrs['conf_level']:.0%} intervals, {ds.attrs['evaluations']} evaluations)", 80),
+                               f"({ds.attrs['conf_level']:.0%} intervals, {ds.attrs['evaluations']} evaluations)", 62),
                  loc="left")
     ax.legend(loc="lower right")
     return ax
