@@ -385,9 +385,10 @@ def backtest_cmd(cases, draws, out, report):
 @click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
 @click.option("--output", "outputs", multiple=True, default=("World",), show_default=True,
               help="GDP loss to chart and print: World or a region (repeatable); every region is in data.nc.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--quiet", "-q", is_flag=True)
-def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, out, quiet):
+def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, sets, out, quiet):
     """Global sensitivity of SCENARIO: first- and total-order Sobol indices (SALib) of GDP losses over
     groups of the engine's independent latent inputs, mapped through the copula as the engine does."""
     from shockmodel import sensitivity
@@ -403,7 +404,7 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
             bar.update(n - bar.n)
     try:
         spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
-                                       seed=seed, progress=update)
+                                       seed=seed, overrides=_parse_set(sets) or None, progress=update)
     finally:
         if bar is not None:
             bar.close()

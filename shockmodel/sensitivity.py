@@ -141,7 +141,7 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
 
 
 def analyse(scenario, *, table="default", model: str = "constrained", grouping: str = "packages",
-            samples: int = 512, seed: int = 0, conf_level: float = 0.95, progress=None):
+            samples: int = 512, seed: int = 0, conf_level: float = 0.95, overrides=None, progress=None):
     """Sobol indices of world and regional GDP loss of ``scenario``: an xarray Dataset with ``S1``,
     ``S1_conf``, ``ST``, ``ST_conf`` over (output, group), and the output means and variances."""
     import xarray as xr
@@ -150,7 +150,7 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     from shockmodel.criticality import critical_weights
 
     mrio = pipeline._table(table)
-    spec, compiled = pipeline.compile_for(scenario, mrio)
+    spec, compiled = pipeline.compile_for(scenario, mrio, overrides)
     plan = engine.cached_plan(compiled, mrio, model, critical_weights(mrio))
     layout = input_layout(compiled, plan, grouping)
     problem = problem_of(layout)
@@ -205,9 +205,9 @@ def format_table(ds, output: str = "World", top: int = 12) -> str:
              f"({ds.attrs['samples']} base samples), {ds.attrs['conf_level']:.0%} bootstrap intervals; copula: "
              f"{ds.attrs['copula']}",
              "Inputs: independent latents mapped through the copula as the engine does (see data.nc attrs).",
-             f"{'group':52s} {'first order':>20s} {'total order':>20s}"]
+             f"{'group':62s} {'first order':>20s} {'total order':>20s}"]
     for _, r in tab.head(top).iterrows():
-        lines.append(f"{r.group[:52]:52s} {r.S1:7.3f} [{r.S1_lo:6.3f},{r.S1_hi:6.3f}] {r.ST:7.3f} [{r.ST_lo:6.3f},{r.ST_hi:6.3f}]")
+        lines.append(f"{r.group[:62]:62s} {r.S1:7.3f} [{r.S1_lo:6.3f},{r.S1_hi:6.3f}] {r.ST:7.3f} [{r.ST_lo:6.3f},{r.ST_hi:6.3f}]")
     return "\n".join(lines)
 
 

@@ -96,3 +96,10 @@ def test_sensitivity_command_writes_dataset_table_and_chart(tmp_path):
     bad = CliRunner().invoke(main, ["sensitivity", "russia_2022", "-n", "32", "-q", "-o", str(tmp_path),
                                     "--output", "MARS"])
     assert bad.exit_code == 2 and "no output 'MARS'" in bad.output
+
+
+def test_t_copula_adds_its_mixing_variable_as_an_input():
+    t = {"copula": "t", "copula_df": 4.0, "copula_source": "assumption: test"}
+    _, ds = sensitivity.analyse("russia_2022", samples=32, seed=0, overrides=t)
+    assert "t-copula mixing variable" in ds.group.values and ds.attrs["copula"] == "student-t, 4 df"
+    assert ds.attrs["evaluations"] == 32 * (3 + 2)
