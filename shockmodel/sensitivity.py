@@ -82,7 +82,7 @@ def saltelli_sample(problem: dict, n: int, seed: int = 0) -> np.ndarray:
     from SALib.sample import sobol
 
     if n < 2 or n & (n - 1):
-        raise UserError(f"--samples must be a power of two (Sobol' sequence balance), got {n}", field="--samples")
+        raise UserError(f"must be a power of two (balance of the Sobol' sequence), got {n}", field="--samples")
     return sobol.sample(problem, n, calc_second_order=False, scramble=True, seed=seed)
 
 
