@@ -223,7 +223,7 @@ def _cells(out: Output, mrio, file: Path) -> np.ndarray:
 def forecast_draws(case: Case, draws: int | None = None, seed: int | None = None) -> dict[str, np.ndarray]:
     """Per-draw forecast (loss, percent) of every output of ``case``: ``{output id: (draws,) array}``."""
     from shockmodel import engine
-    from shockmodel.criticality import critical_weights
+    from shockmodel.criticality import critical_weights, with_overrides
     from shockmodel.io.tables import load_table
     from shockmodel.scenario import compile_scenario, load_scenario
 
@@ -231,7 +231,8 @@ def forecast_draws(case: Case, draws: int | None = None, seed: int | None = None
     s = case.seed if seed is None else int(seed)
     mrio = load_table(case.table)
     compiled = compile_scenario(load_scenario(case.scenario), mrio)
-    plan = engine.cached_plan(compiled, mrio, case.model, critical_weights(mrio))
+    critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))   # as pipeline.run
+    plan = engine.cached_plan(compiled, mrio, case.model, critical)
     dx = np.empty((n, mrio.n))
     with engine.blas_single_thread():
         for block in range(-(-n // engine.BLOCK)):

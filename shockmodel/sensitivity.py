@@ -6,7 +6,7 @@ tied by the coordination copula, and every shock of a package loads on its packa
 indices need independent inputs, so the inputs here are the engine's INDEPENDENT latent variables
 (engine.sample_block): per package its occurrence latent ``W_p`` (only when 0 < probability < 1) and its
 intensity factor ``F_p``; per shock its idiosyncratic latent ``E_k``; for a Student-t copula the chi-square
-mixing variable ``v``. Each is sampled as a uniform, turned into a standard normal (or chi-square) and
+mixing variable ``v``; with tariff shocks, the trade elasticity's standard normal. Each is sampled as a uniform, turned into a standard normal (or chi-square) and
 mapped through the copula and the severity tables exactly as the engine does
 (:func:`engine.latents_to_sample`), then propagated (:func:`engine.propagate_block`). So an index answers
 "how much of the variance comes from this independent source", and a package factor's index holds the
@@ -41,6 +41,7 @@ class Layout:
     factor_cols: dict     # package index -> column
     shock_cols: dict      # shock index -> column
     mixing_col: int | None
+    elasticity_col: int | None = None   # the trade elasticity of tariff shocks (engine._tariff_shares)
 
 
 def input_layout(compiled, plan, grouping: str = "packages") -> Layout:
@@ -62,12 +63,16 @@ def input_layout(compiled, plan, grouping: str = "packages") -> Layout:
         names.append(sh.key)
         groups.append({"packages": f"{pkg}: shock severities", "kinds": f"{pkg}: {sh.kind} severities",
                        "shocks": sh.key}[grouping])
-    mixing = None
+    mixing = elasticity = None
     if plan.copula_df > 0:
         mixing = len(names)
         names.append("copula.mixing")
         groups.append("t-copula mixing variable")
-    return Layout(tuple(names), tuple(groups), occ, fac, shk, mixing)
+    if len(plan.tariff_cols):
+        elasticity = len(names)
+        names.append("tariff.trade_elasticity")
+        groups.append("trade elasticity (tariff shocks)")
+    return Layout(tuple(names), tuple(groups), occ, fac, shk, mixing, elasticity)
 
 
 def problem_of(layout: Layout) -> dict:
@@ -109,6 +114,8 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
     from scipy.special import ndtri
 
     from shockmodel import engine
+    from shockmodel.sampling import table_ppf
+    from shockmodel.scenario import tariff_share_lost
 
     N, P, K = X.shape[0], plan.n_packages, plan.n_shocks
     B = engine.BLOCK
@@ -132,6 +139,9 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
             v = stats.chi2.ppf(u[:, layout.mixing_col], plan.copula_df) if layout.mixing_col is not None else None
             occ, sev = np.empty((B, P), dtype=bool), np.empty((B, K))
             engine.latents_to_sample(plan, W, F, E, v, occ, sev)
+            if layout.elasticity_col is not None:   # tariff rates -> shares of trade lost, as engine._tariff_shares
+                for k, (dist, params) in zip(plan.tariff_cols, plan.elasticities):
+                    sev[:, k] = tariff_share_lost(sev[:, k], table_ppf(dist, params, z[:, layout.elasticity_col]))
             gdp = engine.propagate_block(plan, sev, occ).gdp_loss[: hi - lo]
             regional[lo:hi] = 100.0 * gdp / np.where(gdp0 > 0, gdp0, 1.0)[None, :]
             world[lo:hi] = 100.0 * gdp.sum(axis=1) / gdp0.sum()
@@ -147,11 +157,12 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     import xarray as xr
 
     from shockmodel import engine, pipeline
-    from shockmodel.criticality import critical_weights
+    from shockmodel.criticality import critical_weights, with_overrides
 
     mrio = pipeline._table(table)
     spec, compiled = pipeline.compile_for(scenario, mrio, overrides)
-    plan = engine.cached_plan(compiled, mrio, model, critical_weights(mrio))
+    critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))   # as pipeline.run
+    plan = engine.cached_plan(compiled, mrio, model, critical)
     layout = input_layout(compiled, plan, grouping)
     problem = problem_of(layout)
     X = saltelli_sample(problem, samples, seed)

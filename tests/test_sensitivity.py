@@ -103,3 +103,32 @@ def test_t_copula_adds_its_mixing_variable_as_an_input():
     _, ds = sensitivity.analyse("russia_2022", samples=32, seed=0, overrides=t)
     assert "t-copula mixing variable" in ds.group.values and ds.attrs["copula"] == "student-t, 4 df"
     assert ds.attrs["evaluations"] == 32 * (3 + 2)
+
+
+def test_tariff_elasticity_is_an_input_and_mapped_as_the_engine_maps_it():
+    """A tariff shock's share lost depends on the sampled trade elasticity: it is an input of its own, and
+    at given latents the evaluation equals the engine's severities turned into shares (engine._tariff_shares)."""
+    from scipy.special import ndtri
+
+    from shockmodel import engine, pipeline
+    from shockmodel.sampling import table_ppf
+    from shockmodel.scenario import compile_scenario, scenario_from_dict, tariff_share_lost
+
+    spec = scenario_from_dict({"name": "tariffs", "packages": {"p": {
+        "probability": 1.0, "source": "assumption: test", "correlation": 0.5, "shocks": {"t": {
+            "kind": "tariff", "exporters": ["CHN"], "importers": ["USA"], "sectors": ["ALL"],
+            "severity": {"dist": "uniform", "low": 0.1, "high": 0.6}, "source": "assumption: test"}}}}})
+    mrio = pipeline._table("default")
+    plan = engine.make_plan(compile_scenario(spec, mrio), mrio)
+    layout = sensitivity.input_layout(compile_scenario(spec, mrio), plan, "shocks")
+    assert layout.names == ("p.factor", "p.t", "tariff.trade_elasticity")
+    X = np.array([[0.5, 0.5, 0.1], [0.5, 0.5, 0.9]])
+    world, _ = sensitivity.evaluate(plan, layout, X)
+    assert world[1] > world[0] > 0          # a larger elasticity loses more trade
+    z = ndtri(X)
+    occ, sev = np.ones((2, 1), bool), np.empty((2, 1))
+    engine.latents_to_sample(plan, np.zeros((2, 1)), z[:, :1], z[:, 1:2], None, occ, sev)
+    (k, (dist, params)), = zip(plan.tariff_cols, plan.elasticities)
+    sev[:, k] = tariff_share_lost(sev[:, k], table_ppf(dist, params, z[:, 2]))
+    out = engine.propagate_block(plan, sev, occ)
+    np.testing.assert_allclose(world, 100 * out.gdp_loss.sum(axis=1) / plan.gdp0.sum(), rtol=1e-12)
