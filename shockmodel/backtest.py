@@ -347,5 +347,10 @@ def format_scores(res: BacktestResult) -> str:
         for _, c in comp[(comp.case == r.case) & (comp.output == r.output)].iterrows():
             late = " (published after our forecast date)" if c.after_forecast_date else ""
             lines.append(f"    {c.competitor:30s} forecast {c.forecast:6.2f}  |err| {c.abs_error:6.2f}{late}")
+    sc = res.scores
+    n = len(sc)
+    lines.append(f"Over {n} outputs: 50% band holds {int(sc.cover50.sum())} (expected {n / 2:.1f}), 90% band holds "
+                 f"{int(sc.cover90.sum())} (expected {0.9 * n:.1f}); PIT values below 0.05 or above 0.95: "
+                 f"{int(((sc.pit < 0.05) | (sc.pit > 0.95)).sum())} (expected {0.1 * n:.1f}).")
     lines.append("Losses in percent of the pre-event path (see each case.toml); |err| = |median - outcome|.")
     return "\n".join(lines)
