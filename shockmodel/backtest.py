@@ -34,6 +34,9 @@ from shockmodel.paths import params_dir
 
 CASES_DIR = params_dir() / "backtests"
 MEASURES = ("value_added", "gross_output")
+#: models whose draws depend only on the sampled severities (engine.sample_block + propagate_block); the
+#: dynamic model also draws behavioural parameters from its own stream, which forecast_draws does not pass
+STATIC_MODELS = ("constrained", "leontief", "ghosh")
 ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
 
@@ -168,9 +171,13 @@ def load_case(name_or_path: str) -> Case:
     draws = _req(t, "draws", int, file, "")
     if draws < 2:
         raise UserError(f"draws must be at least 2, got {draws}", file=str(file), field="draws")
+    model = t.get("model", "constrained")
+    if model not in STATIC_MODELS:
+        raise UserError(f"backtests run the static models ({', '.join(STATIC_MODELS)}), got {model!r}",
+                        file=str(file), field="model")
     return Case(name=_req(t, "name", str, file, ""), title=_req(t, "title", str, file, ""), folder=file.parent,
                 forecast_date=_req(t, "forecast_date", dt.date, file, ""), scenario=scenario,
-                table=t.get("table", "default"), model=t.get("model", "constrained"), draws=draws,
+                table=t.get("table", "default"), model=model, draws=draws,
                 seed=int(t.get("seed", 0)), outputs=outputs)
 
 

@@ -28,6 +28,8 @@ import numpy as np
 from shockmodel.errors import UserError
 
 GROUPINGS = ("packages", "kinds", "shocks")
+#: models whose draws are the sampled severities alone (the dynamic model also draws behavioural parameters)
+STATIC_MODELS = ("constrained", "leontief", "ghosh")
 U_CLIP = 1e-15   # uniforms kept inside (0, 1) so every inverse CDF is finite (as sampling.to_uniform)
 
 
@@ -159,6 +161,9 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     from shockmodel import engine, pipeline
     from shockmodel.criticality import critical_weights, with_overrides
 
+    if model not in STATIC_MODELS:
+        raise UserError(f"the sensitivity analysis covers the static models ({', '.join(STATIC_MODELS)}); the "
+                        f"{model} model draws its own behavioural parameters, which are not inputs here", field="--model")
     mrio = pipeline._table(table)
     spec, compiled = pipeline.compile_for(scenario, mrio, overrides)
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))   # as pipeline.run

@@ -132,3 +132,8 @@ def test_tariff_elasticity_is_an_input_and_mapped_as_the_engine_maps_it():
     sev[:, k] = tariff_share_lost(sev[:, k], table_ppf(dist, params, z[:, 2]))
     out = engine.propagate_block(plan, sev, occ)
     np.testing.assert_allclose(world, 100 * out.gdp_loss.sum(axis=1) / plan.gdp0.sum(), rtol=1e-12)
+
+
+def test_dynamic_model_is_refused_with_a_clear_error():
+    with pytest.raises(UserError, match="static models"):
+        sensitivity.analyse("russia_2022", samples=32, model="dynamic")
