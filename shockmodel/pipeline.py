@@ -1,7 +1,7 @@
 """Composition (L7): load -> validate -> simulate -> aggregate -> write -> report.
 
 The public :func:`run` returns an ``xarray.Dataset``; :func:`write_run` writes it as a result folder
-(docs/architecture.md). :func:`demo` runs the seed question: the combined crisis and each of its packages
+(docs/architecture.md, "result folders"). :func:`demo` runs the seed question: the combined crisis and each of its packages
 alone on the same draws, and the simultaneity premium.
 """
 
