@@ -38,6 +38,7 @@ from shockmodel.errors import ScenarioError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
 
+COPULAS = ("gaussian", "t")   #: dependence of the latent variables (engine.sample_block)
 SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
                "tariff")
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
@@ -738,6 +739,9 @@ class ScenarioSpec:
     coordination: float = _key(_number(-1.0, 1.0), default=0.0)   # Gaussian-copula correlation of packages
     coordination_range: tuple[float, float] | None = _key(_coordination_range, default=None)
     coordination_source: str = _key(_text(required_content=True), default="")
+    copula: str = _key(_choice(COPULAS, "copula"), default="gaussian")   # "t": Student-t copula, tail dependence
+    copula_df: float | None = _key(_number(1.0, 1e6), default=None)       # degrees of freedom of the t copula
+    copula_source: str = _key(_text(required_content=True), default="")
     # the dynamic model: package k (in file order, from 0) starts k * package_offset_months later
     package_offset_months: float | None = _key(_number(0.0), default=None)
     region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
@@ -759,6 +763,8 @@ class ScenarioSpec:
         if not self.coordination_source:
             # coordination keys are only written with their source (required whenever they are given)
             keys = tuple(k for k in keys if not k.startswith("coordination"))
+        if self.copula == "gaussian" and not self.copula_source:
+            keys = tuple(k for k in keys if not k.startswith("copula"))   # the default, written by no file
         return _spec_dict(self, keys)
 
     @cached_property
@@ -826,6 +832,12 @@ def _build(data: Mapping, where: _Where) -> ScenarioSpec:
     if given and "coordination_source" not in values:
         where.fail(("coordination_source",), f"required when {given[0]} is given: name its source "
                                               "or write 'assumption: ...'")
+    if "copula" in values and "copula_source" not in values:
+        where.fail(("copula_source",), "required when copula is given: name its source or write 'assumption: ...'")
+    if values.get("copula") == "t" and "copula_df" not in values:
+        where.fail(("copula_df",), "required when copula = \"t\": the degrees of freedom (e.g. 4)")
+    if "copula_df" in values and values.get("copula") != "t":
+        where.fail(("copula_df",), "only a Student-t copula (copula = \"t\") takes degrees of freedom")
     k = len(values["packages"])
     if k > 2:
         # an equicorrelation matrix of k packages is positive semi-definite iff rho >= -1/(k-1)
@@ -1135,6 +1147,7 @@ class CompiledScenario:
     shocks: tuple[CompiledShock, ...]
     #: (input sector, using sector, weight) replacing params/critical_inputs.toml's weight, in order
     critical_overrides: tuple[tuple[int, int, float], ...] = ()
+    copula_df: float = 0.0   # degrees of freedom of a Student-t copula; 0: Gaussian copula
 
 
 @dataclass(frozen=True, eq=False)
@@ -1288,7 +1301,8 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
         name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
         table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
         coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks),
-        critical_overrides=_critical_overrides(spec, sectors))
+        critical_overrides=_critical_overrides(spec, sectors),
+        copula_df=float(spec.copula_df) if spec.copula == "t" else 0.0)
 
 
 def _critical_overrides(spec: ScenarioSpec, sectors: _Axis) -> tuple[tuple[int, int, float], ...]:
@@ -1335,6 +1349,9 @@ def format_scenario(spec: ScenarioSpec) -> str:
     lines.append(coord)
     if spec.coordination_source:
         lines.append(f"    source: {spec.coordination_source}")
+    if spec.copula == "t":
+        lines.append(f"  copula: Student t, {_g(spec.copula_df)} degrees of freedom")
+        lines.append(f"    source: {spec.copula_source}")
     for title, groups in (("region groups", spec.region_groups), ("sector groups", spec.sector_groups)):
         if groups:
             lines.append(f"  {title}:")
