@@ -11,13 +11,20 @@ import sys
 
 import click
 
+from shockmodel import limits
 from shockmodel.errors import UserError
 
 MODELS = ("constrained", "leontief", "ghosh")
 
+#: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+EXIT_INTERRUPTED = 130
+INTERRUPTED = ("Interrupted: finished files are kept; unfinished ones were not written "
+               "(a sweep resumes with --resume FOLDER).")
+
 
 class _Group(click.Group):
-    """Turns user mistakes into ``Error: <file>: <field>: <message>`` and exit status 2."""
+    """Turns user mistakes into ``Error: <file>: <field>: <message>`` and exit status 2, and interrupts
+    (Ctrl-C, SIGTERM) into one line and exit status 130; click's own option errors are one line too."""
 
     def invoke(self, ctx):
         try:
@@ -26,8 +33,30 @@ class _Group(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
-            click.echo("Interrupted: finished files are kept; unfinished ones were not written.", err=True)
-            ctx.exit(130)
+            click.echo(INTERRUPTED, err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's ``main`` without its three-line usage errors: ``Error: <message>`` on one line."""
+        from shockmodel.io.results import sigterm_as_interrupt
+
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        sigterm_as_interrupt()
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:   # Ctrl-C at a prompt or before a command ran
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            where = f"{exc.ctx.command_path}: " if isinstance(exc, click.UsageError) and exc.ctx else ""
+            click.echo(f"Error: {where}{message} (--help for usage)", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,7 +215,7 @@ def _parse_set(values) -> dict:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}", field="--set")
         key, raw = item.split("=", 1)
         try:
-            out[key.strip()] = tomllib.loads(f"v = {raw.strip()}")["v"]
+            out[key.strip()] = limits.parse_toml(f"v = {raw.strip()}", file="--set")["v"]
         except tomllib.TOMLDecodeError:
             out[key.strip()] = raw.strip()
     return out
@@ -235,16 +264,17 @@ def _print_summary(ds, top: int = 6):
 
 @main.command("run")
 @click.argument("scenario")
-@click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(1, limits.MAX_DRAWS))
+@click.option("--seed", "-s", default=0, show_default=True, type=click.IntRange(0, limits.MAX_SEED))
 @click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS))
 @click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Draws per chunk (memory bound).")
+@click.option("--chunk-size", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
+              help="Draws per chunk (memory bound).")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="numba threads (default: all cores).")
 @click.option("--precision", default="float64", show_default=True, type=click.Choice(["float64", "float32"]),
               help="Precision of the matrix products (float32: faster, results within 1e-5).")
-@click.option("--keep-draws", default=None, type=click.IntRange(min=1),
+@click.option("--keep-draws", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
               help="Per-draw variables keep the first N draws (default 1,000,000; statistics cover all draws).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
@@ -256,6 +286,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
+    pipeline.check_destination(out, draws=draws, seed=seed)   # before any work: nothing computed is lost
     mrio = pipeline._table(table_name)
     spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
     bar, update = _progress(draws, quiet, compiled.name)
@@ -275,8 +306,8 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
 
 
 @main.command("demo")
-@click.option("--draws", "-n", default=20_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--draws", "-n", default=20_000, show_default=True, type=click.IntRange(1, limits.MAX_DRAWS))
+@click.option("--seed", "-s", default=0, show_default=True, type=click.IntRange(0, limits.MAX_SEED))
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--report/--no-report", default=True, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
