@@ -449,7 +449,8 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     for name, arr in raw.extras.items():
         dim, _, units, long_name = (market_coords or {})[name]
         data_vars[name] = _var(lead + ("draw", dim), sel(arr), units, long_name)
-        summ = np.moveaxis(risk_metrics(arr, axis=1), 0, 1)
+        # over every draw (extras_all), not only the kept ones: the same numbers whatever keep_draws is
+        summ = np.moveaxis(risk_metrics(raw.extras_all.get(name, arr), axis=1), 0, 1)
         data_vars[f"{name}_summary"] = _var(lead + ("metric", dim), sel(summ), units, f"{long_name}: statistics")
 
     kinds = tuple(sh.kind for sh in shocks)

@@ -360,21 +360,21 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
         raise UserError("give a sweep SPEC, or --resume FOLDER", field="SPEC")
     if workers and scheduler:
         raise UserError("use either --workers or --scheduler, not both", field="--workers")
-    bar = None
+    bars = []
     update = None
     if not quiet:
-        from tqdm import tqdm
+        def update(done, total):   # the bar appears once the spec is checked and the first cell starts
+            if not bars:
+                from tqdm import tqdm
 
-        bar = tqdm(unit="cell", desc="sweep", file=sys.stderr, dynamic_ncols=True)
-
-        def update(done, total):
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+                bars.append(tqdm(unit="cell", desc="sweep", file=sys.stderr, dynamic_ncols=True))
+            bars[0].total = total
+            bars[0].n = done
+            bars[0].refresh()
     try:
         folder = run_sweep(spec, workers=workers, scheduler=scheduler, out=out, resume=resume, progress=update)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     click.echo(f"Sweep folder: {folder}")
     if report:

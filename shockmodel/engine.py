@@ -847,6 +847,9 @@ class RawResult:
     extras: dict
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     wall_seconds: float = 0.0
+    #: name -> (V, draws, X): the market series of every draw, for their statistics whatever ``kept`` is
+    #: (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
+    extras_all: dict = field(default_factory=dict)
 
     @property
     def output_hist(self) -> np.ndarray:   # (V, n, HIST_BINS)
@@ -946,10 +949,10 @@ class Accumulator:
                              (r.headline_sum, c.headline_block_sums), (r.headline_sumsq, c.headline_block_sumsq)):
             _add_in_order(total, parts)
         for name, arr in c.extras.items():
-            if name not in r.extras:
-                r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
-            if b > a:
-                r.extras[name][:, a:b] = arr[:, : b - a]
+            if name not in r.extras_all:
+                r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
+                r.extras[name] = r.extras_all[name][:, : r.kept]
+            r.extras_all[name][:, a: a + arr.shape[1]] = arr
         self._next_block += c.output_block_sums.shape[1]
 
     def counts(self) -> HistSet:

@@ -144,9 +144,9 @@ def _exists(path: Path) -> bool:
     try:
         os.lstat(path)
         return True
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):   # a file on the way is found as the walk goes up
         return False
-    except OSError as err:   # ENOTDIR (a file on the way), ENAMETOOLONG, ELOOP, EACCES
+    except OSError as err:   # ENAMETOOLONG (a file on the way), ENAMETOOLONG, ELOOP, EACCES
         raise UserError(f"cannot use this path: {err.strerror}", file=str(path), field="--out") from None
 
 

@@ -442,7 +442,7 @@ def _exp_shortest(mu: float) -> float:
 
 #: The sampler's latent normal reaches |z| <= LATENT_Z (sampling.TABLE_Z, Phi(-z) = 1e-15; equal by
 #: tests/test_hardening.py): the extreme quantiles it can draw are F^-1(Phi(+-LATENT_Z)).
-LATENT_Z = 7.941345326170997
+LATENT_Z = 7.941345326170998
 _LOG_REPRESENTABLE = 700.0   # exp(+-700) is a finite, nonzero float (the limit is about 709.78)
 #: Largest severity of the kinds measured in months or days (83 million years: far beyond any horizon,
 #: small enough that every distribution's arithmetic stays finite).

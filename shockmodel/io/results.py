@@ -269,7 +269,7 @@ def check_result_file(path: str | os.PathLike) -> None:
 
     path = Path(path)
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
+        with xr.open_dataset(path, engine="h5netcdf", phony_dims="sort") as ds:
             attrs = dict(ds.attrs)
             names = set(ds.data_vars)
     except Exception as err:   # h5py/h5netcdf raise OSError, ValueError, KeyError ... for non-HDF5 files
