@@ -237,10 +237,10 @@ def _progress(total: int, quiet: bool, label: str):
     return bar, update
 
 
-def _print_summary(ds, top: int = 6):
+def _print_summary(ds, top: int = 6, tab=None):
     from shockmodel.aggregate import summarize
 
-    tab = summarize(ds)
+    tab = summarize(ds) if tab is None else tab
     gdp = tab[tab.variable == "gdp_loss_pct"]
     cols = ["mean", "p05", "p50", "p95", "VaR99", "ES99"]
     for sc in dict.fromkeys(tab.scenario):
@@ -297,10 +297,13 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     finally:
         if bar is not None:
             bar.close()
-    res = pipeline.write_run(ds, spec, out, report=report)
+    from shockmodel.aggregate import summarize
+
+    tab = None if quiet else summarize(ds)   # before the per-draw variables are dropped (memory)
+    res = pipeline.write_run(ds, spec, out, report=report, drop_draws=True)
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
-        _print_summary(ds)
+        _print_summary(ds, tab=tab)
         if ds.attrs["non_converged_draws"]:
             click.echo(f"\nWARNING: {ds.attrs['non_converged_draws']} draws did not converge (flag 'converged').")
 

@@ -164,12 +164,14 @@ def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
 
 
 def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = True,
-              formats: Sequence[str] = ("html", "pdf"), extra: Mapping[str, Any] | None = None) -> RunOutput:
+              formats: Sequence[str] = ("html", "pdf"), extra: Mapping[str, Any] | None = None,
+              drop_draws: bool = False) -> RunOutput:
     """Write ``ds`` as a result folder under ``out``; returns the folder and report files.
 
     The folder appears complete or not at all (io.results.staged_run_dir): it is filled as a hidden
     temporary folder and renamed when the report is written; a full disk, an error or an interrupt
-    leaves nothing behind.
+    leaves nothing behind. drop_draws: once data.nc is written, delete the per-draw variables from
+    ``ds`` (in place) before the report is built from the file, so a large run does not hold them twice.
     """
     import tomli_w
 
@@ -184,6 +186,9 @@ def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = Tr
             results.write_text(stage / "inputs" / "scenario.toml", tomli_w.dumps(spec.to_dict()))
         results.write_dataset(ds, stage / results.DATA_FILE)
         results.write_json(stage / results.MANIFEST, _manifest(ds, spec, extra or {}))
+        if drop_draws:
+            for name in [n for n, v in ds.data_vars.items() if "draw" in v.dims]:
+                del ds[name]
         files = _report_files(stage, formats) if report else {}
     return RunOutput(folder=folder, dataset=ds, report={k: folder / p.relative_to(stage) for k, p in files.items()})
 

@@ -226,12 +226,21 @@ def check_space(folder: str | os.PathLike, need: int) -> None:
                         "may need; nothing was kept", file=str(folder))
 
 
+#: Variables larger than this are appended to the file one at a time, with a check for Ctrl-C/SIGTERM
+#: between them (HDF5 must not be interrupted inside a write).
+PIECE_BYTES = 16 << 20
+
+
 def write_dataset(ds, path: str | os.PathLike) -> Path:
     """Write an xarray Dataset to NetCDF4 (h5netcdf engine), atomically, with light compression.
 
-    Free space is checked first (HDF5 crashes when the disk fills under it); SIGINT/SIGTERM are held
-    while HDF5 writes and raised after the temporary file is deleted.
+    Free space is checked first (HDF5 crashes when the disk fills under it). The small variables are
+    written first, then each large one is appended on its own; SIGINT/SIGTERM are held while HDF5 writes
+    and acted on between variables (the temporary file is then deleted), so an interrupt stops within
+    one variable's write.
     """
+    import xarray as xr
+
     path = Path(path)
     encoding = {name: {"zlib": True, "complevel": 1} for name, v in ds.data_vars.items()
                 if v.dtype.kind in "fiu" and v.size > 1024}
@@ -240,8 +249,15 @@ def write_dataset(ds, path: str | os.PathLike) -> Path:
     except OSError as err:
         raise disk_error(err, path.parent) from None
     check_space(path.parent, dataset_bytes(ds))
-    with atomic_path(path) as tmp, deferred_signals():
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+    large = [name for name, v in ds.data_vars.items() if v.nbytes > PIECE_BYTES]
+    with atomic_path(path) as tmp, deferred_signals() as held:
+        first = ds.drop_vars(large)
+        first.to_netcdf(tmp, engine="h5netcdf", encoding={k: v for k, v in encoding.items() if k in first})
+        for name in large:
+            raise_if_interrupted(held)
+            piece = xr.Dataset({name: ds[name].variable})   # dims and coordinates are in the file already
+            piece.to_netcdf(tmp, mode="a", engine="h5netcdf",
+                            encoding={k: v for k, v in encoding.items() if k == name})
     return path
 
 
