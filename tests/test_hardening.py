@@ -371,3 +371,9 @@ def test_piecewise_write_gives_the_same_file_contents(tmp_path, monkeypatch):
     for name, var in ds.variables.items():
         assert back[name].dims == var.dims and back[name].attrs == var.attrs, name
         np.testing.assert_array_equal(back[name].values, var.values)
+
+
+def test_errors_stay_one_line_whatever_the_input():
+    err = UserError("bad\nvalue\u2028here", file="a\x1eb.toml", field="x\x1cy")
+    assert len(str(err).splitlines()) == 1
+    assert "\\x1e" in str(err) and "\\x1c" in str(err)
