@@ -38,25 +38,30 @@ class _Group(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """click's ``main`` without its three-line usage errors: ``Error: <message>`` on one line."""
-        from shockmodel.io.results import sigterm_as_interrupt
+        from shockmodel.io.results import ignore_interrupts, sigterm_as_interrupt
 
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        sigterm_as_interrupt()
+        process = args is None   # the program itself (not click's test runner): it owns the signals
+        if process:
+            sigterm_as_interrupt()
+        code = 0
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:   # Ctrl-C at a prompt or before a command ran
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                code = rv if isinstance(rv, int) else 0
+            finally:   # the outcome is decided: a late Ctrl-C/SIGTERM must not turn it into a traceback
+                if process:
+                    ignore_interrupts()
+        except (click.exceptions.Abort, KeyboardInterrupt):   # Abort: Ctrl-C at a prompt or before a command
             click.echo(INTERRUPTED, err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except KeyboardInterrupt:
-            click.echo(INTERRUPTED, err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            code = EXIT_INTERRUPTED
         except click.ClickException as exc:
             message = " ".join(exc.format_message().split())
             where = f"{exc.ctx.command_path}: " if isinstance(exc, click.UsageError) and exc.ctx else ""
             click.echo(f"Error: {where}{message} (--help for usage)", err=True)
-            sys.exit(exc.exit_code)
-        sys.exit(rv if isinstance(rv, int) else 0)
+            code = exc.exit_code
+        sys.exit(code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

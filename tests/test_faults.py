@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
 RUN = ("run", "taiwan_blockade", "-m", "leontief", "--markets", "none", "-q", "--no-report")
 SPEC = {"name": "faults", "scenarios": ["taiwan_blockade"], "draws": 512, "seed": 5, "model": "leontief",
-        "markets": "none", "grid": {"coordination": [0.0], "packages.china_taiwan.probability": [0.2, 0.5, 0.8, 1.0]}}
+        "markets": "none", "grid": {"packages.china_taiwan.probability": [0.2, 0.5, 0.8, 1.0]}}
 N_CELLS = 4
 INTERRUPTED = "Interrupted"
 
@@ -105,7 +105,7 @@ def test_file_size_limit_is_one_line_and_leaves_nothing(tmp_path):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
-    proc = subprocess.Popen([sys.executable, "-m", "shockmodel.cli", *RUN, "-n", 20_000, "--out", tmp_path],
+    proc = subprocess.Popen([sys.executable, "-m", "shockmodel.cli", *RUN, "-n", "20000", "--out", str(tmp_path)],
                             env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit)
     code, output = finish(proc)
     assert code == 2 and "file-size limit" in one_line(output)

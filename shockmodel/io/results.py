@@ -80,6 +80,13 @@ def raise_if_interrupted(held: list[int]) -> None:
         raise KeyboardInterrupt
 
 
+def ignore_interrupts() -> None:
+    """Ignore SIGINT and SIGTERM from now on (the CLI, once a command's outcome is decided and written)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def sigterm_as_interrupt() -> None:
     """Make SIGTERM raise :class:`KeyboardInterrupt` like Ctrl-C, so ``finally`` blocks clean up (CLI)."""
     if threading.current_thread() is threading.main_thread():
