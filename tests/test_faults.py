@@ -191,10 +191,15 @@ def test_interrupted_sweep_resumes_bit_for_bit(spec_file, reference, tmp_path, s
     if proc.poll() is None:
         proc.send_signal(sig)
     code, output = finish(proc)
-    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     if sig != signal.SIGKILL and code != 0:
         assert code == 130 and INTERRUPTED in one_line(output)
-    code, output = finish(cli("sweep", "--resume", folder, "-q", "--no-report"))
+    folders = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    if folders:
+        (folder,) = folders
+        code, output = finish(cli("sweep", "--resume", folder, "-q", "--no-report"))
+    else:   # interrupted while the folder was being set up: it was removed, so start again
+        code, output = finish(cli("sweep", spec_file, "--out", tmp_path, "-q", "--no-report"))
+        (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert code == 0, output
     assert leftovers(tmp_path) == []
     same_numbers(reference, folder)
