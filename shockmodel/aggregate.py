@@ -174,7 +174,7 @@ def hist_quantiles(counts: np.ndarray, qs: Sequence[float], ranges: np.ndarray |
     Bin 0 holds exact zeros (returned as 0); inside a bin the value is interpolated linearly between its
     edges (``engine.hist_edges``), so the error is below one bin width (at most 1.6% relative). A numba
     loop over all cells (``kernels.stats.hist_quantiles``): the same numbers as
-    :func:`_hist_quantiles_reference`, without a Python loop over cells and levels. ``ranges``
+    ``shockmodel.testing.hist_quantiles`` (the loop over cells and levels it is tested against). ``ranges``
     (``counts.shape[:-1] + (2,)``): the bins ``[lo, hi)`` beyond bin 0 that may hold counts, as the
     engine keeps them (``kernels.propagate.drain_counts``); only those are read. None: all bins.
     """
@@ -202,35 +202,11 @@ def _flat_counts(counts: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(counts.reshape(-1, counts.shape[-1]), dtype=dtype)
 
 
-def _hist_quantiles_reference(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """:func:`hist_quantiles` as a Python loop over cells and levels (the definition; for tests)."""
-    counts = np.asarray(counts)
-    flat = counts.reshape(-1, counts.shape[-1])
-    cum = np.cumsum(flat, axis=1)
-    total = cum[:, -1:]
-    n_bins = flat.shape[1]
-    lo, hi = hist_edges()
-    out = np.zeros((flat.shape[0], len(qs)))
-    for c in range(flat.shape[0]):
-        if total[c, 0] == 0:
-            continue
-        for a, q in enumerate(qs):
-            target = q * total[c, 0]
-            b = int(np.searchsorted(cum[c], target, side="left"))
-            b = min(b, n_bins - 1)
-            if b == 0:
-                continue
-            below = cum[c, b - 1]
-            frac = (target - below) / flat[c, b] if flat[c, b] else 0.0
-            out[c, a] = lo[b] + min(max(frac, 0.0), 1.0) * (hi[b] - lo[b])
-    return out.reshape(counts.shape[:-1] + (len(qs),))
-
-
 def hist_expected_shortfall(counts: np.ndarray, level: float, ranges: np.ndarray | None = None) -> np.ndarray:
     """``ES_level`` (percent) from histograms ``counts[..., bin]``: the mean of the worst
     ``ceil((1 - level) N)`` values, taking values spread evenly inside each bin (error below one bin
     width, as :func:`hist_quantiles`). A numba loop over cells (``kernels.stats``), the same numbers as
-    :func:`_hist_expected_shortfall_reference`; ``k`` is computed here, with Python's ``round``.
+    ``shockmodel.testing.hist_expected_shortfall``; ``k`` is computed here, with Python's ``round``.
     ``ranges``: as :func:`hist_quantiles`."""
     from shockmodel.kernels.stats import hist_expected_shortfall as kernel
     from shockmodel.kernels.stats import hist_totals
@@ -246,31 +222,6 @@ def hist_expected_shortfall(counts: np.ndarray, level: float, ranges: np.ndarray
     ks = np.array([k_of.get(n, 0) for n in totals.tolist()], dtype=np.int64)
     out = np.empty(flat.shape[0])
     kernel(flat, ks, lo, hi, rng, out)
-    return out.reshape(counts.shape[:-1])
-
-
-def _hist_expected_shortfall_reference(counts: np.ndarray, level: float) -> np.ndarray:
-    """:func:`hist_expected_shortfall` as a Python loop over cells and bins (the definition; for tests)."""
-    lo, hi = hist_edges()
-    flat = np.asarray(counts).reshape(-1, counts.shape[-1])
-    out = np.zeros(flat.shape[0])
-    for c in range(flat.shape[0]):
-        n = int(flat[c].sum())
-        if n == 0:
-            continue
-        k = max(1, math.ceil(round((1.0 - level) * n, 9)))
-        need, total = k, 0.0
-        for b in range(flat.shape[1] - 1, -1, -1):
-            cnt = int(flat[c, b])
-            if cnt == 0:
-                continue
-            take = min(cnt, need)
-            # the top `take` of `cnt` values spread evenly on [lo, hi] have mean hi - (take / cnt) (hi - lo) / 2
-            total += take * (hi[b] - 0.5 * (take / cnt) * (hi[b] - lo[b]))
-            need -= take
-            if need == 0:
-                break
-        out[c] = total / k
     return out.reshape(counts.shape[:-1])
 
 
@@ -323,7 +274,7 @@ def _coordinates(kept: int, regions: tuple[str, ...], sectors: tuple[str, ...], 
                  shocks: tuple[str, ...], kinds: tuple[str, ...], units: tuple[str, ...],
                  variants: tuple[str, ...] | None, market: tuple[tuple[str, tuple[str, ...]], ...]):
     """The coordinates of a result dataset, built once per shape and labelling and shared by the datasets
-    that have them (building them, pandas indexes included, was a third of making a small run's
+    that have them (building them, pandas indexes included, is a third of making a small run's
     dataset). Shared safely: index coordinates are immutable, and the two label arrays are read-only."""
     coords = {
         "draw": pd.RangeIndex(kept),   # the values of np.arange, without building a million-value index
@@ -348,7 +299,7 @@ def _read_only(values) -> np.ndarray:
 def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: tuple[str, ...],
                   shocks: tuple[str, ...]) -> dict[str, pd.Index]:
     """The label coordinates as pandas indexes, built once per labelling (pandas indexes are immutable;
-    building them from lists was a tenth of ``to_dataset`` in a small run)."""
+    building them from lists is a tenth of ``to_dataset`` in a small run)."""
     labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, "stat": STATS,
               "metric": METRICS, "package": packages, "shock": shocks}
     return {name: pd.Index(list(values), name=name) for name, values in labels.items()}
@@ -446,7 +397,10 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                                      "GDP-loss statistics by region (VaR/ES at 95 and 99 percent)"),
         "world_gdp_loss_pct_summary": _var(lead + ("metric",), sel(world_summary), PCT, "world GDP-loss statistics"),
     }
+    data_vars.update(_path_vars(raw, lead, sel))
     for name, arr in raw.extras.items():
+        if name in PATH_VARS:
+            continue
         dim, _, units, long_name = (market_coords or {})[name]
         data_vars[name] = _var(lead + ("draw", dim), sel(arr), units, long_name)
         # over every draw (extras_all), not only the kept ones: the same numbers whatever keep_draws is
@@ -460,6 +414,9 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                           tuple(sh.key for sh in shocks), kinds,
                           tuple(kind_units.get(k, "share") for k in kinds), None if single else raw.variant_names,
                           market)
+    if "gdp_loss_path_pct" in raw.extras:
+        coords = {**coords, "month": np.arange(1, raw.extras["gdp_loss_path_pct"].shape[2] + 1),
+                  "path_stat": list(PATH_STATS)}
     ds = xr.Dataset(data_vars, coords=coords, attrs={**dict(attrs or {}), "draws_kept": int(raw.kept)})
     if raw.kept < raw.draws:
         note = (f"statistics over all {raw.draws} draws from streamed histograms (quantiles, VaR and ES within "
@@ -469,6 +426,46 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     if not single and "combined" in raw.variant_names:
         ds = add_simultaneity_premium(ds)
     return ds
+
+
+#: per-draw time paths a model may return (models/dynamic.py), and the statistics kept of them
+PATH_VARS = ("gdp_loss_path_pct",)
+PATH_STATS = ("mean", "std", "p05", "p50", "p95")
+
+
+def _path_vars(raw: RawResult, lead: tuple, sel) -> dict:
+    """Monthly GDP-loss paths (the dynamic model): per kept draw by region and for the world, and their
+    statistics by month (mean and std over every draw from the streamed sums, quantiles over the kept
+    draws; the world's std and quantiles over the kept draws)."""
+    if "gdp_loss_path_pct" not in raw.extras:
+        return {}
+    plan = raw.plan
+    path = raw.extras["gdp_loss_path_pct"]                     # (V, N, M, R) percent of baseline GDP
+    share = plan.gdp0 / plan.gdp0.sum()
+    world = np.einsum("vnmr,r->vnm", path, share)
+    sums = raw.streams["gdp_loss_path_pct"]                    # (V, 2, M, R) over all draws
+    mean = sums[:, 0] / raw.draws
+    std = np.sqrt(np.maximum(sums[:, 1] / raw.draws - mean * mean, 0.0) * raw.draws / max(raw.draws - 1, 1))
+    q = np.quantile(path, [0.05, 0.5, 0.95], axis=1) if path.shape[1] else np.full((3,) + mean.shape, np.nan)
+    stats = np.stack([mean, std, q[0], q[1], q[2]], axis=-1)   # (V, M, R, 5)
+    wq = np.quantile(world, [0.05, 0.5, 0.95], axis=1) if world.shape[1] else np.full((3,) + world.shape[::2], np.nan)
+    wmean = np.einsum("vmr,r->vm", mean, share)
+    wstd = world.std(axis=1, ddof=1) if world.shape[1] > 1 else np.zeros_like(wmean)
+    wstats = np.stack([wmean, wstd, wq[0], wq[1], wq[2]], axis=-1)
+    units = "percent of baseline value added in the month"
+    note = (f"mean and std over all {raw.draws} draws (streamed sums); p05/p50/p95 over the {raw.kept} kept draws")
+    return {
+        "gdp_loss_path_pct": _var(lead + ("draw", "month", "region"), sel(path), units,
+                                  "value added lost in each month (dynamic model)"),
+        "world_gdp_loss_path_pct": _var(lead + ("draw", "month"), sel(world), units,
+                                        "world value added lost in each month (dynamic model)"),
+        "gdp_loss_path_pct_stats": _var(lead + ("month", "region", "path_stat"), sel(stats), units,
+                                        "statistics of the monthly GDP-loss paths", note=note),
+        "world_gdp_loss_path_pct_stats": _var(lead + ("month", "path_stat"), sel(wstats), units,
+                                              "statistics of the monthly world GDP-loss path",
+                                              note=f"mean over all {raw.draws} draws; std and quantiles over the "
+                                                   f"{raw.kept} kept draws"),
+    }
 
 
 def add_simultaneity_premium(ds: xr.Dataset) -> xr.Dataset:
@@ -488,6 +485,11 @@ def add_simultaneity_premium(ds: xr.Dataset) -> xr.Dataset:
         units=units, long_name="world simultaneity premium: combined minus the sum of the packages alone")
     ds["world_simultaneity_premium_pct_summary"] = xr.DataArray(
         risk_metrics(wprem.values), dims=("metric",), attrs={"units": units, "long_name": "premium statistics"})
+    if "gdp_loss_path_pct" in ds:   # the same, month by month (dynamic model)
+        for name in ("gdp_loss_path_pct", "world_gdp_loss_path_pct"):
+            prem_path = comb[name] - ds[name].sel(scenario=parts).sum("scenario")
+            ds[name.replace("gdp_loss_path_pct", "simultaneity_premium_path_pct")] = prem_path.assign_attrs(
+                units=units, long_name="simultaneity premium by month: combined minus the sum of the packages alone")
     return ds
 
 

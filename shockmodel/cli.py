@@ -14,7 +14,7 @@ import click
 from shockmodel import limits
 from shockmodel.errors import UserError
 
-MODELS = ("constrained", "leontief", "ghosh")
+from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
 
 #: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
 EXIT_INTERRUPTED = 130
@@ -169,11 +169,17 @@ def scenarios_list():
 
 @scenarios.command("show")
 @click.argument("name")
-def scenarios_show(name):
+@click.option("--table", "table_name", default="default", show_default=True,
+              help="Table on which to report how named region groups (EU27, G7, ...) land.")
+def scenarios_show(name, table_name):
     """The resolved scenario NAME (or path), with every source."""
-    from shockmodel.scenario import format_scenario, load_scenario
+    from shockmodel.io.tables import load_table
+    from shockmodel.scenario import format_scenario, group_notes, load_scenario
 
-    click.echo(format_scenario(load_scenario(name)))
+    spec = load_scenario(name)
+    click.echo(format_scenario(spec))
+    for line in group_notes(spec, load_table(table_name)):
+        click.echo(line, err=True)
 
 
 @scenarios.command("validate")
@@ -182,10 +188,13 @@ def scenarios_show(name):
 def scenarios_validate(file, table_name):
     """Check FILE (structure, then meaning against TABLE); exit status 2 on the first problem."""
     from shockmodel.io.tables import load_table
-    from shockmodel.scenario import compile_scenario, load_scenario
+    from shockmodel.scenario import compile_scenario, group_notes, load_scenario
 
     spec = load_scenario(file)
-    compiled = compile_scenario(spec, load_table(table_name))
+    mrio = load_table(table_name)
+    compiled = compile_scenario(spec, mrio)
+    for line in group_notes(spec, mrio):
+        click.echo(line, err=True)
     click.echo(f"OK: {spec.name}: {len(compiled.packages)} packages, {len(compiled.shocks)} shocks, "
                f"valid on table {table_name}")
 
@@ -224,6 +233,14 @@ def _parse_set(values) -> dict:
         except tomllib.TOMLDecodeError:
             out[key.strip()] = raw.strip()
     return out
+
+
+def _compile_notice(model: str) -> None:
+    """One line on stderr before a run that will compile the numba kernels (first run on a machine)."""
+    from shockmodel import jitcache
+
+    if jitcache.needs_compile(model):
+        click.echo("compiling kernels once (about a minute; later runs start at once)...", err=True)
 
 
 def _progress(total: int, quiet: bool, label: str):
@@ -271,7 +288,11 @@ def _print_summary(ds, top: int = 6, tab=None):
 @click.argument("scenario")
 @click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(1, limits.MAX_DRAWS))
 @click.option("--seed", "-s", default=0, show_default=True, type=click.IntRange(0, limits.MAX_SEED))
-@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS))
+@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS),
+              help="constrained: static fixed point with capacity, critical inputs and rationing; dynamic: daily "
+                   "production network with inventories, rerouting and timelines; leontief: demand-driven, ignores "
+                   "capacity shocks and blocked intermediate flows; ghosh: supply-driven accounting device, not a "
+                   "forecast.")
 @click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--chunk-size", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
@@ -291,9 +312,12 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
+    from shockmodel import jitcache
+
     pipeline.check_destination(out, draws=draws, seed=seed)   # before any work: nothing computed is lost
     mrio = pipeline._table(table_name)
     spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
+    _compile_notice(model)
     bar, update = _progress(draws, quiet, compiled.name)
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
@@ -302,11 +326,14 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     finally:
         if bar is not None:
             bar.close()
+    jitcache.mark(model)
     from shockmodel.aggregate import summarize
 
     tab = None if quiet else summarize(ds)   # before the per-draw variables are dropped (memory)
     res = pipeline.write_run(ds, spec, out, report=report, drop_draws=True)
     click.echo(f"Run folder: {res.folder}")
+    if ds.attrs.get("ignored_shock_kinds"):
+        click.echo(f"NOTE: model {model!r} ignored {ds.attrs['ignored_shock_kinds']}", err=True)
     if not quiet:
         _print_summary(ds, tab=tab)
         if ds.attrs["non_converged_draws"]:
@@ -322,14 +349,16 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
 def demo_cmd(draws, seed, out, report, quiet):
     """The seed question on the default table: a coordinated Russia + Taiwan crisis against each alone,
     with common random numbers, and the simultaneity premium (combined minus the sum of the parts)."""
-    from shockmodel import pipeline
+    from shockmodel import jitcache, pipeline
 
+    _compile_notice("constrained")
     bar, update = _progress(draws, quiet, pipeline.DEMO_SCENARIO)
     try:
         res = pipeline.demo(draws=draws, seed=seed, out=out, report=report, progress=update)
     finally:
         if bar is not None:
             bar.close()
+    jitcache.mark("constrained")
     ds = res.dataset
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
@@ -389,6 +418,72 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
         for name, path in pipeline.build_report(folder, ("html", "pdf")).items():
             if name in ("html", "pdf"):
                 click.echo(f"Report ({name}): {path}")
+
+
+@main.command("backtest")
+@click.argument("cases", nargs=-1)
+@click.option("--draws", "-n", default=None, type=click.IntRange(min=2), help="Draws per case (default: each case's).")
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--report/--no-report", default=True, show_default=True, help="Write skill.html and skill.pdf.")
+def backtest_cmd(cases, draws, out, report):
+    """Forecast past events from what was knowable then (params/backtests; default: every case), print the
+    scores (CRPS, PIT, 50/90% coverage, |median error| beside the competitors') and write a skill report."""
+    from shockmodel import backtest
+
+    res = backtest.run_backtests(list(cases) or None, draws=draws,
+                                 progress=lambda name: click.echo(f"case {name} ...", err=True))
+    folder, files = backtest.write_backtest(res, out, report=report)
+    click.echo(backtest.format_scores(res))
+    click.echo(f"Backtest folder: {folder}")
+    for name in ("html", "pdf"):
+        if name in files:
+            click.echo(f"Skill report ({name}): {files[name]}")
+
+
+@main.command("sensitivity")
+@click.argument("scenario")
+@click.option("--groups", "grouping", default="packages", show_default=True,
+              type=click.Choice(["packages", "kinds", "shocks"]),
+              help="Input groups: per package (occurrence, common factor, shock severities), split by shock kind, "
+                   "or each shock alone.")
+@click.option("--samples", "-n", default=512, show_default=True, type=click.IntRange(min=2),
+              help="Base samples (power of two); evaluations = samples x (groups + 2).")
+@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS))
+@click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
+@click.option("--output", "outputs", multiple=True, default=("World",), show_default=True,
+              help="GDP loss to chart and print: World or a region (repeatable); every region is in data.nc.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--quiet", "-q", is_flag=True)
+def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, sets, out, quiet):
+    """Global sensitivity of SCENARIO: first- and total-order Sobol indices (SALib) of GDP losses over
+    groups of the engine's independent latent inputs, mapped through the copula as the engine does."""
+    from shockmodel import sensitivity
+
+    bar = None
+    update = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="eval", desc="sensitivity", file=sys.stderr, dynamic_ncols=True)
+
+        def update(n):
+            bar.update(n - bar.n)
+    try:
+        spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
+                                       seed=seed, overrides=_parse_set(sets) or None, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    for o in outputs:
+        sensitivity.summary_table(ds, o)   # checks the name before anything is written
+    folder, files = sensitivity.write_sensitivity(ds, spec, out, outputs)
+    for o in outputs:
+        click.echo(sensitivity.format_table(ds, o))
+        click.echo("")
+    click.echo(f"Sensitivity folder: {folder}")
+    click.echo(f"Chart (pdf): {files['pdf']}")
 
 
 @main.command("report")

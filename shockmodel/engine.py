@@ -1,6 +1,6 @@
 """Monte Carlo driver (L3): seeding, sampling, kernel calls -> :class:`RawResult` (numpy only).
 
-Reproducibility (docs/architecture.md). Draws are cut into fixed *blocks* of ``BLOCK`` draws; block ``k``
+Reproducibility (docs/architecture.md, "reproducibility"). Draws are cut into fixed *blocks* of ``BLOCK`` draws; block ``k``
 takes its random numbers from ``np.random.SeedSequence(seed, spawn_key=(k,))`` and is propagated as one
 batch. A chunk (the unit of work handed to a thread, process or dask worker) is a whole number of blocks,
 and every reduction is either per draw, an integer histogram, or a per-block sum added in block order.
@@ -27,7 +27,9 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from shockmodel import models
 from shockmodel.errors import UserError
+from shockmodel.models._shared import static_shocks as _static_shocks  # noqa: F401  (tests use the old name)
 from shockmodel.mrio import MRIO
 from shockmodel.passclasses import PassClasses, pass_classes
 from shockmodel.sampling import (
@@ -36,9 +38,10 @@ from shockmodel.sampling import (
     equicorrelation_factor,
     severity_cap,
     severity_table,
+    table_ppf,
 )
 
-MODELS = ("constrained", "leontief", "ghosh")
+MODELS = models.MODELS   #: the registry's names (shockmodel/models/__init__.py)
 PRECISIONS = ("float64", "float32")
 #: fixed-point tolerance per precision: float32 products carry ~1e-7 relative rounding, so the
 #: constrained solver stops at 1e-6 of output there (tests/test_precision.py bounds the difference)
@@ -68,6 +71,64 @@ def hist_edges() -> tuple[np.ndarray, np.ndarray]:
     hi = np.concatenate([[0.0], octave * (1.0 + sub + 1.0 / (1 << HIST_SUB_BITS))])
     lo[1] = 0.0
     return lo, hi
+
+
+# --- timing hook -----------------------------------------------------------------------------------
+
+_TIMINGS: dict[str, float] | None = None   #: the collector of the active timings() block, None when off
+_TIMINGS_LOCK = threading.Lock()
+
+
+@contextmanager
+def timings():
+    """Where the engine's runs spend their time, for benchmarks and profiling::
+
+        with engine.timings() as t:
+            shockmodel.run("taiwan_blockade", draws=10_000)
+        t  # {"sampling": s, "propagation": s, "reduction": s, "market": s, "blocks": count, "simulate": s}
+
+    Yields a dict filled while the block runs: per block phase, the seconds spent in it summed over
+    every block and every thread that ran one (core-seconds: with two threads they can add up to twice
+    the wall time); ``blocks`` the number of blocks; ``simulate`` the wall seconds of :func:`simulate`
+    calls (the rest of a ``shockmodel.run`` is set-up and aggregation). Process-wide: runs in other
+    threads during the block are counted too; a nested block collects into its own dict only. Off by
+    default, and then each phase of a block costs one read of a module global."""
+    global _TIMINGS
+    acc: dict[str, float] = {}
+    with _TIMINGS_LOCK:
+        outer, _TIMINGS = _TIMINGS, acc
+    try:
+        yield acc
+    finally:
+        with _TIMINGS_LOCK:
+            _TIMINGS = outer
+
+
+def _clock() -> float:
+    """Start of a timed phase: now if :func:`timings` is collecting, else 0."""
+    return time.perf_counter() if _TIMINGS is not None else 0.0
+
+
+def _lap(phase: str, t0: float) -> float:
+    """Add the time since ``t0`` (from :func:`_clock` or the last lap) to ``phase`` of the active
+    collector and return now; 0 and nothing recorded when off, or when ``t0`` is 0 (collecting
+    started during the phase)."""
+    acc = _TIMINGS
+    if acc is None:
+        return 0.0
+    now = time.perf_counter()
+    if t0:
+        with _TIMINGS_LOCK:
+            acc[phase] = acc.get(phase, 0.0) + (now - t0)
+    return now
+
+
+def _count(name: str) -> None:
+    """Add 1 to ``name`` of the active collector (nothing when off)."""
+    acc = _TIMINGS
+    if acc is not None:
+        with _TIMINGS_LOCK:
+            acc[name] = acc.get(name, 0) + 1
 
 
 # --- the static plan ---------------------------------------------------------------------------------
@@ -141,12 +202,17 @@ class Plan:
     trade_scale: np.ndarray   # (R*R,) 100 / T0: trade lost -> percent
     head_scale: np.ndarray    # (2R + 2,) the HEADLINES cells -> percent (headline_scale)
     precision: str = "float64"  # dtype of the GEMM operands below (state and kernels stay float64)
+    copula_df: float = 0.0    # Student-t copula degrees of freedom; 0: Gaussian copula (sample_block)
     L: np.ndarray | None = None
     G: np.ndarray | None = None   # ghosh: G in the GEMM dtype
     M: np.ndarray | None = None   # leontief: L @ Yc (n, C) in the GEMM dtype, output lost per unit of w_c
     A_g: np.ndarray | None = None     # constrained: A in the GEMM dtype
     tri_A_g: np.ndarray | None = None  # constrained: tri_A in the GEMM dtype
     Q_g: np.ndarray | None = None     # linear models: classes.Q in the GEMM dtype
+    dyn: object | None = None         # dynamic: models.dynamic.DynamicSetup
+    # tariff shocks (trade shocks whose severity column holds the share lost, from rate and elasticity)
+    tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
 
     @property
     def gemm_dtype(self):
@@ -176,11 +242,15 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
 
     h = hashlib.sha256()
     h.update(f"{mrio.sha256}|{model}|{precision}|{compiled.horizon_months!r}|{compiled.coordination!r}|"
+             f"{getattr(compiled, 'copula_df', 0.0)!r}|"
              f"{compiled.regions}|{compiled.sectors}".encode())
     for p in compiled.packages:
-        h.update(f"|{p.probability!r}|{p.correlation!r}".encode())
+        h.update(f"|{p.probability!r}|{p.correlation!r}|{p.start_months!r}|{p.ramp_months!r}|"
+                 f"{p.recovery_months!r}".encode())
     for sh in compiled.shocks:
         h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        if getattr(sh, "elasticity", None) is not None:
+            h.update(f"|{sh.elasticity.dist}|{sh.elasticity.params!r}".encode())
         if sh.mask is not None:
             h.update(np.ascontiguousarray(sh.mask).tobytes())
     h.update(b"|critical|")
@@ -224,7 +294,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     shocks = compiled.shocks
 
     # triples: union of all trade-block masks
-    trade_k = [k for k, sh in enumerate(shocks) if sh.kind == "trade_block"]
+    trade_k = [k for k, sh in enumerate(shocks) if sh.kind in ("trade_block", "tariff")]   # tariffs: sample_block
     union = np.zeros((R, R, S), dtype=bool)
     for k in trade_k:
         union |= shocks[k].mask
@@ -296,7 +366,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
                       where=exports0[pair_e] > 0)
     np.add.at(blocked_weight, (classes.grp_c, pair_e), share)   # domestic and fd-only groups have u_c = 0
     from scipy.special import ndtri
-    return Plan(
+    common = dict(
         model=model, n_regions=R, n_sectors=S,
         x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), A=A, A_cols=np.ascontiguousarray(A.reshape(n, R, S).transpose(1, 0, 2)),
         Zsum=Zsum, Ypos=Ypos, T0=T0, exports0=exports0, gdp0=mrio.gdp.copy(),
@@ -327,14 +397,19 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         va=np.divide(mrio.v, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0),
         out_scale=_loss_scale(mrio.x), trade_scale=_loss_scale(T0.reshape(-1)),
         head_scale=headline_scale(mrio.gdp, exports0),
-        precision=precision,
-        L=np.ascontiguousarray(mrio.L) if model == "leontief" else None,
-        G=np.ascontiguousarray(mrio.G, dtype=g) if model == "ghosh" else None,
-        M=np.ascontiguousarray(mrio.L @ classes.Yc, dtype=g) if model == "leontief" else None,
-        A_g=np.ascontiguousarray(A, dtype=g) if model == "constrained" else None,
-        tri_A_g=np.ascontiguousarray(tri_A, dtype=g) if model == "constrained" else None,
-        Q_g=np.ascontiguousarray(classes.Q, dtype=g) if model != "constrained" else None,
+        precision=precision, copula_df=float(getattr(compiled, "copula_df", 0.0)),
+        **_tariff_plan(shocks),
     )
+    own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
+                                                             DAYS_PER_MONTH))
+    return Plan(**common, **own)
+
+
+def _tariff_plan(shocks) -> dict:
+    """Columns of the tariff shocks and their trade elasticities' distributions."""
+    cols = [k for k, sh in enumerate(shocks) if sh.kind == "tariff"]
+    return {"tariff_cols": np.array(cols, dtype=np.int64),
+            "elasticities": tuple((shocks[k].elasticity.dist, tuple(shocks[k].elasticity.params)) for k in cols)}
 
 
 # --- sampling ------------------------------------------------------------------------------------
@@ -370,10 +445,82 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     if out is None:
         out = Sample(occurred=np.empty((n_draws, plan.n_packages), dtype=bool),
                      severity=np.empty((n_draws, plan.n_shocks)), u_market=np.empty((n_draws, n_market)))
+    if plan.copula_df > 0:
+        # Student-t copula: the same normals in the same order (numpy's generator gives the numbers numba's
+        # does), then one chi-square mixing variable per draw, drawn after them
+        P, K, n = plan.n_packages, plan.n_shocks, out.severity.shape[0]
+        Wn, Fn, En = rng.standard_normal((BLOCK, P)), rng.standard_normal((BLOCK, P)), rng.standard_normal((BLOCK, K))
+        if out.u_market.shape[1] > 0:
+            out.u_market[:, :] = rng.random((BLOCK, out.u_market.shape[1]))[:n]
+        v = rng.chisquare(plan.copula_df, BLOCK)
+        latents_to_sample(plan, Wn[:n], Fn[:n], En[:n], v[:n], out.occurred, out.severity)
+        if len(plan.tariff_cols):
+            _tariff_shares(plan, seed, block, out.severity)
+        return out
     kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
                             plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
                             out.u_market)
+    if len(plan.tariff_cols):
+        _tariff_shares(plan, seed, block, out.severity)
     return out
+
+
+def latents_to_sample(plan: Plan, Wn: np.ndarray, Fn: np.ndarray, En: np.ndarray, v: np.ndarray | None,
+                      out_occ: np.ndarray, out_sev: np.ndarray) -> None:
+    """Occurrences (B, P) and severities (B, K) from INDEPENDENT latent variables: standard normals ``Wn``
+    (B, P), ``Fn`` (B, P), ``En`` (B, K) and, for the Student-t copula, chi-square(nu) variables ``v`` (B,).
+
+    Gaussian copula (``plan.copula_df == 0``, ``v`` None): exactly the kernels :func:`sample_block` runs
+    (kernels.propagate.occurrence and sample_severity). Student-t copula with ``nu = plan.copula_df``
+    (Demarta & McNeil 2005, Int. Stat. Review 73: 111-129): the correlated latents of the Gaussian case,
+    ``x = (C W)_p`` and ``z_k = sign_k (sqrt(c_p) (C F)_p + sqrt(1 - c_p) E_k)``, are all divided by the same
+    ``sqrt(v / nu)`` per draw (a multivariate t with the same correlation matrix), then mapped to uniforms
+    by the t distribution function ``T_nu``: package p occurs iff ``T_nu(x_p) < probability_p``, and the
+    severity is ``F_k^-1(T_nu(z_k))``, read from the same tables through ``Phi^-1(T_nu(z_k))``. Marginals
+    are unchanged; joint extremes are more frequent (tail dependence). nu -> infinity gives the Gaussian
+    copula. Also used by shockmodel.sensitivity, which samples the independent latents itself.
+    """
+    from scipy.special import ndtri, stdtr, stdtrit
+
+    from shockmodel.kernels import propagate as kern
+
+    if plan.copula_df <= 0:
+        kern.occurrence(Wn, plan.copula, plan.occ_threshold, out_occ)
+        kern.sample_severity(Fn, En, plan.copula, plan.pkg_corr, plan.shock_pkg, plan.mitigating, plan.tables,
+                             plan.sev_cap, TABLE_Z, out_sev)
+        return
+    nu = plan.copula_df
+    scale = np.sqrt(nu / np.asarray(v, dtype=np.float64))[:, None]
+    x = (Wn @ plan.copula.T) * scale
+    out_occ[:, :] = x < stdtrit(nu, plan.prob)[None, :]
+    fc = (Fn @ plan.copula.T)[:, plan.shock_pkg]
+    sign = np.where(plan.mitigating, -1.0, 1.0)[None, :]
+    c = plan.pkg_corr[plan.shock_pkg][None, :]
+    z = sign * (np.sqrt(c) * fc + np.sqrt(1.0 - c) * En) * scale
+    # Phi^-1(T_nu(z)), with the upper tail taken by symmetry so that T_nu(z) near 1 keeps its precision
+    zn = np.where(z > 0, -ndtri(stdtr(nu, -np.abs(z))), ndtri(stdtr(nu, -np.abs(z))))
+    K = out_sev.shape[1]
+    kern.sample_severity(np.zeros_like(Fn), np.ascontiguousarray(zn), plan.copula, np.zeros(plan.n_packages),
+                         plan.shock_pkg, np.zeros(K, dtype=bool), plan.tables, plan.sev_cap, TABLE_Z, out_sev)
+
+
+#: spawn-key suffix of the trade-elasticity stream of a block (its shocks use the block's own key)
+TARIFF_STREAM = 1
+
+
+def _tariff_shares(plan: Plan, seed: int, block: int, sev: np.ndarray) -> None:
+    """Turn the sampled tariff rates in ``sev`` into shares of trade lost, in place (docs/scenarios.md,
+    eq. T1). The trade elasticity is a parameter of the world, not an intensity of a package: one standard
+    normal per draw, from the block's own stream ``SeedSequence(seed, spawn_key=(block, TARIFF_STREAM))``
+    (drawn for the full block, then cut), independent of every package, feeds every tariff shock's
+    elasticity distribution (the same quantile for all of them). Scenarios without tariffs draw nothing
+    from it, so their numbers are those of the engine without tariffs."""
+    from shockmodel.scenario import tariff_share_lost
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, TARIFF_STREAM)))
+    z = rng.standard_normal(BLOCK)[: sev.shape[0]]
+    for k, (dist, params) in zip(plan.tariff_cols, plan.elasticities):
+        sev[:, k] = tariff_share_lost(sev[:, k], table_ppf(dist, params, z))
 
 
 # --- one block through the network -------------------------------------------------------------------
@@ -412,7 +559,7 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
 
 
 def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None,
-                   keep: int | None = None):
+                   keep: int | None = None, extras: dict | None = None):
     """One block, draws-last and before the horizon fraction: ``dxT`` (n, B) output lost, ``tradeT``
     (R, R, B) bilateral trade lost, ``f`` (B,), ``converged``, ``iterations``, ``uT`` (C, B) blocked share
     of each pass class. ``ws``: the calling thread's :func:`_workspace` (its arrays are overwritten by the
@@ -420,103 +567,12 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     only the first ``keep`` draws are wanted (a run's last block); the constrained model then skips the
     sub-batches after them (their draws come out as zero loss), which cannot change a wanted draw: each
     sub-batch is solved on its own. The linear models always propagate the whole block (one GEMM)."""
-    from shockmodel.kernels import propagate as kern
-
-    B = sev.shape[0]
-    R, S = plan.n_regions, plan.n_sectors
-    P, K = plan.n_packages, plan.n_shocks
-    cls = plan.classes
-    converged = np.ones(B, dtype=bool)
-    iterations = np.zeros(B, dtype=np.int64)
-    if plan.model == "leontief":
-        # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
-        # dx = (L Yc) w (passclasses.py): C columns instead of n; the whole block in one kernel
-        w = ws if ws is not None and ws["B"] == B else _workspace(plan, B, keep=False)
-        dxT, tradeT, f, uT = w["dxT"], w["tradeT"], w["f"], w["uT"]
-        kern.leontief_block(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
-                            plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
-                            DAYS_PER_MONTH, plan.trade_cols, plan.trade_pkg, plan.fd_cols, cls.cls_ptr, cls.cls_shock,
-                            cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd, plan.M, plan.x0, plan.Q_g, cls.Q_ptr,
-                            cls.ug_ptr, cls.ug_row, cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, dxT,
-                            tradeT, f, uT, w["work"], w["work_g"])
-        return dxT, tradeT, f, converged, iterations, uT
-    effT, substT, f = np.empty((K, B)), np.empty((max(P, 1), S, B)), np.empty(B)
-    kern.block_setup(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask, plan.dur_cols,
-                     plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months, DAYS_PER_MONTH, effT, substT, f)
-    uT, wT = np.empty((cls.n_classes, B)), np.empty((cls.n_classes, B))
-    kern.class_factors(effT[plan.trade_cols], plan.trade_pkg, cls.cls_ptr, cls.cls_shock, cls.cls_sector, substT,
-                       1.0 - effT[plan.fd_cols], cls.cls_fd_ptr, cls.cls_fd, uT, wT)
-    x0 = plan.x0
-    if plan.model == "constrained":
-        dxT, tradeT = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter, keep)
-        return dxT, tradeT, f, converged, iterations, uT
-    # ghosh, supply-driven (Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary inputs lost
-    # dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
-    pass_, dem, cap = _static_shocks(plan, effT, substT)
-    dD0 = np.empty((B, R * S))
-    kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
-    sales_blocked = np.divide(dD0, x0[None, :], out=np.zeros_like(dD0), where=x0[None, :] > 0)
-    dv = plan.v0[None, :] * (1.0 - cap * (1.0 - np.clip(sales_blocked, 0.0, 1.0)))
-    dxT = np.ascontiguousarray((dv.astype(plan.gemm_dtype, copy=False) @ plan.G).T, dtype=np.float64)
-    kern.clip_loss(dxT, x0)
-    # no supplier rations in the linear models: trade by pass class (kernels.propagate.linear_trade)
-    tradeT = np.empty((R, R, B))
-    kern.linear_trade(dxT.astype(plan.gemm_dtype, copy=False), plan.Q_g, cls.Q_ptr, uT, wT, cls.ug_ptr, cls.ug_row,
-                      cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, tradeT)
-    return dxT, tradeT, f, converged, iterations, uT
-
-
-def _static_shocks(plan: Plan, effT: np.ndarray, substT: np.ndarray):
-    """Per-flow pass shares (B, T), final-demand multipliers (B, R*S) and capacity multipliers (B, n)."""
-    from shockmodel.kernels import propagate as kern
-
-    B = effT.shape[1]
-    n = plan.n_regions * plan.n_sectors
-    eff = effT.T
-    pass_ = np.ones((B, len(plan.tri_e)))
-    if len(plan.tri_e):
-        kern.build_pass(np.ascontiguousarray(eff[:, plan.trade_cols]), plan.trade_pkg, plan.trade_ptr,
-                        plan.trade_tri, plan.tri_s, np.ascontiguousarray(substT.transpose(2, 0, 1)), pass_)
-    cap = np.ones((B, n))
-    if len(plan.cap_cols):
-        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.cap_cols]), plan.cap_ptr, plan.cap_cells, n, cap)
-    dem = np.ones((B, n))
-    if len(plan.fd_cols):
-        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, n, dem)
-    return pass_, dem, cap
-
-
-def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max_iter, keep=None):
-    """The constrained model for one block, draws-last: each sub-batch of ``SUB_BATCH`` draws in one kernel
-    call (kernels.propagate.constrained_sub_batch: static shocks, fixed point, trade at the solution), up
-    to the one holding draw ``keep - 1`` (the later ones are zero). Returns ``dxT`` (n, B) and ``tradeT``
-    (R, R, B)."""
-    from shockmodel.kernels import propagate as kern
-
-    R, S = plan.n_regions, plan.n_sectors
-    n = R * S
-    B = effT.shape[1]
-    dxT = np.empty((n, B))
-    tradeT = np.empty((R, R, B))
-    solved = B if keep is None else -(-min(keep, B) // SUB_BATCH) * SUB_BATCH
-    if solved < B:
-        dxT[:, solved:] = 0.0
-        tradeT[:, :, solved:] = 0.0
-
-    def solve(lo: int) -> None:
-        hi = min(lo + SUB_BATCH, B)
-        dx, trade, its = np.empty((n, hi - lo)), np.empty((R, R, hi - lo)), np.zeros(hi - lo, dtype=np.int64)
-        active = kern.constrained_sub_batch(
-            np.ascontiguousarray(effT[:, lo:hi]), np.ascontiguousarray(substT[:, :, lo:hi]), plan.trade_cols,
-            plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, plan.cap_cols, plan.cap_ptr, plan.cap_cells,
-            plan.fd_cols, plan.fd_ptr, plan.fd_cells, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m,
-            plan.tri_of, plan.x0, S, plan.A_g, plan.A_cols, plan.tri_A_g, plan.tri_A_ptr, plan.crit_ptr, plan.crit_w,
-            plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, tol, max_iter, AA_DEPTH, dx, trade, its)
-        dxT[:, lo:hi], tradeT[:, :, lo:hi] = dx, trade
-        converged[lo:hi], iterations[lo:hi] = ~active, its
-
-    _map_sub_batches(solve, range(0, solved, SUB_BATCH))
-    return dxT, tradeT
+    model = models.get(plan.model)
+    if model.WORKSPACE and (ws is None or ws["B"] != sev.shape[0]):
+        ws = _workspace(plan, sev.shape[0], keep=False)
+    ctx = models.RunContext(tol, max_iter, ws if model.WORKSPACE else None, keep, _map_sub_batches, SUB_BATCH,
+                            AA_DEPTH, DAYS_PER_MONTH, extras)
+    return model.propagate(plan, sev, on, ctx)
 
 
 def _map_sub_batches(fn, starts) -> None:
@@ -526,9 +582,9 @@ def _map_sub_batches(fn, starts) -> None:
 
     Sub-batches are independent, so this cannot change a number. Each worker runs numba single-threaded
     (the thread count is thread-local) and BLAS single-threaded (set by the caller), and the kernels
-    release the GIL. Coarse tasks instead of a parallel region per kernel call: on 2 cores with another
-    process competing, per-call OpenMP regions fell from 3400 to about 100 draws/s (every barrier waits
-    for a descheduled thread); coarse tasks degrade gracefully (measured, see benchmarks/README.md).
+    release the GIL. Coarse tasks instead of a parallel region per kernel call: with another process
+    competing for the cores, every barrier of a per-call parallel region waits for a descheduled thread;
+    coarse tasks degrade gracefully (docs/performance.md, "threads and BLAS").
     """
     def run(lo):
         with _single_numba_thread():
@@ -618,6 +674,7 @@ class ChunkResult:
     headline_block_sumsq: np.ndarray   # (V, n_blocks, H) sums of their squares
     counts: HistSet | None = None  # the chunk's histograms (None: counted into run_chunk's ``counts``)
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
+    stream_block_sums: dict = field(default_factory=dict)  # name -> (V, n_blocks, 2, X...) sums, sums of squares
     in_place: bool = False   # per-draw arrays are views of the accumulator's (Accumulator.chunk_views)
 
 
@@ -650,7 +707,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     histogram set (:class:`HistSet`) to add the counts to instead of a new one in the result (whose
     ``counts`` is then None), or a list of them, one per thread. The serial driver passes its
     accumulator's plus one set per further thread, kept for the whole run: allocating and merging several
-    megabytes per chunk cost a fifth of a fast run. The blocks are shared out over the numba thread count
+    megabytes per chunk would cost a fifth of a fast run. The blocks are shared out over the numba thread count
     (one Python thread each; kernels and BLAS release the GIL), each thread taking the next block when it
     is done with one; each thread counts into its own histograms (one without a set of its own uses a
     per-thread scratch set, added to the first set at the end), which are integers, so their sum does
@@ -692,7 +749,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     else:
         sets = [HistSet(*c) for c in counts]
     # blocks are handed out one at a time, so a thread that runs slower (a busier core, a worse memory
-    # layout: one of two threads ran 10% slower per sweep in a whole run) takes fewer of them
+    # layout) takes fewer of them instead of the others waiting for it
     queue = iter(live)
     take = threading.Lock()
 
@@ -728,7 +785,7 @@ _WS_KEYS: dict[int, tuple[Plan, tuple]] = {}
 
 
 def _workspace_key(plan: Plan, B: int) -> tuple:
-    """What a workspace's sizes depend on, computed once per plan (it cost 10-50 us per block). The
+    """What a workspace's sizes depend on, computed once per plan (10-50 us, too much per block). The
     entry holds the plan, so its id is not reused while the entry exists."""
     hit = _WS_KEYS.get(id(plan))
     if hit is None or hit[0] is not plan:
@@ -743,8 +800,8 @@ def _workspace_key(plan: Plan, B: int) -> tuple:
 
 def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
     """Per-block arrays of the leontief kernels, kept per thread (``keep``) and reused
-    block after block: fresh temporaries of a few hundred kB per block made the allocator return pages
-    to the system and fault them in again (1e5 leontief draws: ~10% of the wall time, and its noise)."""
+    block after block: fresh temporaries of a few hundred kB per block make the allocator return pages
+    to the system and fault them in again (docs/performance.md, "memory")."""
     from shockmodel.kernels.propagate import leontief_work_sizes
 
     R, S, cls = plan.n_regions, plan.n_sectors, plan.classes
@@ -783,6 +840,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     (:func:`new_counts`)."""
     from shockmodel.kernels.propagate import reduce_block
 
+    t = _clock()
     lo = (first_block + q) * BLOCK
     hi = min(draws, lo + BLOCK)
     # Always the full block, cut afterwards: BLAS results can depend (in the last bits) on how many
@@ -797,10 +855,15 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
-    ws = _workspace(plan, BLOCK) if plan.model == "leontief" else None
+    ws = _workspace(plan, BLOCK) if models.get(plan.model).WORKSPACE else None
+    t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
-        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k)
+        extras = {"_seed_block": (seed, first_block + q)}
+        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k,
+                                                                   extras=extras)
+        _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
+        t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],
@@ -810,6 +873,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
+        t = _lap("reduction", t)
         if market is not None:
             out = BlockOutput(dx=dxT.T[:k], trade=tradeT.transpose(2, 0, 1)[:k], gdp_loss=res.gdp_loss[v, a:b],
                               horizon_fraction=f[:k], converged=converged[:k], iterations=iterations[:k],
@@ -817,6 +881,25 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
             for name, arr in market(plan, out, smp.u_market[:k]).items():
                 buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
                 buf[v, a:b] = arr
+            t = _lap("market", t)
+    if t:
+        _count("blocks")
+
+
+def _keep_model_extras(extras: dict, res: ChunkResult, v: int, a: int, b: int, q: int, k: int, V: int) -> None:
+    """Per-draw arrays a model left in ``extras`` (names without a leading ``_``, (B, X...)): the block's
+    ``k`` wanted draws into ``res.extras`` and their sum and sum of squares into ``res.stream_block_sums``
+    (block ``q`` of the chunk), so statistics cover every draw however many are kept."""
+    n_blocks = res.output_block_sums.shape[1]
+    for name, arr in extras.items():
+        if name.startswith("_"):
+            continue
+        part = arr[:k]
+        buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
+        buf[v, a:b] = part
+        sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
+        sums[v, q, 0] = part.sum(axis=0)
+        sums[v, q, 1] = (part * part).sum(axis=0)
 
 
 @dataclass
@@ -846,6 +929,7 @@ class RawResult:
     headline_sumsq: np.ndarray  # (V, H)
     extras: dict
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
+    streams: dict = field(default_factory=dict)   # name -> (V, 2, X...) sums and sums of squares over all draws
     wall_seconds: float = 0.0
     #: name -> (V, draws, X): the market series of every draw, for their statistics whatever ``kept`` is
     #: (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
@@ -889,8 +973,8 @@ class Accumulator:
         K, P = plan.n_shocks, plan.n_packages
         kept = draws if keep_draws is None else max(0, min(draws, int(keep_draws)))
         H = 2 * R + 2
-        # np.empty: every kept draw is written by exactly one block (zeroing them first was ~1% of a
-        # 10,000-draw leontief run)
+        # np.empty: every kept draw is written by exactly one block (zeroing them first would cost ~1%
+        # of a 10,000-draw leontief run)
         self.raw = RawResult(
             plan=plan, draws=draws, kept=kept, seed=seed, variant_names=tuple(variant_names), variants=variants,
             occurred=np.empty((kept, P), dtype=bool), severity=np.empty((kept, K)),
@@ -948,6 +1032,11 @@ class Accumulator:
         for total, parts in ((r.output_sum, c.output_block_sums), (r.trade_sum, c.trade_block_sums),
                              (r.headline_sum, c.headline_block_sums), (r.headline_sumsq, c.headline_block_sumsq)):
             _add_in_order(total, parts)
+        for name, parts in c.stream_block_sums.items():
+            if name not in r.streams:
+                r.streams[name] = np.zeros((parts.shape[0],) + parts.shape[2:])
+            flat = r.streams[name].reshape(parts.shape[0], -1)
+            _add_in_order(flat, parts.reshape(parts.shape[0], parts.shape[1], -1))
         for name, arr in c.extras.items():
             if name not in r.extras_all:
                 r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
@@ -984,7 +1073,7 @@ def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: in
 
 def blas_single_thread():
     """Context keeping BLAS on one thread: its spinning worker threads otherwise fight numba's prange
-    threads for the cores (measured on 2 cores: 561 -> 3205 draws/s for the constrained model)."""
+    threads for the cores (docs/performance.md, "threads and BLAS")."""
     global _BLAS_CONTROLLER
     if _BLAS_CONTROLLER is None:   # finding the loaded BLAS libraries costs ~3 ms: once per process
         import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
@@ -1035,10 +1124,9 @@ def _prime_allocator() -> None:
 
     Why: below the threshold, the kernels' per-sub-batch temporaries (a few MB in the constrained solver)
     and a run's arrays come from malloc's heaps, whose freed memory is reused; above it, each is a fresh
-    mmap whose every page faults on first write (2-10 us a page here). A process's first constrained run
-    of 2e4 draws took 319,000 page faults and 0.45 s of system time (15,000 draws/s, against 19,400 once
-    primed); glibc only raises the threshold after such a chunk has been freed. Other allocators: an
-    allocation and a free, nothing else."""
+    mmap whose every page faults on first write (2-10 us a page): a process's first constrained run is
+    then about a fifth slower. glibc only raises the threshold after such a chunk has been freed. Other
+    allocators: an allocation and a free, nothing else."""
     global _PRIMED
     if not _PRIMED:
         _PRIMED = True
@@ -1185,4 +1273,5 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
         give_counts(extra, zeroed=True)
     raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0
+    _lap("simulate", t0)
     return raw
