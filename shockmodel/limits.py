@@ -5,7 +5,7 @@ Every limit here is checked before any work starts, and crossing one is a :class
 exit status 2 from the CLI). The values are generous for real use (the library's largest scenario has
 2 packages and 9 shocks; its files are a few kilobytes) and small enough that a hostile or mistaken
 input cannot hang the program, exhaust memory or overflow the result format. docs/contracts.md
-section 6 lists them.
+section 5 lists them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Result folders (L5): ``results/<UTC time>-<scenario>-<hash8>/`` with ``manifest.json``, ``inputs/``,
 ``data.nc`` and ``report/`` (docs/architecture.md), and the one writer every result file goes through.
 
-What holds (docs/contracts.md section 6):
+What holds (docs/contracts.md section 5):
 
 - Every file is written to a temporary file in its destination folder, flushed and fsync'ed, then
   renamed over its name (:func:`atomic_path`); a file is therefore complete or absent. Temporary names
