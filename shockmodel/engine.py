@@ -400,9 +400,24 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         precision=precision, copula_df=float(getattr(compiled, "copula_df", 0.0)),
         **_tariff_plan(shocks),
     )
+    _check_severities(common["tables"], common["sev_cap"], shocks)
     own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
                                                              DAYS_PER_MONTH))
     return Plan(**common, **own)
+
+
+def _check_severities(tables: np.ndarray, caps: np.ndarray, shocks) -> None:
+    """Every severity the sampler can draw (it interpolates these tables, then caps) is finite and inside
+    its kind's range: shares in [0, 1], months, days and rates >= 0. Validation (scenario stage 1) makes
+    this hold; checked again here, before any propagation, so a gap there can never give NaN losses."""
+    from shockmodel.scenario import SHARE_KINDS
+
+    for k, sh in enumerate(shocks):
+        values = np.minimum(tables[k], caps[k])
+        hi = 1.0 if sh.kind in SHARE_KINDS else np.inf
+        if not (np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= hi):
+            raise UserError(f"severity {sh.severity} cannot be sampled inside the range of a {sh.kind} shock "
+                            f"(draws from {values.min():g} to {values.max():g})", field=f"shocks.{sh.key}.severity")
 
 
 def _tariff_plan(shocks) -> dict:

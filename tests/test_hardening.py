@@ -377,3 +377,18 @@ def test_errors_stay_one_line_whatever_the_input():
     err = UserError("bad\nvalue\u2028here", file="a\x1eb.toml", field="x\x1cy")
     assert len(str(err).splitlines()) == 1
     assert "\\x1e" in str(err) and "\\x1c" in str(err)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_severities_are_checked_again_before_propagation(default_table):
+    """The engine's own check: a distribution that slipped past validation cannot reach the kernels."""
+    from dataclasses import replace
+
+    from shockmodel import engine
+    from shockmodel.scenario import Distribution, compile_scenario, load_scenario
+
+    compiled = compile_scenario(load_scenario("taiwan_blockade"), default_table)
+    shock = compiled.shocks[0]
+    bad = replace(shock, severity=Distribution("lognormal", (0.0, 200.0, float("inf"))))
+    with pytest.raises(UserError, match="cannot be sampled"):
+        engine.make_plan(replace(compiled, shocks=(bad, *compiled.shocks[1:])), default_table, model="leontief")
