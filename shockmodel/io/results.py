@@ -188,9 +188,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        except OSError:
+        except OSError:   # already renamed (FileNotFoundError), or the disk is gone: nothing more to do
             pass
 
 
@@ -344,7 +342,8 @@ def staged_run_dir(out: str | os.PathLike, rid: str) -> Iterator[tuple[Path, Pat
     (empty) claimed folder, else both are removed. A killed run leaves only names :func:`clean_stale`
     removes."""
     out = Path(out)
-    clean_stale(out) if out.is_dir() else None
+    if out.is_dir():
+        clean_stale(out)
     final = new_run_dir(out, rid)
     stage = out / _tmp_name(final.name, "partial")
     try:
