@@ -13,7 +13,7 @@ import click
 
 from shockmodel.errors import UserError
 
-from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
+from shockmodel.models import MODELS  # the registry's names (no model is imported)
 
 
 class _Group(click.Group):

@@ -138,6 +138,8 @@ def dynamic_sub_batch(tab, shk, par, out):
     newdx = np.zeros((n, B))
     active = np.ones(B, dtype=np.bool_)
     deliv = np.zeros(B)
+    cvec = np.zeros(B)
+    cbvec = np.zeros(B)
     out.dx[:, :] = 0.0
     out.trade[:, :, :] = 0.0
     out.gdp_path[:, :, :] = 0.0
@@ -329,17 +331,24 @@ def dynamic_sub_batch(tab, shk, par, out):
             xj = tab.x0[j]
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
                 rq = tab.req[q]
+                cvec[:] = 0.0
+                cbvec[:] = 0.0
+                for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):   # draws innermost: contiguous
+                    i = tab.src_i[q2]
+                    z = tab.src_z[q2]
+                    tt = tab.src_t[q2]
+                    if tt < 0:
+                        for b in range(B):      # a route no shock can block
+                            cvec[b] += z * drho[i, b]
+                    else:
+                        for b in range(B):
+                            blk = 1.0 - passT[tt, b]
+                            cvec[b] += z * (drho[i, b] + blk * (1.0 - drho[i, b]))
+                            cbvec[b] += z * blk
+                gq = tab.pair_of[m, tab.crit_s[q]]
                 for b in range(B):
-                    c = 0.0
-                    cb = 0.0
-                    for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
-                        i = tab.src_i[q2]
-                        z = tab.src_z[q2]
-                        tt = tab.src_t[q2]
-                        blk = 0.0 if tt < 0 else 1.0 - passT[tt, b]
-                        c += z * (drho[i, b] + blk * (1.0 - drho[i, b]))
-                        cb += z * blk
-                    gq = tab.pair_of[m, tab.crit_s[q]]
+                    c = cvec[b]
+                    cb = cbvec[b]
                     if gq >= 0 and cb > 0.0:
                         c -= phit[tab.crit_s[q], b] * rhobar[gq, b] * cb
                     c = c / rq

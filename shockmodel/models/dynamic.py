@@ -233,6 +233,7 @@ def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, 
         tl[p, 1] = start + ramp
         tl[p, 2] = np.maximum(start + dur, start + ramp)
         tl[p, 3] = tl[p, 2] + rec
+        tl[p, :, ~on[:, p]] = 0.0     # a package that did not occur never starts (its draws settle at once)
     trade_k, cap_k, fd_k = plan.trade_cols, plan.cap_cols, plan.fd_cols
     shk = kd.DynShocks(
         trade_eff=np.ascontiguousarray(eff[trade_k]), trade_pkg=plan.trade_pkg, trade_ptr=plan.trade_ptr,
