@@ -96,6 +96,9 @@ def test_constant_capacity_and_demand_shocks_reach_the_constrained_fixed_point(s
         horizon_months=6)
     plan, shk, par = _inputs(m, c, None, alpha_max=1.0, phi=0.0)
     par = par._replace(dt=dt, n_target=np.maximum(par.n_target, dt))    # dt = 7: weekly steps (as many)
+    tl = shk.timeline.copy()
+    tl[:, 2:] = 1e9                                                      # the shocks last beyond the steps
+    shk = shk._replace(timeline=tl)
     out = dyn.run_kernel(plan, shk, par, trace=True)
     last = out.trace_dx[-1, :, 0]
     assert np.abs(out.trace_dx[-1] - out.trace_dx[-2]).max() <= 1e-9 * m.x.max()   # settled
