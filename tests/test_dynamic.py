@@ -219,3 +219,29 @@ def test_same_numbers_whatever_the_chunking(default_table, critical_default):
     assert np.array_equal(a.extras["gdp_loss_path_pct"], b.extras["gdp_loss_path_pct"])
     assert np.array_equal(a.streams["gdp_loss_path_pct"], b.streams["gdp_loss_path_pct"])
     assert a.gdp_loss.sum() > 0
+
+
+# --- timelines -------------------------------------------------------------------------------------------
+
+
+def test_package_timelines_start_ramp_recover_and_offset():
+    """D1: nothing before a package starts, a ramp to full severity, recovery after its duration; the
+    scenario's package_offset_months starts the second package one offset later."""
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    c = _compiled(m, {"p": {"start_months": 1.0, "ramp_months": 1.0, "recovery_months": 1.0,
+                            "shocks": {"c": cap, "d": {"kind": "duration", "severity": fixed(3.0)}}}},
+                  horizon_months=6)
+    plan, shk, par = _inputs(m, c, None, alpha_max=1.0, phi=0.0)
+    start, full, end, gone = shk.timeline[0, :, 0]
+    assert (start, full, end, gone) == pytest.approx((DPM, 2 * DPM, 4 * DPM, 5 * DPM))
+    chips = dyn.run_kernel(plan, shk, par, trace=True).trace_dx[:, 1, 0]
+    day = np.arange(len(chips)) * par.dt
+    assert (chips[day < start] == 0).all() and (chips[day >= gone + 30] == 0).all()
+    ramp = (day > start) & (day < full)
+    assert (np.diff(chips[ramp]) > 0).all()                       # severity rises along the ramp
+    assert chips[(day > full) & (day < end)].min() > chips[ramp].max() * 0.99
+    two = _compiled(m, {"a": {"shocks": {"c": cap}}, "b": {"shocks": {"c": {**cap, "regions": ["BBB"]}}}},
+                    horizon_months=6, package_offset_months=2.0)
+    plan2, shk2, _ = _inputs(m, two, None)
+    assert shk2.timeline[0, 0, 0] == 0.0 and shk2.timeline[1, 0, 0] == pytest.approx(2 * DPM)
