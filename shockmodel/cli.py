@@ -14,7 +14,7 @@ import click
 from shockmodel import limits
 from shockmodel.errors import UserError
 
-from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
+from shockmodel.models import MODELS  # the registry's names (no model is imported)
 
 #: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
 EXIT_INTERRUPTED = 130
