@@ -65,34 +65,54 @@ _COMPILED: dict[tuple[int, str], tuple[Any, Any]] = {}
 
 
 class MarketHook:
-    """Adapter between the engine's per-block outputs and :mod:`shockmodel.markets`."""
+    """Adapter between the engine's per-block outputs and :mod:`shockmodel.markets`.
 
-    def __init__(self, params_name: str, mrio):
+    Per block it computes the commodity prices (two-sided: supply withdrawn at source against demand
+    lost), the equity valuations and which indices are closed to foreign holders by an explicit financial
+    shock of the scenario (``financial_sanction``, ``capital_controls``), and returns them per draw.
+    The scenario-specific arrays (pass classes, shock masks) are built once per engine plan.
+    """
+
+    def __init__(self, params_name: str, mrio, compiled):
         from shockmodel import markets
 
         self._m = markets
+        self._mrio = mrio
+        self._compiled = compiled
         self.params = markets.load_market_params(params_name)
         self.cm = markets.compile_market_params(self.params, mrio)
-        self.n_uniforms = markets.n_market_uniforms(self.cm)
-        S = mrio.n_sectors
-        self.world_supply0 = mrio.x.reshape(mrio.n_regions, S).sum(axis=0)
+        self.n_financial = sum(sh.kind in markets.FINANCIAL_KINDS for sh in compiled.shocks)
+        self.n_uniforms = markets.n_market_uniforms(self.cm, self.n_financial)
+        self._sm: tuple = (None, None)
+        commodities = [c.name for c in self.params.commodities]
+        indices = [i.name for i in self.params.indices]
         self.coords = {
-            "price_change_pct": ("commodity", [c.name for c in self.params.commodities], "percent",
-                                 "commodity price change (short run)"),
-            "equity_drawdown_pct": ("index", [i.name for i in self.params.indices], "percent",
-                                    "equity index drawdown for a foreign holder"),
+            "price_change_pct": ("commodity", commodities, "percent",
+                                 "commodity price change (short run; negative: a fall)"),
+            "price_at_bound": ("commodity", commodities, "1", "price at a historical bound in the draw (0/1)"),
+            "equity_drawdown_pct": ("index", indices, "percent",
+                                    "equity index fall in value for a foreign holder (negative: a gain)"),
+            "equity_closed": ("index", indices, "1",
+                              "index closed to foreign holders by a financial shock in the draw (0/1)"),
         }
 
+    def scenario_arrays(self, plan):
+        """The :class:`markets.ScenarioMarkets` of ``plan`` (built on first use, kept for the plan)."""
+        if self._sm[0] is not plan:
+            L = plan.L if plan.L is not None else self._mrio.L
+            self._sm = (plan, self._m.compile_scenario_markets(self.cm, self._compiled, plan, L))
+        return self._sm[1]
+
+    def outcome(self, plan, out, u):
+        """The :class:`markets.MarketOutcome` of one block."""
+        sm = self.scenario_arrays(plan)
+        return self._m.market_outcomes(self.cm, sm, out.dx, out.horizon_fraction, out.severity, out.on,
+                                       out.blocked_class_share, u)
+
     def __call__(self, plan, out, u):
-        B = out.dx.shape[0]
-        R, S = plan.n_regions, plan.n_sectors
-        dx = out.dx.reshape(B, R, S)
-        ratio = np.divide(dx, plan.x0.reshape(R, S)[None], out=np.zeros_like(dx), where=plan.x0.reshape(R, S)[None] > 0)
-        gdp_ratio = out.gdp_loss / plan.gdp0[None, :]
-        sanctioned = out.blocked_export_share >= 0.5
-        price, equity = self._m.market_outcomes(self.cm, dx.sum(axis=1), self.world_supply0, ratio, gdp_ratio,
-                                                sanctioned, u)
-        return {"price_change_pct": price, "equity_drawdown_pct": equity}
+        res = self.outcome(plan, out, u)
+        return {"price_change_pct": res.price_change_pct, "price_at_bound": res.price_at_bound.astype(np.float64),
+                "equity_drawdown_pct": res.equity_drawdown_pct, "equity_closed": res.equity_closed.astype(np.float64)}
 
 
 def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
@@ -116,7 +136,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     t0 = time.perf_counter()
     mrio = _table(table)
     spec, compiled = compile_for(scenario, mrio, overrides)
-    hook = MarketHook(markets, mrio) if markets else None
+    hook = MarketHook(markets, mrio, compiled) if markets else None
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
                           variants=variants, critical=critical_weights(mrio), threads=threads, market=hook,
                           progress=progress, keep_draws=engine.KEEP_DRAWS if keep_draws is None else keep_draws,
