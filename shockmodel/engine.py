@@ -805,6 +805,8 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k)
+        if market is not None and getattr(market, "feedback", None) is not None:   # demand feedback, second round
+            market.second_round(plan, dxT, f, smp.severity, on, uT, smp.u_market)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],

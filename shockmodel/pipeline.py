@@ -73,7 +73,7 @@ class MarketHook:
     The scenario-specific arrays (pass classes, shock masks) are built once per engine plan.
     """
 
-    def __init__(self, params_name: str, mrio, compiled):
+    def __init__(self, params_name: str, mrio, compiled, feedback: Sequence[str] = ()):
         from shockmodel import markets
 
         self._m = markets
@@ -84,6 +84,12 @@ class MarketHook:
         self.n_financial = sum(sh.kind in markets.FINANCIAL_KINDS for sh in compiled.shocks)
         self.n_uniforms = markets.n_market_uniforms(self.cm, self.n_financial)
         self._sm: tuple = (None, None)
+        self.feedback = None   # feedback.FeedbackArrays when a channel is on (engine: second round per block)
+        if feedback:
+            from shockmodel import feedback as fb
+
+            self.feedback = fb.compile_feedback(self.cm, mrio, tuple(feedback))
+        self._horizon_years = float(compiled.horizon_months) / 12.0
         commodities = [c.name for c in self.params.commodities]
         indices = [i.name for i in self.params.indices]
         self.coords = {
@@ -109,6 +115,21 @@ class MarketHook:
         return self._m.market_outcomes(self.cm, sm, out.dx, out.horizon_fraction, out.severity, out.on,
                                        out.blocked_class_share, u)
 
+    def second_round(self, plan, dxT, f, severity, on, uT, u):
+        """Add the feedback's second round to a block's output lost ``dxT`` (n, B) before the engine scales
+        it by the horizon fraction ``f`` and reduces it (in place)."""
+        from shockmodel import feedback as fb
+
+        m = self._m
+        sm = self.scenario_arrays(plan)
+        draws = m.sample_market_draws(self.cm, u, sm.n_financial)
+        W, U = m.cell_losses(self.cm, sm, f, severity, on, uT.T)
+        price, _ = m.commodity_prices(self.cm, W, U, draws)
+        dx1 = dxT.T * f[:, None]
+        dx = fb.second_round(self.feedback, self.cm, dx1, price, draws, self._horizon_years)
+        scaled = np.divide(dx, f[:, None], out=dxT.T.copy(), where=f[:, None] > 0)   # f = 0: nothing occurred
+        dxT[...] = scaled.T
+
     def __call__(self, plan, out, u):
         res = self.outcome(plan, out, u)
         return {"price_change_pct": res.price_change_pct, "price_at_bound": res.price_at_bound.astype(np.float64),
@@ -118,7 +139,8 @@ class MarketHook:
 def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
         chunk_size: int | None = None, *, variants: Mapping[str, Sequence[str]] | None = None,
         overrides: Mapping[str, Any] | None = None, threads: int | None = None, markets: str | None = "default",
-        progress: Callable[[int], None] | None = None, keep_draws: int | None = None, precision: str = "float64"):
+        progress: Callable[[int], None] | None = None, keep_draws: int | None = None, precision: str = "float64",
+        feedback: str | Sequence[str] | None = None):
     """Run a scenario and return the result ``xarray.Dataset`` (docs/contracts.md section 3).
 
     scenario: library name (``shockmodel scenarios list``), path to a TOML file, a ScenarioSpec or a
@@ -129,6 +151,8 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     (default ``engine.KEEP_DRAWS``, one million) so memory stays flat; statistics cover every draw.
     precision: "float32" runs the matrix products in single precision (about 1.5-2x faster; results
     within 1e-5 of float64, tests/test_precision.py).
+    feedback: second-round demand feedback channels (``"income,prices,uncertainty"``, a list of them,
+    ``"all"``, or None / ``"none"``: off, the default); they need the market channel (shockmodel.feedback).
     """
     from shockmodel import aggregate, engine
     from shockmodel.criticality import critical_weights
@@ -136,7 +160,13 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     t0 = time.perf_counter()
     mrio = _table(table)
     spec, compiled = compile_for(scenario, mrio, overrides)
-    hook = MarketHook(markets, mrio, compiled) if markets else None
+    from shockmodel.feedback import parse_channels
+
+    channels = parse_channels(feedback)
+    if channels and not markets:
+        raise UserError("feedback needs the market channel (its prices and risk premia); give a market "
+                        "parameter set", field="feedback")
+    hook = MarketHook(markets, mrio, compiled, channels) if markets else None
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
                           variants=variants, critical=critical_weights(mrio), threads=threads, market=hook,
                           progress=progress, keep_draws=engine.KEEP_DRAWS if keep_draws is None else keep_draws,
@@ -147,13 +177,14 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "chunk_size": int(engine.chunk_blocks(chunk_size) * engine.BLOCK), "horizon_months": compiled.horizon_months,
         "coordination": float(compiled.coordination), "shockmodel_version": __version__,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": ATTRIBUTION,
-        "market_params": markets or "", "wall_seconds": round(time.perf_counter() - t0, 3),
+        "market_params": markets or "", "feedback": ",".join(channels) or "none", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),
     }
     ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
-    digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}".encode())
+    digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}"
+                            f"{','.join(channels)}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
 
