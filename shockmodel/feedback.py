@@ -19,7 +19,7 @@ in changes). Equations F1-F4 of docs/model-markets.md::
     dY   = C a + G b                         (C: household consumption shares, G: investment shares, (n, R))
     a    = c g_T + tau T,   b = dI           (T: terms-of-trade income loss, (R,); dI: investment lost)
     g_T  = (I - c V L C)^-1 (g_1 + V L (C tau T + G b))   (total value added lost, Type-II closure)
-    dx_2 = L dY,    dx = clip(dx_1 + dx_2, 0, x0)
+    dx_2 = L dY,    dx = clip(dx_1 + dx_2, -x0, x0)   (a negative loss is a gain)
 
 ``V`` (R, n) sums value added per unit of output by region, ``g_1 = V dx_1`` the first round's value
 added lost. With every channel off ``dx = dx_1`` exactly. The trade matrices are first-round only.
@@ -146,4 +146,4 @@ def second_round(fa: FeedbackArrays, cm: mk.CompiledMarkets, dx1: np.ndarray, pr
         g_total = rhs
     a = c[:, None] * g_total + tot
     dx2 = a @ fa.LC.T + inv @ fa.LG.T
-    return np.clip(dx1 + dx2, 0.0, fa.x0)
+    return np.clip(dx1 + dx2, -fa.x0, fa.x0)

@@ -1107,7 +1107,7 @@ def withdrawn_shares(cm: CompiledMarkets, W: np.ndarray, U: np.ndarray, draws: M
 
 #: Elasticity of demand for the buyers' own products (the eta of M6): unit-elastic final demand (assumption).
 DOWNSTREAM_ELASTICITY = 1.0
-_NEWTON_STEPS = 12
+_NEWTON_STEPS = 60
 
 
 def price_change_pct(q_s: np.ndarray, q_d: np.ndarray, e_d: np.ndarray, e_s: np.ndarray,
@@ -1120,8 +1120,9 @@ def price_change_pct(q_s: np.ndarray, q_d: np.ndarray, e_d: np.ndarray, e_s: np.
     ``theta = e_d / eta`` and face a demand of elasticity ``eta`` for their own products (Marshall-Hicks law
     of derived demand: the elasticity at the baseline is ``theta eta = e_d``, and it rises with the price as
     the cost share grows, so a large withdrawal does not send the price to infinity as a constant elasticity
-    would). To first order ``dP/P = (q_s - q_d) / (e_d + e_s)``, the constant-elasticity answer. Solved in
-    ``x = log P`` by Newton's method from the first-order solution (the left side is concave and decreasing
+    would). To first order ``dP/P = (q_s - q_d) / (e_d + e_s)``, the constant-elasticity answer. With
+    ``e_s = 0`` the solution is closed, ``P = 1 + (e^(a / eta) - 1) / theta`` with ``a = log((1 - q_d) /
+    (1 - q_s))``; otherwise Newton's method in ``x = log P`` from it (the residual is concave and decreasing
     in x, so the iterates converge monotonically after the first step). Exactly zero when ``q_s = q_d``.
     """
     qs = np.clip(np.asarray(q_s, dtype=np.float64), 0.0, _ALMOST_ONE)
@@ -1132,12 +1133,21 @@ def price_change_pct(q_s: np.ndarray, q_d: np.ndarray, e_d: np.ndarray, e_s: np.
     a = np.log1p(-qd) - np.log1p(-qs)
     lo = np.maximum(np.asarray(log_bounds)[0], -50.0)     # a price ratio of e^-50: the physical zero
     hi = np.asarray(log_bounds)[1]
-    x = np.clip(a / (theta * eta + es), lo, hi + 1.0)
+    top = np.minimum(hi, 50.0) + 1.0
+    # without a supply response the solution is closed: 1 - theta + theta P = e^(a / eta); P <= 0 means the
+    # demand left cannot be met at any positive price (the physical zero). It starts Newton otherwise.
+    p0 = 1.0 + np.expm1(a / eta) / theta
+    x = np.clip(np.log(np.maximum(p0, 1e-300)), lo, top)
     for _ in range(_NEWTON_STEPS):
+        if not np.any(es > 0.0):
+            break
         ex = np.exp(x)
         den = 1.0 - theta + theta * ex
         g = a - eta * np.log(den) - es * x
-        x = np.clip(x + g / (eta * theta * ex / den + es), lo, hi + 1.0)
+        step = g / (eta * theta * ex / den + es)
+        x = np.where(es > 0.0, np.clip(x + step, lo, top), x)
+        if np.all(np.abs(step[es > 0.0]) < 1e-13):   # the block is fixed (engine.BLOCK draws): deterministic
+            break
     x = np.where(a == 0.0, 0.0, x)
     at_bound = (x >= hi) | (x <= lo)
     return 100.0 * np.expm1(np.clip(x, lo, hi)) + 0.0, at_bound
@@ -1166,12 +1176,12 @@ def equity_drawdown_pct(cm: CompiledMarkets, output_loss_ratio: np.ndarray, gdp_
     """(B, I) fall in value in percent for a foreign holder (negative: a gain) and (B, I) bool closed to
     foreign holders (M7-M11).
 
-    output_loss_ratio : (B, n) in [0, 1]; gdp_loss_ratio : (B, R); price_pct : (B, C) commodity price
+    output_loss_ratio : (B, n) in [-1, 1] (negative: a gain); gdp_loss_ratio : (B, R); price_pct : (B, C) commodity price
     changes; closed_regions : (B, R) bool, closed by an explicit financial shock in the draw.
     """
     p = cm.params
-    olr = np.clip(np.asarray(output_loss_ratio, dtype=np.float64), 0.0, 1.0)
-    g = np.clip(np.asarray(gdp_loss_ratio, dtype=np.float64), 0.0, 1.0)
+    olr = np.clip(np.asarray(output_loss_ratio, dtype=np.float64), -1.0, 1.0)   # < 0: a gain (feedback)
+    g = np.clip(np.asarray(gdp_loss_ratio, dtype=np.float64), -1.0, 1.0)
     pi = (np.asarray(price_pct, dtype=np.float64) / 100.0) @ cm.price_to_sector       # (B, n)
     revenue_loss = olr - pi * (1.0 - olr)                                               # 1 - (1 + pi)(1 - o)
     F = revenue_loss @ cm.sector_loading.T + g @ cm.residual_loading.T                  # (B, I)

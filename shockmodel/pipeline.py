@@ -181,6 +181,9 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "non_converged_draws": int(raw.non_converged),
     }
     ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
+    if "price_at_bound_summary" in ds:   # the share of draws whose price sits at a historical bound
+        ds["price_bound_share"] = ds["price_at_bound_summary"].sel(metric="mean", drop=True).assign_attrs(
+            units="1", long_name="share of draws with the commodity price at a historical bound")
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
     digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}"
