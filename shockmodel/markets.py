@@ -82,7 +82,7 @@ __all__ = [
     "MarketParams", "CompiledMarkets", "ScenarioMarkets", "MarketDraws", "markets_dir", "list_market_params",
     "load_market_params", "market_params_from_dict", "format_market_params", "n_market_uniforms",
     "market_uniform_layout", "compile_market_params", "compile_scenario_markets", "sample_market_draws",
-    "withdrawn_shares", "price_change_pct", "commodity_prices", "equity_drawdown_pct", "cell_losses",
+    "withdrawn_shares", "price_change_pct", "commodity_prices", "revenue_lost", "equity_drawdown_pct", "cell_losses",
     "market_outcomes",
 ]
 
@@ -335,11 +335,20 @@ class CompiledMarkets:
     region_onehot: np.ndarray
     x0: np.ndarray
     gdp0: np.ndarray
+    A_eq: np.ndarray = None        # (n, I) F per unit of output lost: loadings / x0 + residual via value added
+    V_gdp: np.ndarray = None       # (n, R) value added lost per unit of output lost, by region
+    p_idx: np.ndarray = None       # industries whose revenue a commodity price moves
+    p_map: np.ndarray = None       # (C, |p_idx|) revenue shares there
+    p_load: np.ndarray = None      # (|p_idx|, I) their index loadings
+    y_own: np.ndarray = None       # (cells,) final demand of the cell's commodity by the buyer region
+    sampler: Any = None            # _ColumnSampler of the parameter columns
 
     def __post_init__(self) -> None:
         for k, v in self.__dict__.items():
             if isinstance(v, np.ndarray):
                 v.setflags(write=False)
+        if self.sampler is None:
+            object.__setattr__(self, "sampler", _ColumnSampler.build(_column_dists(self.params)))
 
     @property
     def n_uniforms(self) -> int:
@@ -351,12 +360,15 @@ class ScenarioMarkets:
     """The scenario-specific arrays of the market channel (:func:`compile_scenario_markets`).
 
     cap_cols, fd_cols, fin_cols : shock columns of capacity, final-demand and financial shocks
-    cap_mask : (K_cap, n) float 0/1; fd_mask : (K_fd, n) float 0/1 [buyer, product]; fin_regions (K_fin, R)
+    cap_mask : (K_cap, q) float 0/1 over the q commodity industries some capacity shock hits, K_cap (q, cells)
+    their deliveries (rows of ``CompiledMarkets.K_cap``); fd_mask : (K_fd, cells) float 0/1, final-demand
+    shocks on the (buyer, commodity) cells; fin_regions (K_fin, R)
     shock_pkg : (K,) package of every shock
     term_k, term_ps, term_inc : the factors ``1 - eff_k (1 - subst[pkg, s])`` of the commodity flow classes:
         shock column, (package, sector) pair and (terms, flow classes) incidence
     sub_cols, sub_inc : substitution shock columns and their (shocks, (package, sector) pairs) incidence
     K_blk : (flow classes, cells) baseline imports of each commodity flow class into the cell
+    structure : the same incidences as CSR lists for the kernel (kernels.markets.CellStructure)
     class_fd : (K_fd, n_classes) 1 where a final-demand shock covers the class's buyer cell
     M_der : (n_classes, cells) demand for the cell's commodity lost per unit of w_c = 1 - pass_c dem_c: the
         demand-driven (Leontief) output lost, (L Yc)[:, c], times the buyers' input coefficients
@@ -364,10 +376,12 @@ class ScenarioMarkets:
         repetition); has_imports : (cells,) 1 where the cell has such suppliers
     """
 
+    structure: Any
     class_fd: np.ndarray
     M_der: np.ndarray
     cap_cols: np.ndarray
     cap_mask: np.ndarray
+    K_cap: np.ndarray
     fd_cols: np.ndarray
     fd_mask: np.ndarray
     fin_cols: np.ndarray
@@ -918,7 +932,19 @@ def compile_market_params(params: MarketParams, mrio: "MRIO") -> CompiledMarkets
         region_share=region_share,
         earnings_yield=np.array([ix.earnings_yield for ix in params.indices], dtype=np.float64),
         va_share=region_share, va_ratio=np.divide(np.asarray(mrio.v, float), x0, out=np.zeros(n), where=x0 > 0),
-        region_onehot=np.repeat(np.eye(R), S, axis=0), x0=x0, gdp0=va0)
+        region_onehot=np.repeat(np.eye(R), S, axis=0), x0=x0, gdp0=va0, **_equity_maps(
+            x0, va0, np.asarray(mrio.v, float), sector_loading, residual_loading, price_to_sector, K_fd, R, S))
+
+
+def _equity_maps(x0, va0, v0, sector_loading, residual_loading, price_to_sector, K_fd, R, S) -> dict:
+    """The products of :func:`revenue_lost` folded into a few small matrices (one GEMM per block)."""
+    inv_x = np.divide(1.0, x0, out=np.zeros_like(x0), where=x0 > 0)
+    V_gdp = np.divide(v0, x0, out=np.zeros_like(x0), where=x0 > 0)[:, None] * np.repeat(np.eye(R), S, axis=0)
+    inv_g = np.divide(1.0, va0, out=np.zeros_like(va0), where=va0 > 0)
+    A_eq = (sector_loading * inv_x[None, :]).T + (V_gdp * inv_g[None, :]) @ residual_loading.T
+    p_idx = np.flatnonzero(np.abs(price_to_sector).sum(axis=0) > 0)
+    return {"A_eq": A_eq, "V_gdp": V_gdp, "p_idx": p_idx, "p_map": price_to_sector[:, p_idx],
+            "p_load": sector_loading[:, p_idx].T, "y_own": K_fd.sum(axis=0)}
 
 
 def compile_scenario_markets(cm: CompiledMarkets, compiled, plan, L: np.ndarray) -> ScenarioMarkets:
@@ -935,8 +961,12 @@ def compile_scenario_markets(cm: CompiledMarkets, compiled, plan, L: np.ndarray)
         return np.array([k for k, sh in enumerate(shocks) if sh.kind in kinds], dtype=np.int64)
 
     cap_cols, fd_cols, fin_cols = cols(("capacity",)), cols(("final_demand",)), cols(FINANCIAL_KINDS)
-    cap_mask = np.array([shocks[k].mask.reshape(-1) for k in cap_cols], dtype=np.float64).reshape(len(cap_cols), n)
-    fd_mask = np.array([shocks[k].mask.reshape(-1) for k in fd_cols], dtype=np.float64).reshape(len(fd_cols), n)
+    cap_full = np.array([shocks[k].mask.reshape(-1) for k in cap_cols], dtype=np.float64).reshape(len(cap_cols), n)
+    cap_cells = np.flatnonzero(cap_full.any(axis=0) & (np.abs(cm.K_cap).sum(axis=1) > 0))   # commodity industries hit
+    cap_mask, K_cap = cap_full[:, cap_cells], cm.K_cap[cap_cells]
+    fd_full = np.array([shocks[k].mask.reshape(-1) for k in fd_cols], dtype=np.float64).reshape(len(fd_cols), n)
+    own = (np.arange(R)[:, None] * S + cm.csec[None, :]).reshape(-1)    # (buyer m, commodity sector) cells
+    fd_mask = fd_full[:, own]
     fin_regions = np.array([shocks[k].mask for k in fin_cols], dtype=bool).reshape(len(fin_cols), R)
     cls = plan.classes
     # The commodity flows (exporter e -> buyer region m, sector s) grouped by the trade shocks covering them
@@ -997,17 +1027,113 @@ def compile_scenario_markets(cm: CompiledMarkets, compiled, plan, L: np.ndarray)
     for c in range(cls.n_classes):
         class_fd[cls.cls_fd[cls.cls_fd_ptr[c]:cls.cls_fd_ptr[c + 1]], c] = 1.0
     M_der = (np.asarray(L, dtype=np.float64) @ cls.Yc).T @ cm.K_der          # (n_classes, cells)
+    structure = _cell_structure(
+        shock_pkg=np.array([sh.package for sh in shocks], dtype=np.int64), sub_cols=sub_cols, sub_inc=sub_inc,
+        term_k=np.array(term_k, dtype=np.int64), term_ps=np.array(term_ps, dtype=np.int64), term_cls=term_cls,
+        n_fc=n_cls, K_blk=K_blk, per_cell=per_cell, cut_val=has_imports * cm.imports0, cap_cols=cap_cols,
+        cap_mask=cap_mask, K_cap=K_cap, fd_cols=fd_cols, fd_mask=fd_mask, y_own=cm.y_own, class_fd=class_fd)
     return ScenarioMarkets(
-        class_fd=class_fd, M_der=M_der, term_k=np.array(term_k, dtype=np.int64),
+        structure=structure, class_fd=class_fd, M_der=M_der, term_k=np.array(term_k, dtype=np.int64),
         term_ps=np.array(term_ps, dtype=np.int64), term_inc=term_inc, sub_cols=sub_cols, sub_inc=sub_inc,
-        cap_cols=cap_cols, cap_mask=cap_mask, fd_cols=fd_cols, fd_mask=fd_mask, fin_cols=fin_cols,
+        cap_cols=cap_cols, cap_mask=cap_mask, K_cap=K_cap, fd_cols=fd_cols, fd_mask=fd_mask, fin_cols=fin_cols,
         fin_regions=fin_regions, shock_pkg=np.array([sh.package for sh in shocks], dtype=np.int64),
         K_blk=K_blk, cut_idx=cut_idx, has_imports=has_imports)
+
+
+def _csr_lists(lists: Sequence[Sequence[int]], values: Sequence[Sequence[float]] | None = None):
+    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(x) for x in lists])
+    idx = np.array([v for x in lists for v in x], dtype=np.int64)
+    if values is None:
+        return ptr, idx
+    return ptr, idx, np.array([v for x in values for v in x], dtype=np.float64)
+
+
+def _cell_structure(*, shock_pkg, sub_cols, sub_inc, term_k, term_ps, term_cls, n_fc, K_blk, per_cell, cut_val,
+                    cap_cols, cap_mask, K_cap, fd_cols, fd_mask, y_own, class_fd):
+    """CSR lists of the incidences for ``kernels.markets.supply_and_demand_cells``."""
+    from shockmodel.kernels.markets import CellStructure
+
+    ps_ptr, ps_col = _csr_lists([sub_cols[np.flatnonzero(sub_inc[:, q])] for q in range(sub_inc.shape[1])])
+    terms = [[t for t in range(len(term_k)) if term_cls[t] == g] for g in range(n_fc)]
+    fc_ptr, order = _csr_lists(terms)
+    nz = [np.flatnonzero(K_blk[g]) for g in range(n_fc)]
+    blk_ptr, blk_cell, blk_val = _csr_lists(nz, [K_blk[g, c] for g, c in enumerate(nz)])
+    cut_ptr, cut_fc = _csr_lists(per_cell)
+    cap_ptr, cap_col = _csr_lists([cap_cols[np.flatnonzero(cap_mask[:, i])] for i in range(cap_mask.shape[1])])
+    dz = [np.flatnonzero(K_cap[i]) for i in range(K_cap.shape[0])]
+    capd_ptr, capd_cell, capd_val = _csr_lists(dz, [K_cap[i, c] for i, c in enumerate(dz)])
+    fdo_ptr, fdo_col = _csr_lists([fd_cols[np.flatnonzero(fd_mask[:, c])] for c in range(fd_mask.shape[1])])
+    cfd_ptr, cfd_col = _csr_lists([fd_cols[np.flatnonzero(class_fd[:, c])] for c in range(class_fd.shape[1])])
+    return CellStructure(
+        shock_pkg=shock_pkg, ps_ptr=ps_ptr, ps_col=ps_col, fc_ptr=fc_ptr, term_k=term_k[order],
+        term_ps=term_ps[order], blk_ptr=blk_ptr, blk_cell=blk_cell, blk_val=blk_val, cut_ptr=cut_ptr,
+        cut_fc=cut_fc, cut_val=np.asarray(cut_val, dtype=np.float64), cap_ptr=cap_ptr, cap_col=cap_col,
+        capd_ptr=capd_ptr, capd_cell=capd_cell, capd_val=capd_val, fdo_ptr=fdo_ptr, fdo_col=fdo_col,
+        y_own=np.asarray(y_own, dtype=np.float64), cfd_ptr=cfd_ptr, cfd_col=cfd_col)
 
 
 # ------------------------------------------------------------------------------------------------
 # Sampling and outcomes
 # ------------------------------------------------------------------------------------------------
+def _column_dists(p: MarketParams) -> list[MarketDistribution]:
+    """The distribution of every parameter column of ``u`` (all but the financial ones), in layout order."""
+    com, idx, fb = p.commodities, p.indices, p.feedback
+    return [*(c.elasticity for c in com), *(c.supply_elasticity for c in com),
+            *(c.arbitrage if c.market else _ZERO for c in com), *(c.stock_release for c in com),
+            *(ix.operating_leverage for ix in idx), *(ix.earnings_persistence for ix in idx),
+            *(ix.local_risk_premium_pp for ix in idx), *(ix.uninvestable_loss_pct for ix in idx),
+            p.common_risk_premium_pp, fb.mpc, fb.tot_pass, fb.investment_semi_elasticity]
+
+
+@dataclass(frozen=True, eq=False)
+class _ColumnSampler:
+    """Inverse CDFs of many columns at once, grouped by distribution (a few array operations per block
+    instead of one call per column). Same formulas as :func:`shockmodel.sampling.ppf`, elementwise, so the
+    same numbers."""
+
+    groups: tuple[tuple[str, np.ndarray, tuple[np.ndarray, ...]], ...]
+    other: tuple[tuple[int, MarketDistribution], ...]
+    n: int
+
+    @classmethod
+    def build(cls, dists: Sequence[MarketDistribution]) -> "_ColumnSampler":
+        by: dict[str, list[int]] = {}
+        other = []
+        for j, d in enumerate(dists):
+            if d.dist in ("fixed", "uniform", "triangular", "lognormal") and not (
+                    d.dist == "triangular" and d.params[2] == d.params[0]):
+                by.setdefault(d.dist, []).append(j)
+            else:
+                other.append((j, d))
+        groups = []
+        for name_, cols_ in by.items():
+            P = np.array([dists[j].params for j in cols_], dtype=np.float64)
+            groups.append((name_, np.array(cols_, dtype=np.int64), tuple(P[:, k] for k in range(P.shape[1]))))
+        return cls(groups=tuple(groups), other=tuple(other), n=len(dists))
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        out = np.empty((u.shape[0], self.n))
+        for name_, cols_, prm in self.groups:
+            x = u[:, cols_]
+            if name_ == "fixed":
+                out[:, cols_] = prm[0]
+            elif name_ == "uniform":
+                out[:, cols_] = prm[0] + x * (prm[1] - prm[0])
+            elif name_ == "triangular":
+                lo, mode, hi = prm
+                c = (mode - lo) / (hi - lo)
+                left = lo + np.sqrt(x * (hi - lo) * (mode - lo))
+                right = hi - np.sqrt((1.0 - x) * (hi - lo) * (hi - mode))
+                out[:, cols_] = np.where(x < c, left, right)
+            else:   # lognormal (log median, sigma, cap)
+                x = np.clip(x, _U_EPS, 1.0 - _U_EPS)
+                out[:, cols_] = np.minimum(prm[2], np.exp(prm[0] + prm[1] * special.ndtri(x)))
+        for j, d in self.other:
+            out[:, j] = d.ppf(u[:, j])
+        return out
+
+
 def sample_market_draws(cm: CompiledMarkets, u: np.ndarray, n_financial: int = 0) -> MarketDraws:
     """Map the uniforms ``u`` (B, n_market_uniforms) to market parameters by inverse CDFs (column by
     column, see :func:`market_uniform_layout`)."""
@@ -1016,51 +1142,24 @@ def sample_market_draws(cm: CompiledMarkets, u: np.ndarray, n_financial: int = 0
     n = n_market_uniforms(p, n_financial)
     if u.ndim != 2 or u.shape[1] != n:
         raise ValueError(f"u must have shape (draws, {n}) for these market parameters, got {u.shape}")
-    if u.size and (not np.all(np.isfinite(u)) or u.min() < 0.0 or u.max() > 1.0):
-        raise ValueError("u must hold uniforms in [0, 1]")
     lay = market_uniform_layout(p, n_financial)
-    B = u.shape[0]
+    X = cm.sampler(u[:, :lay["financial"].start])
 
-    def cols(name_: str, dists: Sequence[MarketDistribution]) -> np.ndarray:
-        block = u[:, lay[name_]]
-        out = np.empty((B, len(dists)))
-        for j, d in enumerate(dists):
-            out[:, j] = d.ppf(block[:, j])
-        return out
+    def cols(name_: str) -> np.ndarray:
+        return X[:, lay[name_]]
 
-    com, idx, fb = p.commodities, p.indices, p.feedback
     return MarketDraws(
-        elasticity=cols("elasticity", [c.elasticity for c in com]),
-        supply_elasticity=cols("supply_elasticity", [c.supply_elasticity for c in com]),
-        arbitrage=cols("arbitrage", [c.arbitrage if c.market else _ZERO for c in com]),
-        stock_release=cols("stock_release", [c.stock_release for c in com]),
-        operating_leverage=cols("operating_leverage", [ix.operating_leverage for ix in idx]),
-        earnings_persistence=cols("earnings_persistence", [ix.earnings_persistence for ix in idx]),
-        local_risk_premium_pp=cols("local_risk_premium_pp", [ix.local_risk_premium_pp for ix in idx]),
-        uninvestable_loss_pct=cols("uninvestable_loss_pct", [ix.uninvestable_loss_pct for ix in idx]),
-        common_risk_premium_pp=cols("common_risk_premium_pp", [p.common_risk_premium_pp])[:, 0],
-        mpc=cols("mpc", [fb.mpc])[:, 0], tot_pass=cols("tot_pass", [fb.tot_pass])[:, 0],
-        investment_semi_elasticity=cols("investment_semi_elasticity", [fb.investment_semi_elasticity])[:, 0],
+        elasticity=cols("elasticity"), supply_elasticity=cols("supply_elasticity"), arbitrage=cols("arbitrage"),
+        stock_release=cols("stock_release"), operating_leverage=cols("operating_leverage"),
+        earnings_persistence=cols("earnings_persistence"), local_risk_premium_pp=cols("local_risk_premium_pp"),
+        uninvestable_loss_pct=cols("uninvestable_loss_pct"),
+        common_risk_premium_pp=cols("common_risk_premium_pp")[:, 0], mpc=cols("mpc")[:, 0],
+        tot_pass=cols("tot_pass")[:, 0], investment_semi_elasticity=cols("investment_semi_elasticity")[:, 0],
         financial_u=u[:, lay["financial"]],
     )
 
 
 _ALMOST_ONE = 1.0 - 1e-12   # a share of exactly 1 would make log(1 - share) infinite
-
-
-def _kept_share(eff: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``prod_k (1 - eff_k)^mask_k`` per draw and cell, as ``exp(sum_k mask_k log(1 - eff_k))``."""
-    return np.exp(np.log1p(-np.minimum(eff, _ALMOST_ONE)) @ mask)
-
-
-def flow_blocked_share(sm: ScenarioMarkets, eff: np.ndarray) -> np.ndarray:
-    """(B, flow classes) blocked share ``u = 1 - prod_k (1 - eff_k (1 - subst[pkg_k, s]))`` of the commodity
-    flow classes, after re-sourcing (as kernels.propagate.build_pass); ``eff`` (B, K) effective severities."""
-    B = eff.shape[0]
-    if not len(sm.term_k):
-        return np.zeros((B, sm.K_blk.shape[0]))
-    keep_sub = _kept_share(eff[:, sm.sub_cols], sm.sub_inc) if len(sm.sub_cols) else np.ones((B, sm.sub_inc.shape[1]))
-    return 1.0 - _kept_share(eff[:, sm.term_k] * keep_sub[:, sm.term_ps], sm.term_inc)
 
 
 def cell_losses(cm: CompiledMarkets, sm: ScenarioMarkets, f: np.ndarray, severity: np.ndarray, on: np.ndarray,
@@ -1069,25 +1168,21 @@ def cell_losses(cm: CompiledMarkets, sm: ScenarioMarkets, f: np.ndarray, severit
     (M1, M2 of docs/model-markets.md).
 
     f : (B,) horizon fraction; severity : (B, K); on : (B, P) packages on; u_cls : (B, n_classes) blocked
-    share of each of the engine's pass classes (for the final demand they lose).
+    share of each of the engine's pass classes (for the final demand they lose). The sparse products run in
+    ``kernels.markets.supply_and_demand_cells``; the derived demand is one matrix product.
     """
-    eff = severity * on[:, sm.shock_pkg]
-    u_flow = flow_blocked_share(sm, eff)
-    W = u_flow @ sm.K_blk                                           # blocked imports not rerouted
-    if len(sm.cap_cols):
-        W += (1.0 - _kept_share(eff[:, sm.cap_cols], sm.cap_mask)) @ cm.K_cap   # capacity lost
-    if len(sm.fd_cols):
-        e_fd = eff[:, sm.fd_cols]
-        dem_cls = _kept_share(e_fd, sm.class_fd)
-        own_fd = (1.0 - _kept_share(e_fd, sm.fd_mask)) @ cm.K_fd
-    else:
-        dem_cls, own_fd = 1.0, 0.0
-    w = 1.0 - (1.0 - u_cls) * dem_cls                              # final demand lost by class
-    derived = w @ sm.M_der + own_fd
-    cut = np.min(u_flow[:, sm.cut_idx], axis=2) * (sm.has_imports * cm.imports0)[None, :]  # blockaded buyers
-    U = np.maximum(derived, cut)
+    from shockmodel.kernels.markets import supply_and_demand_cells
+
+    B, cells = severity.shape[0], cm.deliv0.size
+    W, own_fd, cut = np.empty((B, cells)), np.empty((B, cells)), np.empty((B, cells))
+    w = np.empty((B, sm.M_der.shape[0]))
+    supply_and_demand_cells(np.ascontiguousarray(severity, dtype=np.float64), np.ascontiguousarray(on, dtype=bool),
+                            np.ascontiguousarray(u_cls, dtype=np.float64), sm.structure, W, own_fd, cut, w)
+    U = np.maximum(w @ sm.M_der + own_fd, cut)                    # derived demand, own final demand, blockades
     fc = np.asarray(f, dtype=np.float64)[:, None]
-    return np.clip(W * fc, 0.0, cm.deliv0), np.clip(U * fc, 0.0, cm.deliv0)
+    W *= fc
+    U *= fc
+    return np.clip(W, 0.0, cm.deliv0, out=W), np.clip(U, 0.0, cm.deliv0, out=U)
 
 
 def withdrawn_shares(cm: CompiledMarkets, W: np.ndarray, U: np.ndarray, draws: MarketDraws
@@ -1170,24 +1265,33 @@ def risk_ramps(cm: CompiledMarkets, gdp_loss_ratio: np.ndarray) -> tuple[np.ndar
             np.minimum(1.0, g_world / p.risk_full_at_world_gdp_loss))
 
 
-def equity_drawdown_pct(cm: CompiledMarkets, output_loss_ratio: np.ndarray, gdp_loss_ratio: np.ndarray,
-                        price_pct: np.ndarray, closed_regions: np.ndarray, draws: MarketDraws
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """(B, I) fall in value in percent for a foreign holder (negative: a gain) and (B, I) bool closed to
-    foreign holders (M7-M11).
+def revenue_lost(cm: CompiledMarkets, dx: np.ndarray, price_pct: np.ndarray) -> np.ndarray:
+    """(B, I) revenue lost by each index's earnings base, ``F`` of M7 (negative: a gain).
 
-    output_loss_ratio : (B, n) in [-1, 1] (negative: a gain); gdp_loss_ratio : (B, R); price_pct : (B, C) commodity price
-    changes; closed_regions : (B, R) bool, closed by an explicit financial shock in the draw.
+    ``F = sum w (1 - (1 + pi)(1 - o)) + w_other g = sum w o + w_other g - sum w pi (1 - o)``: the first two
+    terms are one product ``dx @ A_eq``; the price term only involves the industries a commodity price
+    moves. dx : (B, n) output lost (negative: gained); price_pct : (B, C).
+    """
+    dx = np.asarray(dx, dtype=np.float64)
+    F = dx @ cm.A_eq
+    if cm.p_idx.size:
+        kept = 1.0 - dx[:, cm.p_idx] / cm.x0[cm.p_idx]
+        F -= ((np.asarray(price_pct, dtype=np.float64) / 100.0) @ cm.p_map * kept) @ cm.p_load
+    return F
+
+
+def equity_drawdown_pct(cm: CompiledMarkets, F: np.ndarray, gdp_loss_ratio: np.ndarray,
+                        closed_regions: np.ndarray, draws: MarketDraws) -> tuple[np.ndarray, np.ndarray]:
+    """(B, I) fall in value in percent for a foreign holder (negative: a gain) and (B, I) bool closed to
+    foreign holders (M8-M12).
+
+    F : (B, I) revenue lost (:func:`revenue_lost`); gdp_loss_ratio : (B, R); closed_regions : (B, R) bool,
+    closed by an explicit financial shock in the draw.
     """
     p = cm.params
-    olr = np.clip(np.asarray(output_loss_ratio, dtype=np.float64), -1.0, 1.0)   # < 0: a gain (feedback)
-    g = np.clip(np.asarray(gdp_loss_ratio, dtype=np.float64), -1.0, 1.0)
-    pi = (np.asarray(price_pct, dtype=np.float64) / 100.0) @ cm.price_to_sector       # (B, n)
-    revenue_loss = olr - pi * (1.0 - olr)                                               # 1 - (1 + pi)(1 - o)
-    F = revenue_loss @ cm.sector_loading.T + g @ cm.residual_loading.T                  # (B, I)
     ey, growth = cm.earnings_yield[None, :], p.earnings_growth
     pv_loss = ey * draws.operating_leverage * F / (1.0 + growth + ey - draws.earnings_persistence * (1.0 + growth))
-    h_i, h_w = risk_ramps(cm, g)
+    h_i, h_w = risk_ramps(cm, gdp_loss_ratio)
     premium_pp = h_w[:, None] * draws.common_risk_premium_pp[:, None] + h_i * draws.local_risk_premium_pp
     ratio = np.maximum(0.0, 1.0 - pv_loss) * np.exp(-premium_pp / (100.0 * ey))
     dd = 100.0 * (1.0 - ratio)
@@ -1232,18 +1336,15 @@ def market_outcomes(cm: CompiledMarkets, sm: ScenarioMarkets, dx: np.ndarray, f:
     dx = np.asarray(dx, dtype=np.float64)
     if dx.ndim != 2 or dx.shape[1] != cm.x0.size:
         raise ValueError(f"dx must have shape (draws, {cm.x0.size}) (table {cm.table!r}), got {dx.shape}")
-    if not np.all(np.isfinite(dx)):
-        raise ValueError("dx has non-finite values")
     if draws is None:
         draws = sample_market_draws(cm, u, sm.n_financial)
     if prices is None:
         W, U = cell_losses(cm, sm, f, severity, on, u_cls)
         prices = commodity_prices(cm, W, U, draws)
     price, at_bound = prices
-    olr = np.divide(dx, cm.x0, out=np.zeros_like(dx), where=cm.x0 > 0)
-    gdp = (dx * cm.va_ratio) @ cm.region_onehot
+    gdp = dx @ cm.V_gdp
     g = np.divide(gdp, cm.gdp0, out=np.zeros_like(gdp), where=cm.gdp0 > 0)
     closed_r = closed_regions(sm, severity, on, draws)
-    dd, closed = equity_drawdown_pct(cm, olr, g, price, closed_r, draws)
+    dd, closed = equity_drawdown_pct(cm, revenue_lost(cm, dx, price), g, closed_r, draws)
     return MarketOutcome(price_change_pct=price, price_at_bound=at_bound, equity_drawdown_pct=dd,
                          equity_closed=closed, gdp_loss=gdp, draws=draws)

@@ -315,7 +315,7 @@ def test_energy_exporter_index_gains_from_an_embargo_on_another_producer(tmp_pat
 
 def test_discounting_a_transitory_loss_costs_a_few_percent():
     """A one-year 50% earnings loss with no persistence costs ey * 0.5 / (1 + g + ey) of value (M8)."""
-    from shockmodel.markets import equity_drawdown_pct, sample_market_draws
+    from shockmodel.markets import equity_drawdown_pct, revenue_lost, sample_market_draws
 
     d = dict(TOY_PARAMS, indices={"exp": TOY_PARAMS["indices"]["exp"]})
     d["index_defaults"] = {**TOY_PARAMS["index_defaults"], "operating_leverage": 1.0, "earnings_persistence": 0.0}
@@ -323,10 +323,11 @@ def test_discounting_a_transitory_loss_costs_a_few_percent():
     mrio = toy_mrio(3, regions=("EXP", "SAN", "BUY"))
     cm = compile_market_params(p, mrio)
     draws = sample_market_draws(cm, np.full((1, n_market_uniforms(p)), 0.5))
-    olr = np.zeros((1, mrio.n))
-    olr[0, : mrio.n_sectors] = 0.5                                          # every EXP industry loses half
-    dd, closed = equity_drawdown_pct(cm, olr, np.array([[0.5, 0.0, 0.0]]), np.zeros((1, 1)),
-                                     np.zeros((1, 3), bool), draws)
+    dx = np.zeros((1, mrio.n))
+    dx[0, : mrio.n_sectors] = 0.5 * mrio.x[: mrio.n_sectors]              # every EXP industry loses half
+    F = revenue_lost(cm, dx, np.zeros((1, 1)))
+    assert F[0, 0] == pytest.approx(0.5)
+    dd, closed = equity_drawdown_pct(cm, F, np.array([[0.5, 0.0, 0.0]]), np.zeros((1, 3), bool), draws)
     assert dd[0, 0] == pytest.approx(100 * 0.08 * 0.5 / (1.04 + 0.08))    # about 3.6%, not 50%
     assert not closed.any()
 
@@ -496,3 +497,16 @@ def test_market_outcomes_rejects_wrong_shapes(default_table):
         market_outcomes(hook.cm, sm, np.zeros((B, 3)), *args, np.zeros((B, hook.n_uniforms)))
     with pytest.raises(ValueError, match="u must have shape"):
         market_outcomes(hook.cm, sm, np.zeros((B, default_table.n)), *args, np.zeros((B, 2)))
+
+
+def test_grouped_sampler_matches_column_by_column_inverse_cdfs(params, default_table):
+    """The grouped inverse CDFs give the numbers of each distribution's own ppf, bit for bit."""
+    from shockmodel.markets import _column_dists
+
+    cm = compile_market_params(params, default_table)
+    dists = _column_dists(params)
+    u = np.random.default_rng(1).random((257, len(dists)))
+    u[0], u[1] = 0.0, 1.0
+    X = cm.sampler(u)
+    for j, d in enumerate(dists):
+        np.testing.assert_array_equal(X[:, j], d.ppf(u[:, j]), err_msg=str(d))
