@@ -84,6 +84,9 @@ class MarketHook:
         self.n_financial = sum(sh.kind in markets.FINANCIAL_KINDS for sh in compiled.shocks)
         self.n_uniforms = markets.n_market_uniforms(self.cm, self.n_financial)
         self._sm: tuple = (None, None)
+        # the Leontief inverse, computed here, outside the engine's one-thread BLAS limit, as the engine's
+        # own plans compute it: its last bits depend on the BLAS thread count, and MRIO caches it
+        self._L = mrio.L
         self.feedback = None   # feedback.FeedbackArrays when a channel is on (engine: second round per block)
         if feedback:
             from shockmodel import feedback as fb
@@ -105,8 +108,7 @@ class MarketHook:
     def scenario_arrays(self, plan):
         """The :class:`markets.ScenarioMarkets` of ``plan`` (built on first use, kept for the plan)."""
         if self._sm[0] is not plan:
-            L = plan.L if plan.L is not None else self._mrio.L
-            self._sm = (plan, self._m.compile_scenario_markets(self.cm, self._compiled, plan, L))
+            self._sm = (plan, self._m.compile_scenario_markets(self.cm, self._compiled, plan, self._L))
         return self._sm[1]
 
     def outcome(self, plan, out, u):
