@@ -954,8 +954,8 @@ class RawResult:
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     streams: dict = field(default_factory=dict)   # name -> (V, 2, X...) sums and sums of squares over all draws
     wall_seconds: float = 0.0
-    #: name -> (V, draws, X): the market series of every draw, for their statistics whatever ``kept`` is
-    #: (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
+    #: name -> (V, draws, X): the market series (3-D extras) of every draw, for their statistics whatever
+    #: ``kept`` is (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
     extras_all: dict = field(default_factory=dict)
 
     @property
@@ -1061,10 +1061,17 @@ class Accumulator:
             flat = r.streams[name].reshape(parts.shape[0], -1)
             _add_in_order(flat, parts.reshape(parts.shape[0], parts.shape[1], -1))
         for name, arr in c.extras.items():
-            if name not in r.extras_all:
-                r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
-                r.extras[name] = r.extras_all[name][:, : r.kept]
-            r.extras_all[name][:, a: a + arr.shape[1]] = arr
+            if arr.ndim == 3:   # a market series (V, N, X): every draw kept for its exact statistics
+                if name not in r.extras_all:
+                    r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
+                    r.extras[name] = r.extras_all[name][:, : r.kept]
+                r.extras_all[name][:, a: a + arr.shape[1]] = arr
+                continue
+            # a time path (V, N, M, R): the kept draws only (its moments are streamed over every draw)
+            if name not in r.extras:
+                r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
+            if b > a:
+                r.extras[name][:, a:b] = arr[:, : b - a]
         self._next_block += c.output_block_sums.shape[1]
 
     def counts(self) -> HistSet:
