@@ -29,6 +29,7 @@ import numpy as np
 
 from shockmodel import models
 from shockmodel.errors import UserError
+from shockmodel.kernels import structs
 from shockmodel.models._shared import static_shocks as _static_shocks  # noqa: F401  (tests use the old name)
 from shockmodel.mrio import MRIO
 from shockmodel.passclasses import PassClasses, pass_classes
@@ -59,6 +60,7 @@ HIST_MAX_EXP = 7         #: largest: 2^7 = 128 percent (losses never exceed 100)
 HIST_BINS = 1 + ((HIST_MAX_EXP - HIST_MIN_EXP) << HIST_SUB_BITS)
 HIST_SHIFT = 52 - HIST_SUB_BITS  #: float64 bits >> HIST_SHIFT = biased exponent and top mantissa bits
 HIST_FIRST_KEY = ((1023 + HIST_MIN_EXP) << HIST_SUB_BITS) - 1   # key of 2^HIST_MIN_EXP, minus 1 (bin 1)
+HIST_SPEC = structs.HistogramSpec(HIST_SHIFT, HIST_FIRST_KEY)
 
 
 def hist_edges() -> tuple[np.ndarray, np.ndarray]:
@@ -213,6 +215,18 @@ class Plan:
     # tariff shocks (trade shocks whose severity column holds the share lost, from rate and elasticity)
     tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
+    # the kernels' named inputs (kernels/structs.py), built once per plan from the fields above (the same
+    # arrays, not copies) by :func:`kernel_parts`
+    columns: structs.ShockColumns | None = None
+    cells: structs.Cells | None = None
+    triples: structs.Triples | None = None
+    baseline: structs.Baseline | None = None
+    critical_inputs: structs.CriticalInputs | None = None
+    severity_model: structs.SeverityModel | None = None
+    scales: structs.LossScales | None = None
+    class_shocks: structs.ClassShocks | None = None
+    trade_groups: structs.TradeGroups | None = None
+    technology: structs.Technology | None = None   # constrained: A and tri_A in the GEMM dtype
 
     @property
     def gemm_dtype(self):
@@ -400,9 +414,55 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         precision=precision, copula_df=float(getattr(compiled, "copula_df", 0.0)),
         **_tariff_plan(shocks),
     )
+    common.update(kernel_parts(common))
     own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
                                                              DAYS_PER_MONTH))
     return Plan(**common, **own)
+
+
+def kernel_parts(f: Mapping) -> dict:
+    """The kernels' named inputs (kernels/structs.py) from a plan's fields ``f``, one small builder each."""
+    return {"columns": _shock_columns(f), "cells": _cells(f), "triples": _triples(f), "baseline": _baseline(f),
+            "critical_inputs": _critical_inputs(f), "severity_model": _severity_model(f), "scales": _scales(f),
+            "class_shocks": _class_shocks(f["classes"]), "trade_groups": _trade_groups(f["classes"])}
+
+
+def _shock_columns(f: Mapping) -> structs.ShockColumns:
+    return structs.ShockColumns(*(f[k] for k in structs.ShockColumns._fields))
+
+
+def _cells(f: Mapping) -> structs.Cells:
+    return structs.Cells(*(f[k] for k in structs.Cells._fields))
+
+
+def _triples(f: Mapping) -> structs.Triples:
+    return structs.Triples(*(f[k] for k in structs.Triples._fields))
+
+
+def _baseline(f: Mapping) -> structs.Baseline:
+    return structs.Baseline(f["x0"], f["Zsum"], f["Ypos"], f["A_cols"], f["n_sectors"])
+
+
+def _critical_inputs(f: Mapping) -> structs.CriticalInputs:
+    return structs.CriticalInputs(*(f[k] for k in structs.CriticalInputs._fields))
+
+
+def _severity_model(f: Mapping) -> structs.SeverityModel:
+    return structs.SeverityModel(f["copula"], f["occ_threshold"], f["pkg_corr"], f["shock_pkg"], f["mitigating"],
+                                 f["tables"], f["sev_cap"], TABLE_Z)
+
+
+def _scales(f: Mapping) -> structs.LossScales:
+    return structs.LossScales(f["va"], f["out_scale"], f["trade_scale"], f["head_scale"])
+
+
+def _class_shocks(cls: PassClasses) -> structs.ClassShocks:
+    return structs.ClassShocks(cls.cls_ptr, cls.cls_shock, cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd)
+
+
+def _trade_groups(cls: PassClasses) -> structs.TradeGroups:
+    return structs.TradeGroups(cls.Q_ptr, cls.ug_ptr, cls.ug_row, cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c,
+                               cls.grp_Y)
 
 
 def _tariff_plan(shocks) -> dict:
@@ -457,9 +517,7 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
         if len(plan.tariff_cols):
             _tariff_shares(plan, seed, block, out.severity)
         return out
-    kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
-                            plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
-                            out.u_market)
+    kern.sample_block_draws(rng, BLOCK, plan.severity_model, out.occurred, out.severity, out.u_market)
     if len(plan.tariff_cols):
         _tariff_shares(plan, seed, block, out.severity)
     return out
@@ -813,6 +871,7 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
                                  cls.n_classes, R * S, cls.Q_ptr, B)
     ws = {"B": B, "dxT": np.empty((R * S, B)), "tradeT": np.empty((R, R, B)), "f": np.empty(B),
           "uT": np.empty((cls.n_classes, B)), "work": np.empty(f64), "work_g": np.empty(g, dtype=plan.gemm_dtype)}
+    ws["kernel"] = structs.LeontiefWork(ws["dxT"], ws["tradeT"], ws["f"], ws["uT"], ws["work"], ws["work_g"])
     if keep:
         if cache is None or len(cache) >= 4:
             cache = _SCRATCH.workspaces = {}
@@ -864,11 +923,12 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
                                                                    extras=extras)
         _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
         t = _lap("propagation", t)
-        reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
-                     HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
-                     trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],
-                     res.output_block_sums[v, q], res.trade_block_sums[v, q],
-                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q],
+        reduce_block(dxT, tradeT, f, plan.n_sectors, k, plan.scales, HIST_SPEC,
+                     structs.DrawLosses(res.gdp_loss[v, a:b], res.exports_lost[v, a:b]),
+                     structs.Histograms(out_hist[v], trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v],
+                                        head_rng[v]),
+                     structs.BlockSums(res.output_block_sums[v, q], res.trade_block_sums[v, q],
+                                       res.headline_block_sums[v, q], res.headline_block_sumsq[v, q]),
                      _scratch("reduce_work", ((2 * plan.n_regions + 4) * BLOCK,), np.float64))
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
