@@ -27,7 +27,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from shockmodel import models
+from shockmodel import models, runtime
 from shockmodel.errors import UserError
 from shockmodel.kernels import structs
 from shockmodel.models._shared import static_shocks as _static_shocks  # noqa: F401  (tests use the old name)
@@ -51,6 +51,7 @@ BLOCK = 256              #: draws per random-number block and per propagation ba
 SUB_BATCH = 64           #: draws iterated together by the constrained solver (fixed: reproducibility)
 DAYS_PER_MONTH = 30.4375
 AA_DEPTH = 3             #: constrained solver: Anderson depth (0: plain iteration; kernels.propagate.constrained_fixed_point)
+MAX_ITER = 2000          #: constrained solver: sweeps at most per draw (a draw still moving after them is reported)
 KEEP_DRAWS = 1_000_000   #: per-draw arrays kept by default; statistics always cover every draw
 # Streamed histograms of percent losses (kernels.propagate.bit_histogram): bin 0 holds exact zeros, then
 # 2^HIST_SUB_BITS equal sub-bins per octave from 2^HIST_MIN_EXP to 2^HIST_MAX_EXP percent.
@@ -244,11 +245,6 @@ def _csr(lists: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ptr, idx
 
 
-_PLAN_CACHE: dict[str, Plan] = {}
-_PLAN_CACHE_SIZE = 4   #: plans kept per process (a wiod2011 plan holds a few 1476 x 1476 matrices)
-_PLAN_LOCK = threading.Lock()
-
-
 def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, precision: str) -> str:
     """Content hash of everything a plan is built from (never object identity: a scenario or table
     edited in place, or rebuilt with other numbers, must not hit a stale plan)."""
@@ -279,14 +275,14 @@ def cached_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.n
     precision) in one process: building a plan costs ~17 ms on the default table (pass classes,
     L @ Yc), which is a tenth of a 100,000-draw leontief run. Plans are immutable, so sharing is safe."""
     key = _plan_key(compiled, mrio, model, critical, precision)
-    with _PLAN_LOCK:
-        plan = _PLAN_CACHE.pop(key, None)
+    with runtime.PLANS_LOCK:
+        plan = runtime.PLANS.pop(key, None)
     if plan is None:
         plan = make_plan(compiled, mrio, model, critical, precision)
-    with _PLAN_LOCK:
-        _PLAN_CACHE[key] = plan          # most recently used last
-        while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
-            _PLAN_CACHE.pop(next(iter(_PLAN_CACHE)))
+    with runtime.PLANS_LOCK:
+        runtime.PLANS[key] = plan          # most recently used last
+        while len(runtime.PLANS) > runtime.PLANS_SIZE:
+            runtime.PLANS.pop(next(iter(runtime.PLANS)))
     return plan
 
 
@@ -598,7 +594,7 @@ class BlockOutput:
 
 
 def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float | None = None,
-                    max_iter: int = 2000) -> BlockOutput:
+                    max_iter: int = MAX_ITER, aa_depth: int = AA_DEPTH) -> BlockOutput:
     """Propagate one block of draws. ``sev`` (B, K) severities; ``on`` (B, P) package active in the draw.
 
     Every draw is computed by the same instructions whatever the other draws of the block are (the
@@ -607,7 +603,7 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
     B = sev.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
-    dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, sev, on, tol, max_iter)
+    dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, sev, on, tol, max_iter, aa_depth=aa_depth)
     dxT *= f[None, :]
     tradeT *= f[None, None, :]
     gdp = (dxT.T * plan.va[None, :]).reshape(B, R, S).sum(axis=2)
@@ -617,7 +613,7 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
 
 
 def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None,
-                   keep: int | None = None, extras: dict | None = None):
+                   keep: int | None = None, extras: dict | None = None, aa_depth: int = AA_DEPTH):
     """One block, draws-last and before the horizon fraction: ``dxT`` (n, B) output lost, ``tradeT``
     (R, R, B) bilateral trade lost, ``f`` (B,), ``converged``, ``iterations``, ``uT`` (C, B) blocked share
     of each pass class. ``ws``: the calling thread's :func:`_workspace` (its arrays are overwritten by the
@@ -629,7 +625,7 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     if model.WORKSPACE and (ws is None or ws["B"] != sev.shape[0]):
         ws = _workspace(plan, sev.shape[0], keep=False)
     ctx = models.RunContext(tol, max_iter, ws if model.WORKSPACE else None, keep, _map_sub_batches, SUB_BATCH,
-                            AA_DEPTH, DAYS_PER_MONTH, extras)
+                            aa_depth, DAYS_PER_MONTH, extras)
     return model.propagate(plan, sev, on, ctx)
 
 
@@ -691,24 +687,11 @@ def _map_tasks(fn, items) -> None:
         finally:
             _WORKER.busy = False
 
-    pool = _pool(workers)
+    pool = runtime.thread_pool(workers)
     for fut in [pool.submit(task, it) for it in items]:
         fut.result()
 
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(workers: int):
-    """A process-wide thread pool, kept between calls (its threads keep their scratch buffers)."""
-    global _POOL
-    from concurrent.futures import ThreadPoolExecutor
-
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shockmodel")
-        return _POOL
 
 
 # --- chunks and streamed reductions -----------------------------------------------------------------
@@ -756,7 +739,7 @@ def _loss_scale(baseline: np.ndarray) -> np.ndarray:
 
 def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int,
               variants: np.ndarray, market=None, *, tol: float | None = None, counts=None,
-              out: ChunkResult | None = None) -> ChunkResult:
+              out: ChunkResult | None = None, max_iter: int = MAX_ITER, aa_depth: int = AA_DEPTH) -> ChunkResult:
     """Run blocks ``first_block ..`` (clipped at ``draws``) under every variant.
 
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
@@ -773,11 +756,14 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     block. ``out``:
     optional result to write into (the serial driver passes views of its accumulator's arrays, so the
     draws are written once, where they stay, instead of into fresh arrays that are then copied).
+    ``tol``, ``max_iter``, ``aa_depth``: the constrained solver's settings (kernels/structs.SolverOptions;
+    ``tol`` None: ``DEFAULT_TOL`` of the plan's precision).
     """
     V = variants.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
+    solver = structs.SolverOptions(float(tol), int(max_iter), int(aa_depth))
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
@@ -827,7 +813,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         # multi-megabyte arrays per chunk cost more in page faults than the counting itself)
         h = sets[r] if r < len(sets) else _scratch_counts(count_shapes(V, n, R))
         while (q := next_block()) is not None:
-            _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, *h)
+            _run_block(plan, seed, first_block, int(q), draws, start, variants, market, solver, res, *h)
         hists[r] = h
 
     _map_tasks(run, range(n_runs))
@@ -836,23 +822,19 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     return res
 
 
-_SCRATCH = threading.local()
-
-
-_WS_KEYS: dict[int, tuple[Plan, tuple]] = {}
 
 
 def _workspace_key(plan: Plan, B: int) -> tuple:
     """What a workspace's sizes depend on, computed once per plan (10-50 us, too much per block). The
     entry holds the plan, so its id is not reused while the entry exists."""
-    hit = _WS_KEYS.get(id(plan))
+    hit = runtime.WORKSPACE_KEYS.get(id(plan))
     if hit is None or hit[0] is not plan:
         cls = plan.classes
         key = (plan.n_regions, plan.n_sectors, cls.n_classes, plan.n_shocks, plan.n_packages, len(plan.trade_cols),
                len(plan.fd_cols), tuple(int(r) for r in np.diff(cls.Q_ptr)), np.dtype(plan.gemm_dtype).str)
-        if len(_WS_KEYS) >= 16:
-            _WS_KEYS.clear()
-        hit = _WS_KEYS[id(plan)] = (plan, key)
+        if len(runtime.WORKSPACE_KEYS) >= 16:
+            runtime.WORKSPACE_KEYS.clear()
+        hit = runtime.WORKSPACE_KEYS[id(plan)] = (plan, key)
     return (*hit[1], B)
 
 
@@ -864,7 +846,7 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
 
     R, S, cls = plan.n_regions, plan.n_sectors, plan.classes
     shape = _workspace_key(plan, B)
-    cache = getattr(_SCRATCH, "workspaces", None)
+    cache = getattr(runtime.scratch, "workspaces", None)
     if keep and cache is not None and shape in cache:
         return cache[shape]
     f64, g = leontief_work_sizes(plan.n_shocks, plan.n_packages, S, len(plan.trade_cols), len(plan.fd_cols),
@@ -874,7 +856,7 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
     ws["kernel"] = structs.LeontiefWork(ws["dxT"], ws["tradeT"], ws["f"], ws["uT"], ws["work"], ws["work_g"])
     if keep:
         if cache is None or len(cache) >= 4:
-            cache = _SCRATCH.workspaces = {}
+            cache = runtime.scratch.workspaces = {}
         cache[shape] = ws
     return ws
 
@@ -882,10 +864,10 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
 def _scratch(name: str, shape: tuple, dtype=np.int64) -> np.ndarray:
     """An array of ``shape`` kept per thread and name, zeroed when made; its callers overwrite it (the
     reduction's scratch). Histogram sets have their own (:func:`_scratch_counts`)."""
-    buf = getattr(_SCRATCH, name, None)
+    buf = getattr(runtime.scratch, name, None)
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = np.zeros(shape, dtype=dtype)
-        setattr(_SCRATCH, name, buf)
+        setattr(runtime.scratch, name, buf)
     return buf
 
 
@@ -893,7 +875,7 @@ _NO_MARKET = np.empty((BLOCK, 0))   # u_market of a block without a market chann
 
 
 def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, start: int, variants: np.ndarray,
-               market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
+               market, solver: structs.SolverOptions, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
                headline_hist: np.ndarray, out_rng: np.ndarray, trade_rng: np.ndarray, head_rng: np.ndarray) -> None:
     """Sample, propagate and reduce block ``first_block + q`` of a chunk into ``res`` and a histogram set
     (:func:`new_counts`)."""
@@ -919,8 +901,8 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         extras = {"_seed_block": (seed, first_block + q)}
-        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k,
-                                                                   extras=extras)
+        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, solver.tol, solver.max_iter,
+                                                                   ws, keep=k, extras=extras, aa_depth=solver.aa_depth)
         _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
         t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.n_sectors, k, plan.scales, HIST_SPEC,
@@ -1129,18 +1111,8 @@ def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: in
 
 
 def blas_single_thread():
-    """Context keeping BLAS on one thread: its spinning worker threads otherwise fight numba's prange
-    threads for the cores (docs/performance.md, "threads and BLAS")."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:   # finding the loaded BLAS libraries costs ~3 ms: once per process
-        import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_BLAS_CONTROLLER = None
+    """Context keeping BLAS on one thread (runtime.blas_single_thread), restoring its settings on exit."""
+    return runtime.blas_single_thread()
 
 
 def chunk_blocks(chunk_size: int | None) -> int:
@@ -1190,9 +1162,6 @@ def _prime_allocator() -> None:
         np.empty(16 * 2**20, dtype=np.uint8)
 
 
-_COUNT_POOL: dict[tuple, list] = {}
-_COUNT_POOL_LOCK = threading.Lock()
-_COUNT_POOL_BYTES = 256 * 2**20   #: at most this much kept (a wiod2011 set is 43 MB, a default set 7 MB)
 
 
 def count_shapes(V: int, n: int, R: int) -> tuple[tuple[int, ...], ...]:
@@ -1248,9 +1217,9 @@ def drain_set(total: HistSet, part: HistSet) -> None:
 def _scratch_counts(shapes: tuple[tuple[int, ...], ...]) -> HistSet:
     """A histogram set kept per thread (zeroed: whoever counts into it drains it, :func:`drain_set`)."""
     key = ("counts", shapes)
-    sets = getattr(_SCRATCH, "counts", None)
+    sets = getattr(runtime.scratch, "counts", None)
     if sets is None or sets[0] != key:
-        sets = _SCRATCH.counts = (key, new_counts(shapes))
+        sets = runtime.scratch.counts = (key, new_counts(shapes))
     return sets[1]
 
 
@@ -1261,8 +1230,8 @@ def take_counts(shapes: tuple[tuple[int, ...], ...]) -> HistSet:
     sparsely written histograms costs several ms of that per run, against ~20 ms for the whole of a
     10,000-draw leontief run. Sets come back through :func:`give_counts`, zeroed (only where they
     were written: pages never written stay unmapped)."""
-    with _COUNT_POOL_LOCK:
-        free = _COUNT_POOL.get(shapes)
+    with runtime.COUNT_POOL_LOCK:
+        free = runtime.COUNT_POOL.get(shapes)
         if free:
             return free.pop()
     return new_counts(shapes)
@@ -1278,32 +1247,40 @@ def give_counts(counts: HistSet, zeroed: bool = False) -> None:
             clear_counts(hist, rng)
     shapes = tuple(a.shape for a in counts.hists)
     size = sum(a.nbytes for a in counts)
-    with _COUNT_POOL_LOCK:
-        kept = sum(a.nbytes for sets in _COUNT_POOL.values() for c in sets for a in c)
-        if kept + size <= _COUNT_POOL_BYTES:
-            _COUNT_POOL.setdefault(shapes, []).append(counts)
+    with runtime.COUNT_POOL_LOCK:
+        kept = sum(a.nbytes for sets in runtime.COUNT_POOL.values() for c in sets for a in c)
+        if kept + size <= runtime.COUNT_POOL_BYTES:
+            runtime.COUNT_POOL.setdefault(shapes, []).append(counts)
 
 
 def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model: str = "constrained",
              chunk_size: int | None = None, variants: Mapping[str, Sequence[str]] | None = None,
              critical: np.ndarray | None = None, threads: int | None = None, market=None,
              progress: Callable[[int], None] | None = None, tol: float | None = None,
-             keep_draws: int | None = KEEP_DRAWS, precision: str = "float64") -> RawResult:
+             keep_draws: int | None = KEEP_DRAWS, precision: str = "float64", max_iter: int = MAX_ITER,
+             aa_depth: int = AA_DEPTH) -> RawResult:
     """Run ``draws`` Monte Carlo draws of ``compiled`` on ``mrio`` serially, chunk by chunk.
 
     Memory is bounded by the chunk size plus the per-draw arrays of the first ``keep_draws`` draws (None:
     all); every statistic over all draws is streamed (histograms and sums), so memory stays flat however
     many draws are asked for. ``progress(n)`` is called with the number of draws finished after each chunk.
     ``precision`` "float32" runs the matrix products in single precision (tolerance ``DEFAULT_TOL``).
+    ``tol``, ``max_iter``, ``aa_depth``: the constrained solver's settings. ``threads``: numba threads for
+    this run; the caller's thread count, and BLAS's settings (one thread during the run), are restored
+    afterwards (runtime.numba_threads, runtime.blas_single_thread).
     """
     if draws < 1:
         raise UserError(f"draws must be at least 1, got {draws}", field="draws")
     if keep_draws is not None and keep_draws < 1:
         raise UserError(f"keep_draws must be at least 1, got {keep_draws}", field="keep_draws")
-    if threads is not None:
-        import numba
+    with runtime.numba_threads(threads):
+        return _simulate(compiled, mrio, draws, seed, model, chunk_size, variants, critical, market, progress, tol,
+                         keep_draws, precision, max_iter, aa_depth)
 
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+def _simulate(compiled, mrio, draws, seed, model, chunk_size, variants, critical, market, progress, tol, keep_draws,
+              precision, max_iter, aa_depth) -> RawResult:
+    """:func:`simulate` at the numba thread count the caller set."""
     t0 = time.perf_counter()
     _prime_allocator()
     plan = cached_plan(compiled, mrio, model, critical, precision)
@@ -1321,7 +1298,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
             nb = min(per_chunk, n_blocks - first)
-            acc.add(run_chunk(plan, seed, first, nb, draws, vmat, market, tol=tol, counts=counts,
+            acc.add(run_chunk(plan, seed, first, nb, draws, vmat, market, tol=tol, max_iter=max_iter, aa_depth=aa_depth,
+                              counts=counts,
                               out=acc.chunk_views(first, nb)))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))

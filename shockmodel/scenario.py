@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn
 import numpy as np
 
 from shockmodel import regions as regions_module
+from shockmodel import runtime
 from shockmodel.errors import ScenarioError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
@@ -909,6 +910,7 @@ def _read_toml(path: Path) -> tuple[dict, str]:
 #: parsed scenario files by their text (the file is still read every time, so an edit is always seen;
 #: parsing the library's includes cost about 7 ms per run)
 _PARSED: dict[str, dict] = {}
+runtime.register_cache(_PARSED.clear)
 
 
 def _deep_merge(base: dict, top: Mapping) -> None:
