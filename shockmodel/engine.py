@@ -651,14 +651,8 @@ def _map_sub_batches(fn, starts) -> None:
 def _single_numba_thread():
     """numba's thread count (thread-local) at 1 inside, restored after: a task may run in the caller's
     own thread (one item, or nested), whose later runs must keep all their threads."""
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with runtime.numba_threads(1):
         yield
-    finally:
-        numba.set_num_threads(before)
 
 
 _WORKER = threading.local()

@@ -201,7 +201,6 @@ def test_same_numbers_for_any_thread_count(repro_case, default_table, critical_d
     kw = dict(draws=2000, seed=3, critical=critical_default)
     a = engine.simulate(repro_case, default_table, threads=1, **kw)
     b = engine.simulate(repro_case, default_table, threads=2, **kw)
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for x, y in zip(_fingerprint(a), _fingerprint(b)):
         np.testing.assert_array_equal(x, y)
 
