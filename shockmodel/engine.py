@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
 
@@ -144,66 +145,30 @@ class Plan:
     model: str
     n_regions: int
     n_sectors: int
-    x0: np.ndarray
     v0: np.ndarray
     A: np.ndarray
-    A_cols: np.ndarray        # (R, n, S): A[:, J_m], the columns of buyer region m
-    Zsum: np.ndarray          # (n, R) sum_{j in m} Z_ij
-    Ypos: np.ndarray          # (n, R) non-negative final demand
     T0: np.ndarray            # (R, R) baseline trade incl. domestic
     exports0: np.ndarray      # (R,)
     gdp0: np.ndarray          # (R,)
     tri_e: np.ndarray
-    tri_m: np.ndarray
-    tri_s: np.ndarray
-    tri_of: np.ndarray        # (R, R, S) triple index or -1
-    tri_ptr: np.ndarray
-    tri_idx: np.ndarray
     tri_A: np.ndarray         # (T, S): A[i_t, J_m_t], the coefficients of the buyers along triple t
-    tri_A_ptr: np.ndarray     # (R + 1,) first triple of each importer (triples are importer-major)
-    crit_ptr: np.ndarray
     crit_s: np.ndarray
-    crit_w: np.ndarray
-    req: np.ndarray
-    src_ptr: np.ndarray       # per critical input: its supplying industries (CSR)
-    src_i: np.ndarray
-    src_z: np.ndarray
-    src_t: np.ndarray         # triple of the route, -1 if no shock can block it
-    # shocks by kind: column in the severity matrix and CSR targets
-    trade_cols: np.ndarray
-    trade_pkg: np.ndarray
-    trade_ptr: np.ndarray
-    trade_tri: np.ndarray
-    cap_cols: np.ndarray
-    cap_ptr: np.ndarray
-    cap_cells: np.ndarray
-    fd_cols: np.ndarray
-    fd_ptr: np.ndarray
-    fd_cells: np.ndarray
-    subst_cols: np.ndarray
-    subst_pkg: np.ndarray
-    subst_mask: np.ndarray    # (K_sub, S) bool
-    dur_cols: np.ndarray
-    dur_pkg: np.ndarray
-    inv_cols: np.ndarray
-    inv_pkg: np.ndarray
-    # sampling
     n_packages: int
     prob: np.ndarray
-    pkg_corr: np.ndarray
-    shock_pkg: np.ndarray
-    mitigating: np.ndarray    # (K,) bool: substitution and inventory shocks soften the others
-    tables: np.ndarray        # (K, TABLE_POINTS) severity as a function of the latent z (sampling.severity_table)
-    sev_cap: np.ndarray       # (K,) cap applied after the table lookup (sampling.severity_cap)
-    occ_threshold: np.ndarray  # (P,) Phi^-1(probability): a package occurs iff its latent is below
-    copula: np.ndarray
     horizon_months: float
     classes: PassClasses      # pass classes and trade groups (passclasses.py)
     blocked_weight: np.ndarray  # (C, R) baseline exports of e in class c / exports0[e] (market channel)
-    va: np.ndarray            # (n,) v0_j / x0_j (0 where x0_j = 0): GDP lost by j per unit of output lost
-    out_scale: np.ndarray     # (n,) 100 / x0: output lost -> percent (histograms)
-    trade_scale: np.ndarray   # (R*R,) 100 / T0: trade lost -> percent
-    head_scale: np.ndarray    # (2R + 2,) the HEADLINES cells -> percent (headline_scale)
+    # the kernels' named inputs (kernels/structs.py), built once per plan by :func:`kernel_parts`; their
+    # arrays are also read by name (the properties below)
+    columns: structs.ShockColumns        # shocks by kind: their columns in the severity matrix, packages
+    cells: structs.Cells                 # shocks by kind: CSR targets
+    triples: structs.Triples             # the blockable flows
+    baseline: structs.Baseline           # x0, Zsum, Ypos, A_cols
+    critical_inputs: structs.CriticalInputs
+    severity_model: structs.SeverityModel  # sampling: copula, thresholds, severity tables
+    scales: structs.LossScales           # losses -> GDP and percent (histograms)
+    class_shocks: structs.ClassShocks    # pass classes: their shocks
+    trade_groups: structs.TradeGroups    # pass classes: trade by pair
     precision: str = "float64"  # dtype of the GEMM operands below (state and kernels stay float64)
     copula_df: float = 0.0    # Student-t copula degrees of freedom; 0: Gaussian copula (sample_block)
     L: np.ndarray | None = None
@@ -216,18 +181,54 @@ class Plan:
     # tariff shocks (trade shocks whose severity column holds the share lost, from rate and elasticity)
     tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
-    # the kernels' named inputs (kernels/structs.py), built once per plan from the fields above (the same
-    # arrays, not copies) by :func:`kernel_parts`
-    columns: structs.ShockColumns | None = None
-    cells: structs.Cells | None = None
-    triples: structs.Triples | None = None
-    baseline: structs.Baseline | None = None
-    critical_inputs: structs.CriticalInputs | None = None
-    severity_model: structs.SeverityModel | None = None
-    scales: structs.LossScales | None = None
-    class_shocks: structs.ClassShocks | None = None
-    trade_groups: structs.TradeGroups | None = None
     technology: structs.Technology | None = None   # constrained: A and tri_A in the GEMM dtype
+
+    # the arrays of the named parts, by their own names
+    shock_pkg = property(lambda self: self.columns.shock_pkg)
+    trade_cols = property(lambda self: self.columns.trade_cols)
+    trade_pkg = property(lambda self: self.columns.trade_pkg)
+    cap_cols = property(lambda self: self.columns.cap_cols)
+    fd_cols = property(lambda self: self.columns.fd_cols)
+    subst_cols = property(lambda self: self.columns.subst_cols)
+    subst_pkg = property(lambda self: self.columns.subst_pkg)
+    subst_mask = property(lambda self: self.columns.subst_mask)
+    dur_cols = property(lambda self: self.columns.dur_cols)
+    dur_pkg = property(lambda self: self.columns.dur_pkg)
+    inv_cols = property(lambda self: self.columns.inv_cols)
+    inv_pkg = property(lambda self: self.columns.inv_pkg)
+    trade_ptr = property(lambda self: self.cells.trade_ptr)
+    trade_tri = property(lambda self: self.cells.trade_tri)
+    cap_ptr = property(lambda self: self.cells.cap_ptr)
+    cap_cells = property(lambda self: self.cells.cap_cells)
+    fd_ptr = property(lambda self: self.cells.fd_ptr)
+    fd_cells = property(lambda self: self.cells.fd_cells)
+    tri_s = property(lambda self: self.triples.tri_s)
+    tri_m = property(lambda self: self.triples.tri_m)
+    tri_of = property(lambda self: self.triples.tri_of)
+    tri_ptr = property(lambda self: self.triples.tri_ptr)
+    tri_idx = property(lambda self: self.triples.tri_idx)
+    tri_A_ptr = property(lambda self: self.triples.tri_A_ptr)
+    x0 = property(lambda self: self.baseline.x0)
+    Zsum = property(lambda self: self.baseline.Zsum)
+    Ypos = property(lambda self: self.baseline.Ypos)
+    A_cols = property(lambda self: self.baseline.A_cols)
+    crit_ptr = property(lambda self: self.critical_inputs.crit_ptr)
+    crit_w = property(lambda self: self.critical_inputs.crit_w)
+    req = property(lambda self: self.critical_inputs.req)
+    src_ptr = property(lambda self: self.critical_inputs.src_ptr)
+    src_i = property(lambda self: self.critical_inputs.src_i)
+    src_z = property(lambda self: self.critical_inputs.src_z)
+    src_t = property(lambda self: self.critical_inputs.src_t)
+    copula = property(lambda self: self.severity_model.copula)
+    occ_threshold = property(lambda self: self.severity_model.occ_threshold)
+    pkg_corr = property(lambda self: self.severity_model.pkg_corr)
+    mitigating = property(lambda self: self.severity_model.mitigating)
+    tables = property(lambda self: self.severity_model.tables)
+    sev_cap = property(lambda self: self.severity_model.sev_cap)
+    va = property(lambda self: self.scales.va)
+    out_scale = property(lambda self: self.scales.out_scale)
+    trade_scale = property(lambda self: self.scales.trade_scale)
+    head_scale = property(lambda self: self.scales.head_scale)
 
     @property
     def gemm_dtype(self):
@@ -413,7 +414,8 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     common.update(kernel_parts(common))
     own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
                                                              DAYS_PER_MONTH))
-    return Plan(**common, **own)
+    fields = {f.name for f in dataclasses.fields(Plan)}
+    return Plan(**{k: v for k, v in common.items() if k in fields}, **own)
 
 
 def kernel_parts(f: Mapping) -> dict:
