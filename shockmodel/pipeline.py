@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from shockmodel import __version__
+from shockmodel import __version__, runtime
 from shockmodel.errors import UserError
 
 ATTRIBUTION = ("Data: WIOD 2013 release (Timmer et al. 2015, Review of International Economics 23: 575-605), "
@@ -61,7 +61,7 @@ def compile_for(scenario, mrio, overrides=None):
 
 #: compiled scenarios by spec object (specs are frozen, and scenario.load_scenario returns the same
 #: object while its files are unchanged) and table content; the entry holds the spec, so its id stays its own
-_COMPILED: dict[tuple[int, str], tuple[Any, Any]] = {}
+_COMPILED = runtime.COMPILED
 
 
 class MarketHook:

@@ -35,6 +35,7 @@ import numpy as np
 
 from shockmodel import limits
 from shockmodel import regions as regions_module
+from shockmodel import runtime
 from shockmodel.errors import ScenarioError, UserError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
@@ -960,6 +961,7 @@ def _read_toml(path: Path) -> tuple[dict, str]:
 #: parsed scenario files by their text (the file is still read every time, so an edit is always seen;
 #: parsing the library's includes cost about 7 ms per run)
 _PARSED: dict[str, dict] = {}
+runtime.register_cache(_PARSED.clear)
 
 
 def _deep_merge(base: dict, top: Mapping) -> None:
