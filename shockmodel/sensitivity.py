@@ -217,13 +217,14 @@ def summary_table(ds, output: str = "World"):
 
 def format_table(ds, output: str = "World", top: int = 12) -> str:
     tab = summary_table(ds, output)
+    w = max([5, *(len(g) for g in tab.group.head(top))])   # groups in full: a cut name can mislead
     lines = [f"Sobol indices of {output} GDP loss [{ds.attrs['scenario']}], {ds.attrs['evaluations']} evaluations "
              f"({ds.attrs['samples']} base samples), {ds.attrs['conf_level']:.0%} bootstrap intervals; copula: "
              f"{ds.attrs['copula']}",
              "Inputs: independent latents mapped through the copula as the engine does (see data.nc attrs).",
-             f"{'group':62s} {'first order':>20s} {'total order':>20s}"]
+             f"{'group':{w}s} {'first order':>20s} {'total order':>20s}"]
     for _, r in tab.head(top).iterrows():
-        lines.append(f"{r.group[:62]:62s} {r.S1:7.3f} [{r.S1_lo:6.3f},{r.S1_hi:6.3f}] {r.ST:7.3f} [{r.ST_lo:6.3f},{r.ST_hi:6.3f}]")
+        lines.append(f"{r.group:{w}s} {r.S1:7.3f} [{r.S1_lo:6.3f},{r.S1_hi:6.3f}] {r.ST:7.3f} [{r.ST_lo:6.3f},{r.ST_hi:6.3f}]")
     return "\n".join(lines)
 
 
