@@ -153,7 +153,8 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
 
 
 def analyse(scenario, *, table="default", model: str = "constrained", grouping: str = "packages",
-            samples: int = 512, seed: int = 0, conf_level: float = 0.95, overrides=None, progress=None):
+            samples: int = 512, seed: int = 0, conf_level: float = 0.95, overrides=None, progress=None,
+            outputs: Sequence[str] = ()):
     """Sobol indices of world and regional GDP loss of ``scenario``: an xarray Dataset with ``S1``,
     ``S1_conf``, ``ST``, ``ST_conf`` over (output, group), and the output means and variances."""
     import xarray as xr
@@ -165,6 +166,9 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
         raise UserError(f"the sensitivity analysis covers the static models ({', '.join(STATIC_MODELS)}); the "
                         f"{model} model draws its own behavioural parameters, which are not inputs here", field="--model")
     mrio = pipeline._table(table)
+    for o in outputs:   # a typo must not cost the whole evaluation
+        if o != "World" and o not in mrio.regions:
+            raise UserError(f"no output {o!r}; choose World or a region: {', '.join(mrio.regions)}", field="--output")
     spec, compiled = pipeline.compile_for(scenario, mrio, overrides)
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))   # as pipeline.run
     plan = engine.cached_plan(compiled, mrio, model, critical)
@@ -223,6 +227,8 @@ def format_table(ds, output: str = "World", top: int = 12) -> str:
              f"{ds.attrs['copula']}",
              "Inputs: independent latents mapped through the copula as the engine does (see data.nc attrs).",
              f"{'group':{w}s} {'first order':>20s} {'total order':>20s}"]
+    if "output_variance" in ds and float(ds.output_variance.sel(output=output)) == 0.0:
+        lines.append(f"({output} GDP loss does not vary over the sample: no input drives it; indices shown as 0)")
     for _, r in tab.head(top).iterrows():
         lines.append(f"{r.group:{w}s} {r.S1:7.3f} [{r.S1_lo:6.3f},{r.S1_hi:6.3f}] {r.ST:7.3f} [{r.ST_lo:6.3f},{r.ST_hi:6.3f}]")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 the chart naming the scenario's model, table, copula and seed, as run outputs do."""
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from shockmodel import sensitivity
@@ -38,3 +39,33 @@ def test_terminal_table_names_every_group_in_full():
     out = sensitivity.format_table(_ds(), "World")
     for g in GROUPS:
         assert g in out, g
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--samples", "48"], "power of two"),
+    (["--output", "MARS"], "no output 'MARS'"),
+    (["-m", "dynamic"], "static models"),
+])
+def test_bad_request_fails_before_any_evaluation(tmp_path, args, message):
+    """A mistake in --samples, --output or --model is reported before the (long) evaluation starts."""
+    from click.testing import CliRunner
+
+    from shockmodel.cli import main
+
+    calls = []
+    orig = sensitivity.evaluate
+    sensitivity.evaluate = lambda *a, **k: calls.append(1) or orig(*a, **k)
+    try:
+        r = CliRunner().invoke(main, ["sensitivity", "taiwan_blockade", "-n", "4", "-q", "-o", str(tmp_path), *args])
+    finally:
+        sensitivity.evaluate = orig
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not calls, "the evaluation ran before the mistake was reported"
+    assert not any(tmp_path.iterdir())
+
+
+def test_zero_variance_output_is_said_in_the_table():
+    ds = _ds()
+    ds["output_variance"] = ("output", [0.0, 1.0])
+    assert "does not vary" in sensitivity.format_table(ds, "World")
+    assert "does not vary" not in sensitivity.format_table(ds, "TWN")
