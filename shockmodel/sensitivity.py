@@ -189,6 +189,11 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     data["output_mean"] = (("output",), Y.mean(axis=0), {"units": "percent", "long_name": "mean GDP loss over the sample"})
     data["output_variance"] = (("output",), Y.var(axis=0), {"units": "percent^2", "long_name": "variance of GDP loss"})
     ds = xr.Dataset(data, coords={"output": outputs, "group": group_names, "members": ("group", members)})
+    from shockmodel.models import ignored_kinds
+
+    ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
+    if ignored:   # their indices are 0 because the model never sees them, not because they do not matter
+        ds.attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
     ds.attrs.update({
         "kind": "sensitivity", "scenario": compiled.name, "scenario_sha256": compiled.spec_sha256, "table": mrio.name,
         "table_sha256": mrio.sha256, "model": model, "grouping": grouping, "samples": int(samples),
@@ -226,6 +231,8 @@ def format_table(ds, output: str = "World", top: int = 12) -> str:
              f"({ds.attrs['samples']} base samples), {ds.attrs['conf_level']:.0%} bootstrap intervals; copula: "
              f"{ds.attrs['copula']}",
              "Inputs: independent latents mapped through the copula as the engine does (see data.nc attrs).",
+             *([f"NOTE: model {ds.attrs['model']!r} ignores {ds.attrs['ignored_shock_kinds']}; what it ignores "
+                f"scores 0 because the model never sees it"] if ds.attrs.get("ignored_shock_kinds") else []),
              f"{'group':{w}s} {'first order':>20s} {'total order':>20s}"]
     if "output_variance" in ds and float(ds.output_variance.sel(output=output)) == 0.0:
         lines.append(f"({output} GDP loss does not vary over the sample: no input drives it; indices shown as 0)")

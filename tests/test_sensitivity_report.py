@@ -69,3 +69,14 @@ def test_zero_variance_output_is_said_in_the_table():
     ds["output_variance"] = ("output", [0.0, 1.0])
     assert "does not vary" in sensitivity.format_table(ds, "World")
     assert "does not vary" not in sensitivity.format_table(ds, "TWN")
+
+
+def test_shock_kinds_the_model_ignores_are_said():
+    """leontief ignores capacity shocks: their index is 0 because the model never sees them, and the table
+    says so (as ``run`` does) rather than leaving a reader to conclude capacity does not matter."""
+    _, ds = sensitivity.analyse("russia_escalation", model="leontief", grouping="kinds", samples=4)
+    assert "capacity" in ds.attrs["ignored_shock_kinds"]
+    out = sensitivity.format_table(ds, "World")
+    assert "NOTE: model 'leontief' ignores" in out and "capacity: capacity shocks" in out
+    _, ds = sensitivity.analyse("russia_escalation", model="constrained", grouping="kinds", samples=4)
+    assert "ignored_shock_kinds" not in ds.attrs and "NOTE" not in sensitivity.format_table(ds, "World")
