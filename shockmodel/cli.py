@@ -474,7 +474,8 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
             bar.update(n - bar.n)
     try:
         spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
-                                       seed=seed, overrides=_parse_set(sets) or None, progress=update)
+                                       seed=seed, overrides=_parse_set(sets) or None, progress=update,
+                                       outputs=outputs)
     finally:
         if bar is not None:
             bar.close()

@@ -183,6 +183,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "scenario_sha256": compiled.spec_sha256, "seed": int(seed), "draws": int(draws), "model": model,
         "chunk_size": int(engine.chunk_blocks(chunk_size) * engine.BLOCK), "horizon_months": compiled.horizon_months,
         "coordination": float(compiled.coordination), "shockmodel_version": __version__,
+        "copula": f"student-t, {compiled.copula_df:g} df" if getattr(compiled, "copula_df", 0.0) > 0 else "gaussian",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": ATTRIBUTION,
         "market_params": markets or "", "feedback": ",".join(channels) or "none", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),

@@ -1257,7 +1257,7 @@ class _Axis:
             return np.isin(np.array(self.labels), res.regions)
         other = "sector" if self.what == "region" else "region"
         hint = f" ({name!r} is a {other})" if name in self.other_labels else ""
-        choices = (*self.labels, *self.builtin, *self.groups, *self.named, ALL)
+        choices = dict.fromkeys((*self.labels, *self.builtin, *self.groups, *self.named, ALL))   # each once
         self.where.fail(path, f"unknown {self.what} {name!r}{hint}{self._suggest(name)} "
                               f"(on table {self.table!r} choose from: {', '.join(choices)})")
 
