@@ -55,12 +55,19 @@ def _multiplier(u: np.ndarray, p: np.ndarray, n: np.ndarray) -> np.ndarray:
     pos = p > 0
     out[pos] = (u[pos] + np.sqrt(u[pos] * u[pos] + 4.0 * p[pos] * n[pos])) / (2.0 * p[pos])
     neg_only = ~pos & (n > 0)
-    out[neg_only] = -n[neg_only] / u[neg_only]
+    # a target of 0 on negative entries only is met in the limit r -> inf (the cells go to 0)
+    out[neg_only] = np.divide(-n[neg_only], u[neg_only], out=np.full(int(neg_only.sum()), np.inf), where=u[neg_only] != 0)
     return out
 
 
+def _achieved(r: np.ndarray, p: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``r p - n / r`` with ``0 * inf = 0`` (an empty positive part times an infinite multiplier)."""
+    return np.where(p > 0, r * p, 0.0) - n * _inv(r)
+
+
 def _inv(m: np.ndarray) -> np.ndarray:
-    """1/m, and 0 where m = 0 (a group scaled to zero holds no negative entries, so nothing is lost)."""
+    """1/m, and 0 where m = 0 (a group scaled to zero holds no negative entries, so nothing is lost);
+    1/inf = 0."""
     return np.divide(1.0, m, out=np.zeros_like(m), where=m != 0)
 
 
@@ -137,7 +144,7 @@ def _iterate(P, N, group_of, u, v, tol, max_iter):
         _col_sums(P, N, group_of, r, pc, nc)
         s = _multiplier(v, pc, nc)
         _row_sums(P, N, group_of, s, p, nn)
-        gap = np.max(np.abs(r * p - nn * _inv(r) - u) / u_scale)
+        gap = np.max(np.abs(_achieved(r, p, nn) - u) / u_scale)
         if gap <= tol:
             return r, s, iterations, True
         if not np.isfinite(gap):
@@ -214,8 +221,7 @@ def gras(
         raise GrasError(f"GRAS did not meet the targets within {iterations} iterations (tolerance {tol:g}): the "
                         "prior's zero pattern cannot reach them")
     rc = np.take_along_axis(r, group_of.astype(np.intp), axis=1)
-    X = rc * P * s
-    X = X - N * _inv(rc * s)
+    X = np.multiply(rc * s, P, out=np.zeros_like(P), where=P > 0) - N * _inv(rc * s)
     row_gap = _group_sums(X, masks) - u
     gaps = [np.abs(row_gap)]
     rel = [np.abs(row_gap) / np.maximum(np.abs(u), 1.0)]
