@@ -5,10 +5,11 @@ repository is read).
 
 Tables (name: regions x sectors, year):
 
-* ``default``, ``wiod2011``: the WIOD 2013 release table of 2011, aggregated to 16 regions x 14 sectors
-  and in full (41 x 35); ``default`` is read from the aggregated source array, as it always was;
-* ``default2019``, ``default2021``, ``default2022``, ``wiod2021``, ``wiod2022``: the WIOD 2011 table
-  nowcast to the ADB MRIO margins of that year by GRAS, then aggregated (``default<year>``) or kept in full.
+* ``default`` (the default table of every command), ``default2021``, ``default2019``, ``wiod2022``,
+  ``wiod2021``: the WIOD 2011 table nowcast to the ADB MRIO margins of 2022 (``default``, ``wiod2022``),
+  2021 or 2019 by GRAS, then aggregated to 16 regions x 14 sectors (``default*``) or kept in full (41 x 35);
+* ``default2011``, ``wiod2011``: the WIOD 2013 release table of 2011, aggregated and in full, so that
+  results on the 2011 table can be rerun; ``default2011`` is read from the aggregated source array.
 
 Steps:
 
@@ -61,6 +62,7 @@ WIOD = SOURCES / "wiod2013"
 ADB = SOURCES / "adb_mrio_margins"
 ADB_MARGINS = ADB / "margins_2019_2021_2022.csv.gz"
 NOWCAST_YEARS = (2019, 2021, 2022)
+DEFAULT_YEAR = 2022                # the aggregated table of this year is named ``default``
 FULL_NOWCASTS = (2021, 2022)      # years also shipped with all 41 regions
 QUANTUM = 2.0 ** -20               # nowcast flows are rounded to this grid (USD million, about USD 1) to compress
 GRAS_TOL = 1e-10                   # relative gap of every GRAS target, |achieved - target| / max(|target|, 1)
@@ -329,7 +331,7 @@ def build_2011() -> list[MRIO]:
     Z, Ycat, x, v = balance(agg["Z"], agg["Y_by_category"])
     regions = tuple(str(r) for r in agg["regions"])
     base = MRIO(
-        name="default", regions=regions, sectors=tuple(str(s) for s in agg["sectors"]), Z=Z, Y=Ycat.sum(axis=2),
+        name="default2011", regions=regions, sectors=tuple(str(s) for s in agg["sectors"]), Z=Z, Y=Ycat.sum(axis=2),
         x=x, v=v, Y_categories=Ycat, fd_categories=tuple(str(c) for c in agg["fd_categories"]),
         region_names=tuple(str(r) for r in agg["region_desc"]), sector_names=tuple(str(s) for s in agg["sector_desc"]),
     )
@@ -369,7 +371,7 @@ def build_nowcast(year: int) -> list[MRIO]:
     out.append(dataclasses.replace(_split(default, year, _meta(
         year, f"WIOD 2011 nowcast to {year} (ADB MRIO margins), 16 regions x 14 sectors, electronics split: "
               "16 x 15 = 240 industries", source + ", aggregated to 16 regions x 14 sectors", info), "ELECTRONICS"),
-        name=f"default{year}"))
+        name="default" if year == DEFAULT_YEAR else f"default{year}"))
     if year in FULL_NOWCASTS:
         out.append(_split_full(full, year, _meta(
             year, f"WIOD 2011 nowcast to {year} (ADB MRIO margins), 41 regions x 35 industries, c14 split: "

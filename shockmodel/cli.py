@@ -34,7 +34,8 @@ class _Group(click.Group):
 @click.version_option(package_name="shockmodel")
 def main():
     """shockmodel: Monte Carlo forecasts of losses from sanctions, blockades and wars, propagated
-    through a multi-regional input-output table (WIOD 2011, semiconductor-resolved)."""
+    through a multi-regional input-output table (WIOD 2011 nowcast to 2022 with ADB MRIO margins,
+    semiconductor-resolved)."""
 
 
 # --- tables ------------------------------------------------------------------------------------------

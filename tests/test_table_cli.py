@@ -25,12 +25,13 @@ def test_table_list():
 def test_table_info_default():
     res = _invoke("table", "info", "default")
     assert res.exit_code == 0, res.output
+    assert "Table default: year 2022;" in res.output and "current prices of 2022" in res.output
     for r in ("TWN", "CHN", "RUS", "USA"):
         assert r in res.output
     assert "SEMICONDUCTORS" in res.output
-    # Taiwan's semiconductor output is its documented share (0.34) of electronics
+    # Taiwan's semiconductor output is its documented 2022 share (0.43) of electronics
     line = next(ln for ln in res.output.splitlines() if ln.startswith("TWN "))
-    assert float(line.split()[2]) == pytest.approx(0.34, abs=1e-3)
+    assert float(line.split()[2]) == pytest.approx(0.43, abs=1e-3)
     assert "spectral radius" in res.output
 
 
@@ -93,13 +94,12 @@ def test_table_list_shows_every_table_with_its_year():
         assert line.split()[1] == load_table(name).meta["year"]
 
 
-@pytest.mark.parametrize("name", ["default2019", "default2021", "default2022"])
-def test_table_info_nowcast(name):
+@pytest.mark.parametrize(("name", "year"), [("default2019", "2019"), ("default2021", "2021"), ("default", "2022")])
+def test_table_info_nowcast(name, year):
     from pathlib import Path
 
     res = _invoke("table", "info", name)
     assert res.exit_code == 0, res.output
-    year = name[-4:]
     assert f"Table {name}: year {year};" in res.output
     assert f"USD million, current prices of {year}" in res.output
     assert "Largest remaining gap of the source margins:" in res.output
