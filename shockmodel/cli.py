@@ -13,7 +13,7 @@ import click
 
 from shockmodel.errors import UserError
 
-MODELS = ("constrained", "leontief", "ghosh")
+from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
 
 
 class _Group(click.Group):
@@ -264,7 +264,11 @@ def _print_summary(ds, top: int = 6):
 @click.argument("scenario")
 @click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", "-s", default=0, show_default=True, type=int)
-@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS))
+@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS),
+              help="constrained: static fixed point with capacity, critical inputs and rationing; dynamic: daily "
+                   "production network with inventories, rerouting and timelines; leontief: demand-driven, ignores "
+                   "capacity shocks and blocked intermediate flows; ghosh: supply-driven accounting device, not a "
+                   "forecast.")
 @click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Draws per chunk (memory bound).")
@@ -299,6 +303,8 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     jitcache.mark(model)
     res = pipeline.write_run(ds, spec, out, report=report)
     click.echo(f"Run folder: {res.folder}")
+    if ds.attrs.get("ignored_shock_kinds"):
+        click.echo(f"NOTE: model {model!r} ignored {ds.attrs['ignored_shock_kinds']}", err=True)
     if not quiet:
         _print_summary(ds)
         if ds.attrs["non_converged_draws"]:

@@ -696,6 +696,11 @@ class PackageSpec:
     probability: float = _key(_number(0.0, 1.0), required=True)
     source: str = _key(_text(required_content=True), required=True)
     correlation: float = _key(_number(0.0, 1.0), default=0.0)   # of its shocks' latent intensities
+    # timeline (the dynamic model only; docs/model-dynamic.md D1): months after the run's origin, the
+    # ramp to full severity, the recovery after the package's duration shock (or the horizon) ends
+    start_months: float | None = _key(_number(0.0), default=None)
+    ramp_months: float | None = _key(_number(0.0), default=None)
+    recovery_months: float | None = _key(_number(0.0), default=None)
     shocks: tuple[ShockSpec, ...] = _key(_shocks, required=True, by_name=True)
 
     def to_dict(self) -> dict:
@@ -733,6 +738,8 @@ class ScenarioSpec:
     coordination: float = _key(_number(-1.0, 1.0), default=0.0)   # Gaussian-copula correlation of packages
     coordination_range: tuple[float, float] | None = _key(_coordination_range, default=None)
     coordination_source: str = _key(_text(required_content=True), default="")
+    # the dynamic model: package k (in file order, from 0) starts k * package_offset_months later
+    package_offset_months: float | None = _key(_number(0.0), default=None)
     region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     sector_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     packages: tuple[PackageSpec, ...] = _key(_packages, required=True, by_name=True)   # one or more
@@ -1091,6 +1098,9 @@ class CompiledPackage:
     probability: float
     correlation: float
     source: str
+    start_months: float = 0.0      # timeline (dynamic model): package start incl. the scenario's offset
+    ramp_months: float = 0.0
+    recovery_months: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -1265,7 +1275,9 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
     sectors = _Axis("sector", mrio.name, mrio.sectors, mrio.sector_groups, spec.sector_groups, mrio.regions, where)
     packages, shocks = [], []
     for i, pkg in enumerate(spec.packages):
-        packages.append(CompiledPackage(pkg.name, pkg.description, pkg.probability, pkg.correlation, pkg.source))
+        packages.append(CompiledPackage(pkg.name, pkg.description, pkg.probability, pkg.correlation, pkg.source,
+                                        (pkg.start_months or 0.0) + i * (spec.package_offset_months or 0.0),
+                                        pkg.ramp_months or 0.0, pkg.recovery_months or 0.0))
         for shock in pkg.shocks:
             kind, mask = _shock_mask(shock, regions, sectors, ("packages", pkg.name, "shocks", shock.name))
             shocks.append(CompiledShock(
