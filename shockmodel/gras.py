@@ -1,4 +1,4 @@
-"""Biproportional updating of a table with positive and negative entries: GRAS (L0: numpy only).
+"""Biproportional updating of a table with positive and negative entries: GRAS (L0: numpy, two numba loops).
 
 GRAS (generalised RAS; Junius & Oosterhaven 2003, Economic Systems Research 15(1): 87-96, in the form of
 Temurshoev, Miller & Bouwmeester 2013, "A note on the GRAS method", Economic Systems Research 25(3):
@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-
 from numba import njit
 
 from shockmodel.errors import UserError
@@ -129,7 +128,7 @@ def _check_reachable(P, N, masks, row_targets, col_targets, tol):
 def _iterate(P, N, group_of, u, v, tol, max_iter):
     """Alternate the row step and the column step (G.2) until every row-group gap is within ``tol``
     (after a column step the columns hold exactly). Returns ``(r, s, iterations, converged)``."""
-    m, n = P.shape
+    n = P.shape[1]
     p, nn = np.zeros(u.shape), np.zeros(u.shape)
     pc, nc = np.zeros(n), np.zeros(n)
     u_scale = np.maximum(np.abs(u), 1.0)
