@@ -202,6 +202,7 @@ class Plan:
     trade_scale: np.ndarray   # (R*R,) 100 / T0: trade lost -> percent
     head_scale: np.ndarray    # (2R + 2,) the HEADLINES cells -> percent (headline_scale)
     precision: str = "float64"  # dtype of the GEMM operands below (state and kernels stay float64)
+    copula_df: float = 0.0    # Student-t copula degrees of freedom; 0: Gaussian copula (sample_block)
     L: np.ndarray | None = None
     G: np.ndarray | None = None   # ghosh: G in the GEMM dtype
     M: np.ndarray | None = None   # leontief: L @ Yc (n, C) in the GEMM dtype, output lost per unit of w_c
@@ -241,6 +242,7 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
 
     h = hashlib.sha256()
     h.update(f"{mrio.sha256}|{model}|{precision}|{compiled.horizon_months!r}|{compiled.coordination!r}|"
+             f"{getattr(compiled, 'copula_df', 0.0)!r}|"
              f"{compiled.regions}|{compiled.sectors}".encode())
     for p in compiled.packages:
         h.update(f"|{p.probability!r}|{p.correlation!r}|{p.start_months!r}|{p.ramp_months!r}|"
@@ -395,12 +397,27 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         va=np.divide(mrio.v, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0),
         out_scale=_loss_scale(mrio.x), trade_scale=_loss_scale(T0.reshape(-1)),
         head_scale=headline_scale(mrio.gdp, exports0),
-        precision=precision,
+        precision=precision, copula_df=float(getattr(compiled, "copula_df", 0.0)),
         **_tariff_plan(shocks),
     )
+    _check_severities(common["tables"], common["sev_cap"], shocks)
     own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
                                                              DAYS_PER_MONTH))
     return Plan(**common, **own)
+
+
+def _check_severities(tables: np.ndarray, caps: np.ndarray, shocks) -> None:
+    """Every severity the sampler can draw (it interpolates these tables, then caps) is finite and inside
+    its kind's range: shares in [0, 1], months, days and rates >= 0. Validation (scenario stage 1) makes
+    this hold; checked again here, before any propagation, so a gap there can never give NaN losses."""
+    from shockmodel.scenario import SHARE_KINDS
+
+    for k, sh in enumerate(shocks):
+        values = np.minimum(tables[k], caps[k])
+        hi = 1.0 if sh.kind in SHARE_KINDS else np.inf
+        if not (np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= hi):
+            raise UserError(f"severity {sh.severity} cannot be sampled inside the range of a {sh.kind} shock "
+                            f"(draws from {values.min():g} to {values.max():g})", field=f"shocks.{sh.key}.severity")
 
 
 def _tariff_plan(shocks) -> dict:
@@ -443,12 +460,63 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     if out is None:
         out = Sample(occurred=np.empty((n_draws, plan.n_packages), dtype=bool),
                      severity=np.empty((n_draws, plan.n_shocks)), u_market=np.empty((n_draws, n_market)))
+    if plan.copula_df > 0:
+        # Student-t copula: the same normals in the same order (numpy's generator gives the numbers numba's
+        # does), then one chi-square mixing variable per draw, drawn after them
+        P, K, n = plan.n_packages, plan.n_shocks, out.severity.shape[0]
+        Wn, Fn, En = rng.standard_normal((BLOCK, P)), rng.standard_normal((BLOCK, P)), rng.standard_normal((BLOCK, K))
+        if out.u_market.shape[1] > 0:
+            out.u_market[:, :] = rng.random((BLOCK, out.u_market.shape[1]))[:n]
+        v = rng.chisquare(plan.copula_df, BLOCK)
+        latents_to_sample(plan, Wn[:n], Fn[:n], En[:n], v[:n], out.occurred, out.severity)
+        if len(plan.tariff_cols):
+            _tariff_shares(plan, seed, block, out.severity)
+        return out
     kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
                             plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
                             out.u_market)
     if len(plan.tariff_cols):
         _tariff_shares(plan, seed, block, out.severity)
     return out
+
+
+def latents_to_sample(plan: Plan, Wn: np.ndarray, Fn: np.ndarray, En: np.ndarray, v: np.ndarray | None,
+                      out_occ: np.ndarray, out_sev: np.ndarray) -> None:
+    """Occurrences (B, P) and severities (B, K) from INDEPENDENT latent variables: standard normals ``Wn``
+    (B, P), ``Fn`` (B, P), ``En`` (B, K) and, for the Student-t copula, chi-square(nu) variables ``v`` (B,).
+
+    Gaussian copula (``plan.copula_df == 0``, ``v`` None): exactly the kernels :func:`sample_block` runs
+    (kernels.propagate.occurrence and sample_severity). Student-t copula with ``nu = plan.copula_df``
+    (Demarta & McNeil 2005, Int. Stat. Review 73: 111-129): the correlated latents of the Gaussian case,
+    ``x = (C W)_p`` and ``z_k = sign_k (sqrt(c_p) (C F)_p + sqrt(1 - c_p) E_k)``, are all divided by the same
+    ``sqrt(v / nu)`` per draw (a multivariate t with the same correlation matrix), then mapped to uniforms
+    by the t distribution function ``T_nu``: package p occurs iff ``T_nu(x_p) < probability_p``, and the
+    severity is ``F_k^-1(T_nu(z_k))``, read from the same tables through ``Phi^-1(T_nu(z_k))``. Marginals
+    are unchanged; joint extremes are more frequent (tail dependence). nu -> infinity gives the Gaussian
+    copula. Also used by shockmodel.sensitivity, which samples the independent latents itself.
+    """
+    from scipy.special import ndtri, stdtr, stdtrit
+
+    from shockmodel.kernels import propagate as kern
+
+    if plan.copula_df <= 0:
+        kern.occurrence(Wn, plan.copula, plan.occ_threshold, out_occ)
+        kern.sample_severity(Fn, En, plan.copula, plan.pkg_corr, plan.shock_pkg, plan.mitigating, plan.tables,
+                             plan.sev_cap, TABLE_Z, out_sev)
+        return
+    nu = plan.copula_df
+    scale = np.sqrt(nu / np.asarray(v, dtype=np.float64))[:, None]
+    x = (Wn @ plan.copula.T) * scale
+    out_occ[:, :] = x < stdtrit(nu, plan.prob)[None, :]
+    fc = (Fn @ plan.copula.T)[:, plan.shock_pkg]
+    sign = np.where(plan.mitigating, -1.0, 1.0)[None, :]
+    c = plan.pkg_corr[plan.shock_pkg][None, :]
+    z = sign * (np.sqrt(c) * fc + np.sqrt(1.0 - c) * En) * scale
+    # Phi^-1(T_nu(z)), with the upper tail taken by symmetry so that T_nu(z) near 1 keeps its precision
+    zn = np.where(z > 0, -ndtri(stdtr(nu, -np.abs(z))), ndtri(stdtr(nu, -np.abs(z))))
+    K = out_sev.shape[1]
+    kern.sample_severity(np.zeros_like(Fn), np.ascontiguousarray(zn), plan.copula, np.zeros(plan.n_packages),
+                         plan.shock_pkg, np.zeros(K, dtype=bool), plan.tables, plan.sev_cap, TABLE_Z, out_sev)
 
 
 #: spawn-key suffix of the trade-elasticity stream of a block (its shocks use the block's own key)
@@ -878,6 +946,9 @@ class RawResult:
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     streams: dict = field(default_factory=dict)   # name -> (V, 2, X...) sums and sums of squares over all draws
     wall_seconds: float = 0.0
+    #: name -> (V, draws, X): the market series of every draw, for their statistics whatever ``kept`` is
+    #: (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
+    extras_all: dict = field(default_factory=dict)
 
     @property
     def output_hist(self) -> np.ndarray:   # (V, n, HIST_BINS)
@@ -982,10 +1053,10 @@ class Accumulator:
             flat = r.streams[name].reshape(parts.shape[0], -1)
             _add_in_order(flat, parts.reshape(parts.shape[0], parts.shape[1], -1))
         for name, arr in c.extras.items():
-            if name not in r.extras:
-                r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
-            if b > a:
-                r.extras[name][:, a:b] = arr[:, : b - a]
+            if name not in r.extras_all:
+                r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
+                r.extras[name] = r.extras_all[name][:, : r.kept]
+            r.extras_all[name][:, a: a + arr.shape[1]] = arr
         self._next_block += c.output_block_sums.shape[1]
 
     def counts(self) -> HistSet:

@@ -33,11 +33,13 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 import numpy as np
 
+from shockmodel import limits
 from shockmodel import regions as regions_module
-from shockmodel.errors import ScenarioError
+from shockmodel.errors import ScenarioError, UserError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
 
+COPULAS = ("gaussian", "t")   #: dependence of the latent variables (engine.sample_block)
 SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
                "tariff")
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
@@ -275,6 +277,10 @@ def _name(pattern: re.Pattern, rule: str) -> Parser:
         value = _text(required_content=True)(value, path, where)
         if not pattern.fullmatch(value):
             where.fail(path, f"invalid name {value!r}: {rule}")
+        try:
+            limits.check_name(value)
+        except UserError as err:
+            where.fail(path, err.message)
         return value
     return parse
 
@@ -282,6 +288,8 @@ def _name(pattern: re.Pattern, rule: str) -> Parser:
 def _as_float(value, path, where, *, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         where.fail(path, f"expected a number, got {_describe(value)}")
+    if isinstance(value, numbers.Integral) and abs(value) > limits.MAX_INT:
+        where.fail(path, f"integer too large ({len(str(abs(value)))} digits; at most {limits.MAX_INT})")
     x = float(value)
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
         where.fail(path, f"expected a finite number, got {_g(x)}")
@@ -375,16 +383,30 @@ def _critical_inputs(value, path, where) -> Mapping[str, Mapping[str, Mapping[st
 
 
 def _check_group_cycles(groups: Mapping[str, tuple[str, ...]], path, where) -> None:
-    """Groups may name other groups, but never themselves through a chain."""
-    def visit(name, chain):
-        if name in chain:
-            cycle = " -> ".join((*chain[chain.index(name):], name))
-            where.fail((*path, chain[0]), f"groups refer to each other in a circle: {cycle}")
-        for member in groups[name]:
-            if member in groups:
-                visit(member, (*chain, name))
-    for name in groups:
-        visit(name, ())
+    """Groups may name other groups, but never themselves through a chain, and chains are at most
+    ``limits.MAX_GROUP_DEPTH`` long (walked without recursion; each group is walked once)."""
+    done: set[str] = set()
+    for start in groups:
+        if start in done:
+            continue
+        chain: list[str] = [start]
+        todo = [iter(groups[start])]
+        while todo:
+            member = next(todo[-1], None)
+            if member is None:
+                done.add(chain.pop())
+                todo.pop()
+                continue
+            if member not in groups or member in done:
+                continue
+            if member in chain:
+                cycle = " -> ".join((*chain[chain.index(member):], member))
+                where.fail((*path, chain[0]), f"groups refer to each other in a circle: {cycle}")
+            if len(chain) >= limits.MAX_GROUP_DEPTH:
+                where.fail((*path, chain[0]), f"groups nest more than {limits.MAX_GROUP_DEPTH} deep "
+                                              f"({' -> '.join(chain[:3])} -> ...)")
+            chain.append(member)
+            todo.append(iter(groups[member]))
 
 
 def _reject_unknown(table: Mapping, allowed: Iterable[str], path, where, what: str) -> None:
@@ -471,6 +493,14 @@ def _exp_shortest(mu: float) -> float:
     return x
 
 
+#: The sampler's latent normal reaches |z| <= LATENT_Z (sampling.TABLE_Z, Phi(-z) = 1e-15; equal by
+#: tests/test_hardening.py): the extreme quantiles it can draw are F^-1(Phi(+-LATENT_Z)).
+LATENT_Z = 7.941345326170998
+_LOG_REPRESENTABLE = 700.0   # exp(+-700) is a finite, nonzero float (the limit is about 709.78)
+#: Largest severity of the kinds measured in months or days (83 million years: far beyond any horizon,
+#: small enough that every distribution's arithmetic stays finite).
+MAX_SEVERITY_UNITS = 1e9
+
 _SUPPORT = {"uniform": (0, 1), "triangular": (0, 2), "pert": (0, 2), "beta": (2, 3), "truncnormal": (2, 3)}
 
 
@@ -479,7 +509,8 @@ def dist_support(d: Distribution) -> tuple[float, float]:
     if d.dist == "fixed":
         return d.params[0], d.params[0]
     if d.dist == "lognormal":
-        return 0.0, d.params[2]
+        mu, sigma, cap = d.params
+        return 0.0, min(cap, math.exp(min(mu + sigma * LATENT_Z, _LOG_REPRESENTABLE)))
     i, j = _SUPPORT[d.dist]
     return d.params[i], d.params[j]
 
@@ -543,6 +574,11 @@ def _dist_problem(dist: str, p: Mapping[str, float]) -> tuple[str, str] | None:
             return name, f"{dist} needs {name} > 0, got {_g(p[name])}"
     if dist == "lognormal" and p["high"] <= 0:
         return "high", f"the cap must be > 0, got {_g(p['high'])}"
+    if dist == "lognormal" and abs(math.log(p["median"])) + p["sigma"] * LATENT_Z > _LOG_REPRESENTABLE:
+        # the sampler tabulates exp(mu + sigma z) for |z| <= LATENT_Z: beyond this, inf or 0 (NaN losses)
+        limit = (_LOG_REPRESENTABLE - abs(math.log(p["median"]))) / LATENT_Z
+        return "sigma", (f"lognormal(median={_g(p['median'])}, sigma={_g(p['sigma'])}) cannot be sampled: its "
+                         f"extreme quantiles overflow a float; sigma must be <= {_g(max(limit, 0.0))}")
     if dist in ("beta", "truncnormal") and p["low"] >= p["high"]:
         return "high", f"{dist} needs low < high, got low={_g(p['low'])}, high={_g(p['high'])}"
     if dist == "truncnormal":
@@ -590,6 +626,9 @@ def _fit_to_kind(d: Distribution, kind: str, path, where) -> Distribution:
         where.fail(path, f"a duration is in months and must be > 0; {d} reaches {_g(lo)}")
     if kind == "inventory" and lo < 0:
         where.fail(path, f"an inventory is in days and must be >= 0; {d} reaches {_g(lo)}")
+    if kind not in SHARE_KINDS and hi > MAX_SEVERITY_UNITS:
+        where.fail(path, f"a {kind} in {SEVERITY_UNITS.get(kind, 'units')} must stay <= {_g(MAX_SEVERITY_UNITS)}; "
+                         f"{d} reaches {_g(hi)} (give a cap 'high')")
     if kind == "tariff" and lo < 0:
         where.fail(path, f"a tariff severity is an ad valorem rate (0.5 = 50%) and must be >= 0; {d} reaches {_g(lo)}")
     return d
@@ -676,6 +715,8 @@ def _shocks(value, path, where) -> tuple[ShockSpec, ...]:
     table = _table(value, path, where, "[packages.NAME.shocks.SHOCK] tables")
     if not table:
         where.fail(path, "a package needs at least one shock")
+    if len(table) > limits.MAX_SHOCKS:
+        where.fail(path, f"{len(table)} shocks; a scenario has at most {limits.MAX_SHOCKS}")
     out = []
     for name, shock in table.items():
         _name(_NAME_RE, "use letters, digits, '_' and '-'")(name, (*path, name), where)
@@ -711,6 +752,8 @@ def _packages(value, path, where) -> tuple[PackageSpec, ...]:
     table = _table(value, path, where, "[packages.NAME] tables")
     if not table:
         where.fail(path, "a scenario needs at least one package")
+    if len(table) > limits.MAX_PACKAGES:
+        where.fail(path, f"{len(table)} packages; at most {limits.MAX_PACKAGES}")
     out = []
     for name, pkg in table.items():
         p = (*path, name)
@@ -738,6 +781,9 @@ class ScenarioSpec:
     coordination: float = _key(_number(-1.0, 1.0), default=0.0)   # Gaussian-copula correlation of packages
     coordination_range: tuple[float, float] | None = _key(_coordination_range, default=None)
     coordination_source: str = _key(_text(required_content=True), default="")
+    copula: str = _key(_choice(COPULAS, "copula"), default="gaussian")   # "t": Student-t copula, tail dependence
+    copula_df: float | None = _key(_number(1.0, 1e6), default=None)       # degrees of freedom of the t copula
+    copula_source: str = _key(_text(required_content=True), default="")
     # the dynamic model: package k (in file order, from 0) starts k * package_offset_months later
     package_offset_months: float | None = _key(_number(0.0), default=None)
     region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
@@ -759,6 +805,8 @@ class ScenarioSpec:
         if not self.coordination_source:
             # coordination keys are only written with their source (required whenever they are given)
             keys = tuple(k for k in keys if not k.startswith("coordination"))
+        if self.copula == "gaussian" and not self.copula_source:
+            keys = tuple(k for k in keys if not k.startswith("copula"))   # the default, written by no file
         return _spec_dict(self, keys)
 
     @cached_property
@@ -826,7 +874,16 @@ def _build(data: Mapping, where: _Where) -> ScenarioSpec:
     if given and "coordination_source" not in values:
         where.fail(("coordination_source",), f"required when {given[0]} is given: name its source "
                                               "or write 'assumption: ...'")
+    if "copula" in values and "copula_source" not in values:
+        where.fail(("copula_source",), "required when copula is given: name its source or write 'assumption: ...'")
+    if values.get("copula") == "t" and "copula_df" not in values:
+        where.fail(("copula_df",), "required when copula = \"t\": the degrees of freedom (e.g. 4)")
+    if "copula_df" in values and values.get("copula") != "t":
+        where.fail(("copula_df",), "only a Student-t copula (copula = \"t\") takes degrees of freedom")
     k = len(values["packages"])
+    n_shocks = sum(len(p.shocks) for p in values["packages"])
+    if n_shocks > limits.MAX_SHOCKS:
+        where.fail(("packages",), f"{n_shocks} shocks in all; a scenario has at most {limits.MAX_SHOCKS}")
     if k > 2:
         # an equicorrelation matrix of k packages is positive semi-definite iff rho >= -1/(k-1)
         floor = -1.0 / (k - 1)
@@ -866,12 +923,10 @@ def _read_toml(path: Path) -> tuple[dict, str]:
     file = str(path)
     if path.is_dir():
         raise ScenarioError("is a directory, expected a scenario .toml file", file=file)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError("no such file", file=file) from None
-    except OSError as err:
-        raise ScenarioError(f"cannot read: {err.strerror}", file=file) from None
+    try:   # a regular file of at most limits.MAX_FILE_BYTES: a FIFO or /dev/zero must not hang or fill memory
+        raw = limits.read_input_file(path, what="scenario .toml file")
+    except UserError as err:
+        raise ScenarioError(err.message, file=file) from None
     if b"\0" in raw:
         raise ScenarioError("binary file, expected TOML text", file=file)
     try:
@@ -883,9 +938,11 @@ def _read_toml(path: Path) -> tuple[dict, str]:
     data = _PARSED.get(text)
     if data is None:
         try:
-            data = tomllib.loads(text)
+            data = limits.parse_toml(text, file=file)
         except tomllib.TOMLDecodeError as err:
             raise ScenarioError(f"invalid TOML: {err}", file=file) from None
+        except UserError as err:
+            raise ScenarioError(err.message, file=file) from None
         if len(_PARSED) >= 64:
             _PARSED.clear()
         _PARSED[text] = data
@@ -925,6 +982,8 @@ def _with_includes(data: Mapping, source: _Source, base_dir: Path | None, chain:
     order: list[_Source] = []
     for entry in entries:
         path = _include_path(entry, base_dir, where)
+        if len(chain) >= limits.MAX_INCLUDE_DEPTH:
+            where.fail(("include",), f"includes nest more than {limits.MAX_INCLUDE_DEPTH} deep")
         if path.resolve() in chain:
             cycle = " -> ".join(p.name for p in (*chain, path.resolve()))
             where.fail(("include",), f"circular include: {cycle}")
@@ -1056,8 +1115,8 @@ _LOADED: dict[tuple[str, str], tuple[tuple[_Source, ...], ScenarioSpec]] = {}
 
 def _unchanged(source: _Source) -> bool:
     try:
-        return Path(source.file).read_bytes().decode("utf-8-sig") == source.text
-    except (OSError, UnicodeDecodeError):
+        return limits.read_input_file(source.file).decode("utf-8-sig") == source.text
+    except (UserError, UnicodeDecodeError):
         return False
 
 
@@ -1135,6 +1194,7 @@ class CompiledScenario:
     shocks: tuple[CompiledShock, ...]
     #: (input sector, using sector, weight) replacing params/critical_inputs.toml's weight, in order
     critical_overrides: tuple[tuple[int, int, float], ...] = ()
+    copula_df: float = 0.0   # degrees of freedom of a Student-t copula; 0: Gaussian copula
 
 
 @dataclass(frozen=True, eq=False)
@@ -1288,7 +1348,8 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
         name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
         table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
         coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks),
-        critical_overrides=_critical_overrides(spec, sectors))
+        critical_overrides=_critical_overrides(spec, sectors),
+        copula_df=float(spec.copula_df) if spec.copula == "t" else 0.0)
 
 
 def _critical_overrides(spec: ScenarioSpec, sectors: _Axis) -> tuple[tuple[int, int, float], ...]:
@@ -1335,6 +1396,9 @@ def format_scenario(spec: ScenarioSpec) -> str:
     lines.append(coord)
     if spec.coordination_source:
         lines.append(f"    source: {spec.coordination_source}")
+    if spec.copula == "t":
+        lines.append(f"  copula: Student t, {_g(spec.copula_df)} degrees of freedom")
+        lines.append(f"    source: {spec.copula_source}")
     for title, groups in (("region groups", spec.region_groups), ("sector groups", spec.sector_groups)):
         if groups:
             lines.append(f"  {title}:")
