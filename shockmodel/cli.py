@@ -14,7 +14,7 @@ import click
 from shockmodel import limits
 from shockmodel.errors import UserError
 
-from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
+from shockmodel.models import MODELS  # the registry's names (no model is imported)
 
 #: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
 EXIT_INTERRUPTED = 130
@@ -315,10 +315,12 @@ def _print_summary(ds, top: int = 6, tab=None):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
               help="Market parameter set, or 'none' to skip the market channel.")
+@click.option("--feedback", "feedback", default="none", show_default=True, metavar="CHANNELS",
+              help="Second-round demand feedback: comma-separated income,prices,uncertainty, 'all' or 'none'.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
-            markets_name, report, quiet):
+            markets_name, feedback, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
@@ -332,7 +334,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
-                          keep_draws=keep_draws, precision=precision)
+                          keep_draws=keep_draws, precision=precision, feedback=feedback)
     finally:
         if bar is not None:
             bar.close()

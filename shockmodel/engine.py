@@ -547,11 +547,15 @@ class BlockOutput:
 
     dx: np.ndarray           # (B, n) output lost, USD million over the horizon
     trade: np.ndarray        # (B, R, R) trade lost incl. domestic sales on the diagonal
-    gdp_loss: np.ndarray     # (B, R)
+    gdp_loss: np.ndarray | None  # (B, R); None in the market hook's view (the hook computes it from dx)
     horizon_fraction: np.ndarray  # (B,)
     converged: np.ndarray    # (B,) bool
     iterations: np.ndarray   # (B,) int
     blocked_export_share: np.ndarray  # (B, R) share of baseline exports on blocked routes (static)
+    # the block's random inputs and blocked pass shares, for the market channel (None outside the engine loop)
+    severity: np.ndarray | None = None       # (B, K) sampled severities
+    on: np.ndarray | None = None             # (B, P) bool: package occurred and switched on in the variant
+    blocked_class_share: np.ndarray | None = None  # (B, C) blocked share u_c of each pass class
 
 
 def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float | None = None,
@@ -878,6 +882,8 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k,
                                                                    extras=extras)
         _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
+        if market is not None and getattr(market, "feedback", None) is not None:   # demand feedback, second round
+            market.second_round(plan, dxT, f, smp.severity, on, uT, smp.u_market)
         t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
@@ -890,12 +896,14 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.iterations[v, a:b] = iterations[:k]
         t = _lap("reduction", t)
         if market is not None:
-            out = BlockOutput(dx=dxT.T[:k], trade=tradeT.transpose(2, 0, 1)[:k], gdp_loss=res.gdp_loss[v, a:b],
-                              horizon_fraction=f[:k], converged=converged[:k], iterations=iterations[:k],
-                              blocked_export_share=(plan.blocked_weight.T @ uT).T[:k])
-            for name, arr in market(plan, out, smp.u_market[:k]).items():
+            # the whole block (cut afterwards), so a draw's market numbers do not depend on the draw count
+            out = BlockOutput(dx=dxT.T, trade=tradeT.transpose(2, 0, 1), gdp_loss=None, horizon_fraction=f,
+                              converged=converged, iterations=iterations,
+                              blocked_export_share=(plan.blocked_weight.T @ uT).T,
+                              severity=smp.severity, on=on, blocked_class_share=uT.T)
+            for name, arr in market(plan, out, smp.u_market).items():
                 buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
-                buf[v, a:b] = arr
+                buf[v, a:b] = arr[:k]
             t = _lap("market", t)
     if t:
         _count("blocks")

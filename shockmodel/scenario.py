@@ -41,7 +41,10 @@ from shockmodel.paths import params_dir
 
 COPULAS = ("gaussian", "t")   #: dependence of the latent variables (engine.sample_block)
 SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
-               "tariff")
+               "tariff", "financial_sanction", "capital_controls")
+#: Financial kinds: read only by the market channel (a foreign holder's access to the regions' equity
+#: markets); the propagation models ignore them. Severity: probability that the measure binds in a draw.
+FINANCIAL_KINDS = frozenset(("financial_sanction", "capital_controls"))
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
 
 #: The group every region / every sector belongs to.
@@ -57,10 +60,13 @@ KIND_TARGETS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = MappingProxyT
     "duration": {},
     "inventory": {},
     "tariff": {"exporters": None, "importers": None, "sectors": (ALL,)},
+    "financial_sanction": {"regions": None},
+    "capital_controls": {"regions": None},
 })
 
 #: Kinds whose severity is a share in [0, 1]; the other two are measured in months and days.
-SHARE_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "substitution"))
+SHARE_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "substitution",
+                         *FINANCIAL_KINDS))
 SEVERITY_UNITS: Mapping[str, str] = MappingProxyType(
     {**{k: "share" for k in SHARE_KINDS}, "duration": "months", "inventory": "days", "tariff": "ad valorem rate"})
 
@@ -1166,7 +1172,8 @@ class CompiledPackage:
 class CompiledShock:
     """A shock in table indices. ``mask`` is read-only bool: capacity (R, S); trade_block (R, R, S)
     [exporter, importer, sector] with a False diagonal; final_demand (R, S) [buyer, product];
-    substitution (S,); duration and inventory None. payment_friction arrives as trade_block."""
+    substitution (S,); duration and inventory None. payment_friction arrives as trade_block;
+    financial_sanction and capital_controls (R,) [region]."""
 
     key: str
     kind: str
@@ -1307,6 +1314,8 @@ def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple
     """(compiled kind, mask) of one shock."""
     if shock.kind in ("duration", "inventory"):
         return shock.kind, None
+    if shock.kind in FINANCIAL_KINDS:   # (R,) the regions whose markets the measure closes to foreign holders
+        return shock.kind, regions.mask(shock.regions, (*path, "regions"))
     s = sectors.mask(shock.sectors, (*path, "sectors"))
     if shock.kind == "substitution":
         return shock.kind, s

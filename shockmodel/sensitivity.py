@@ -158,7 +158,7 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     ``S1_conf``, ``ST``, ``ST_conf`` over (output, group), and the output means and variances."""
     import xarray as xr
 
-    from shockmodel import engine, pipeline
+    from shockmodel import __version__, engine, pipeline
     from shockmodel.criticality import critical_weights, with_overrides
 
     if model not in STATIC_MODELS:
@@ -186,7 +186,7 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     data["output_variance"] = (("output",), Y.var(axis=0), {"units": "percent^2", "long_name": "variance of GDP loss"})
     ds = xr.Dataset(data, coords={"output": outputs, "group": group_names, "members": ("group", members)})
     ds.attrs.update({
-        "kind": "sensitivity", "scenario": compiled.name, "scenario_sha256": compiled.spec_sha256, "table": mrio.name,
+        "kind": "sensitivity", "shockmodel_version": __version__, "scenario": compiled.name, "scenario_sha256": compiled.spec_sha256, "table": mrio.name,
         "table_sha256": mrio.sha256, "model": model, "grouping": grouping, "samples": int(samples),
         "evaluations": int(X.shape[0]), "seed": int(seed), "conf_level": float(conf_level),
         "copula": f"student-t, {plan.copula_df:g} df" if plan.copula_df > 0 else "gaussian",
