@@ -24,7 +24,13 @@ from shockmodel.engine import RawResult, hist_edges
 STATS = ("mean", "p05", "p50", "p95")
 METRICS = ("mean", "std", "p01", "p05", "p25", "p50", "p75", "p95", "p99", "VaR95", "VaR99", "ES95", "ES99")
 PCT = "percent of baseline value added"
-USD = "USD million (2011 prices)"
+USD = "USD million (2011 prices)"  # a table without a year in its metadata; else money_units(mrio)
+
+
+def money_units(mrio) -> str:
+    """Units of money variables: current USD million of the table's year ("USD million (2022 prices)")."""
+    year = mrio.meta.get("year")
+    return f"USD million ({year} prices)" if year else USD
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -334,6 +340,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     plan = raw.plan
     R, S = plan.n_regions, plan.n_sectors
     V = len(raw.variant_names)
+    USD = money_units(mrio)
     single = V == 1
     lead = () if single else ("scenario",)
     sel = (lambda a: a[0]) if single else (lambda a: a)

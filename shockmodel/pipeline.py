@@ -21,7 +21,14 @@ from shockmodel import __version__, runtime
 from shockmodel.errors import UserError
 
 ATTRIBUTION = ("Data: WIOD 2013 release (Timmer et al. 2015, Review of International Economics 23: 575-605), "
-               "CC BY 4.0; converted by shockmodel.")
+               "CC BY 4.0; converted by shockmodel.")  # for a table without its own attribution in its metadata
+
+
+def attribution(mrio) -> str:
+    """The data attribution of a run: the table's own (every shipped table carries one), else ATTRIBUTION."""
+    return "Data: " + mrio.meta["attribution"] if mrio.meta.get("attribution") else ATTRIBUTION
+
+
 DEMO_SCENARIO = "combined_coordinated"
 
 
@@ -184,7 +191,8 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "chunk_size": int(engine.chunk_blocks(chunk_size) * engine.BLOCK), "horizon_months": compiled.horizon_months,
         "coordination": float(compiled.coordination), "shockmodel_version": __version__,
         "copula": f"student-t, {compiled.copula_df:g} df" if getattr(compiled, "copula_df", 0.0) > 0 else "gaussian",
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": ATTRIBUTION,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": attribution(mrio),
+        "table_year": mrio.meta.get("year", ""),
         "market_params": markets or "", "feedback": ",".join(channels) or "none", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),
     }
@@ -226,7 +234,8 @@ def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
         "non_converged_draws": ds.attrs["non_converged_draws"],
         "versions": {"shockmodel": __version__, "numpy": np.__version__, "numba": numba.__version__,
                      "xarray": xarray.__version__, "python": platform.python_version()},
-        "attribution": ATTRIBUTION, **dict(extra),
+        "attribution": ds.attrs.get("attribution", ATTRIBUTION), "table_year": ds.attrs.get("table_year", ""),
+        **dict(extra),
     }
 
 
