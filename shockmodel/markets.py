@@ -17,7 +17,7 @@ naming file and field), resolved against a table (:func:`compile_market_params`)
 (:func:`compile_scenario_markets`), and sampled from the engine's uniforms with inverse CDFs
 (:func:`sample_market_draws`), so every draw is reproducible from ``u`` alone. numpy and scipy only.
 
-The equations are numbered as in docs/model-markets.md (M1-M14); in short:
+The equations are numbered as in docs/model-markets.md (M1-M12); in short:
 
 **Prices** (M1-M6). For commodity ``c`` (table sectors ``S_c``, market regions ``G_c``: all regions for a
 world market, a regional gas market otherwise), over the deliveries ``D0[i, m]`` (intermediate plus final
