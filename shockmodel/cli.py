@@ -30,6 +30,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
+            if exc.file:   # shipped files by their place in params/, not by the installation's path
+                from shockmodel.paths import display_path
+
+                exc = UserError(exc.message, file=display_path(exc.file), field=exc.field)
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:

@@ -72,7 +72,7 @@ from scipy import special
 from shockmodel import sampling
 from shockmodel.scenario import DIST_PARAMS, FINANCIAL_KINDS
 from shockmodel.errors import UserError
-from shockmodel.paths import params_dir
+from shockmodel.paths import display_path, params_dir
 
 if TYPE_CHECKING:  # the MRIO class is only needed for type hints; compile uses duck typing
     from shockmodel.mrio import MRIO
@@ -750,7 +750,7 @@ def market_params_from_dict(data: Mapping, *, source_file: str = "<dict>",
 # ------------------------------------------------------------------------------------------------
 def format_market_params(params: MarketParams) -> str:
     """Readable view with every number and its source (the ``markets show`` command prints this)."""
-    lines = [f"Market parameters {params.name!r} ({params.source_file})"]
+    lines = [f"Market parameters {params.name!r} ({display_path(params.source_file)})"]
     if params.description:
         lines.append(f"  {params.description}")
     lines.append(f"  source: {params.source}")

@@ -12,3 +12,15 @@ def params_dir() -> Path:
     """The folder holding ``mrio/``, ``scenarios/``, ``sweeps/``, ``markets/`` and the TOML parameters."""
     packaged = _PACKAGE / "_params"
     return packaged if packaged.is_dir() else _PACKAGE.parent / "params"
+
+
+def display_path(file: str | Path) -> str:
+    """``file`` as users should read it: a shipped parameter file as ``params/...``, a file below the working
+    directory relative to it, anything else as given (no installation or checkout paths in messages)."""
+    path = Path(file)
+    for base, shown in ((params_dir(), "params/"), (Path.cwd(), "")):
+        try:
+            return shown + path.resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+    return str(file)

@@ -38,7 +38,7 @@ from shockmodel import regions as regions_module
 from shockmodel import runtime
 from shockmodel.errors import ScenarioError, UserError
 from shockmodel.mrio import MRIO
-from shockmodel.paths import params_dir
+from shockmodel.paths import display_path, params_dir
 
 COPULAS = ("gaussian", "t")   #: dependence of the latent variables (engine.sample_block)
 SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
@@ -1383,16 +1383,9 @@ def _severity_line(shock: ShockSpec) -> str:
 
 
 def _display_path(file: str) -> str:
-    """A library file as ``params/scenarios/NAME.toml (library)``, a file below the working directory
-    relative to it, anything else as given: no installation or checkout paths in what users read."""
-    path = Path(file)
-    for base, shown in ((params_dir(), "params/"), (Path.cwd(), "")):
-        try:
-            rel = path.resolve().relative_to(base.resolve()).as_posix()
-        except (ValueError, OSError):
-            continue
-        return f"{shown}{rel} (library)" if shown else rel
-    return file
+    """A library file as ``params/scenarios/NAME.toml (library)``, other files as paths.display_path."""
+    shown = display_path(file)
+    return f"{shown} (library)" if shown.startswith("params/") else shown
 
 
 def format_scenario(spec: ScenarioSpec) -> str:
