@@ -1,28 +1,50 @@
-"""Build the shipped tables in params/mrio/ from the WIOD 2013 release files in ../shared/data.
+"""Build every shipped table in params/mrio/ from the source arrays in data/sources/ (nothing outside the
+repository is read).
 
-    python scripts/build_tables.py [SHARED_DATA_DIR]
+    python scripts/build_tables.py [--out DIR]
 
-Writes ``params/mrio/default.npz`` (16 regions x 15 sectors) and ``params/mrio/wiod2011.npz``
-(41 regions x 36 sectors). Steps, identical for both tables:
+Tables (name: regions x sectors, year):
 
-1. read the table (``mrio_agg16x14_2011.npz`` or ``wiod2013_2011_full.npz``);
-2. balance it: ``x := Z1 + Y1``, ``v := x - 1'Z`` (the source values are truncated to whole USD
-   millions, so rows are short by 0.04% on average; see ../shared/data/README.md);
-3. split electronics (``ELECTRONICS`` / WIOD ``c14``) into ``SEMICONDUCTORS`` and ``OTHER_ELECTRONICS``
-   with the shares and buyer weights in ``params/semiconductors.toml`` (rule in
-   ``shockmodel.mrio.split_sector``);
-4. attach built-in groups (``wiod2011``: the 16 aggregate regions and 14 aggregate sectors, so the same
-   scenarios run on both tables) and provenance, and write the npz atomically.
+* ``default`` (the default table of every command), ``default2021``, ``default2019``, ``wiod2022``,
+  ``wiod2021``: the WIOD 2011 table nowcast to the ADB MRIO margins of 2022 (``default``, ``wiod2022``),
+  2021 or 2019 by GRAS, then aggregated to 16 regions x 14 sectors (``default*``) or kept in full (41 x 35);
+* ``default2011``, ``wiod2011``: the WIOD 2013 release table of 2011, aggregated and in full, so that
+  results on the 2011 table can be rerun; ``default2011`` is read from the aggregated source array.
 
-Data: WIOD 2013 release (Timmer et al. 2015), CC BY 4.0, values taken from the ``wiod`` R data package
-(Quast & Reiter), converted by this project.
+Steps:
+
+1. 2011 tables: read, balance (``x := Z1 + Y1``, ``v := x - 1'Z``; the source values are truncated to
+   whole USD millions, see data/sources/wiod2013/README.md).
+2. Nowcast tables (:func:`nowcast`): map ADB economies to WIOD regions (data/sources/adb_mrio_margins/
+   economies.csv: the 40 WIOD countries keep their region, all others go to RoW) and ADB sectors c1..c35
+   to the WIOD industries of the same code; sum the margins per region-sector. GRAS
+   (:func:`shockmodel.gras.gras`) then scales the 2011 inter-industry flows Z so that each row's sales
+   to its own region (``ez_domestic``) and to other regions (``zsales - ez_domestic``) and each column's
+   purchases (``zuse``) match, and the final-demand rows Y so that their domestic (``ey_domestic``) and
+   foreign (``y - ey_domestic``) parts match. Then ``x := Z1 + Y1`` equals ADB's ``x`` and
+   ``v := x - 1'Z`` ADB's ``va`` up to the reported GRAS gap. RoW rows get one row target each (their
+   domestic split is not pinned: ADB counts trade among its RoW economies as foreign, in our RoW it is
+   domestic). Groups the 2011 table leaves empty but ADB fills are seeded first (:func:`_seed_prior`).
+3. Aggregate to 16 regions x 14 sectors with data/sources/wiod2013/{region,sector}_concordance.csv.
+4. Split electronics (``ELECTRONICS`` / WIOD ``c14``) into ``SEMICONDUCTORS`` and ``OTHER_ELECTRONICS``
+   with that year's shares and the buyer weights in ``params/semiconductors.toml`` (rule in
+   ``shockmodel.mrio.split_sector``).
+5. Attach built-in groups (full tables: the 16 aggregate regions and 14 aggregate sectors, so the same
+   scenarios run on every table), provenance and attribution, and write the npz (byte-for-byte
+   reproducible: ``shockmodel.io.tables.write_npz``).
+
+Data: WIOD 2013 release (Timmer et al. 2015), CC BY 4.0; ADB MRIO margins, Asian Development Bank: Key
+Indicators Database Online (kidb.adb.org). Provenance and licences: data/sources/*/README.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
+import gzip
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -31,31 +53,216 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from shockmodel.gras import gras  # noqa: E402
 from shockmodel.io.tables import write_npz  # noqa: E402
 from shockmodel.mrio import MRIO, balance, split_sector, validate  # noqa: E402
 
-ATTRIBUTION = (
+SOURCES = ROOT / "data" / "sources"
+WIOD = SOURCES / "wiod2013"
+ADB = SOURCES / "adb_mrio_margins"
+ADB_MARGINS = ADB / "margins_2019_2021_2022.csv.gz"
+NOWCAST_YEARS = (2019, 2021, 2022)
+DEFAULT_YEAR = 2022                # the aggregated table of this year is named ``default``
+FULL_NOWCASTS = (2021, 2022)      # years also shipped with all 41 regions
+QUANTUM = 2.0 ** -20               # nowcast flows are rounded to this grid (USD million, about USD 1) to compress
+GRAS_TOL = 1e-10                   # relative gap of every GRAS target, |achieved - target| / max(|target|, 1)
+
+WIOD_ATTRIBUTION = (
     "WIOD 2013 release (Timmer, Dietzenbacher, Los, Stehrer and de Vries 2015, 'An Illustrated User Guide "
     "to the World Input-Output Database: the Case of Global Automotive Production', Review of International "
     "Economics 23: 575-605), licensed CC BY 4.0; values taken from the 'wiod' R data package (Quast & Reiter), "
     "converted by this project (balanced, electronics split into semiconductors and other electronics)."
 )
+ADB_ATTRIBUTION = (
+    "Asian Development Bank: Key Indicators Database Online (https://kidb.adb.org). Accessed on 7 December 2026 "
+    "(via the July 2023 summaries of the ksreyes/mrio-processing repository). ADB MRIO margins used under the "
+    "ADB Key Indicators Database terms (https://kidb.adb.org/terms); no endorsement by ADB is claimed or implied."
+)
 SEMI, OTHER = "SEMICONDUCTORS", "OTHER_ELECTRONICS"
 SEMI_NAMES = ("Semiconductors and electronic components (split of c14)",
               "Other electrical and optical equipment (rest of c14)")
+BILATERAL_LIMIT = (
+    "Bilateral shares abroad (who buys from whom in other regions, and final demand by destination) are the "
+    "2011 WIOD shares, changed only through the GRAS row and column multipliers: the ADB margins hold no "
+    "bilateral flows."
+)
 
 
-def _params() -> dict:
+# --- sources ----------------------------------------------------------------------------------------
+def _semiconductor_params() -> dict:
     with open(ROOT / "params" / "semiconductors.toml", "rb") as f:
         return tomllib.load(f)
 
 
-def _shares(regions, params, group_of=None) -> np.ndarray:
-    table = params["share"]
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _concordance(path: Path, key: str, value: str) -> dict[str, str]:
+    with open(path, newline="") as f:
+        return {row[key]: row[value] for row in csv.DictReader(f)}
+
+
+MARGIN_COLUMNS = ("x", "zuse", "va", "zsales", "y", "ez_domestic", "ey_domestic")
+
+
+def adb_margins(year: int, regions: tuple[str, ...], sectors: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """ADB margins of ``year`` summed per WIOD region-sector (region-major, like the table's index)."""
+    region_of = _concordance(ADB / "economies.csv", "adb_code", "wiod2013_code")
+    S = len(sectors)
+    out = {c: np.zeros(len(regions) * S) for c in MARGIN_COLUMNS}
+    seen = 0
+    with gzip.open(ADB_MARGINS, "rt", newline="") as f:
+        for row in csv.DictReader(f):  # file order is fixed, so the sums are too
+            if int(row["year"]) != year:
+                continue
+            i = regions.index(region_of[row["adb_code"]]) * S + sectors.index(row["sector"])
+            for c in MARGIN_COLUMNS:
+                out[c][i] += float(row[c])
+            seen += 1
+    if seen == 0:
+        raise SystemExit(f"{ADB_MARGINS.relative_to(ROOT)}: no rows for year {year}")
+    return out
+
+
+# --- nowcast ----------------------------------------------------------------------------------------
+def _seed_prior(Z, Y, targets, group_z, group_y, sector_of, fd_region, fd_category) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Give GRAS something to scale where the 2011 table is empty but the target year is not (assumption).
+
+    * A row part of Z (domestic or foreign) that is all zero while its target is positive gets the world
+      sales pattern of its sector over those columns (``sum_r Z[(r, s), :]``; if that is empty too, the
+      columns' target intermediate use), scaled to the target.
+    * A column of Z that is all zero while its target use is positive gets the world purchase pattern of
+      its sector (``sum_r Z[:, (r, s)]``), scaled to the target.
+    * A row part of Y that is all zero while its target is positive gets the world final-demand pattern of
+      its sector over those columns (positive entries; households evenly if no region buys the sector for
+      final use), scaled to the target; a row part whose target is
+      negative but which has no negative entry gets that value as its inventory change (``INVEN``, replacing
+      the 2011 value) in the buying region(s), spread by the row's sales to them (evenly if it has none).
+
+    Returns the seeded ``Z``, ``Y`` and the number of seeded groups of each kind.
+    """
+    Z, Y = Z.copy(), Y.copy()
+    fd_inven, fd_cons_h = fd_category == "INVEN", fd_category == "CONS_h"
+    n = Z.shape[0]
+    S = int(sector_of.max()) + 1
+    dom_z, dom_y = group_z == 0, group_y == 0  # each row's first part (its domestic sales; all of a RoW row)
+    world_sales = np.stack([Z[sector_of == s].sum(axis=0) for s in range(S)])
+    world_fd = np.stack([np.where(Y > 0, Y, 0.0)[sector_of == s].sum(axis=0) for s in range(S)])
+    world_use = np.stack([Z[:, sector_of == s].sum(axis=1) for s in range(S)])
+    counts = {"Z row parts": 0, "Z columns": 0, "Y row parts": 0, "Y negative parts": 0}
+    for i in range(n):
+        for part, target in ((dom_z[i], targets["ez_dom"][i]), (~dom_z[i], targets["ez_for"][i])):
+            if target > 0 and not (Z[i, part] > 0).any():
+                pattern = np.where(part, world_sales[sector_of[i]], 0.0)
+                if pattern.sum() <= 0:
+                    pattern = np.where(part, targets["zuse"], 0.0)
+                Z[i] = np.where(part, pattern * (target / pattern.sum()), Z[i])
+                counts["Z row parts"] += 1
+        for part, target in ((dom_y[i], targets["ey_dom"][i]), (~dom_y[i], targets["ey_for"][i])):
+            if target > 0 and not (Y[i, part] > 0).any():
+                pattern = np.where(part, world_fd[sector_of[i]], 0.0)
+                if pattern.sum() <= 0:  # no final buyer of this sector anywhere: households, evenly
+                    pattern = np.where(part & fd_cons_h, 1.0, 0.0)
+                Y[i] = np.where(part, pattern * (target / pattern.sum()), Y[i])
+                counts["Y row parts"] += 1
+            elif target < 0 and not (Y[i, part] < 0).any():
+                inven = part & fd_inven
+                by_region = np.array([Y[i, part & (fd_region == fd_region[j])].clip(min=0).sum() for j in np.flatnonzero(inven)])
+                weights = by_region / by_region.sum() if by_region.sum() > 0 else np.full(len(by_region), 1 / len(by_region))
+                Y[i, np.flatnonzero(inven)] = target * weights  # replaces any (positive) 2011 inventory change
+                counts["Y negative parts"] += 1
+    for j in range(n):
+        if targets["zuse"][j] > 0 and not (Z[:, j] > 0).any():
+            pattern = world_use[sector_of[j]]
+            Z[:, j] = pattern * (targets["zuse"][j] / pattern.sum())
+            counts["Z columns"] += 1
+    return Z, Y, counts
+
+
+def nowcast(year: int) -> tuple[MRIO, dict[str, str]]:
+    """The full WIOD table (41 regions x 35 industries, unsplit) brought to ADB's margins of ``year``."""
+    d = _load_npz(WIOD / "wiod2013_2011_full.npz")
+    regions = tuple(str(r) for r in d["regions"])
+    sectors = tuple(str(s) for s in d["sectors"])
+    fd_categories = tuple(str(c) for c in d["fd_categories"])
+    R, S, C = len(regions), len(sectors), len(fd_categories)
+    region_of = np.repeat(np.arange(R), S)
+    sector_of = np.tile(np.arange(S), R)
+    fd_region = np.repeat(np.arange(R), C)
+    fd_category = np.tile(np.array(fd_categories), R)
+    m = adb_margins(year, regions, sectors)
+    targets = {"zuse": m["zuse"], "ez_dom": m["ez_domestic"], "ez_for": m["zsales"] - m["ez_domestic"],
+               "ey_dom": m["ey_domestic"], "ey_for": m["y"] - m["ey_domestic"]}
+    # RoW: one target per row (its domestic/foreign split in ADB's terms is not ours, see the docstring)
+    row = region_of == regions.index("RoW")
+    for kind in ("ez", "ey"):
+        targets[f"{kind}_dom"] = np.where(row, targets[f"{kind}_dom"] + targets[f"{kind}_for"], targets[f"{kind}_dom"])
+        targets[f"{kind}_for"] = np.where(row, 0.0, targets[f"{kind}_for"])
+    group_z = ((region_of[:, None] != region_of[None, :]) & ~row[:, None]).astype(np.int8)
+    group_y = ((region_of[:, None] != fd_region[None, :]) & ~row[:, None]).astype(np.int8)
+    Z0, Y0, seeded = _seed_prior(d["Z"], d["Y"], targets, group_z, group_y, sector_of, fd_region, fd_category)
+    z = gras(Z0, np.stack([targets["ez_dom"], targets["ez_for"]], axis=1), targets["zuse"],
+             cell_group=group_z, tol=GRAS_TOL, max_iter=20_000)
+    y = gras(Y0, np.stack([targets["ey_dom"], targets["ey_for"]], axis=1), None, cell_group=group_y, tol=GRAS_TOL)
+    # Rounding to a binary grid (exact: a power of two) leaves trailing zero bits that the npz compresses;
+    # balancing after it keeps x = Z1 + Y1 exact. It moves a margin by at most n * QUANTUM / 2.
+    Z, Ycat, x, v = balance(np.round(z.table / QUANTUM) * QUANTUM,
+                            np.round(y.table.reshape(-1, R, C) / QUANTUM) * QUANTUM)
+    gap_x = np.abs(x - m["x"]).max()
+    gap_va = np.abs(v - m["va"]).max()
+    info = {
+        "gras_iterations": f"{z.iterations} (Z; Y: {y.iterations})",
+        "gras_max_gap": (f"{max(z.max_gap, y.max_gap):.3g} USD million (largest |achieved - target| over every "
+                         f"GRAS target; relative {max(z.max_gap_rel, y.max_gap_rel):.2g}); after balancing, "
+                         f"|x - ADB x| <= {gap_x:.3g} and |v - ADB va| <= {gap_va:.3g}"),
+        "prior_seeds": ", ".join(f"{k}: {v}" for k, v in seeded.items()),
+    }
+    base = MRIO(
+        name=f"wiod{year}", regions=regions, sectors=sectors, Z=Z, Y=Ycat.sum(axis=2), x=x, v=v, Y_categories=Ycat,
+        fd_categories=fd_categories, region_names=tuple(str(r) for r in d["region_names"]),
+        sector_names=tuple(str(s) for s in d["sector_names"]),
+    )
+    return base, info
+
+
+def aggregate_to_default(full: MRIO) -> MRIO:
+    """Sum the full table to the 16 regions x 14 sectors of the default tables (concordances in
+    data/sources/wiod2013), adding rows and columns one by one in index order (same bits on every run)."""
+    agg = _load_npz(WIOD / "mrio_agg16x14_2011.npz")
+    regions = tuple(str(r) for r in agg["regions"])
+    sectors = tuple(str(s) for s in agg["sectors"])
+    rmap = _concordance(WIOD / "region_concordance.csv", "wiod_code", "agg_region")
+    smap = _concordance(WIOD / "sector_concordance.csv", "wiod_code", "agg_sector")
+    S2 = len(sectors)
+    new_of = np.array([regions.index(rmap[r]) * S2 + sectors.index(smap[s]) for r in full.regions for s in full.sectors])
+    new_region = np.array([regions.index(rmap[r]) for r in full.regions])
+    n2 = len(regions) * S2
+
+    def rows(M, index, size):  # out[index[k]] += M[k], k in order
+        out = np.zeros((size,) + M.shape[1:])
+        for k, t in enumerate(index):
+            out[t] += M[k]
+        return out
+
+    Z = rows(rows(full.Z, new_of, n2).T, new_of, n2).T
+    Ycat = rows(rows(full.Y_categories, new_of, n2).transpose(1, 0, 2), new_region, len(regions)).transpose(1, 0, 2)
+    Ycat = np.ascontiguousarray(Ycat)
+    x, v = rows(full.x, new_of, n2), rows(full.v, new_of, n2)
+    return MRIO(
+        name=full.name, regions=regions, sectors=sectors, Z=np.ascontiguousarray(Z), Y=Ycat.sum(axis=2), x=x, v=v,
+        Y_categories=Ycat, fd_categories=full.fd_categories,
+        region_names=tuple(str(r) for r in agg["region_desc"]), sector_names=tuple(str(s) for s in agg["sector_desc"]),
+    )
+
+
+# --- split, groups, metadata ---------------------------------------------------------------------------
+def _shares(regions, shares: dict, group_of=None) -> np.ndarray:
     out = []
     for r in regions:
-        key = r if r in table else (group_of or {}).get(r)
-        out.append(float(table.get(key, table["default"])))
+        key = r if r in shares else (group_of or {}).get(r)
+        out.append(float(shares.get(key, shares["default"])))
     return np.array(out)
 
 
@@ -70,90 +277,126 @@ def _weights(sectors, params, group_of=None) -> dict[str, float]:
     return out
 
 
-def _meta(name: str, source_file: str, description: str) -> dict[str, str]:
-    return {
-        "description": description,
-        "units": "USD million (2011, current prices, basic prices)",
-        "year": "2011",
-        "source": f"WIOD 2013 release, WIOT 2011, ../shared/data/{source_file}",
-        "attribution": ATTRIBUTION,
-        "licence": "CC BY 4.0 (data)",
-        "balancing": "x := Z1 + Y1, v := x - 1'Z (scripts/build_tables.py)",
-        "semiconductor_split": "params/semiconductors.toml; shockmodel.mrio.split_sector",
-    }
-
-
-def build_default(shared: Path) -> MRIO:
-    with np.load(shared / "mrio_agg16x14_2011.npz", allow_pickle=False) as f:
-        d = {k: f[k] for k in f.files}
-    Z, Ycat, x, v = balance(d["Z"], d["Y_by_category"])
-    regions = tuple(str(r) for r in d["regions"])
-    sectors = tuple(str(s) for s in d["sectors"])
-    base = MRIO(
-        name="default", regions=regions, sectors=sectors, Z=Z, Y=Ycat.sum(axis=2), x=x, v=v,
-        Y_categories=Ycat, fd_categories=tuple(str(c) for c in d["fd_categories"]),
-        region_names=tuple(str(r) for r in d["region_desc"]), sector_names=tuple(str(s) for s in d["sector_desc"]),
-    )
-    params = _params()
-    meta = _meta("default", "mrio_agg16x14_2011.npz",
-                 "WIOD 2011 aggregated to 16 regions x 14 sectors, electronics split: 16 x 15 = 240 industries")
-    return split_sector(base, "ELECTRONICS", (SEMI, OTHER), _shares(regions, params),
-                        _weights(sectors, params), params["buyer_weight"]["final_demand"],
+def _split(base: MRIO, year: int, meta: dict, sector: str, region_map=None, sector_map=None) -> MRIO:
+    params = _semiconductor_params()
+    shares = params["share"][str(year)]
+    return split_sector(base, sector, (SEMI, OTHER), _shares(base.regions, shares, region_map),
+                        _weights(base.sectors, params, sector_map), params["buyer_weight"]["final_demand"],
                         new_sector_names=SEMI_NAMES, meta=meta)
 
 
-def _concordance(path: Path, key: str, value: str) -> dict[str, str]:
-    with open(path, newline="") as f:
-        return {row[key]: row[value] for row in csv.DictReader(f)}
-
-
-def build_wiod2011(shared: Path) -> MRIO:
-    with np.load(shared / "wiod2013_2011_full.npz", allow_pickle=False) as f:
-        d = {k: f[k] for k in f.files}
-    regions = tuple(str(r) for r in d["regions"])
-    sectors = tuple(str(s) for s in d["sectors"])
-    R, C = len(regions), len(d["fd_categories"])
-    Z, Ycat, x, v = balance(d["Z"], d["Y"].reshape(-1, R, C))
-    region_map = _concordance(shared / "region_concordance.csv", "wiod_code", "agg_region")
-    sector_map = _concordance(shared / "sector_concordance.csv", "wiod_code", "agg_sector")
+def _wiod_groups(mrio: MRIO) -> MRIO:
+    """Full tables: built-in groups naming the 16 aggregate regions and 14 aggregate sectors."""
+    region_map = _concordance(WIOD / "region_concordance.csv", "wiod_code", "agg_region")
+    sector_map = _concordance(WIOD / "sector_concordance.csv", "wiod_code", "agg_sector")
     region_groups: dict[str, list[str]] = {}
-    for r in regions:
+    for r in mrio.regions:
         if region_map[r] != r:
             region_groups.setdefault(region_map[r], []).append(r)
     sector_groups: dict[str, list[str]] = {}
-    for s in sectors:
+    for s in mrio.sectors:
         sector_groups.setdefault(sector_map[s], []).append(s)
+    # the aggregate ELECTRONICS group is re-created by the split (it names both halves)
+    return dataclasses.replace(mrio, region_groups=region_groups,
+                               sector_groups={k: v for k, v in sector_groups.items() if k != "ELECTRONICS"})
+
+
+def _meta(year: int, description: str, source: str, extra: dict | None = None) -> dict[str, str]:
+    nowcast_ = year != 2011
+    meta = {
+        "description": description,
+        "year": str(year),
+        "units": f"USD million, current prices of {year} (basic prices)",
+        "source": source,
+        "attribution": WIOD_ATTRIBUTION + (" " + ADB_ATTRIBUTION if nowcast_ else ""),
+        "licence": ("data: WIOD CC BY 4.0; ADB Key Indicators Database terms (https://kidb.adb.org/terms), "
+                    "attribution required" if nowcast_ else "CC BY 4.0 (data)"),
+        "balancing": "x := Z1 + Y1, v := x - 1'Z (scripts/build_tables.py)",
+        "semiconductor_split": f"params/semiconductors.toml [share.{year}]; shockmodel.mrio.split_sector",
+    }
+    if nowcast_:
+        meta["levels"] = (f"Every region-sector's gross output, intermediate sales and use, final-demand sales, "
+                          f"value added and domestic sales are the ADB MRIO margins of {year}; where ADB and WIOD "
+                          "disagree about a level (Taiwan's c14 output in 2011: ADB 210 bn, WIOD 156 bn), ADB wins.")
+        meta["known_limits"] = BILATERAL_LIMIT + (
+            " RoW's split of sales between RoW and other regions is not pinned (ADB counts trade among its RoW "
+            "economies as foreign). Empty 2011 cells that the target year fills were seeded from world sector "
+            "patterns before GRAS.")
+    meta.update(extra or {})
+    return meta
+
+
+def build_2011() -> list[MRIO]:
+    agg = _load_npz(WIOD / "mrio_agg16x14_2011.npz")
+    Z, Ycat, x, v = balance(agg["Z"], agg["Y_by_category"])
+    regions = tuple(str(r) for r in agg["regions"])
     base = MRIO(
-        name="wiod2011", regions=regions, sectors=sectors, Z=Z, Y=Ycat.sum(axis=2), x=x, v=v,
-        Y_categories=Ycat, fd_categories=tuple(str(c) for c in d["fd_categories"]),
-        region_names=tuple(str(r) for r in d["region_names"]), sector_names=tuple(str(s) for s in d["sector_names"]),
-        region_groups=region_groups,
-        # the aggregate ELECTRONICS group is re-created by the split (it names both halves)
-        sector_groups={k: v for k, v in sector_groups.items() if k != "ELECTRONICS"},
+        name="default2011", regions=regions, sectors=tuple(str(s) for s in agg["sectors"]), Z=Z, Y=Ycat.sum(axis=2),
+        x=x, v=v, Y_categories=Ycat, fd_categories=tuple(str(c) for c in agg["fd_categories"]),
+        region_names=tuple(str(r) for r in agg["region_desc"]), sector_names=tuple(str(s) for s in agg["sector_desc"]),
     )
-    params = _params()
-    meta = _meta("wiod2011", "wiod2013_2011_full.npz",
-                 "WIOD 2011, 41 regions x 35 industries, c14 split: 41 x 36 = 1476 industries")
-    split = split_sector(base, "c14", (SEMI, OTHER), _shares(regions, params, region_map),
-                         _weights(sectors, params, sector_map), params["buyer_weight"]["final_demand"],
-                         new_sector_names=SEMI_NAMES, meta=meta)
+    default = _split(base, 2011, _meta(
+        2011, "WIOD 2011 aggregated to 16 regions x 14 sectors, electronics split: 16 x 15 = 240 industries",
+        "WIOD 2013 release, WIOT 2011, data/sources/wiod2013/mrio_agg16x14_2011.npz"), "ELECTRONICS")
+
+    d = _load_npz(WIOD / "wiod2013_2011_full.npz")
+    R, C = len(d["regions"]), len(d["fd_categories"])
+    Z, Ycat, x, v = balance(d["Z"], d["Y"].reshape(-1, R, C))
+    full = MRIO(
+        name="wiod2011", regions=tuple(str(r) for r in d["regions"]), sectors=tuple(str(s) for s in d["sectors"]),
+        Z=Z, Y=Ycat.sum(axis=2), x=x, v=v, Y_categories=Ycat, fd_categories=tuple(str(c) for c in d["fd_categories"]),
+        region_names=tuple(str(r) for r in d["region_names"]), sector_names=tuple(str(s) for s in d["sector_names"]),
+    )
+    wiod = _split_full(full, 2011, _meta(
+        2011, "WIOD 2011, 41 regions x 35 industries, c14 split: 41 x 36 = 1476 industries",
+        "WIOD 2013 release, WIOT 2011, data/sources/wiod2013/wiod2013_2011_full.npz"))
+    return [default, wiod]
+
+
+def _split_full(full: MRIO, year: int, meta: dict) -> MRIO:
+    region_map = _concordance(WIOD / "region_concordance.csv", "wiod_code", "agg_region")
+    sector_map = _concordance(WIOD / "sector_concordance.csv", "wiod_code", "agg_sector")
+    split = _split(_wiod_groups(full), year, meta, "c14", region_map, sector_map)
     groups = dict(split.sector_groups)
     groups["ELECTRONICS"] = groups.pop("c14")  # the aggregate name, as in the default table
     return dataclasses.replace(split, sector_groups=groups)
 
 
-def main(argv: list[str]) -> int:
-    shared = Path(argv[1]) if len(argv) > 1 else ROOT.parent / "shared" / "data"
-    out = ROOT / "params" / "mrio"
-    for build in (build_default, build_wiod2011):
-        mrio = build(shared)
+def build_nowcast(year: int) -> list[MRIO]:
+    full, info = nowcast(year)
+    source = (f"WIOD 2013 release WIOT 2011 (data/sources/wiod2013/wiod2013_2011_full.npz) updated by GRAS "
+              f"(shockmodel.gras) to the ADB MRIO margins of {year} (data/sources/adb_mrio_margins)")
+    out = []
+    default = aggregate_to_default(full)
+    out.append(dataclasses.replace(_split(default, year, _meta(
+        year, f"WIOD 2011 nowcast to {year} (ADB MRIO margins), 16 regions x 14 sectors, electronics split: "
+              "16 x 15 = 240 industries", source + ", aggregated to 16 regions x 14 sectors", info), "ELECTRONICS"),
+        name="default" if year == DEFAULT_YEAR else f"default{year}"))
+    if year in FULL_NOWCASTS:
+        out.append(_split_full(full, year, _meta(
+            year, f"WIOD 2011 nowcast to {year} (ADB MRIO margins), 41 regions x 35 industries, c14 split: "
+                  "41 x 36 = 1476 industries", source, info)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "params" / "mrio", help="output folder (default: params/mrio)")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    tables = build_2011()
+    for year in NOWCAST_YEARS:
+        tables += build_nowcast(year)
+    for mrio in tables:
         report = validate(mrio, source=mrio.name)
-        path = write_npz(mrio, out / f"{mrio.name}.npz")
-        print(f"{path.relative_to(ROOT)}: {mrio.n_regions} x {mrio.n_sectors}, "
+        path = write_npz(mrio, args.out / f"{mrio.name}.npz")
+        print(f"{path.name}: {mrio.meta['year']}, {mrio.n_regions} x {mrio.n_sectors}, "
               f"{path.stat().st_size / 1e6:.2f} MB, spectral radius {report['spectral_radius_A']:.3f}, "
-              f"row gap max rel {report['row_gap_max_rel']:.2e}")
+              f"row gap max rel {report['row_gap_max_rel']:.2e}"
+              + (f", GRAS gap {mrio.meta['gras_max_gap'].split(' (')[0]}" if "gras_max_gap" in mrio.meta else ""))
+    print(f"built {len(tables)} tables in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(main())

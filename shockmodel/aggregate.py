@@ -18,12 +18,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from shockmodel import runtime
 from shockmodel.engine import RawResult, hist_edges
 
 STATS = ("mean", "p05", "p50", "p95")
 METRICS = ("mean", "std", "p01", "p05", "p25", "p50", "p75", "p95", "p99", "VaR95", "VaR99", "ES95", "ES99")
 PCT = "percent of baseline value added"
-USD = "USD million (2011 prices)"
+USD = "USD million (2011 prices)"  # a table without a year in its metadata; else money_units(mrio)
+
+
+def money_units(mrio) -> str:
+    """Units of money variables: current USD million of the table's year ("USD million (2022 prices)")."""
+    year = mrio.meta.get("year")
+    return f"USD million ({year} prices)" if year else USD
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -289,6 +296,9 @@ def _coordinates(kept: int, regions: tuple[str, ...], sectors: tuple[str, ...], 
     return xr.Coordinates(coords)
 
 
+runtime.register_cache(_coordinates.cache_clear)
+
+
 def _read_only(values) -> np.ndarray:
     a = np.array(values)
     a.flags.writeable = False
@@ -305,19 +315,16 @@ def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: 
     return {name: pd.Index(list(values), name=name) for name, values in labels.items()}
 
 
+runtime.register_cache(_label_coords.cache_clear)
+
+
 def _var(dims, data, units, long_name, **attrs):
     return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name, **attrs})
 
 
-_BACKGROUND: ThreadPoolExecutor | None = None
-
-
 def _background() -> ThreadPoolExecutor:
-    """One worker thread kept for the process (starting a thread per run cost ~0.3 ms)."""
-    global _BACKGROUND
-    if _BACKGROUND is None:
-        _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shockmodel-aggregate")
-    return _BACKGROUND
+    """One worker thread kept for the process (runtime.background_pool)."""
+    return runtime.background_pool()
 
 
 def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, market_coords: dict | None = None) -> xr.Dataset:
@@ -333,6 +340,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     plan = raw.plan
     R, S = plan.n_regions, plan.n_sectors
     V = len(raw.variant_names)
+    USD = money_units(mrio)
     single = V == 1
     lead = () if single else ("scenario",)
     sel = (lambda a: a[0]) if single else (lambda a: a)

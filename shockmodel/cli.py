@@ -68,7 +68,8 @@ class _Group(click.Group):
 @click.version_option(package_name="shockmodel")
 def main():
     """shockmodel: Monte Carlo forecasts of losses from sanctions, blockades and wars, propagated
-    through a multi-regional input-output table (WIOD 2011, semiconductor-resolved)."""
+    through a multi-regional input-output table (WIOD 2011 nowcast to 2022 with ADB MRIO margins,
+    semiconductor-resolved)."""
 
 
 # --- tables ------------------------------------------------------------------------------------------
@@ -86,7 +87,8 @@ def table_list():
 
     for name in list_tables():
         m = load_table(name)
-        click.echo(f"{name:10s} {m.n_regions:3d} regions x {m.n_sectors:2d} sectors  {m.meta.get('description', '')}")
+        click.echo(f"{name:12s} {m.meta.get('year', '?'):>4s}  {m.n_regions:3d} regions x {m.n_sectors:2d} sectors  "
+                   f"{m.meta.get('description', '')}")
 
 
 @table.command("info")
@@ -99,9 +101,17 @@ def table_info(table_name, top):
 
     m = load_table(table_name)
     report = validate(m, source=str(resolve_table(table_name)))
-    click.echo(f"Table {m.name}: {m.n_regions} regions x {m.n_sectors} sectors = {m.n} industries; {m.units}")
+    year = m.meta.get("year", "?")
+    click.echo(f"Table {m.name}: year {year}; {m.n_regions} regions x {m.n_sectors} sectors = {m.n} industries; "
+               f"{m.units}")
     click.echo(f"Source: {m.meta.get('source', '?')}")
+    for key, label in (("levels", "Levels"), ("gras_max_gap", "Largest remaining gap of the source margins"),
+                       ("gras_iterations", "GRAS iterations"), ("known_limits", "Known limits")):
+        if key in m.meta:
+            click.echo(f"{label}: {m.meta[key]}")
     click.echo(f"Attribution: {m.meta.get('attribution', '?')}")
+    if "licence" in m.meta:
+        click.echo(f"Licence: {m.meta['licence']}")
     click.echo("\nRegions: " + ", ".join(m.regions))
     for g, members in m.region_groups.items():
         click.echo(f"  group {g} = {', '.join(members)}")
@@ -114,7 +124,7 @@ def table_info(table_name, top):
         elec = [m.sectors.index(x) for x in m.sector_groups.get("ELECTRONICS", ("SEMICONDUCTORS",))]
         trade = m.trade_by_sector[:, :, s]
         exports = trade.sum(axis=1) - trade.diagonal()
-        click.echo(f"\nSemiconductors: world output {m.x[m.sector_of == s].sum():,.0f}")
+        click.echo(f"\nSemiconductors, {year}: world output {m.x[m.sector_of == s].sum():,.0f}; top exporters:")
         click.echo(f"{'region':8s} {'output':>10s} {'share of electronics':>21s} {'exports':>10s}")
         for r in [int(i) for i in exports.argsort()[::-1][:top]]:
             xs = m.x[r * m.n_sectors + s]
@@ -305,10 +315,12 @@ def _print_summary(ds, top: int = 6, tab=None):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
               help="Market parameter set, or 'none' to skip the market channel.")
+@click.option("--feedback", "feedback", default="none", show_default=True, metavar="CHANNELS",
+              help="Second-round demand feedback: comma-separated income,prices,uncertainty, 'all' or 'none'.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
-            markets_name, report, quiet):
+            markets_name, feedback, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
@@ -322,7 +334,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
-                          keep_draws=keep_draws, precision=precision)
+                          keep_draws=keep_draws, precision=precision, feedback=feedback)
     finally:
         if bar is not None:
             bar.close()
@@ -472,7 +484,8 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
             bar.update(n - bar.n)
     try:
         spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
-                                       seed=seed, overrides=_parse_set(sets) or None, progress=update)
+                                       seed=seed, overrides=_parse_set(sets) or None, progress=update,
+                                       outputs=outputs)
     finally:
         if bar is not None:
             bar.close()

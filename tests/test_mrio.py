@@ -13,9 +13,9 @@ from shockmodel.paths import params_dir
 from shockmodel.testing import toy_mrio
 
 
-def _shares():
+def _shares(year: str):
     with open(params_dir() / "semiconductors.toml", "rb") as f:
-        return tomllib.load(f)["share"]
+        return tomllib.load(f)["share"][year]
 
 
 def test_default_table_shape(default_table):
@@ -37,7 +37,7 @@ def test_wiod_table_groups(wiod_table):
 @pytest.mark.parametrize("table", ["default_table", "wiod_table"])
 def test_semiconductor_share_is_documented(table, request):
     m = request.getfixturevalue(table)
-    shares = _shares()
+    shares = _shares(m.meta["year"])
     s, o = m.sectors.index("SEMICONDUCTORS"), m.sectors.index("OTHER_ELECTRONICS")
     for r in ("TWN", "KOR", "JPN", "USA", "CHN"):
         i = m.regions.index(r) * m.n_sectors

@@ -176,6 +176,10 @@ def test_labels_and_attribution():
             "Licensed CC BY 4.0.")
     assert short_attribution(long) == "Data: WIOD 2013 release (Timmer et al. 2015), CC BY 4.0"
     assert short_attribution("") == ""
+    # the nowcast tables credit the ADB margins too
+    adb = long + " Asian Development Bank: Key Indicators Database Online (https://kidb.adb.org). Accessed on ..."
+    assert short_attribution(adb) == ("Data: WIOD 2013 release (Timmer et al. 2015), CC BY 4.0; "
+                                      "Asian Development Bank KIDB (kidb.adb.org)")
 
 
 # --------------------------------------------------------------------------------------------- build

@@ -25,12 +25,13 @@ def test_table_list():
 def test_table_info_default():
     res = _invoke("table", "info", "default")
     assert res.exit_code == 0, res.output
+    assert "Table default: year 2022;" in res.output and "current prices of 2022" in res.output
     for r in ("TWN", "CHN", "RUS", "USA"):
         assert r in res.output
     assert "SEMICONDUCTORS" in res.output
-    # Taiwan's semiconductor output is its documented share (0.34) of electronics
+    # Taiwan's semiconductor output is its documented 2022 share (0.43) of electronics
     line = next(ln for ln in res.output.splitlines() if ln.startswith("TWN "))
-    assert float(line.split()[2]) == pytest.approx(0.34, abs=1e-3)
+    assert float(line.split()[2]) == pytest.approx(0.43, abs=1e-3)
     assert "spectral radius" in res.output
 
 
@@ -80,3 +81,34 @@ def test_bad_table_exit_2(case, tmp_path):
 def test_unknown_table_name():
     res = _invoke("table", "info", "nosuchtable")
     assert res.exit_code == 2 and "unknown table" in res.output and "default" in res.output
+
+
+def test_table_list_shows_every_table_with_its_year():
+    from shockmodel.io.tables import list_tables, load_table
+
+    res = _invoke("table", "list")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    for name in list_tables():
+        line = next(ln for ln in lines if ln.split()[0] == name)
+        assert line.split()[1] == load_table(name).meta["year"]
+
+
+@pytest.mark.parametrize(("name", "year"), [("default2019", "2019"), ("default2021", "2021"), ("default", "2022")])
+def test_table_info_nowcast(name, year):
+    from pathlib import Path
+
+    res = _invoke("table", "info", name)
+    assert res.exit_code == 0, res.output
+    assert f"Table {name}: year {year};" in res.output
+    assert f"USD million, current prices of {year}" in res.output
+    assert "Largest remaining gap of the source margins:" in res.output
+    assert "Known limits: Bilateral shares abroad" in res.output
+    assert "kidb.adb.org" in res.output and "Timmer" in res.output
+    # the top semiconductor exporters of that year, Taiwan first, with its documented share for the year
+    rows = res.output.split(f"Semiconductors, {year}:")[1].splitlines()[2:]
+    assert rows[0].split()[0] == "TWN"
+    assert float(rows[0].split()[2]) == pytest.approx({"2019": 0.34, "2021": 0.40, "2022": 0.43}[year], abs=1e-3)
+    # no development paths: nothing points into the developer's machine
+    root = str(Path(__file__).resolve().parents[1])
+    assert root not in res.output and "/work/" not in res.output and "shared" not in res.output

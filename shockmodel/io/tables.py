@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -129,8 +130,21 @@ def _group_of(labels, groups) -> np.ndarray:
     return np.array([of[lab] for lab in labels])
 
 
+def _savez_reproducible(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with a fixed member order and timestamp, so that the same table gives the
+    same bytes (``np.savez`` stamps each member with the current time)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+
+
 def write_npz(mrio: MRIO, path: str | os.PathLike) -> Path:
-    """Write a table atomically (temporary file in the same folder, then rename)."""
+    """Write a table atomically (temporary file in the same folder, then rename); the same table always
+    gives the same bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(
@@ -149,7 +163,7 @@ def write_npz(mrio: MRIO, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
     os.close(fd)
     try:
-        np.savez_compressed(tmp, **payload)
+        _savez_reproducible(tmp, payload)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a table is a shared, readable file
         os.replace(tmp, path)
     finally:
