@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 
 class DynTables(NamedTuple):
@@ -88,6 +89,34 @@ class DynOut(NamedTuple):
     trace_balance: np.ndarray  # (n_steps, B) max_i |deliveries_i - production_i| / x0_i
 
 
+def _orders_gemm(A_cols, dx, W, dxg, Wg):
+    """W[m] = A[:, J_m] dx[J_m] for every importer m (D4): one GEMM per importer."""
+
+
+@overload(_orders_gemm, jit_options={"cache": True, "nogil": True})
+def _orders_gemm_impl(A_cols, dx, W, dxg, Wg):
+    if A_cols.dtype == dx.dtype:
+        def direct(A_cols, dx, W, dxg, Wg):    # float64: from the losses' rows straight into W[m], no copies
+            R, _, S = A_cols.shape
+            for m in range(R):
+                np.dot(A_cols[m], dx[m * S:(m + 1) * S], W[m])
+        return direct
+
+    def cast(A_cols, dx, W, dxg, Wg):          # float32 GEMM: through buffers of the GEMM dtype
+        R, n, S = A_cols.shape
+        B = dx.shape[1]
+        for m in range(R):
+            for s in range(S):
+                for b in range(B):
+                    dxg[s, b] = dx[m * S + s, b]
+            np.dot(A_cols[m], dxg, Wg)
+            Wm = W[m]
+            for i in range(n):
+                for b in range(B):
+                    Wm[i, b] = Wg[i, b]
+    return cast
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _timeline(tl, p, b, t):
     """Share of full severity of package p at day t: 0 before start, linear up to full, 1 until end,
@@ -100,6 +129,16 @@ def _timeline(tl, p, b, t):
     if t < e0:
         return 1.0
     return (e1 - t) / (e1 - e0)
+
+
+@njit(cache=True, nogil=True)
+def _quiet(g, dx, dI, dal, clock):
+    """True when every package's severity share is 0 today and every state deviation is 0."""
+    for a in (g, dx, dI, dal, clock):
+        for v in a.ravel():
+            if v != 0.0:
+                return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -138,6 +177,7 @@ def dynamic_sub_batch(tab, shk, par, out):
     newdx = np.zeros((n, B))
     active = np.ones(B, dtype=np.bool_)
     deliv = np.zeros(B)
+    inner = np.zeros(B)
     cvec = np.zeros(B)
     cbvec = np.zeros(B)
     out.dx[:, :] = 0.0
@@ -160,6 +200,7 @@ def dynamic_sub_batch(tab, shk, par, out):
     month_days = np.zeros(par.n_months)
     for step in range(par.n_steps):
         month_days[min(int(step * dt / par.days_per_month), par.n_months - 1)] += dt
+    tracing = out.trace_dx.shape[0] == par.n_steps
     for step in range(par.n_steps):
         t = step * dt
         month = min(int(t / par.days_per_month), par.n_months - 1)
@@ -173,6 +214,15 @@ def dynamic_sub_batch(tab, shk, par, out):
         for p in range(P):
             for b in range(B):
                 g[p, b] = _timeline(shk.timeline, p, b, t)
+        if not tracing and _quiet(g, dx, dI, dal, clock):
+            # no package under way and no deviation left: the step leaves every output and state as it is
+            # (deviation form: exact zeros stay exact zeros), so only the bookkeeping of the settle check runs
+            for b in range(B):
+                if active[b]:
+                    out.steps[b] = step + 1
+                    if t + dt > gone[b]:
+                        active[b] = False
+            continue
         passT[:, :] = 1.0
         for k in range(shk.trade_eff.shape[0]):
             p = shk.trade_pkg[k]
@@ -216,15 +266,7 @@ def dynamic_sub_batch(tab, shk, par, out):
                     drj = dx[j, b] / xj if xj > 0.0 else 0.0
                     do[q, b] = min(drj - dI[q, b] / par.tau[b], 1.0)
         # D4: orders lost towards every supplier, per importer (one GEMM each), plus the pairs' corrections
-        for m in range(R):
-            for s in range(S):
-                for b in range(B):
-                    dxg[s, b] = dx[m * S + s, b]
-            np.dot(tab.A_cols[m], dxg, Wg)
-            Wm = W[m]
-            for i in range(n):
-                for b in range(B):
-                    Wm[i, b] = Wg[i, b]
+        _orders_gemm(tab.A_cols, dx, W, dxg, Wg)
         for j in range(n):
             m = j // S
             xj = tab.x0[j]
@@ -250,16 +292,23 @@ def dynamic_sub_batch(tab, shk, par, out):
             for e in range(R):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
-                for b in range(B):
-                    pe = 1.0 if tt < 0 else passT[tt, b]
-                    omega_den[gq, b] += base * pe
+                if tt < 0:
+                    for b in range(B):
+                        omega_den[gq, b] += base
+                else:
+                    for b in range(B):
+                        omega_den[gq, b] += base * passT[tt, b]
             for e in range(R):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
-                for b in range(B):
-                    pe = 1.0 if tt < 0 else passT[tt, b]
-                    den = omega_den[gq, b]
-                    rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base * pe / den if den > 0.0 else 0.0
+                if tt < 0:      # a route no shock can block: pe = 1
+                    for b in range(B):
+                        den = omega_den[gq, b]
+                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base / den if den > 0.0 else 0.0
+                else:
+                    for b in range(B):
+                        den = omega_den[gq, b]
+                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base * passT[tt, b] / den if den > 0.0 else 0.0
         # D7: demand lost by every supplier
         for i in range(n):
             e = i // S
@@ -322,11 +371,16 @@ def dynamic_sub_batch(tab, shk, par, out):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
                 i = e * S + s
-                for b in range(B):
-                    den = omega_den[gq, b]
-                    pe = 1.0 if tt < 0 else passT[tt, b]
-                    if den > 0.0:
-                        rhobar[gq, b] += base * pe / den * (1.0 - drho[i, b])
+                if tt < 0:
+                    for b in range(B):
+                        den = omega_den[gq, b]
+                        if den > 0.0:
+                            rhobar[gq, b] += base / den * (1.0 - drho[i, b])
+                else:
+                    for b in range(B):
+                        den = omega_den[gq, b]
+                        if den > 0.0:
+                            rhobar[gq, b] += base * passT[tt, b] / den * (1.0 - drho[i, b])
         # D12-D13: arrivals, use and inventories of the critical pairs
         for j in range(n):
             m = j // S
@@ -361,7 +415,6 @@ def dynamic_sub_batch(tab, shk, par, out):
                     v = dI[q, b] + dt * (da - du)
                     dI[q, b] = min(v, par.n_target[q, b])     # stock never below zero
         # D14: accumulate the horizon means, the trade lost and the monthly GDP path
-        tracing = out.trace_dx.shape[0] == par.n_steps
         if tracing:
             for b in range(B):
                 smin = np.inf
@@ -384,14 +437,23 @@ def dynamic_sub_batch(tab, shk, par, out):
                 ms = m * S + s
                 Wm = W[m, i]
                 gq = tab.pair_of[m, s]
+                # branch-free loops over draws: the route's case is fixed for the row
+                if tt < 0:
+                    for b in range(B):
+                        inner[b] = z - Wm[b] + y * dem[ms, b]
+                else:
+                    for b in range(B):
+                        inner[b] = passT[tt, b] * (z - Wm[b] + y * dem[ms, b])
+                if gq >= 0:
+                    for b in range(B):
+                        inner[b] += rr[gq, e, b]
+                trade_em = out.trade[e, m]
+                zy = z + y
                 for b in range(B):
-                    pb = 1.0 if tt < 0 else passT[tt, b]
-                    inner = pb * (z - Wm[b] + y * dem[ms, b])
-                    if gq >= 0:
-                        inner += rr[gq, e, b]
-                    out.trade[e, m, b] += w_step * ((z + y) - (1.0 - drho[i, b]) * inner)
-                    if tracing:
-                        deliv[b] += (1.0 - drho[i, b]) * inner
+                    trade_em[b] += w_step * (zy - (1.0 - drho[i, b]) * inner[b])
+                if tracing:
+                    for b in range(B):
+                        deliv[b] += (1.0 - drho[i, b]) * inner[b]
             if tracing:
                 for b in range(B):
                     out.trace_dx[step, i, b] = dx[i, b]
