@@ -301,8 +301,10 @@ def demo_cmd(draws, seed, out, report, quiet):
     q = np.quantile(p, [0.05, 0.5, 0.95])
     click.echo("\nSimultaneity premium (world GDP loss of the combined crisis minus the sum of each crisis alone,"
                " percentage points, per draw):")
+    from shockmodel.report.stats import format_probability
+
     click.echo(f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
-               f"P(premium > 0) = {(p > 0).mean():.2f}")
+               f"P(premium > 0) = {format_probability((p > 0).mean())}")
     for name, path in res.report.items():
         click.echo(f"Report ({name}): {path}")
 

@@ -130,12 +130,57 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "market_params": markets or "", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),
     }
+    attrs.update(scenario_record(spec, compiled))
     ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
     digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
+
+
+def scenario_record(spec, compiled) -> dict[str, str]:
+    """Dataset attrs that let a report be rebuilt from ``data.nc`` alone: ``scenario_description``,
+    ``narrative`` (the "Narrative." paragraph of the scenario file's header comment, else the whole
+    header) and ``scenario_resolved`` (the resolved scenario as JSON: every assumption and its source)."""
+    import json
+
+    if spec is None:   # given compiled: the spec it was compiled from, when this process compiled it
+        spec = next((sp for sp, c in _COMPILED.values() if c is compiled), None)
+    resolved = spec.to_dict() if spec is not None else _compiled_dict(compiled)
+    source = getattr(spec, "source", "")
+    return {"scenario_description": compiled.description,
+            "narrative": scenario_narrative(Path(source)) if source and Path(source).is_file() else "",
+            "scenario_resolved": json.dumps(resolved, sort_keys=False, default=list)}
+
+
+def scenario_narrative(path: Path) -> str:
+    """The header comment of a scenario file as prose: its "Narrative." paragraph when it has one."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    paragraphs = [" ".join(p.split()) for p in "\n".join(lines).split("\n\n") if p.strip()]
+    chosen = [p for p in paragraphs if p.startswith("Narrative.")]
+    text = chosen[0].removeprefix("Narrative.").strip() if chosen else " ".join(paragraphs[1:] or paragraphs)
+    return text
+
+
+def _compiled_dict(compiled) -> dict:
+    """What a compiled scenario still knows of its assumptions, shaped like ``ScenarioSpec.to_dict()``."""
+    packages = {}
+    for i, p in enumerate(compiled.packages):
+        shocks = {sh.key.split(".", 1)[-1]: {"kind": sh.kind, "description": sh.description,
+                                             "severity": {"dist": sh.severity.dist,
+                                                          "params": list(sh.severity.params)},
+                                             "source": sh.source}
+                  for sh in compiled.shocks if sh.package == i}
+        packages[p.name] = {"description": p.description, "probability": p.probability, "source": p.source,
+                            "correlation": p.correlation, "shocks": shocks}
+    return {"name": compiled.name, "description": compiled.description,
+            "horizon_months": compiled.horizon_months, "coordination": compiled.coordination,
+            "packages": packages}
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,31 @@ def stat_matrix(ds, var: str, rows: str, cols: str, stat: str) -> np.ndarray:
     return np.asarray(da.transpose(rows, cols).values, dtype=float)
 
 
+def assumptions(ds) -> dict:
+    """The resolved scenario (``attrs["scenario_resolved"]``, JSON written by the pipeline), or ``{}``."""
+    import json
+
+    text = ds.attrs.get("scenario_resolved")
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def conditional(ds) -> bool:
+    """True when the run's probabilities are conditional on the scenario occurring: every package has
+    probability 1 (from the stored assumptions, else from ``occurred``: every package in every draw)."""
+    packages = assumptions(ds).get("packages")
+    if isinstance(packages, dict) and packages:
+        return all(float(p.get("probability", 1.0)) >= 1.0 for p in packages.values())
+    if "occurred" in ds.variables:
+        return bool(np.all(np.asarray(ds["occurred"].values)))
+    return True
+
+
 def run_label(ds) -> str:
     """A short run identifier for captions."""
     return str(ds.attrs.get("run_id") or ds.attrs.get("sweep_id") or "unknown run")

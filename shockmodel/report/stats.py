@@ -200,6 +200,57 @@ def format_value(value) -> str:
     return str(value)
 
 
+#: A value reached exactly by at least this share of draws (and two draws) at the end of a sample is a bound.
+BOUND_SHARE = 0.005
+
+
+def bounds_hit(x: np.ndarray, attrs=None) -> list[tuple[float, float, str]]:
+    """``(value, share of draws at it, "lower bound" | "upper bound")`` for each end of the sample that
+    draws pile up on: the variable's CF ``valid_min`` / ``valid_max`` when reached, or an extreme value
+    repeated exactly (a cap in the model clips draws to one number) by at least :data:`BOUND_SHARE`."""
+    x = finite(x)
+    if x.size < 2:
+        return []
+    attrs = dict(attrs or {})
+    out = []
+    for kind, end, declared in (("lower bound", float(x.min()), attrs.get("valid_min")),
+                                ("upper bound", float(x.max()), attrs.get("valid_max"))):
+        count = int(np.sum(x == end))
+        at_declared = declared is not None and np.isclose(end, float(declared))
+        if count and (at_declared or (count >= 2 and count / x.size >= BOUND_SHARE)):
+            out.append((end, count / x.size, kind))
+    return out
+
+
+def format_probability(p: float) -> str:
+    """THE way a probability is printed (figures, tables, console): a percentage with two significant
+    digits and no trailing zeros, so small values stay visible: ``0.41 -> "41%"``, ``0.025 -> "2.5%"``,
+    ``0.005 -> "0.5%"``, ``0.0012 -> "0.12%"``, ``0 -> "0%"``, ``1 -> "100%"``; ``–`` for NaN."""
+    p = float(p)
+    if not np.isfinite(p):
+        return "–"
+    pct = 100.0 * p
+    if pct == 0.0:
+        return "0%"
+    text = f"{pct:.2g}" if abs(pct) < 10 else f"{pct:.0f}"
+    if "e" in text:   # below 0.001 %: keep two significant digits without exponent notation
+        text = np.format_float_positional(pct, precision=2, fractional=False, trim="-")
+    return f"{text}%"
+
+
+def format_sig(x: float, digits: int = 2) -> str:
+    """A value with ``digits`` significant digits, never rounded to zero: ``0.005 -> "0.005"``,
+    ``0.0123 -> "0.012"``, ``3.14159 -> "3.1"``, ``1234.5 -> "1,234"`` (no decimals beyond units)."""
+    x = float(x)
+    if not np.isfinite(x):
+        return "–"
+    if x == 0.0:
+        return "0"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    return np.format_float_positional(x, precision=digits, fractional=False, trim="-")
+
+
 def format_number(x: float, digits: int = 2) -> str:
     """A table cell: fixed decimals, ``–`` for NaN."""
     return "–" if not np.isfinite(x) else f"{x:,.{digits}f}"
