@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -369,7 +369,8 @@ def _background() -> ThreadPoolExecutor:
     return _BACKGROUND
 
 
-def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, market_coords: dict | None = None) -> xr.Dataset:
+def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, market_coords: dict | None = None,
+               variants: Mapping[str, Sequence[str]] | None = None) -> xr.Dataset:
     """Build the result dataset of docs/contracts.md section 3 from a :class:`RawResult`.
 
     With a single variant there is no ``scenario`` dimension; with several, every per-draw and stat
@@ -465,28 +466,69 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                 f"one bin, at most 1.6%; mean and std exact); per-draw variables hold the first {raw.kept}")
         for name in ("gdp_loss_pct_summary", "world_gdp_loss_pct_summary"):
             ds[name].attrs["note"] = note
-    if not single and "combined" in raw.variant_names:
-        ds = add_simultaneity_premium(ds)
+    if not single:
+        roles = premium_roles(variants) if variants is not None else (
+            ("combined", tuple(v for v in raw.variant_names if v != "combined"))
+            if "combined" in raw.variant_names else "no variant named 'combined'")
+        if isinstance(roles, str):
+            ds.attrs["simultaneity_premium"] = f"not computed: {roles}"
+        else:
+            ds = add_simultaneity_premium(ds, *roles)
     return ds
 
 
-def add_simultaneity_premium(ds: xr.Dataset) -> xr.Dataset:
-    """Premium = loss(combined) - sum over the other variants (each package alone), per draw.
+def premium_roles(variants: Mapping[str, Sequence[str]] | None) -> tuple[str, tuple[str, ...]] | str:
+    """Which variant is the combination and which are its parts, or why there is no premium.
+
+    The rule: the combination is the variant whose packages are the union of every variant's packages;
+    every other variant is a part; the parts' package sets must not overlap and must together make the
+    combination. So ``combined=russia,china_taiwan;russia=russia;china_taiwan=china_taiwan`` gives
+    ``("combined", ("russia", "china_taiwan"))`` whatever the names, while ``a=x,y;b=x`` gives a reason
+    (the parts do not cover the combination). Returns ``(combination, parts)`` or a one-line reason.
+    """
+    if not variants or len(variants) < 2:
+        return "fewer than two variants"
+    sets = {name: frozenset(pkgs) for name, pkgs in variants.items()}
+    union = frozenset().union(*sets.values())
+    combos = [name for name, pkgs in sets.items() if pkgs == union]
+    if len(combos) != 1:
+        return ("no variant holds every package" if not combos
+                else f"variants {', '.join(combos)} all hold every package")
+    combo = combos[0]
+    parts = tuple(name for name in sets if name != combo)
+    seen: set[str] = set()
+    for name in parts:
+        if not sets[name] or seen & sets[name]:
+            return f"variant {name!r} is empty or shares packages with another part"
+        seen |= sets[name]
+    if seen != union:
+        return f"the parts {', '.join(parts)} do not cover the packages of {combo!r}"
+    return combo, parts
+
+
+def add_simultaneity_premium(ds: xr.Dataset, combination: str = "combined",
+                             parts: Sequence[str] | None = None) -> xr.Dataset:
+    """Premium = loss(combination) - sum of the losses of its parts (each run alone), per draw
+    (:func:`premium_roles` says which variant is which; default: ``combined`` and every other variant).
 
     Positive: the crises together cost more than apart (common random numbers: same draws in every
     variant, so the difference is not sampling noise).
     """
-    parts = [s for s in ds.scenario.values.tolist() if s != "combined"]
-    comb = ds.sel(scenario="combined")
+    parts = [s for s in ds.scenario.values.tolist() if s != combination] if parts is None else list(parts)
+    comb = ds.sel(scenario=combination)
     prem = comb["gdp_loss_pct"] - ds["gdp_loss_pct"].sel(scenario=parts).sum("scenario")
     wprem = comb["world_gdp_loss_pct"] - ds["world_gdp_loss_pct"].sel(scenario=parts).sum("scenario")
     units = "percentage points of baseline value added"
-    ds["simultaneity_premium_pct"] = prem.assign_attrs(
-        units=units, long_name="simultaneity premium: combined minus the sum of the packages alone")
-    ds["world_simultaneity_premium_pct"] = wprem.assign_attrs(
-        units=units, long_name="world simultaneity premium: combined minus the sum of the packages alone")
+    roles = {"combination": combination, "parts": " ".join(parts)}
+    ds["simultaneity_premium_pct"] = prem.drop_vars("scenario", errors="ignore").assign_attrs(
+        units=units, long_name="simultaneity premium: combination minus the sum of its parts alone", **roles)
+    ds["world_simultaneity_premium_pct"] = wprem.drop_vars("scenario", errors="ignore").assign_attrs(
+        units=units, long_name="world simultaneity premium: combination minus the sum of its parts alone",
+        **roles)
     ds["world_simultaneity_premium_pct_summary"] = xr.DataArray(
-        risk_metrics(wprem.values), dims=("metric",), attrs={"units": units, "long_name": "premium statistics"})
+        risk_metrics(wprem.values), dims=("metric",), attrs={"units": units, "long_name": "premium statistics",
+                                                              **roles})
+    ds.attrs["combination"] = combination
     return ds
 
 
@@ -514,7 +556,7 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
         else:
             items += [("gdp_loss_pct", *c) for c in _column_metrics(d["gdp_loss_pct"], "region")]
         items.append(("trade_loss_pct", "World", d["world_trade_loss_pct"].values, None))
-        if "world_simultaneity_premium_pct" in d and sc == "combined":
+        if "world_simultaneity_premium_pct" in d and sc == ds.attrs.get("combination", "combined"):
             items.append(("simultaneity_premium_pct", "World", d["world_simultaneity_premium_pct"].values, None))
         for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "index")):
             if var in d:

@@ -233,6 +233,20 @@ def _print_summary(ds, top: int = 6):
                 click.echo(f"{row.region[:14]:14s}" + "".join(f"{row[c]:9.2f}" for c in cols))
 
 
+def _print_premium(ds):
+    import numpy as np
+
+    from shockmodel.report.stats import format_probability
+
+    da = ds["world_simultaneity_premium_pct"]
+    p = da.values
+    q = np.quantile(p, [0.05, 0.5, 0.95])
+    click.echo(f"\nSimultaneity premium (world GDP loss of {da.attrs.get('combination', 'combined')} minus the sum "
+               f"of {', '.join(str(da.attrs.get('parts', 'its parts')).split())} alone, percentage points, per draw):")
+    click.echo(f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
+               f"P(premium > 0) = {format_probability((p > 0).mean())}")
+
+
 @main.command("run")
 @click.argument("scenario")
 @click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(min=1))
@@ -249,27 +263,37 @@ def _print_summary(ds, top: int = 6):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
               help="Market parameter set, or 'none' to skip the market channel.")
+@click.option("--variants", "variants_text", default=None, metavar="NAME=PKG[,PKG];...",
+              help="Run named variants on the same draws, e.g. 'combined=russia,china_taiwan;russia=russia;"
+                   "china_taiwan=china_taiwan'. The variant holding every package is the combination, the "
+                   "others its parts; the simultaneity premium is computed when the parts split it exactly.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
-            markets_name, report, quiet):
+            markets_name, variants_text, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
     mrio = pipeline._table(table_name)
     spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
+    variants = (pipeline.parse_variants(variants_text, [p.name for p in compiled.packages])
+                if variants_text else None)
     bar, update = _progress(draws, quiet, compiled.name)
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
-                          keep_draws=keep_draws, precision=precision)
+                          keep_draws=keep_draws, precision=precision, variants=variants)
     finally:
         if bar is not None:
             bar.close()
-    res = pipeline.write_run(ds, spec, out, report=report)
+    res = pipeline.write_run(ds, spec, out, report=report, extra={"variants": variants} if variants else None)
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
         _print_summary(ds)
+        if "world_simultaneity_premium_pct" in ds:
+            _print_premium(ds)
+        elif ds.attrs.get("simultaneity_premium"):
+            click.echo(f"\nSimultaneity premium {ds.attrs['simultaneity_premium']}")
         if ds.attrs["non_converged_draws"]:
             click.echo(f"\nWARNING: {ds.attrs['non_converged_draws']} draws did not converge (flag 'converged').")
 
@@ -295,16 +319,7 @@ def demo_cmd(draws, seed, out, report, quiet):
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
         _print_summary(ds, top=4)
-    p = ds["world_simultaneity_premium_pct"].values
-    import numpy as np
-
-    q = np.quantile(p, [0.05, 0.5, 0.95])
-    click.echo("\nSimultaneity premium (world GDP loss of the combined crisis minus the sum of each crisis alone,"
-               " percentage points, per draw):")
-    from shockmodel.report.stats import format_probability
-
-    click.echo(f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
-               f"P(premium > 0) = {format_probability((p > 0).mean())}")
+    _print_premium(ds)
     for name, path in res.report.items():
         click.echo(f"Report ({name}): {path}")
 
@@ -352,6 +367,32 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
         for name, path in pipeline.build_report(folder, ("html", "pdf")).items():
             if name in ("html", "pdf"):
                 click.echo(f"Report ({name}): {path}")
+
+
+@main.command("compare")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN [RUN ...]")
+@click.option("--draws", "-n", default=2_000, show_default=True, type=click.IntRange(min=1),
+              help="Draws for a RUN given as a scenario (run here; run folders are read as they are).")
+@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--table", "-t", "table_name", default="default", show_default=True)
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
+              help="Folder for comparison.csv and comparison.png.")
+def compare_cmd(runs, draws, seed, table_name, out):
+    """Lay runs side by side: each RUN is a run folder, a library scenario name or a scenario TOML path."""
+    import pandas as pd
+
+    from shockmodel import pipeline
+    from shockmodel.report._data import ReportDataError
+
+    try:
+        table = pipeline.compare(runs, draws=draws, seed=seed, table=table_name, out=out)
+    except ReportDataError as err:
+        raise UserError(str(err), field="RUN") from None
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
+        click.echo(f"World GDP loss, {table.attrs['units']}")
+        click.echo(table.to_string())
+    if out:
+        click.echo(f"Wrote {out}/comparison.csv and {out}/comparison.png")
 
 
 @main.command("report")

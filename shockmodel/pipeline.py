@@ -131,12 +131,43 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "non_converged_draws": int(raw.non_converged),
     }
     attrs.update(scenario_record(spec, compiled))
-    ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
+    if variants is not None:
+        attrs["variants"] = format_variants(variants)
+    ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None,
+                              variants=variants)
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
     digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
+
+
+def parse_variants(text: str, packages: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """``"combined=russia,china_taiwan;russia=russia"`` -> ``{"combined": ["russia", "china_taiwan"], ...}``;
+    a one-line :class:`UserError` (field ``--variants``) for a malformed entry or an unknown package."""
+    out: dict[str, list[str]] = {}
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        name, sep, pkgs = entry.partition("=")
+        names = [p.strip() for p in pkgs.split(",") if p.strip()]
+        if not sep or not name.strip() or not names:
+            raise UserError(f"expected NAME=PACKAGE[,PACKAGE...] separated by ';', got {entry!r}", field="--variants")
+        if name.strip() in out:
+            raise UserError(f"variant {name.strip()!r} is given twice", field="--variants")
+        unknown = [p for p in names if packages is not None and p not in packages]
+        if unknown:
+            raise UserError(f"variant {name.strip()!r}: unknown package {unknown[0]!r}; the scenario's packages: "
+                            f"{', '.join(packages)}", field="--variants")
+        out[name.strip()] = names
+    if not out:
+        raise UserError("no variant given", field="--variants")
+    return out
+
+
+def format_variants(variants: Mapping[str, Sequence[str]]) -> str:
+    """The inverse of :func:`parse_variants` (stored in the dataset's attrs)."""
+    return ";".join(f"{name}={','.join(pkgs)}" for name, pkgs in variants.items())
 
 
 def scenario_record(spec, compiled) -> dict[str, str]:
@@ -244,3 +275,40 @@ def demo(draws: int = 20_000, seed: int = 0, *, out="results", report: bool = Tr
     variants = {"combined": names, **{n: [n] for n in names}}
     ds = run(compiled, table=mrio, draws=draws, seed=seed, model=model, variants=variants, progress=progress)
     return write_run(ds, spec, out, report=report, extra={"variants": variants})
+
+
+def compare(runs: Sequence[Any], *, draws: int = 2_000, seed: int = 0, table="default", out=None) -> Any:
+    """Lay several runs side by side: ``runs`` are run folders (their ``data.nc``), library scenario names
+    or scenario TOML paths (run here with ``draws`` and ``seed``, common random numbers), or datasets.
+    Returns the comparison table (pandas DataFrame, one row per run; see
+    :func:`shockmodel.report.compare.comparison_table`). ``out``: a folder to write ``comparison.csv``
+    and ``comparison.png`` into."""
+    from shockmodel.io.results import read_dataset, write_text
+    from shockmodel.report.compare import comparison_table, plot_comparison
+
+    datasets = {}
+    for item in runs:
+        label, ds = _comparable(item, draws=draws, seed=seed, table=table, read=read_dataset)
+        if label in datasets:
+            label = f"{label} ({len(datasets) + 1})"
+        datasets[label] = ds
+    if not datasets:
+        raise UserError("give at least one run folder or scenario to compare", field="RUN")
+    result = comparison_table(datasets)
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(folder / "comparison.csv", result.to_csv())
+        plot_comparison(datasets).figure.savefig(folder / "comparison.png", dpi=150)
+    return result
+
+
+def _comparable(item, *, draws, seed, table, read):
+    """(label, dataset) of one thing to compare."""
+    if hasattr(item, "data_vars"):
+        return str(item.attrs.get("scenario", "run")), item
+    path = Path(os.fspath(item))
+    if path.is_dir():
+        return path.name, read(path)
+    ds = run(os.fspath(item), table=table, draws=draws, seed=seed)
+    return ds.attrs["scenario"], ds

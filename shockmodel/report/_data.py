@@ -60,12 +60,13 @@ def labels(ds, dim: str) -> list[str]:
 
 
 def combined(ds):
-    """The ``combined`` scenario of a run with variants (the first scenario if none is called so),
-    or ``ds`` unchanged when it has no ``scenario`` dimension."""
+    """The combination of a run with variants (``attrs["combination"]``, else the variant called
+    ``combined``, else the first), or ``ds`` unchanged when it has no ``scenario`` dimension."""
     if "scenario" not in ds.dims:
         return ds
     names = labels(ds, "scenario")
-    return ds.isel(scenario=names.index(COMBINED) if COMBINED in names else 0)
+    name = str(ds.attrs.get("combination", COMBINED))
+    return ds.isel(scenario=names.index(name) if name in names else 0)
 
 
 def finite(values) -> np.ndarray:
