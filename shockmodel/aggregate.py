@@ -586,3 +586,41 @@ def _column_metrics(da: xr.DataArray, dim: str) -> list[tuple]:
     for j, x in enumerate(cols):
         out[0, 0, j], out[1, 0, j] = _mean_std(x)
     return [(lab, x, out[:, 0, j]) for j, (lab, x) in enumerate(zip(labels, cols))]
+
+
+# --- exceedance table (OasisLMF EPT style) ---------------------------------------------------------
+
+#: Exceedance probabilities of the table (return periods 2 to 1000).
+EXCEEDANCE_PROBABILITIES = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.004, 0.002, 0.001)
+
+
+def exceedance_table(ds: xr.Dataset, probabilities: Sequence[float] = EXCEEDANCE_PROBABILITIES) -> pd.DataFrame:
+    """Loss at each exceedance probability, as OasisLMF's exceedance-probability table (ktools ``leccalc``
+    "full uncertainty" EPT: return period against loss), one row per (scenario, variable, region, level).
+
+    ``loss`` is the empirical ``1 - p`` quantile of the kept draws (numpy's linear interpolation, the
+    same as VaR); ``return_period = 1 / p``. When every package has probability 1 the probabilities are
+    conditional on the scenario occurring: ``conditional`` is True and the return period counts
+    occurrences of the scenario, not years (``return_period_unit``). Levels rarer than one draw
+    (``p < 1 / draws``) are left out rather than extrapolated.
+    """
+    scenarios = ds.scenario.values.tolist() if "scenario" in ds.dims else [ds.attrs.get("scenario", "run")]
+    cond = bool(np.all(ds["occurred"].values)) if "occurred" in ds else True
+    horizon = ds.attrs.get("horizon_months", "")
+    unit = "occurrences of the scenario" if cond else f"periods of {horizon} months"
+    n = ds.sizes["draw"]
+    levels = [p for p in probabilities if p >= 1.0 / n]
+    rows = []
+    for sc in scenarios:
+        d = ds.sel(scenario=sc) if "scenario" in ds.dims else ds
+        items = [("gdp_loss_pct", "World", d["world_gdp_loss_pct"].values)]
+        items += [("gdp_loss_pct", r, d["gdp_loss_pct"].sel(region=r).values) for r in d.region.values.tolist()]
+        for var, who, x in items:
+            x = np.asarray(x, dtype=np.float64)
+            x = x[np.isfinite(x)]
+            losses = np.quantile(x, [1.0 - p for p in levels]) if x.size else [np.nan] * len(levels)
+            for p, loss in zip(levels, losses):
+                rows.append({"scenario": sc, "variable": var, "region": who, "exceedance_probability": p,
+                             "return_period": 1.0 / p, "return_period_unit": unit, "conditional": cond,
+                             "loss": float(loss), "units": "percent"})
+    return pd.DataFrame(rows)

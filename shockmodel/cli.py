@@ -395,6 +395,19 @@ def compare_cmd(runs, draws, seed, table_name, out):
         click.echo(f"Wrote {out}/comparison.csv and {out}/comparison.png")
 
 
+@main.command("export")
+@click.argument("folder", metavar="RUN", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "parquet", "xlsx"]))
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False), help="Folder (default RUN/export).")
+@click.option("--draws", "with_draws", is_flag=True, help="Also export the per-draw variables (large).")
+def export_cmd(folder, fmt, out, with_draws):
+    """Write the summary and exceedance tables of RUN (and its draws) as CSV, parquet or Excel."""
+    from shockmodel.io.export import export
+
+    for path in export(folder, fmt, out=out, draws=with_draws):
+        click.echo(f"Wrote {path}")
+
+
 @main.command("report")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf.")

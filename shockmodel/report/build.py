@@ -145,6 +145,11 @@ def figure_specs(ds) -> list[FigureSpec]:
                                     lambda d, p=param: plots.plot_fan_chart(d, p)))
         specs.append(FigureSpec("tornado", "One-at-a-time effects of the swept parameters on the median "
                                 "world GDP loss", plots.plot_tornado))
+        if has(ds, plots.PREMIUM):
+            for param in swept_params(ds, plots.PREMIUM):
+                specs.append(FigureSpec(f"premium_fan_chart_{_slug(param)}", f"World simultaneity premium across "
+                                        f"{param} (5/25/50/75/95 % quantiles over draws)",
+                                        lambda d, p=param: plots.plot_fan_chart(d, p, var=plots.PREMIUM)))
         return specs
     if has(ds, "gdp_loss_pct") or has(ds, "world_gdp_loss_pct"):
         specs += [
