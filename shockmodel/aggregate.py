@@ -474,6 +474,55 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
             ds.attrs["simultaneity_premium"] = f"not computed: {roles}"
         else:
             ds = add_simultaneity_premium(ds, *roles)
+    return cf_encode(ds, mrio)
+
+
+#: Machine-readable units (UDUNITS / pint syntax; ``USD`` is a currency unit) of the human unit texts;
+#: the text stays in ``attrs["units_description"]``.
+CF_UNITS = {
+    PCT: "percent", "percent of baseline exports": "percent", "percent of baseline output": "percent",
+    "percent": "percent", "percentage points of baseline value added": "percent",
+    USD: "1e6 USD", "USD million": "1e6 USD", "1": "1",
+}
+REFERENCES = ("Miller & Blair (2009) Input-Output Analysis, 2nd ed.; Timmer et al. (2015) Review of "
+              "International Economics 23: 575-605 (WIOD); McNeil, Frey & Embrechts (2015) Quantitative Risk "
+              "Management, 2nd ed.; model and equations: docs/model.md of the shockmodel repository")
+
+
+def cf_encode(ds: xr.Dataset, mrio=None) -> xr.Dataset:
+    """CF-1.10 metadata where it fits: global ``Conventions``, ``title``, ``history``, ``source``,
+    ``references``; every coordinate a ``long_name``; region and sector names as coordinates
+    (``region_name``, ``sector_name``) when the table has them; ``units`` machine-readable
+    (:data:`CF_UNITS`) with the human text kept in ``units_description``. Numbers are untouched."""
+    from shockmodel import __version__
+
+    scenario = ds.attrs.get("scenario", "run")
+    ds.attrs.update({
+        "Conventions": "CF-1.10",
+        "title": f"shockmodel Monte Carlo losses of scenario {scenario}",
+        "source": f"shockmodel {__version__}: shocks sampled per draw and propagated through the "
+                  f"multi-regional input-output table {ds.attrs.get('table', '')}",
+        "history": f"{ds.attrs.get('created_utc', '')} shockmodel {__version__} run: scenario {scenario}, "
+                   f"{ds.attrs.get('draws', '')} draws, seed {ds.attrs.get('seed', '')}, model {ds.attrs.get('model', '')}",
+        "references": REFERENCES,
+    })
+    for name, var in ds.variables.items():
+        text = var.attrs.get("units")
+        if text in CF_UNITS and CF_UNITS[text] != text:
+            var.attrs["units_description"] = text
+            var.attrs["units"] = CF_UNITS[text]
+    coord_names = {"draw": "Monte Carlo draw", "region": "region (table label)", "sector": "sector (table label)",
+                   "exporter": "exporting region", "importer": "importing region",
+                   "stat": "statistic over draws", "metric": "statistic over draws", "package": "shock package",
+                   "shock": "shock (package.shock)", "shock_kind": "kind of shock", "shock_units": "units of the shock's severity",
+                   "scenario": "variant (packages switched on)", "commodity": "commodity", "equity_index": "equity index"}
+    for name, long_name in coord_names.items():
+        if name in ds.coords and "long_name" not in ds[name].attrs:
+            ds[name].attrs["long_name"] = long_name
+    if mrio is not None:
+        for dim, names in (("region", getattr(mrio, "region_names", ())), ("sector", getattr(mrio, "sector_names", ()))):
+            if dim in ds.dims and len(names) == ds.sizes[dim]:
+                ds = ds.assign_coords({f"{dim}_name": (dim, list(names), {"long_name": f"{dim} name"})})
     return ds
 
 
@@ -558,7 +607,7 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
         items.append(("trade_loss_pct", "World", d["world_trade_loss_pct"].values, None))
         if "world_simultaneity_premium_pct" in d and sc == ds.attrs.get("combination", "combined"):
             items.append(("simultaneity_premium_pct", "World", d["world_simultaneity_premium_pct"].values, None))
-        for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "index")):
+        for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "equity_index")):
             if var in d:
                 items += [(var, *c) for c in _column_metrics(d[var], dim)]
         for var, who, x, m in items:

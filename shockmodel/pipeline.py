@@ -79,7 +79,7 @@ class MarketHook:
         self.coords = {
             "price_change_pct": ("commodity", [c.name for c in self.params.commodities], "percent",
                                  "commodity price change (short run)"),
-            "equity_drawdown_pct": ("index", [i.name for i in self.params.indices], "percent",
+            "equity_drawdown_pct": ("equity_index", [i.name for i in self.params.indices], "percent",
                                     "equity index drawdown for a foreign holder"),
         }
 

@@ -159,8 +159,8 @@ def _market_variables(rng, shocks) -> xr.Dataset:
     drawdown = np.clip(intensity * np.array([12, 45, 25, 60, 35]) + rng.normal(0, 4, (intensity.size, 5)), 0, 100)
     return xr.Dataset({
         "price_change_pct": _var(("draw", "commodity"), price, "percent", "Commodity price change"),
-        "equity_drawdown_pct": _var(("draw", "index"), drawdown, "percent", "Equity index drawdown"),
-    }, coords={"commodity": list(COMMODITIES), "index": list(INDICES)})
+        "equity_drawdown_pct": _var(("draw", "equity_index"), drawdown, "percent", "Equity index drawdown"),
+    }, coords={"commodity": list(COMMODITIES), "equity_index": list(INDICES)})
 
 
 def _coords() -> dict:

@@ -44,7 +44,7 @@ def test_run_dataset_contract(run_folder):
                            "world_gdp_loss_pct": ("draw",), "trade_loss_pct": ("draw", "region"),
                            "trade_loss": ("exporter", "importer", "stat"),
                            "output_loss_pct": ("region", "sector", "stat"), "converged": ("draw",),
-                           "price_change_pct": ("draw", "commodity"), "equity_drawdown_pct": ("draw", "index")}.items():
+                           "price_change_pct": ("draw", "commodity"), "equity_drawdown_pct": ("draw", "equity_index")}.items():
             assert ds[name].dims == dims, name
             assert ds[name].attrs.get("units"), name
         assert list(ds.stat.values) == ["mean", "p05", "p50", "p95"]

@@ -82,7 +82,7 @@ CASES = {
     "price_distribution": ("variants_ds",
                            lambda ds: plots.plot_draw_distribution(ds, "price_change_pct", "commodity"), ("x",)),
     "equity_distribution": ("variants_ds",
-                            lambda ds: plots.plot_draw_distribution(ds, "equity_drawdown_pct", "index"), ("x",)),
+                            lambda ds: plots.plot_draw_distribution(ds, "equity_drawdown_pct", "equity_index"), ("x",)),
 }
 
 
@@ -357,11 +357,11 @@ def test_region_axis_spanning_orders_of_magnitude_is_symlog(run_ds):
 def test_bounds_are_marked_with_the_share_of_draws_at_them(variants_ds):
     from shockmodel.report.document import market_table
 
-    x = variants_ds["equity_drawdown_pct"].transpose("draw", "index").values
-    share = {name: float(np.mean(col == 100.0)) for name, col in zip(variants_ds.index.values, x.T)}
+    x = variants_ds["equity_drawdown_pct"].transpose("draw", "equity_index").values
+    share = {name: float(np.mean(col == 100.0)) for name, col in zip(variants_ds.equity_index.values, x.T)}
     capped = [k for k, v in share.items() if v > 0.005]
     assert capped   # the fixture clips drawdowns at 100
-    ax = plots.plot_draw_distribution(variants_ds, "equity_drawdown_pct", "index")
+    ax = plots.plot_draw_distribution(variants_ds, "equity_drawdown_pct", "equity_index")
     notes = [t.get_text() for t in ax.texts]
     assert any("of draws at upper bound 100" in t for t in notes)
     rows = {r[0]: r[-1] for r in market_table(variants_ds).rows}

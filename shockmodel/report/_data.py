@@ -49,8 +49,10 @@ def require(ds, *names: str) -> None:
 
 
 def units(ds, name: str) -> str:
-    """``attrs["units"]`` of a variable, else the contract's unit, else ``""``."""
-    found = ds[name].attrs.get("units") if name in ds.variables else None
+    """A variable's unit in words (``attrs["units_description"]``, else ``attrs["units"]``), else the
+    contract's unit, else ``""``."""
+    attrs = ds[name].attrs if name in ds.variables else {}
+    found = attrs.get("units_description") or attrs.get("units")
     return str(found) if found else CONTRACT_UNITS.get(name, "")
 
 

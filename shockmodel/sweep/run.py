@@ -211,7 +211,9 @@ def assemble(spec: SweepSpec, folder: Path):
     }
     if len(spec.scenarios) == 1:
         ds.attrs["base_scenario"] = spec.cells[0].scenario_name
-    return ds
+    from shockmodel.aggregate import cf_encode
+
+    return cf_encode(ds)
 
 
 def dim_name(key: str) -> str:
