@@ -174,7 +174,7 @@ def hist_quantiles(counts: np.ndarray, qs: Sequence[float], ranges: np.ndarray |
     Bin 0 holds exact zeros (returned as 0); inside a bin the value is interpolated linearly between its
     edges (``engine.hist_edges``), so the error is below one bin width (at most 1.6% relative). A numba
     loop over all cells (``kernels.stats.hist_quantiles``): the same numbers as
-    :func:`_hist_quantiles_reference`, without a Python loop over cells and levels. ``ranges``
+    ``shockmodel.testing.hist_quantiles`` (the loop over cells and levels it is tested against). ``ranges``
     (``counts.shape[:-1] + (2,)``): the bins ``[lo, hi)`` beyond bin 0 that may hold counts, as the
     engine keeps them (``kernels.propagate.drain_counts``); only those are read. None: all bins.
     """
@@ -202,35 +202,11 @@ def _flat_counts(counts: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(counts.reshape(-1, counts.shape[-1]), dtype=dtype)
 
 
-def _hist_quantiles_reference(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """:func:`hist_quantiles` as a Python loop over cells and levels (the definition; for tests)."""
-    counts = np.asarray(counts)
-    flat = counts.reshape(-1, counts.shape[-1])
-    cum = np.cumsum(flat, axis=1)
-    total = cum[:, -1:]
-    n_bins = flat.shape[1]
-    lo, hi = hist_edges()
-    out = np.zeros((flat.shape[0], len(qs)))
-    for c in range(flat.shape[0]):
-        if total[c, 0] == 0:
-            continue
-        for a, q in enumerate(qs):
-            target = q * total[c, 0]
-            b = int(np.searchsorted(cum[c], target, side="left"))
-            b = min(b, n_bins - 1)
-            if b == 0:
-                continue
-            below = cum[c, b - 1]
-            frac = (target - below) / flat[c, b] if flat[c, b] else 0.0
-            out[c, a] = lo[b] + min(max(frac, 0.0), 1.0) * (hi[b] - lo[b])
-    return out.reshape(counts.shape[:-1] + (len(qs),))
-
-
 def hist_expected_shortfall(counts: np.ndarray, level: float, ranges: np.ndarray | None = None) -> np.ndarray:
     """``ES_level`` (percent) from histograms ``counts[..., bin]``: the mean of the worst
     ``ceil((1 - level) N)`` values, taking values spread evenly inside each bin (error below one bin
     width, as :func:`hist_quantiles`). A numba loop over cells (``kernels.stats``), the same numbers as
-    :func:`_hist_expected_shortfall_reference`; ``k`` is computed here, with Python's ``round``.
+    ``shockmodel.testing.hist_expected_shortfall``; ``k`` is computed here, with Python's ``round``.
     ``ranges``: as :func:`hist_quantiles`."""
     from shockmodel.kernels.stats import hist_expected_shortfall as kernel
     from shockmodel.kernels.stats import hist_totals
@@ -246,31 +222,6 @@ def hist_expected_shortfall(counts: np.ndarray, level: float, ranges: np.ndarray
     ks = np.array([k_of.get(n, 0) for n in totals.tolist()], dtype=np.int64)
     out = np.empty(flat.shape[0])
     kernel(flat, ks, lo, hi, rng, out)
-    return out.reshape(counts.shape[:-1])
-
-
-def _hist_expected_shortfall_reference(counts: np.ndarray, level: float) -> np.ndarray:
-    """:func:`hist_expected_shortfall` as a Python loop over cells and bins (the definition; for tests)."""
-    lo, hi = hist_edges()
-    flat = np.asarray(counts).reshape(-1, counts.shape[-1])
-    out = np.zeros(flat.shape[0])
-    for c in range(flat.shape[0]):
-        n = int(flat[c].sum())
-        if n == 0:
-            continue
-        k = max(1, math.ceil(round((1.0 - level) * n, 9)))
-        need, total = k, 0.0
-        for b in range(flat.shape[1] - 1, -1, -1):
-            cnt = int(flat[c, b])
-            if cnt == 0:
-                continue
-            take = min(cnt, need)
-            # the top `take` of `cnt` values spread evenly on [lo, hi] have mean hi - (take / cnt) (hi - lo) / 2
-            total += take * (hi[b] - 0.5 * (take / cnt) * (hi[b] - lo[b]))
-            need -= take
-            if need == 0:
-                break
-        out[c] = total / k
     return out.reshape(counts.shape[:-1])
 
 
@@ -323,7 +274,7 @@ def _coordinates(kept: int, regions: tuple[str, ...], sectors: tuple[str, ...], 
                  shocks: tuple[str, ...], kinds: tuple[str, ...], units: tuple[str, ...],
                  variants: tuple[str, ...] | None, market: tuple[tuple[str, tuple[str, ...]], ...]):
     """The coordinates of a result dataset, built once per shape and labelling and shared by the datasets
-    that have them (building them, pandas indexes included, was a third of making a small run's
+    that have them (building them, pandas indexes included, is a third of making a small run's
     dataset). Shared safely: index coordinates are immutable, and the two label arrays are read-only."""
     coords = {
         "draw": pd.RangeIndex(kept),   # the values of np.arange, without building a million-value index
@@ -348,7 +299,7 @@ def _read_only(values) -> np.ndarray:
 def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: tuple[str, ...],
                   shocks: tuple[str, ...]) -> dict[str, pd.Index]:
     """The label coordinates as pandas indexes, built once per labelling (pandas indexes are immutable;
-    building them from lists was a tenth of ``to_dataset`` in a small run)."""
+    building them from lists is a tenth of ``to_dataset`` in a small run)."""
     labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, "stat": STATS,
               "metric": METRICS, "package": packages, "shock": shocks}
     return {name: pd.Index(list(values), name=name) for name, values in labels.items()}

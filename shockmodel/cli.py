@@ -135,11 +135,17 @@ def scenarios_list():
 
 @scenarios.command("show")
 @click.argument("name")
-def scenarios_show(name):
+@click.option("--table", "table_name", default="default", show_default=True,
+              help="Table on which to report how named region groups (EU27, G7, ...) land.")
+def scenarios_show(name, table_name):
     """The resolved scenario NAME (or path), with every source."""
-    from shockmodel.scenario import format_scenario, load_scenario
+    from shockmodel.io.tables import load_table
+    from shockmodel.scenario import format_scenario, group_notes, load_scenario
 
-    click.echo(format_scenario(load_scenario(name)))
+    spec = load_scenario(name)
+    click.echo(format_scenario(spec))
+    for line in group_notes(spec, load_table(table_name)):
+        click.echo(line, err=True)
 
 
 @scenarios.command("validate")
@@ -148,10 +154,13 @@ def scenarios_show(name):
 def scenarios_validate(file, table_name):
     """Check FILE (structure, then meaning against TABLE); exit status 2 on the first problem."""
     from shockmodel.io.tables import load_table
-    from shockmodel.scenario import compile_scenario, load_scenario
+    from shockmodel.scenario import compile_scenario, group_notes, load_scenario
 
     spec = load_scenario(file)
-    compiled = compile_scenario(spec, load_table(table_name))
+    mrio = load_table(table_name)
+    compiled = compile_scenario(spec, mrio)
+    for line in group_notes(spec, mrio):
+        click.echo(line, err=True)
     click.echo(f"OK: {spec.name}: {len(compiled.packages)} packages, {len(compiled.shocks)} shocks, "
                f"valid on table {table_name}")
 
@@ -190,6 +199,14 @@ def _parse_set(values) -> dict:
         except tomllib.TOMLDecodeError:
             out[key.strip()] = raw.strip()
     return out
+
+
+def _compile_notice(model: str) -> None:
+    """One line on stderr before a run that will compile the numba kernels (first run on a machine)."""
+    from shockmodel import jitcache
+
+    if jitcache.needs_compile(model):
+        click.echo("compiling kernels once (about a minute; later runs start at once)...", err=True)
 
 
 def _progress(total: int, quiet: bool, label: str):
@@ -274,10 +291,13 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
+    from shockmodel import jitcache
+
     mrio = pipeline._table(table_name)
     spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
     variants = (pipeline.parse_variants(variants_text, [p.name for p in compiled.packages])
                 if variants_text else None)
+    _compile_notice(model)
     bar, update = _progress(draws, quiet, compiled.name)
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
@@ -286,6 +306,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     finally:
         if bar is not None:
             bar.close()
+    jitcache.mark(model)
     res = pipeline.write_run(ds, spec, out, report=report, extra={"variants": variants} if variants else None)
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
@@ -307,14 +328,16 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
 def demo_cmd(draws, seed, out, report, quiet):
     """The seed question on the default table: a coordinated Russia + Taiwan crisis against each alone,
     with common random numbers, and the simultaneity premium (combined minus the sum of the parts)."""
-    from shockmodel import pipeline
+    from shockmodel import jitcache, pipeline
 
+    _compile_notice("constrained")
     bar, update = _progress(draws, quiet, pipeline.DEMO_SCENARIO)
     try:
         res = pipeline.demo(draws=draws, seed=seed, out=out, report=report, progress=update)
     finally:
         if bar is not None:
             bar.close()
+    jitcache.mark("constrained")
     ds = res.dataset
     click.echo(f"Run folder: {res.folder}")
     if not quiet:

@@ -53,6 +53,20 @@ def critical_weights(mrio: MRIO, path: str | Path | None = None) -> np.ndarray:
     return W
 
 
+def with_overrides(W: np.ndarray, overrides) -> np.ndarray:
+    """``W`` with a scenario's critical inputs (``CompiledScenario.critical_overrides``: (input sector, using
+    sector, weight), applied in order, a later one winning) in place of the file's weights; ``W`` itself
+    (the same read-only array) when there are none, so a scenario without overrides runs on exactly the
+    file's weights."""
+    if not overrides:
+        return W
+    out = np.array(W, dtype=np.float64)
+    for inp, using, weight in overrides:
+        out[inp, using] = weight
+    out.flags.writeable = False
+    return out
+
+
 #: parsed weights by (resolved path, table content): (file bytes they were parsed from, weights)
 _PARSED: dict[tuple[str, str], tuple[bytes, np.ndarray]] = {}
 

@@ -1,6 +1,6 @@
 """Monte Carlo driver (L3): seeding, sampling, kernel calls -> :class:`RawResult` (numpy only).
 
-Reproducibility (docs/architecture.md). Draws are cut into fixed *blocks* of ``BLOCK`` draws; block ``k``
+Reproducibility (docs/architecture.md, "reproducibility"). Draws are cut into fixed *blocks* of ``BLOCK`` draws; block ``k``
 takes its random numbers from ``np.random.SeedSequence(seed, spawn_key=(k,))`` and is propagated as one
 batch. A chunk (the unit of work handed to a thread, process or dask worker) is a whole number of blocks,
 and every reduction is either per draw, an integer histogram, or a per-block sum added in block order.
@@ -36,6 +36,7 @@ from shockmodel.sampling import (
     equicorrelation_factor,
     severity_cap,
     severity_table,
+    table_ppf,
 )
 
 MODELS = ("constrained", "leontief", "ghosh")
@@ -68,6 +69,64 @@ def hist_edges() -> tuple[np.ndarray, np.ndarray]:
     hi = np.concatenate([[0.0], octave * (1.0 + sub + 1.0 / (1 << HIST_SUB_BITS))])
     lo[1] = 0.0
     return lo, hi
+
+
+# --- timing hook -----------------------------------------------------------------------------------
+
+_TIMINGS: dict[str, float] | None = None   #: the collector of the active timings() block, None when off
+_TIMINGS_LOCK = threading.Lock()
+
+
+@contextmanager
+def timings():
+    """Where the engine's runs spend their time, for benchmarks and profiling::
+
+        with engine.timings() as t:
+            shockmodel.run("taiwan_blockade", draws=10_000)
+        t  # {"sampling": s, "propagation": s, "reduction": s, "market": s, "blocks": count, "simulate": s}
+
+    Yields a dict filled while the block runs: per block phase, the seconds spent in it summed over
+    every block and every thread that ran one (core-seconds: with two threads they can add up to twice
+    the wall time); ``blocks`` the number of blocks; ``simulate`` the wall seconds of :func:`simulate`
+    calls (the rest of a ``shockmodel.run`` is set-up and aggregation). Process-wide: runs in other
+    threads during the block are counted too; a nested block collects into its own dict only. Off by
+    default, and then each phase of a block costs one read of a module global."""
+    global _TIMINGS
+    acc: dict[str, float] = {}
+    with _TIMINGS_LOCK:
+        outer, _TIMINGS = _TIMINGS, acc
+    try:
+        yield acc
+    finally:
+        with _TIMINGS_LOCK:
+            _TIMINGS = outer
+
+
+def _clock() -> float:
+    """Start of a timed phase: now if :func:`timings` is collecting, else 0."""
+    return time.perf_counter() if _TIMINGS is not None else 0.0
+
+
+def _lap(phase: str, t0: float) -> float:
+    """Add the time since ``t0`` (from :func:`_clock` or the last lap) to ``phase`` of the active
+    collector and return now; 0 and nothing recorded when off, or when ``t0`` is 0 (collecting
+    started during the phase)."""
+    acc = _TIMINGS
+    if acc is None:
+        return 0.0
+    now = time.perf_counter()
+    if t0:
+        with _TIMINGS_LOCK:
+            acc[phase] = acc.get(phase, 0.0) + (now - t0)
+    return now
+
+
+def _count(name: str) -> None:
+    """Add 1 to ``name`` of the active collector (nothing when off)."""
+    acc = _TIMINGS
+    if acc is not None:
+        with _TIMINGS_LOCK:
+            acc[name] = acc.get(name, 0) + 1
 
 
 # --- the static plan ---------------------------------------------------------------------------------
@@ -147,6 +206,9 @@ class Plan:
     A_g: np.ndarray | None = None     # constrained: A in the GEMM dtype
     tri_A_g: np.ndarray | None = None  # constrained: tri_A in the GEMM dtype
     Q_g: np.ndarray | None = None     # linear models: classes.Q in the GEMM dtype
+    # tariff shocks (trade shocks whose severity column holds the share lost, from rate and elasticity)
+    tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
 
     @property
     def gemm_dtype(self):
@@ -181,6 +243,8 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
         h.update(f"|{p.probability!r}|{p.correlation!r}".encode())
     for sh in compiled.shocks:
         h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        if getattr(sh, "elasticity", None) is not None:
+            h.update(f"|{sh.elasticity.dist}|{sh.elasticity.params!r}".encode())
         if sh.mask is not None:
             h.update(np.ascontiguousarray(sh.mask).tobytes())
     h.update(b"|critical|")
@@ -224,7 +288,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
     shocks = compiled.shocks
 
     # triples: union of all trade-block masks
-    trade_k = [k for k, sh in enumerate(shocks) if sh.kind == "trade_block"]
+    trade_k = [k for k, sh in enumerate(shocks) if sh.kind in ("trade_block", "tariff")]   # tariffs: sample_block
     union = np.zeros((R, R, S), dtype=bool)
     for k in trade_k:
         union |= shocks[k].mask
@@ -334,7 +398,15 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         A_g=np.ascontiguousarray(A, dtype=g) if model == "constrained" else None,
         tri_A_g=np.ascontiguousarray(tri_A, dtype=g) if model == "constrained" else None,
         Q_g=np.ascontiguousarray(classes.Q, dtype=g) if model != "constrained" else None,
+        **_tariff_plan(shocks),
     )
+
+
+def _tariff_plan(shocks) -> dict:
+    """Columns of the tariff shocks and their trade elasticities' distributions."""
+    cols = [k for k, sh in enumerate(shocks) if sh.kind == "tariff"]
+    return {"tariff_cols": np.array(cols, dtype=np.int64),
+            "elasticities": tuple((shocks[k].elasticity.dist, tuple(shocks[k].elasticity.params)) for k in cols)}
 
 
 # --- sampling ------------------------------------------------------------------------------------
@@ -373,7 +445,28 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
                             plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
                             out.u_market)
+    if len(plan.tariff_cols):
+        _tariff_shares(plan, seed, block, out.severity)
     return out
+
+
+#: spawn-key suffix of the trade-elasticity stream of a block (its shocks use the block's own key)
+TARIFF_STREAM = 1
+
+
+def _tariff_shares(plan: Plan, seed: int, block: int, sev: np.ndarray) -> None:
+    """Turn the sampled tariff rates in ``sev`` into shares of trade lost, in place (docs/scenarios.md,
+    eq. T1). The trade elasticity is a parameter of the world, not an intensity of a package: one standard
+    normal per draw, from the block's own stream ``SeedSequence(seed, spawn_key=(block, TARIFF_STREAM))``
+    (drawn for the full block, then cut), independent of every package, feeds every tariff shock's
+    elasticity distribution (the same quantile for all of them). Scenarios without tariffs draw nothing
+    from it, so their numbers are those of the engine without tariffs."""
+    from shockmodel.scenario import tariff_share_lost
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, TARIFF_STREAM)))
+    z = rng.standard_normal(BLOCK)[: sev.shape[0]]
+    for k, (dist, params) in zip(plan.tariff_cols, plan.elasticities):
+        sev[:, k] = tariff_share_lost(sev[:, k], table_ppf(dist, params, z))
 
 
 # --- one block through the network -------------------------------------------------------------------
@@ -526,9 +619,9 @@ def _map_sub_batches(fn, starts) -> None:
 
     Sub-batches are independent, so this cannot change a number. Each worker runs numba single-threaded
     (the thread count is thread-local) and BLAS single-threaded (set by the caller), and the kernels
-    release the GIL. Coarse tasks instead of a parallel region per kernel call: on 2 cores with another
-    process competing, per-call OpenMP regions fell from 3400 to about 100 draws/s (every barrier waits
-    for a descheduled thread); coarse tasks degrade gracefully (measured, see benchmarks/README.md).
+    release the GIL. Coarse tasks instead of a parallel region per kernel call: with another process
+    competing for the cores, every barrier of a per-call parallel region waits for a descheduled thread;
+    coarse tasks degrade gracefully (docs/performance.md, "threads and BLAS").
     """
     def run(lo):
         with _single_numba_thread():
@@ -650,7 +743,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     histogram set (:class:`HistSet`) to add the counts to instead of a new one in the result (whose
     ``counts`` is then None), or a list of them, one per thread. The serial driver passes its
     accumulator's plus one set per further thread, kept for the whole run: allocating and merging several
-    megabytes per chunk cost a fifth of a fast run. The blocks are shared out over the numba thread count
+    megabytes per chunk would cost a fifth of a fast run. The blocks are shared out over the numba thread count
     (one Python thread each; kernels and BLAS release the GIL), each thread taking the next block when it
     is done with one; each thread counts into its own histograms (one without a set of its own uses a
     per-thread scratch set, added to the first set at the end), which are integers, so their sum does
@@ -692,7 +785,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     else:
         sets = [HistSet(*c) for c in counts]
     # blocks are handed out one at a time, so a thread that runs slower (a busier core, a worse memory
-    # layout: one of two threads ran 10% slower per sweep in a whole run) takes fewer of them
+    # layout) takes fewer of them instead of the others waiting for it
     queue = iter(live)
     take = threading.Lock()
 
@@ -728,7 +821,7 @@ _WS_KEYS: dict[int, tuple[Plan, tuple]] = {}
 
 
 def _workspace_key(plan: Plan, B: int) -> tuple:
-    """What a workspace's sizes depend on, computed once per plan (it cost 10-50 us per block). The
+    """What a workspace's sizes depend on, computed once per plan (10-50 us, too much per block). The
     entry holds the plan, so its id is not reused while the entry exists."""
     hit = _WS_KEYS.get(id(plan))
     if hit is None or hit[0] is not plan:
@@ -743,8 +836,8 @@ def _workspace_key(plan: Plan, B: int) -> tuple:
 
 def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
     """Per-block arrays of the leontief kernels, kept per thread (``keep``) and reused
-    block after block: fresh temporaries of a few hundred kB per block made the allocator return pages
-    to the system and fault them in again (1e5 leontief draws: ~10% of the wall time, and its noise)."""
+    block after block: fresh temporaries of a few hundred kB per block make the allocator return pages
+    to the system and fault them in again (docs/performance.md, "memory")."""
     from shockmodel.kernels.propagate import leontief_work_sizes
 
     R, S, cls = plan.n_regions, plan.n_sectors, plan.classes
@@ -783,6 +876,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     (:func:`new_counts`)."""
     from shockmodel.kernels.propagate import reduce_block
 
+    t = _clock()
     lo = (first_block + q) * BLOCK
     hi = min(draws, lo + BLOCK)
     # Always the full block, cut afterwards: BLAS results can depend (in the last bits) on how many
@@ -798,9 +892,11 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
     ws = _workspace(plan, BLOCK) if plan.model == "leontief" else None
+    t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k)
+        t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
                      trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],
@@ -810,6 +906,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
+        t = _lap("reduction", t)
         if market is not None:
             out = BlockOutput(dx=dxT.T[:k], trade=tradeT.transpose(2, 0, 1)[:k], gdp_loss=res.gdp_loss[v, a:b],
                               horizon_fraction=f[:k], converged=converged[:k], iterations=iterations[:k],
@@ -817,6 +914,9 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
             for name, arr in market(plan, out, smp.u_market[:k]).items():
                 buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
                 buf[v, a:b] = arr
+            t = _lap("market", t)
+    if t:
+        _count("blocks")
 
 
 @dataclass
@@ -886,8 +986,8 @@ class Accumulator:
         K, P = plan.n_shocks, plan.n_packages
         kept = draws if keep_draws is None else max(0, min(draws, int(keep_draws)))
         H = 2 * R + 2
-        # np.empty: every kept draw is written by exactly one block (zeroing them first was ~1% of a
-        # 10,000-draw leontief run)
+        # np.empty: every kept draw is written by exactly one block (zeroing them first would cost ~1%
+        # of a 10,000-draw leontief run)
         self.raw = RawResult(
             plan=plan, draws=draws, kept=kept, seed=seed, variant_names=tuple(variant_names), variants=variants,
             occurred=np.empty((kept, P), dtype=bool), severity=np.empty((kept, K)),
@@ -981,7 +1081,7 @@ def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: in
 
 def blas_single_thread():
     """Context keeping BLAS on one thread: its spinning worker threads otherwise fight numba's prange
-    threads for the cores (measured on 2 cores: 561 -> 3205 draws/s for the constrained model)."""
+    threads for the cores (docs/performance.md, "threads and BLAS")."""
     global _BLAS_CONTROLLER
     if _BLAS_CONTROLLER is None:   # finding the loaded BLAS libraries costs ~3 ms: once per process
         import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
@@ -1032,10 +1132,9 @@ def _prime_allocator() -> None:
 
     Why: below the threshold, the kernels' per-sub-batch temporaries (a few MB in the constrained solver)
     and a run's arrays come from malloc's heaps, whose freed memory is reused; above it, each is a fresh
-    mmap whose every page faults on first write (2-10 us a page here). A process's first constrained run
-    of 2e4 draws took 319,000 page faults and 0.45 s of system time (15,000 draws/s, against 19,400 once
-    primed); glibc only raises the threshold after such a chunk has been freed. Other allocators: an
-    allocation and a free, nothing else."""
+    mmap whose every page faults on first write (2-10 us a page): a process's first constrained run is
+    then about a fifth slower. glibc only raises the threshold after such a chunk has been freed. Other
+    allocators: an allocation and a free, nothing else."""
     global _PRIMED
     if not _PRIMED:
         _PRIMED = True
@@ -1182,4 +1281,5 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
         give_counts(extra, zeroed=True)
     raw = acc.result()
     raw.wall_seconds = time.perf_counter() - t0
+    _lap("simulate", t0)
     return raw

@@ -1,7 +1,7 @@
 """The multi-regional input-output table (L1): labels, flows and derived matrices.
 
 :class:`MRIO` is immutable. Derived matrices (``A``, ``L``, ``B``, ``G``) are computed on first use and
-cached. Industries are region-major: ``i = region * n_sectors + sector`` (docs/architecture.md).
+cached. Industries are region-major: ``i = region * n_sectors + sector`` (docs/architecture.md, "naming").
 
 Pure table transformations live here too: :func:`balance` (make rows add up), :func:`split_sector`
 (split one sector into two, e.g. ELECTRONICS into SEMICONDUCTORS and OTHER_ELECTRONICS) and

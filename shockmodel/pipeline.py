@@ -1,7 +1,7 @@
 """Composition (L7): load -> validate -> simulate -> aggregate -> write -> report.
 
 The public :func:`run` returns an ``xarray.Dataset``; :func:`write_run` writes it as a result folder
-(docs/architecture.md). :func:`demo` runs the seed question: the combined crisis and each of its packages
+(docs/architecture.md, "result folders"). :func:`demo` runs the seed question: the combined crisis and each of its packages
 alone on the same draws, and the simultaneity premium.
 """
 
@@ -111,14 +111,16 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     within 1e-5 of float64, tests/test_precision.py).
     """
     from shockmodel import aggregate, engine
-    from shockmodel.criticality import critical_weights
+    from shockmodel.criticality import critical_weights, with_overrides
 
     t0 = time.perf_counter()
     mrio = _table(table)
     spec, compiled = compile_for(scenario, mrio, overrides)
     hook = MarketHook(markets, mrio) if markets else None
+    # the scenario's own critical inputs ([critical_inputs], docs/scenarios.md) replace the file's weights
+    critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
-                          variants=variants, critical=critical_weights(mrio), threads=threads, market=hook,
+                          variants=variants, critical=critical, threads=threads, market=hook,
                           progress=progress, keep_draws=engine.KEEP_DRAWS if keep_draws is None else keep_draws,
                           precision=precision)
     attrs = {

@@ -33,11 +33,13 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 import numpy as np
 
+from shockmodel import regions as regions_module
 from shockmodel.errors import ScenarioError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
 
-SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory")
+SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
+               "tariff")
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
 
 #: The group every region / every sector belongs to.
@@ -52,12 +54,32 @@ KIND_TARGETS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = MappingProxyT
     "substitution": {"sectors": (ALL,)},
     "duration": {},
     "inventory": {},
+    "tariff": {"exporters": None, "importers": None, "sectors": (ALL,)},
 })
 
 #: Kinds whose severity is a share in [0, 1]; the other two are measured in months and days.
 SHARE_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "substitution"))
 SEVERITY_UNITS: Mapping[str, str] = MappingProxyType(
-    {**{k: "share" for k in SHARE_KINDS}, "duration": "months", "inventory": "days"})
+    {**{k: "share" for k in SHARE_KINDS}, "duration": "months", "inventory": "days", "tariff": "ad valorem rate"})
+
+#: A tariff shock's default trade elasticity: the elasticity of tariff-exclusive import flows with respect
+#: to one plus the tariff rate (docs/scenarios.md, "Tariffs"). Boehm, Levchenko & Pandalai-Nayar (2023)
+#: estimate about 0.76 in the year after a tariff change and 1.75 to 2.25 in the long run (after 7-10
+#: years); the model's horizon is a year, so the mode is their one-year value and the long-run upper end
+#: bounds the range. The lower end 0.4 is an assumption (slower adjustment than their average).
+DEFAULT_TRADE_ELASTICITY = ("pert", {"low": 0.4, "mode": 0.76, "high": 2.25})
+DEFAULT_TRADE_ELASTICITY_SOURCE = (
+    "Boehm, Levchenko & Pandalai-Nayar (2023), 'The Long and Short (Run) of Trade Elasticities', AER 113(4): "
+    "861-905: about 0.76 one year after a tariff change (mode), 1.75-2.25 in the long run (upper end 2.25); "
+    "lower end 0.4: assumption")
+
+
+def tariff_share_lost(rate, elasticity):
+    """Share of a flow (at the exporter's prices, as the table records it) lost to an ad valorem tariff:
+    ``1 - (1 + rate)^(-elasticity)`` (docs/scenarios.md eq. T1). Constant-elasticity (Armington) import
+    demand with full pass-through of the tariff to the buyer's price and the exporter's price unchanged;
+    works on numbers and numpy arrays alike."""
+    return -np.expm1(-np.asarray(elasticity, dtype=np.float64) * np.log1p(np.asarray(rate, dtype=np.float64)))
 
 #: Parameter names of each distribution, in the order of its canonical tuple (contracts section 1).
 DIST_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -193,12 +215,18 @@ def _match_line(entries, path: tuple[str, ...]) -> tuple[int, int | None]:
 # --- small helpers ---------------------------------------------------------------------------------------
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'TWN'?"`` for the closest choice (case-insensitive first), or ``""``."""
+def _closest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest choice (case-insensitive first), or None."""
     choices = list(choices)
     same_case = [c for c in choices if c.lower() == word.lower()]
     close = same_case or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return close[0] if close else None
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'TWN'?"`` for the closest choice (case-insensitive first), or ``""``."""
+    close = _closest(word, choices)
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def _describe(value: object) -> str:
@@ -319,6 +347,30 @@ def _groups(value, path, where) -> Mapping[str, tuple[str, ...]]:
             where.fail((*path, name), f"'{ALL}' is reserved (every label of the table)")
         out[name] = _labels(members, (*path, name), where)
     _check_group_cycles(out, path, where)
+    return MappingProxyType(out)
+
+
+def _critical_inputs(value, path, where) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
+    """``[critical_inputs.<using sector>]`` tables of ``<input sector> = { weight = .., source = .. }``."""
+    example = 'BASIC_METALS = { weight = 1.0, source = "..." }'
+    out = {}
+    for using, inputs in _table(value, path, where, "[critical_inputs.TRANSPORT_EQ]").items():
+        p = (*path, using)
+        _name(_NAME_RE, "use a sector or sector-group name")(using, p, where)
+        rows = {}
+        for inp, entry in _table(inputs, p, where, example).items():
+            q = (*p, inp)
+            _name(_NAME_RE, "use a sector or sector-group name")(inp, q, where)
+            entry = _table(entry, q, where, "{ weight = 1.0, source = \"...\" }")
+            _reject_unknown(entry, ("weight", "source"), q, where, "a critical input")
+            for key in ("weight", "source"):
+                if key not in entry:
+                    where.fail((*q, key), f"missing required key '{key}' in a critical input ({example})")
+            rows[inp] = MappingProxyType({"weight": _number(0.0, 1.0)(entry["weight"], (*q, "weight"), where),
+                                          "source": _text(required_content=True)(entry["source"], (*q, "source"), where)})
+        if not rows:
+            where.fail(p, f"empty table: name at least one input sector, e.g. {example}")
+        out[using] = MappingProxyType(rows)
     return MappingProxyType(out)
 
 
@@ -538,6 +590,8 @@ def _fit_to_kind(d: Distribution, kind: str, path, where) -> Distribution:
         where.fail(path, f"a duration is in months and must be > 0; {d} reaches {_g(lo)}")
     if kind == "inventory" and lo < 0:
         where.fail(path, f"an inventory is in days and must be >= 0; {d} reaches {_g(lo)}")
+    if kind == "tariff" and lo < 0:
+        where.fail(path, f"a tariff severity is an ad valorem rate (0.5 = 50%) and must be >= 0; {d} reaches {_g(lo)}")
     return d
 
 
@@ -559,6 +613,9 @@ class ShockSpec:
     sectors: tuple[str, ...] = _key(_labels, default=())
     severity: Distribution = _key(_distribution, required=True)
     source: str = _key(_text(required_content=True), required=True)
+    # tariff shocks only: the trade elasticity (default DEFAULT_TRADE_ELASTICITY) and its source
+    elasticity: Distribution | None = _key(_distribution, default=None)
+    elasticity_source: str = _key(_text(required_content=True), default="")
 
     @property
     def targets(self) -> dict[str, tuple[str, ...]]:
@@ -572,7 +629,12 @@ class ShockSpec:
 def _shock_keys(kind: str | None) -> tuple[str, ...]:
     """Keys a shock of ``kind`` takes, in file order (every target key when the kind is unknown)."""
     targets = KIND_TARGETS.get(kind, _TARGET_KEYS)
-    return tuple(k for k in _toml_keys(ShockSpec) if k not in _TARGET_KEYS or k in targets)
+    keys = tuple(k for k in _toml_keys(ShockSpec) if k not in _TARGET_KEYS or k in targets)
+    return keys if kind in ("tariff", None) or kind not in KIND_TARGETS else tuple(
+        k for k in keys if k not in _TARIFF_KEYS)
+
+
+_TARIFF_KEYS = ("elasticity", "elasticity_source")
 
 
 def _shock(name: str, value, path, where) -> ShockSpec:
@@ -587,7 +649,27 @@ def _shock(name: str, value, path, where) -> ShockSpec:
                 where.fail((*path, target), f"missing required key '{target}' in a {kind} shock")
             values[target] = default
     values["severity"] = _fit_to_kind(values["severity"], kind, (*path, "severity"), where)
+    if kind == "tariff":
+        values.update(_tariff_elasticity(values, path, where))
     return ShockSpec(name=name, **values)
+
+
+def _tariff_elasticity(values: Mapping, path, where) -> dict:
+    """A tariff's elasticity and its source: both given, or neither (then the cited default)."""
+    if "elasticity" not in values:
+        if "elasticity_source" in values:
+            where.fail((*path, "elasticity_source"), "given without 'elasticity'; give both, or neither "
+                                                     "for the default elasticity")
+        dist, named = DEFAULT_TRADE_ELASTICITY
+        return {"elasticity": Distribution.from_named(dist, {**_DIST_DEFAULTS.get(dist, {}), **named}),
+                "elasticity_source": DEFAULT_TRADE_ELASTICITY_SOURCE}
+    if "elasticity_source" not in values:
+        where.fail((*path, "elasticity_source"), "required when elasticity is given: name its source or "
+                                                 "write 'assumption: ...'")
+    lo, _ = dist_support(values["elasticity"])
+    if lo < 0:
+        where.fail((*path, "elasticity"), f"a trade elasticity must be >= 0; {values['elasticity']} reaches {_g(lo)}")
+    return {}
 
 
 def _shocks(value, path, where) -> tuple[ShockSpec, ...]:
@@ -654,6 +736,9 @@ class ScenarioSpec:
     region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     sector_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     packages: tuple[PackageSpec, ...] = _key(_packages, required=True, by_name=True)   # one or more
+    # overrides of params/critical_inputs.toml: using sector -> input sector -> {weight, source}
+    critical_inputs: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = _key(_critical_inputs, default=None,
+                                                                                 hash=False)
     source: str = field(default="<dict>", compare=False)
     _where: _Where = field(default=_Where((_Source("<dict>"),)), compare=False, repr=False)
 
@@ -876,7 +961,7 @@ def _keys_at(parent: tuple[str, ...], node: Mapping) -> tuple[str, ...]:
         return _toml_keys(PackageSpec)
     if len(parent) == 4 and parent[0] == "packages" and parent[2] == "shocks":
         return _shock_keys(node.get("kind"))
-    if len(parent) == 5 and parent[0] == "packages" and parent[4] == "severity":
+    if len(parent) == 5 and parent[0] == "packages" and parent[4] in ("severity", "elasticity"):
         return ("dist", *DIST_PARAMS.get(node.get("dist"), ()))
     return ()
 
@@ -1021,6 +1106,7 @@ class CompiledShock:
     mask: np.ndarray | None
     source: str
     description: str
+    elasticity: Distribution | None = None   # tariff: trade elasticity; severity is then the tariff rate
 
 
 @dataclass(frozen=True, eq=False)
@@ -1037,6 +1123,8 @@ class CompiledScenario:
     coordination: float
     packages: tuple[CompiledPackage, ...]
     shocks: tuple[CompiledShock, ...]
+    #: (input sector, using sector, weight) replacing params/critical_inputs.toml's weight, in order
+    critical_overrides: tuple[tuple[int, int, float], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -1052,6 +1140,7 @@ class _Axis:
     groups: Mapping[str, tuple[str, ...]]
     other_labels: tuple[str, ...]              # the other axis, to spot a sector given as a region
     where: _Where
+    named: Mapping[str, Any] = field(default_factory=dict)   # shipped named groups (regions.resolve), by name
     _masks: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)   # resolved groups
 
     def __post_init__(self) -> None:
@@ -1080,11 +1169,63 @@ class _Axis:
             return self._masks[name]
         if name in self.builtin:
             return np.isin(np.array(self.labels), self.builtin[name])
+        if name in self.named:
+            res = self.named[name]
+            if not res.regions:
+                where = ", ".join(f"{', '.join(inside)} in {region or 'no region'}" for region, inside in res.left_out)
+                self.where.fail(path, f"region group {name!r} has no region of its own on table {self.table!r} "
+                                      f"({where}); name the regions instead")
+            return np.isin(np.array(self.labels), res.regions)
         other = "sector" if self.what == "region" else "region"
         hint = f" ({name!r} is a {other})" if name in self.other_labels else ""
-        choices = (*self.labels, *self.builtin, *self.groups, ALL)
-        self.where.fail(path, f"unknown {self.what} {name!r}{hint}{_did_you_mean(name, choices)} "
+        choices = (*self.labels, *self.builtin, *self.groups, *self.named, ALL)
+        self.where.fail(path, f"unknown {self.what} {name!r}{hint}{self._suggest(name)} "
                               f"(on table {self.table!r} choose from: {', '.join(choices)})")
+
+    def _suggest(self, name: str) -> str:
+        """``did you mean`` with groups first: a near-miss of a group name (``EU28``) means the group, not a
+        region whose code happens to look alike; a suggested aggregate region says what it holds."""
+        groups = (*self.groups, *self.named, *self.builtin)
+        prefix = sorted((g for g in groups if len(g) >= 2 and name.upper().startswith(g.upper())), key=len)
+        exact = [g for g in groups if g.lower() == name.lower()]
+        close = difflib.get_close_matches(name, groups, n=1, cutoff=0.7)   # EU28 -> EU27, not EUROPE -> OPEC
+        group = (exact or close or prefix[-1:] or [None])[0]
+        label = _closest(name, (*self.labels, ALL))
+        said = []
+        for close in dict.fromkeys(c for c in (group, label) if c):
+            note = _region_note(close) if self.what == "region" and close in self.labels else ""
+            said.append(f"'{close}' ({note})" if note else f"'{close}'")
+        return f"; did you mean {' or '.join(said)}?" if said else ""
+
+
+def _named_groups(mrio: MRIO) -> dict[str, Any]:
+    """The shipped named region groups (params/region_groups.toml) on ``mrio``: name -> regions.Resolution."""
+    gf = regions_module.load()
+    return {name: regions_module.resolve(name, mrio.regions, mrio.region_groups, gf) for name in gf.groups}
+
+
+def _region_note(label: str) -> str:
+    return regions_module.region_note(label)
+
+
+def group_notes(spec: ScenarioSpec, mrio: MRIO) -> list[str]:
+    """Warnings for the named region groups ``spec`` uses on ``mrio``: members the table cannot show as a
+    region the group takes (``scenarios show`` and ``scenarios validate`` print them)."""
+    named = _named_groups(mrio)
+    used = {n for pkg in spec.packages for sh in pkg.shocks for names in sh.targets.values() for n in names}
+    used |= {m for members in spec.region_groups.values() for m in members}
+    used -= set(spec.region_groups) | set(mrio.regions) | set(mrio.region_groups)
+    lines = []
+    for name in sorted(used & set(named)):
+        res = named[name]
+        for region, inside in res.left_out:
+            if region and _region_note(region):
+                why = f"in {region} ({_region_note(region)}), which also holds countries outside {name}"
+            else:
+                why = f"in {region or 'no region'} of table {mrio.name!r}"
+            lines.append(f"note: region group {name} on table {mrio.name!r} = {', '.join(res.regions) or 'nothing'}; "
+                         f"left out: {', '.join(inside)} ({why})")
+    return lines
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -1101,7 +1242,7 @@ def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple
         return shock.kind, s
     if shock.kind in ("capacity", "final_demand"):
         return shock.kind, regions.mask(shock.regions, (*path, "regions"))[:, None] & s[None, :]
-    if shock.kind == "trade_block":
+    if shock.kind in ("trade_block", "tariff"):
         e = regions.mask(shock.exporters, (*path, "exporters"))
         m = regions.mask(shock.importers, (*path, "importers"))
         pair = e[:, None] & m[None, :]
@@ -1113,13 +1254,14 @@ def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple
     if not pair.any():
         regions.where.fail(path, f"this {shock.kind} shock blocks nothing: it names only domestic flows, "
                                  "which are never blocked")
-    return "trade_block", pair[:, :, None] & s[None, None, :]
+    return "tariff" if shock.kind == "tariff" else "trade_block", pair[:, :, None] & s[None, None, :]
 
 
 def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
     """Stage 2: resolve every region, sector and group name against ``mrio`` and build the masks."""
     where = spec._where
-    regions = _Axis("region", mrio.name, mrio.regions, mrio.region_groups, spec.region_groups, mrio.sectors, where)
+    regions = _Axis("region", mrio.name, mrio.regions, mrio.region_groups, spec.region_groups, mrio.sectors, where,
+                    named=_named_groups(mrio))
     sectors = _Axis("sector", mrio.name, mrio.sectors, mrio.sector_groups, spec.sector_groups, mrio.regions, where)
     packages, shocks = [], []
     for i, pkg in enumerate(spec.packages):
@@ -1128,11 +1270,24 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
             kind, mask = _shock_mask(shock, regions, sectors, ("packages", pkg.name, "shocks", shock.name))
             shocks.append(CompiledShock(
                 key=f"{pkg.name}.{shock.name}", kind=kind, package=i, severity=shock.severity,
-                mask=None if mask is None else _frozen(mask), source=shock.source, description=shock.description))
+                mask=None if mask is None else _frozen(mask), source=shock.source, description=shock.description,
+                elasticity=shock.elasticity))
     return CompiledScenario(
         name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
         table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
-        coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks))
+        coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks),
+        critical_overrides=_critical_overrides(spec, sectors))
+
+
+def _critical_overrides(spec: ScenarioSpec, sectors: _Axis) -> tuple[tuple[int, int, float], ...]:
+    """The scenario's critical inputs as (input, using, weight) sector indices, groups expanded."""
+    out = []
+    for using, inputs in (spec.critical_inputs or {}).items():
+        cols = np.flatnonzero(sectors.mask((using,), ("critical_inputs", using)))
+        for inp, entry in inputs.items():
+            rows = np.flatnonzero(sectors.mask((inp,), ("critical_inputs", using, inp)))
+            out.extend((int(r), int(c), float(entry["weight"])) for r in rows for c in cols)
+    return tuple(out)
 
 
 # --- the readable view -----------------------------------------------------------------------------------
@@ -1143,10 +1298,23 @@ def _severity_line(shock: ShockSpec) -> str:
     return f"severity: {shock.severity}, mean {_g(dist_mean(shock.severity))} ({units})"
 
 
+def _display_path(file: str) -> str:
+    """A library file as ``params/scenarios/NAME.toml (library)``, a file below the working directory
+    relative to it, anything else as given: no installation or checkout paths in what users read."""
+    path = Path(file)
+    for base, shown in ((params_dir(), "params/"), (Path.cwd(), "")):
+        try:
+            rel = path.resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+        return f"{shown}{rel} (library)" if shown else rel
+    return file
+
+
 def format_scenario(spec: ScenarioSpec) -> str:
     """The resolved scenario as readable text with every source (``shockmodel scenarios show``)."""
     lines = [f"{spec.name}: {spec.description}" if spec.description else spec.name,
-             f"  file: {spec.source}",
+             f"  file: {_display_path(spec.source)}",
              f"  sha256: {spec.sha256}",
              f"  horizon: {_g(spec.horizon_months)} months"]
     coord = f"  coordination between packages: {_g(spec.coordination)}"
@@ -1159,6 +1327,11 @@ def format_scenario(spec: ScenarioSpec) -> str:
         if groups:
             lines.append(f"  {title}:")
             lines.extend(f"    {name} = {', '.join(members)}" for name, members in groups.items())
+    if spec.critical_inputs:
+        lines.append("  critical inputs (replace params/critical_inputs.toml's weights; 1 critical, 0.5 important):")
+        for using, inputs in spec.critical_inputs.items():
+            for inp, entry in inputs.items():
+                lines += [f"    {using} needs {inp}: weight {_g(entry['weight'])}", f"      source: {entry['source']}"]
     for pkg in spec.packages:
         lines += ["", f"package {pkg.name}: probability {_g(pkg.probability)}, "
                       f"correlation of its shocks {_g(pkg.correlation)}"]
@@ -1171,4 +1344,10 @@ def format_scenario(spec: ScenarioSpec) -> str:
             if shock.description:
                 lines.append(f"    {shock.description}")
             lines += [f"    {_severity_line(shock)}", f"    source: {shock.source}"]
+            if shock.kind == "tariff":
+                t, e = dist_mean(shock.severity), dist_mean(shock.elasticity)
+                lines += [f"    trade elasticity: {shock.elasticity}, mean {_g(e)}",
+                          f"    source: {shock.elasticity_source}",
+                          f"    share of trade lost 1 - (1 + rate)^-elasticity, sampled per draw; at the mean rate "
+                          f"and mean elasticity: {_g(float(tariff_share_lost(t, e)))}"]
     return "\n".join(lines)

@@ -24,3 +24,8 @@ def critical_default(default_table):
     from shockmodel.criticality import critical_weights
 
     return critical_weights(default_table)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/*.npz from the current code and print what changed")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shockmodel import aggregate, engine
+from shockmodel import aggregate, engine, testing
 from shockmodel.kernels import stats
 
 ES_RTOL = 1e-14
@@ -199,10 +199,10 @@ def test_hist_quantiles_match_the_loop():
     for dtype in (np.int64, np.int32, np.float64):
         counts = _random_counts(rng, 40, dtype)
         np.testing.assert_array_equal(aggregate.hist_quantiles(counts, qs),
-                                      aggregate._hist_quantiles_reference(counts, qs))
+                                      testing.hist_quantiles(counts, qs))
         c3 = counts.reshape(2, 20, -1)
         np.testing.assert_array_equal(aggregate.hist_quantiles(c3, (0.05, 0.5, 0.95)),
-                                      aggregate._hist_quantiles_reference(c3, (0.05, 0.5, 0.95)))
+                                      testing.hist_quantiles(c3, (0.05, 0.5, 0.95)))
 
 
 def _ranges(counts, rng, loose: bool):
@@ -230,13 +230,13 @@ def test_hist_statistics_read_only_the_ranges():
         for loose in (False, True):
             ranges = _ranges(counts, rng, loose)
             np.testing.assert_array_equal(aggregate.hist_quantiles(counts, qs, ranges),
-                                          aggregate._hist_quantiles_reference(counts, qs))
+                                          testing.hist_quantiles(counts, qs))
             for level in (0.0, 0.5, 0.95, 0.99):
                 np.testing.assert_array_equal(aggregate.hist_expected_shortfall(counts, level, ranges),
-                                              aggregate._hist_expected_shortfall_reference(counts, level))
+                                              testing.hist_expected_shortfall(counts, level))
             c3, r3 = counts.reshape(3, 20, -1), ranges.reshape(3, 20, 2)
             np.testing.assert_array_equal(aggregate.hist_quantiles(c3, (0.05, 0.5), r3),
-                                          aggregate._hist_quantiles_reference(c3, (0.05, 0.5)))
+                                          testing.hist_quantiles(c3, (0.05, 0.5)))
 
 
 def test_hist_expected_shortfall_matches_the_loop():
@@ -245,10 +245,10 @@ def test_hist_expected_shortfall_matches_the_loop():
         counts = _random_counts(rng, 40, dtype)
         for level in (0.0, 0.5, 0.95, 0.99):
             np.testing.assert_array_equal(aggregate.hist_expected_shortfall(counts, level),
-                                          aggregate._hist_expected_shortfall_reference(counts, level))
+                                          testing.hist_expected_shortfall(counts, level))
         c3 = counts.reshape(4, 10, -1)
         np.testing.assert_array_equal(aggregate.hist_expected_shortfall(c3, 0.95),
-                                      aggregate._hist_expected_shortfall_reference(c3, 0.95))
+                                      testing.hist_expected_shortfall(c3, 0.95))
 
 
 def test_column_metrics_equal_risk_metrics_column_by_column():

@@ -11,6 +11,7 @@ from shockmodel import engine
 from shockmodel.kernels import propagate as kern
 from shockmodel.mrio import MRIO
 from shockmodel.scenario import compile_scenario, scenario_from_dict
+from shockmodel import testing
 from shockmodel.testing import fixed, scenario_dict, toy_mrio
 
 TOY = toy_mrio(0)
@@ -91,34 +92,6 @@ def test_losses_within_baseline(model, default_table, critical_default):
 # --- references --------------------------------------------------------------------------------------
 
 
-def _dense_constrained(mrio: MRIO, blocked: np.ndarray, cap_loss: np.ndarray, crit: np.ndarray, tol=1e-13):
-    """Straight transcription of the constrained model of docs/model.md with dense matrices (levels, not losses)."""
-    R, S, n = mrio.n_regions, mrio.n_sectors, mrio.n
-    reg, sec = mrio.region_of, mrio.sector_of
-    pass_ij = 1.0 - blocked[reg[:, None], reg[None, :], sec[:, None]]
-    pass_im = 1.0 - blocked[reg[:, None], np.arange(R)[None, :], sec[:, None]]
-    Zb = mrio.Z * pass_ij
-    yb = (mrio.Y * pass_im).sum(axis=1)
-    x0 = mrio.x
-    req = np.zeros((S, n))
-    for s in range(S):
-        req[s] = mrio.Z[sec == s].sum(axis=0)
-    x = x0.copy()
-    for _ in range(10_000):
-        D = Zb @ (x / x0) + yb
-        rho = np.minimum(1.0, np.divide(x, D, out=np.ones_like(x), where=D > 0))
-        new = np.minimum(x0 * (1 - cap_loss), D)
-        for j in range(n):
-            for s in np.flatnonzero(crit[:, sec[j]] > 0):
-                if req[s, j] > 0:
-                    avail = (Zb[sec == s, j] * rho[sec == s]).sum()
-                    new[j] = min(new[j], x0[j] * (1 - crit[s, sec[j]] * (1 - avail / req[s, j])))
-        if np.abs(new - x).max() <= tol * x0.max():
-            return new
-        x = new
-    raise AssertionError("dense reference did not converge")
-
-
 def test_constrained_matches_dense_reference():
     c = _compiled(TOY, {"p": {"shocks": {
         "blk": {"kind": "trade_block", "exporters": ["AAA"], "importers": ["BBB"], "sectors": ["CHIPS"],
@@ -129,79 +102,9 @@ def test_constrained_matches_dense_reference():
     blocked[0, 1, 1] = 0.7
     cap = np.zeros(6)
     cap[TOY.index("BBB", "ENERGY")] = 0.2
-    x_ref = _dense_constrained(TOY, blocked, cap, TOY_CRIT)
+    x_ref = testing.dense_constrained(TOY, blocked, cap, TOY_CRIT)
     np.testing.assert_allclose(TOY.x - out.dx[0], x_ref, rtol=1e-7)
     assert out.dx[0].sum() > 0
-
-
-def test_kernels_match_py_func(default_table, critical_default):
-    """Each numba kernel equals its pure-Python original on a real block."""
-    c = _compiled(default_table, {"p": {"shocks": {
-        "blk": {"kind": "trade_block", "exporters": ["TWN"], "importers": ["ALL"],
-                "severity": {"dist": "uniform", "low": 0.3, "high": 0.9}},
-        "sub": {"kind": "substitution", "sectors": ["SEMICONDUCTORS"], "severity": fixed(0.2)},
-        "cap": {"kind": "capacity", "regions": ["KOR"], "severity": fixed(0.1)}}}})
-    plan = engine.make_plan(c, default_table, "constrained", critical_default)
-    smp = engine.sample_block(plan, 1, 0, 8)
-    B, T, n, R, S = 8, len(plan.tri_e), default_table.n, default_table.n_regions, default_table.n_sectors
-    sev = np.ascontiguousarray(smp.severity[:, plan.trade_cols])
-    subst = np.zeros((B, 1, S))
-    subst[:, 0, default_table.sectors.index("SEMICONDUCTORS")] = 0.2
-    p1, p2 = np.empty((B, T)), np.empty((B, T))
-    kern.build_pass(sev, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, subst, p1)
-    kern.build_pass.py_func(sev, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, subst, p2)
-    np.testing.assert_array_equal(p1, p2)
-    dem = np.ones((B, R * S))
-    d1, d2 = np.empty((B, n)), np.empty((B, n))
-    args = (p1, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S)
-    kern.demand_loss_static(*args, d1)
-    kern.demand_loss_static.py_func(*args, d2)
-    np.testing.assert_allclose(d1, d2, rtol=1e-13)
-    rng = np.random.default_rng(0)
-    dxT = np.ascontiguousarray((rng.random((B, n)) * plan.x0 * 0.1).T)
-    W = np.stack([plan.A_cols[m] @ dxT[m * S:(m + 1) * S] for m in range(R)])
-    passT, dD0T = np.ascontiguousarray(p1.T), np.ascontiguousarray(d1.T)
-    Adx = plan.A @ dxT
-    # demand lost = static part + orders of every buyer region, less the blocked share of the triples
-    i_t = plan.tri_e * S + plan.tri_s
-    dD_ref = dD0T + W.sum(axis=0)
-    np.subtract.at(dD_ref, i_t, (1.0 - passT) * W[plan.tri_m, i_t])
-    tri_i = kern.supplier_of_triples(plan.tri_ptr, plan.tri_idx)
-    np.testing.assert_array_equal(tri_i, i_t)
-    dDu = np.empty((n, B))
-    kern.demand_lost(Adx, plan.tri_A, plan.tri_A_ptr, tri_i, passT, dxT, dD0T, S, dDu)
-    np.testing.assert_allclose(dDu, dD_ref, rtol=1e-12, atol=1e-9)
-    # the solver's tail: the same for a few gathered columns, the others untouched
-    cols = np.array([1, 4, 6])
-    part = np.full((n, B), np.nan)
-    xc = np.ascontiguousarray(dxT[:, cols])
-    kern.demand_lost(np.ascontiguousarray(Adx[:, cols]), plan.tri_A, plan.tri_A_ptr, tri_i, passT, xc, dD0T, S, part,
-                     cols)
-    np.testing.assert_allclose(part[:, cols], dDu[:, cols], rtol=1e-12, atol=1e-9)
-    assert np.isnan(np.delete(part, cols, axis=1)).all()
-    outs = []
-    for phase1, phase2 in ((kern.demand_and_rationing, kern.constrained_output),
-                           (kern.demand_and_rationing.py_func, kern.constrained_output.py_func)):
-        rho, dD, new = np.empty((n, B)), np.empty((n, B)), np.empty((n, B))
-        phase1(dDu, dxT, plan.x0, rho, dD)
-        np.testing.assert_allclose(dD, np.maximum(dD_ref, 0.0), rtol=1e-12, atol=1e-9)
-        moved = np.empty((n, B), dtype=bool)
-        phase2(dxT, rho, dD, passT, np.zeros((n, B)), plan.x0, plan.crit_ptr, plan.crit_w, plan.req,
-               plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, np.ones(B, dtype=bool), 1e-9, new, moved)
-        outs.append((rho, dD, new, moved))
-    for a, b in zip(*outs):
-        np.testing.assert_allclose(a, b, rtol=1e-12)
-    dx = np.ascontiguousarray(dxT.T)
-    rho_bn = np.ascontiguousarray(outs[0][0].T)
-    t1, t2 = np.empty((B, R, R)), np.empty((B, R, R))
-    targs = (dx, rho_bn, p1, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S)
-    kern.trade_loss(*targs, t1)
-    kern.trade_loss.py_func(*targs, t2)
-    np.testing.assert_allclose(t1, t2, rtol=1e-12)
-    # the constrained model's trade from the solver's GEMM output W equals the per-draw reference
-    t3 = np.empty((R, R, B))
-    kern.trade_from_W(W, outs[0][0], passT, np.ascontiguousarray(dem.T), plan.Zsum, plan.Ypos, plan.tri_of, S, t3)
-    np.testing.assert_allclose(t3.transpose(2, 0, 1), t1, rtol=1e-12, atol=1e-9)
 
 
 @pytest.mark.parametrize("model", ["leontief", "ghosh"])
@@ -232,8 +135,7 @@ def test_pass_classes_match_per_flow_reference(model, default_table):
         kern.demand_loss_static(pass_, dem, np.zeros_like(plan.Zsum), plan.Ypos, plan.tri_ptr, plan.tri_idx,
                                 plan.tri_m, S, dy)
         np.testing.assert_allclose(dx, np.clip(dy @ plan.L.T, 0, plan.x0), rtol=1e-10, atol=1e-9)
-    ref = np.empty((B, R, R))
-    kern.trade_loss(dx, np.ones_like(dx), pass_, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S, ref)
+    ref = testing.trade_loss(dx, np.ones_like(dx), pass_, dem, plan.Zsum, plan.Ypos, plan.A, plan.tri_of, S)
     np.testing.assert_allclose(out.trade / f[:, None, None], ref, rtol=1e-10, atol=1e-8)
     lost = (1.0 - pass_) * (plan.Zsum[plan.tri_e * S + plan.tri_s, plan.tri_m] + plan.Ypos[plan.tri_e * S + plan.tri_s, plan.tri_m])
     blocked = np.stack([lost[:, plan.tri_e == r].sum(axis=1) for r in range(R)], axis=1) / plan.exports0
@@ -299,6 +201,28 @@ def test_same_numbers_for_any_thread_count(repro_case, default_table, critical_d
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for x, y in zip(_fingerprint(a), _fingerprint(b)):
         np.testing.assert_array_equal(x, y)
+
+
+def test_timings_hook_collects_the_phases_and_changes_no_number(repro_case, default_table, critical_default):
+    """engine.timings(): per-phase seconds of the runs inside the block (the benchmarks' only view into
+    the engine), the same numbers as without it, and nothing collected once the block is left."""
+    import numba
+
+    kw = dict(draws=700, seed=5, critical=critical_default)
+    plain = engine.simulate(repro_case, default_table, **kw)
+    with engine.timings() as t:
+        timed = engine.simulate(repro_case, default_table, **kw)
+    for x, y in zip(_fingerprint(plain), _fingerprint(timed)):
+        np.testing.assert_array_equal(x, y)
+    assert t["blocks"] == 3                                   # 700 draws: three blocks of 256
+    assert set(t) == {"sampling", "propagation", "reduction", "blocks", "simulate"}   # no market channel
+    assert all(t[k] > 0 for k in ("sampling", "propagation", "reduction", "simulate"))
+    assert t["propagation"] > t["sampling"]                    # the constrained fixed point dominates a block
+    threads = numba.get_num_threads()
+    assert t["sampling"] + t["propagation"] + t["reduction"] <= threads * t["simulate"] * 1.01
+    before = dict(t)
+    engine.simulate(repro_case, default_table, draws=300, seed=5, critical=critical_default)
+    assert t == before
 
 
 @pytest.mark.parametrize("n_draws,n_market", [(256, 0), (200, 5)])
@@ -454,7 +378,12 @@ def test_constrained_setup_equals_draws_first_kernels(default_table, critical_de
     kern.block_setup(smp.severity, smp.occurred, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
                      plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
                      engine.DAYS_PER_MONTH, effT, substT, f)
-    pass_, dem, cap = engine._static_shocks(plan, effT, substT)
+    eff = effT.T
+    pass_, dem, cap = np.empty((B, len(plan.tri_e))), np.empty((B, n)), np.empty((B, n))
+    kern.build_pass(np.ascontiguousarray(eff[:, plan.trade_cols]), plan.trade_pkg, plan.trade_ptr, plan.trade_tri,
+                    plan.tri_s, np.ascontiguousarray(substT.transpose(2, 0, 1)), pass_)
+    kern.build_multiplier(np.ascontiguousarray(eff[:, plan.cap_cols]), plan.cap_ptr, plan.cap_cells, n, cap)
+    kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, n, dem)
     dD0 = np.empty((B, n))
     kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
     outs = [np.empty((len(plan.tri_e), B)), np.empty((n, B)), np.empty((n, B)), np.empty((n, B))]

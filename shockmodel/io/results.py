@@ -1,5 +1,5 @@
 """Result folders (L5): ``results/<UTC time>-<scenario>-<hash8>/`` with ``manifest.json``, ``inputs/``,
-``data.nc`` and ``report/`` (docs/architecture.md). Every file is written atomically: a temporary file in
+``data.nc`` and ``report/`` (docs/architecture.md, "result folders"). Every file is written atomically: a temporary file in
 the same folder, then ``os.replace``, so an interrupted run never leaves a half-written file behind.
 """
 

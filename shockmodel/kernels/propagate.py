@@ -410,12 +410,11 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     ``F(x)`` with its rationing. Where F_S differed from F at x, F is evaluated as well (sharing the
     products), once F_S has come within ``2 tol x0_j``. A stopped draw is frozen, so its result depends
     only on its own column (and on how many columns share its GEMMs, if BLAS rounds differently for
-    different widths; OpenBLAS 0.3 here does not for two columns or more, and the active set is itself a
-    function of the sub-batch's draws, so it is reproducible either way). The whole sub-batch goes
-    through the products while more than half of it is active; after that, only the active columns,
-    gathered (``demand_lost(..., cols)``): sub-batches spend their last sweep or two waiting for a few
-    slow draws (15.0 sweeps for a mean of 14.2), and gathering the columns every sweep cost more than it
-    saved.
+    different widths; the active set is itself a function of the sub-batch's draws, so it is
+    reproducible either way). The whole sub-batch goes through the products while more than half of it
+    is active; after that, only the active columns, gathered (``demand_lost(..., cols)``): a sub-batch
+    spends its last sweep or two waiting for a few slow draws, and gathering the columns every sweep
+    costs more than it saves (docs/performance.md, "the constrained solver").
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
     """
     n, B = dD0.shape
@@ -643,40 +642,6 @@ def constrained_sub_batch(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_
     return active
 
 
-# --- outputs per draw ------------------------------------------------------------------------------
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def trade_loss(dx, rho, pass_, dem, Zsum, Ypos, A, tri_of, n_sectors, out_loss):
-    """Bilateral trade lost, exporter x importer (diagonal: domestic sales lost), per draw: the per-flow
-    reference that the tests hold :func:`linear_trade` and :func:`trade_from_W` to (the engine uses those).
-
-    Realised sale of industry i (region e, product s) to region m: intermediate
-    ``sum_{j in m} Z_ij pass rho_i (1 - dx_j / x0_j)`` (buyers order in proportion to their output and get
-    the rationed, unblocked share) plus final ``Y+_im pass dem_ms rho_i``. The loss is the baseline minus
-    that, so ``loss = (1 - pass rho_i) Zsum[i, m] + pass rho_i sum_{j in m} A_ij dx_j
-    + Y+_im (1 - pass dem_ms rho_i)``. out_loss: (B, R, R)
-    """
-    n_draws, n = dx.shape
-    R = Zsum.shape[1]
-    for b in prange(n_draws):
-        out_loss[b, :, :] = 0.0
-        for i in range(n):
-            e = i // n_sectors
-            s = i % n_sectors
-            r_i = rho[b, i]
-            for m in range(R):
-                t = tri_of[e, m, s]
-                p = 1.0 if t < 0 else pass_[b, t]
-                acc = 0.0
-                m0 = m * n_sectors
-                for jj in range(n_sectors):
-                    acc += A[i, m0 + jj] * dx[b, m0 + jj]
-                pr = p * r_i
-                out_loss[b, e, m] += ((1.0 - pr) * Zsum[i, m] + pr * acc
-                                      + Ypos[i, m] * (1.0 - pr * dem[b, m * n_sectors + s]))
-
-
 # --- fast path: sampling, pass classes, reductions ----------------------------------------------------
 
 
@@ -814,7 +779,8 @@ def linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr
                       buf):
     """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
 
-    Same quantity as :func:`trade_loss`, summed by pass class instead of by industry: with
+    Same quantity as ``shockmodel.testing.trade_loss`` (docs/model.md eq. 25 with ``rho = 1``), summed
+    by pass class instead of by industry (eq. 39): with
     ``acc_im = sum_{j in m} A_ij dx_j``, a flow outside every class loses ``acc_im`` and a flow in class c
     loses ``acc_im + u_c (Zsum_im - acc_im) + w_c Y+_im``. Summed over the sectors of exporter e:
     ``loss_em = sum_{j in m} Ar_ej dx_j + sum_{k in (e, m)} u_k (Z_k - Ak_k . dx_m) + sum_{g in (e, m)} w_c Y_g``,
@@ -876,7 +842,8 @@ def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_co
     sev: (B, K); on: (B, P); M: (n, C); out_dxT: (n, B) float64; out_tradeT: (R, R, B); out_f: (B,);
     out_uT: (C, B) blocked share of each class. work (float64), work_g (dtype of M): scratch vectors of the
     lengths :func:`leontief_work_sizes` gives, kept by the caller between blocks (fresh temporaries of a
-    few hundred kB per block made the allocator hand pages back and fault them in again: ~10%).
+    few hundred kB per block make the allocator hand pages back and fault them in again;
+    docs/performance.md, "memory").
     """
     B, K = sev.shape
     P = on.shape[1]
@@ -929,9 +896,9 @@ def clip_loss(dxT, x0):
 
 @njit(cache=True, nogil=True)
 def trade_from_W(W, rho, pass_, demT, Zsum, Ypos, tri_of, n_sectors, out_loss):
-    """Bilateral trade lost with rationing (the constrained model): :func:`trade_loss` with the buyers'
-    lost orders ``acc_im = W[m, i]`` taken from a GEMM at the solution (draws-last, W: (R, n, B)) instead
-    of recomputed per draw. rho: (n, B); pass_: (T, B); demT: (R*S, B); out_loss: (R, R, B)
+    """Bilateral trade lost with rationing (the constrained model; docs/model.md eq. 25, flow by flow
+    in ``shockmodel.testing.trade_loss``) with the buyers' lost orders ``acc_im = W[m, i]`` taken from a
+    GEMM at the solution (draws-last, W: (R, n, B)) instead of recomputed per draw. rho: (n, B); pass_: (T, B); demT: (R*S, B); out_loss: (R, R, B)
     """
     R, n, B = W.shape
     out_loss[:, :, :] = 0.0
@@ -952,9 +919,8 @@ def trade_from_W(W, rho, pass_, demT, Zsum, Ypos, tri_of, n_sectors, out_loss):
 def _hist_row(row, scale, shift, first_key, counts, buf, keys, rng):
     """:func:`bit_histogram` for one cell: ``row`` (draws) times ``scale`` into ``counts`` (bins), and
     ``rng`` (2,) widened to cover the bins >= 1 it counted into (:func:`reset_ranges`). The bin keys are
-    computed without branches into ``keys`` (a loop the compiler vectorises), then counted: the
-    counting loop alone is the cost that cannot be vectorised (0.7 ns a value; 0.85 with the keys
-    computed in it). buf, keys: scratch of at least ``len(row)``."""
+    computed without branches into ``keys`` (a loop the compiler vectorises), then counted: only the
+    counting loop, which cannot be vectorised, stays scalar. buf, keys: scratch of at least ``len(row)``."""
     n_bins = counts.shape[0]
     B = row.shape[0]
     for b in range(B):
@@ -974,7 +940,7 @@ def _hist_row(row, scale, shift, first_key, counts, buf, keys, rng):
 
 # A histogram cell's *range* [lo, hi) is where its bins >= 1 may hold counts (bin 0, the exact zeros, is
 # always looked at): a cell's draws fill ~100 of its ~1700 bins, so adding up, zeroing and reading
-# histograms only there skips ~94% of their memory (at 1e4 draws that was ~2 ms of a ~23 ms run).
+# histograms only there skips ~94% of their memory (docs/performance.md, "memory").
 
 
 @njit(cache=True, nogil=True)
@@ -1054,7 +1020,7 @@ def bit_histogram(values, scale, shift, first_key, counts, rng):
 def _lane_sum(row, n, scale):
     """``sum(row[:n] * scale)`` and ``sum((row[:n] * scale)^2)`` in four interleaved lanes, added as
     ``(l0 + l1) + (l2 + l3)``: a fixed order (so the same for every chunking and thread count) that does not
-    wait on one add at a time (one running sum made the reduction latency-bound: 3/4 of its time)."""
+    wait on one add at a time (one running sum would make the reduction wait on every add)."""
     s0 = s1 = s2 = s3 = 0.0
     q0 = q1 = q2 = q3 = 0.0
     m = n - n % 4
