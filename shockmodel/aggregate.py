@@ -22,6 +22,9 @@ from shockmodel.engine import RawResult, hist_edges
 
 STATS = ("mean", "p05", "p50", "p95")
 METRICS = ("mean", "std", "p01", "p05", "p25", "p50", "p75", "p95", "p99", "VaR95", "VaR99", "ES95", "ES99")
+#: The one statistic dimension of every statistic variable; its labels are :data:`METRICS`. Streamed
+#: region x sector and exporter x importer statistics fill :data:`STATS` of them (the others are NaN).
+STAT_DIM = "statistic"
 PCT = "percent of baseline value added"
 USD = "USD million (2011 prices)"
 
@@ -300,9 +303,20 @@ def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: 
                   shocks: tuple[str, ...]) -> dict[str, pd.Index]:
     """The label coordinates as pandas indexes, built once per labelling (pandas indexes are immutable;
     building them from lists is a tenth of ``to_dataset`` in a small run)."""
-    labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, "stat": STATS,
-              "metric": METRICS, "package": packages, "shock": shocks}
+    labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, STAT_DIM: METRICS,
+              "package": packages, "shock": shocks}
     return {name: pd.Index(list(values), name=name) for name, values in labels.items()}
+
+
+STREAMED_NOTE = ("mean exact; p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide); "
+                 "the other statistics are not computed for this variable (NaN)")
+
+
+def _on_statistics(values: np.ndarray) -> np.ndarray:
+    """``(..., 4)`` values at :data:`STATS` placed on the :data:`METRICS` axis, NaN elsewhere."""
+    out = np.full(values.shape[:-1] + (len(METRICS),), np.nan)
+    out[..., [METRICS.index(s) for s in STATS]] = values
+    return out
 
 
 def _var(dims, data, units, long_name, **attrs):
@@ -380,13 +394,15 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                                "exports lost (intermediate and final), percent of baseline exports"),
         "world_trade_loss_pct": _var(lead + ("draw",), sel(world_trade_pct), "percent of baseline exports",
                                      "world exports lost, percent of baseline world exports"),
-        "trade_loss": _var(lead + ("exporter", "importer", "stat"), sel(tr_abs), USD,
+        "trade_loss": _var(lead + ("exporter", "importer", STAT_DIM), sel(_on_statistics(tr_abs)), USD,
                            "bilateral trade lost (diagonal: domestic sales lost)",
-                           note="p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide) of the percent loss"),
-        "output_loss": _var(lead + ("region", "sector", "stat"), sel(out_abs), USD, "gross output lost"),
-        "output_loss_pct": _var(lead + ("region", "sector", "stat"), sel(out_pct), "percent of baseline output",
+                           note=STREAMED_NOTE + "; quantiles binned on the percent loss"),
+        "output_loss": _var(lead + ("region", "sector", STAT_DIM), sel(_on_statistics(out_abs)), USD,
+                            "gross output lost", note=STREAMED_NOTE),
+        "output_loss_pct": _var(lead + ("region", "sector", STAT_DIM), sel(_on_statistics(out_pct)),
+                                "percent of baseline output",
                                 "gross output lost, percent of baseline",
-                                note="p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide)"),
+                                note=STREAMED_NOTE),
         "converged": _var(lead + ("draw",), sel(raw.converged), "1", "propagation converged"),
         "iterations": _var(lead + ("draw",), sel(raw.iterations), "1", "fixed-point iterations"),
         "horizon_fraction": _var(lead + ("draw",), sel(raw.horizon_fraction), "1",
@@ -394,15 +410,15 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         "occurred": _var(("draw", "package"), raw.occurred, "1", "package occurred in the draw"),
         "severity": _var(("draw", "shock"), raw.severity, "share (months for duration, days for inventory)",
                          "sampled severity (before occurrence)"),
-        "gdp_loss_pct_summary": _var(lead + ("metric", "region"), sel(summary), PCT,
+        "gdp_loss_pct_summary": _var(lead + (STAT_DIM, "region"), sel(summary), PCT,
                                      "GDP-loss statistics by region (VaR/ES at 95 and 99 percent)"),
-        "world_gdp_loss_pct_summary": _var(lead + ("metric",), sel(world_summary), PCT, "world GDP-loss statistics"),
+        "world_gdp_loss_pct_summary": _var(lead + (STAT_DIM,), sel(world_summary), PCT, "world GDP-loss statistics"),
     }
     for name, arr in raw.extras.items():
         dim, _, units, long_name = (market_coords or {})[name]
         data_vars[name] = _var(lead + ("draw", dim), sel(arr), units, long_name)
         summ = np.moveaxis(risk_metrics(arr, axis=1), 0, 1)
-        data_vars[f"{name}_summary"] = _var(lead + ("metric", dim), sel(summ), units, f"{long_name}: statistics")
+        data_vars[f"{name}_summary"] = _var(lead + (STAT_DIM, dim), sel(summ), units, f"{long_name}: statistics")
 
     kinds = tuple(sh.kind for sh in shocks)
     market = tuple((dim, tuple(labels)) for name, (dim, labels, _, _) in (market_coords or {}).items()
@@ -464,7 +480,7 @@ def cf_encode(ds: xr.Dataset, mrio=None) -> xr.Dataset:
             var.attrs["units"] = CF_UNITS[text]
     coord_names = {"draw": "Monte Carlo draw", "region": "region (table label)", "sector": "sector (table label)",
                    "exporter": "exporting region", "importer": "importing region",
-                   "stat": "statistic over draws", "metric": "statistic over draws", "package": "shock package",
+                   STAT_DIM: "statistic over draws", "package": "shock package",
                    "shock": "shock (package.shock)", "shock_kind": "kind of shock", "shock_units": "units of the shock's severity",
                    "scenario": "variant (packages switched on)", "commodity": "commodity", "equity_index": "equity index"}
     for name, long_name in coord_names.items():
@@ -526,7 +542,7 @@ def add_simultaneity_premium(ds: xr.Dataset, combination: str = "combined",
         units=units, long_name="world simultaneity premium: combination minus the sum of its parts alone",
         **roles)
     ds["world_simultaneity_premium_pct_summary"] = xr.DataArray(
-        risk_metrics(wprem.values), dims=("metric",), attrs={"units": units, "long_name": "premium statistics",
+        risk_metrics(wprem.values), dims=(STAT_DIM,), attrs={"units": units, "long_name": "premium statistics",
                                                               **roles})
     ds.attrs["combination"] = combination
     return ds

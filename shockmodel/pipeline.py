@@ -116,6 +116,8 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     t0 = time.perf_counter()
     mrio = _table(table)
     spec, compiled = compile_for(scenario, mrio, overrides)
+    if variants is None:   # the scenario's own [variants], if it declares them
+        variants = declared_variants(spec or next((sp for sp, c in _COMPILED.values() if c is compiled), None))
     hook = MarketHook(markets, mrio) if markets else None
     # the scenario's own critical inputs ([critical_inputs], docs/scenarios.md) replace the file's weights
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))
@@ -165,6 +167,21 @@ def parse_variants(text: str, packages: Sequence[str] | None = None) -> dict[str
     if not out:
         raise UserError("no variant given", field="--variants")
     return out
+
+
+def declared_variants(spec) -> dict[str, list[str]] | None:
+    """The ``[variants]`` a scenario declares, checked against its packages (a one-line
+    :class:`UserError` naming the file and ``variants.<name>``), or None."""
+    declared = getattr(spec, "variants", None)
+    if not declared:
+        return None
+    packages = set(spec.package_names)
+    for name, pkgs in declared.items():
+        unknown = [p for p in pkgs if p not in packages]
+        if unknown:
+            raise UserError(f"unknown package {unknown[0]!r}; the scenario's packages: {', '.join(spec.package_names)}",
+                            file=spec.source, field=f"variants.{name}")
+    return {name: list(pkgs) for name, pkgs in declared.items()}
 
 
 def format_variants(variants: Mapping[str, Sequence[str]]) -> str:

@@ -115,3 +115,31 @@ def test_comparison_table_of_datasets():
     assert table.loc["b", "mean"] == pytest.approx(float(b["world_gdp_loss_pct"].sel(scenario="combined").mean()))
     ax = plot_comparison({"a": a, "b": b})
     assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"] and "%" in ax.get_xlabel()
+
+
+DECLARED = """name = "declared"
+description = "combined_coordinated with its variants declared in the file"
+include = ["combined_coordinated"]
+
+[variants]
+together = ["russia", "china_taiwan"]
+moscow = ["russia"]
+taipei = ["{pkg}"]
+"""
+
+
+def test_scenario_declares_its_variants(tmp_path):
+    from shockmodel.io.results import read_dataset
+
+    good = tmp_path / "declared.toml"
+    good.write_text(DECLARED.format(pkg="china_taiwan"))
+    res = _invoke("run", good, "--draws", 64, "--markets", "none", "--out", tmp_path / "out", "--no-report")
+    assert res.exit_code == 0, res.output
+    (folder,) = list((tmp_path / "out").iterdir())
+    ds = read_dataset(folder)
+    assert list(ds.scenario.values) == ["together", "moscow", "taipei"]
+    assert ds["world_simultaneity_premium_pct"].attrs["parts"] == "moscow taipei"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DECLARED.format(pkg="taiwan"))
+    res = _invoke("run", bad, "--draws", 64, "--out", tmp_path / "out2")
+    assert res.exit_code == 2 and "variants.taipei" in res.output and "unknown package 'taiwan'" in res.output

@@ -348,7 +348,11 @@ def test_trade_matrix_has_no_domestic_diagonal(variants_ds):
 def test_region_axis_spanning_orders_of_magnitude_is_symlog(run_ds):
     tops = [np.quantile(x, 0.95) for x in run_ds["gdp_loss_pct"].values.T]
     assert max(tops) / min(tops) > 10
-    assert plots.plot_gdp_loss_distribution(run_ds, n_regions=16).get_xscale() == "symlog"
+    assert plots.plot_gdp_loss_distribution(run_ds, n_regions=16).get_xscale() == "symlog"   # zero-loss draws
+    positive = run_ds.copy()
+    positive["gdp_loss_pct"] = positive["gdp_loss_pct"] + 0.01
+    positive["world_gdp_loss_pct"] = positive["world_gdp_loss_pct"] + 0.01
+    assert plots.plot_gdp_loss_distribution(positive, n_regions=16).get_xscale() == "log"
     world_only = run_ds[["world_gdp_loss_pct"]]
     world_only.attrs = dict(run_ds.attrs)
     assert plots.plot_gdp_loss_distribution(world_only).get_xscale() == "linear"

@@ -134,7 +134,7 @@ def test_sweep_dataset_layout(serial):
     grid = ("base_scenario", "coordination")
     assert ds["world_gdp_loss_pct"].dims == (*grid, "draw") and ds.sizes["base_scenario"] * ds.sizes["coordination"] == N_CELLS
     assert ds["gdp_loss_pct"].dims == (*grid, "draw", "region")
-    assert ds["trade_loss"].dims == (*grid, "exporter", "importer", "stat")
+    assert ds["trade_loss"].dims == (*grid, "exporter", "importer", "statistic")
     assert list(ds["base_scenario"].values) == ["combined_coordinated", "combined_half"]
     assert list(ds["coordination"].values) == RHOS and ds["coordination"].attrs["key_path"] == "coordination"
     assert not [c for c in ds.coords if "." in c]   # no dotted coordinates to set_index / unstack

@@ -97,14 +97,16 @@ def world_draws(ds, var: str = "world_gdp_loss_pct") -> np.ndarray:
 
 
 def stat_matrix(ds, var: str, rows: str, cols: str, stat: str) -> np.ndarray:
-    """A 2-D float matrix ``var[rows, cols]`` at ``stat`` (when the variable has a ``stat`` dim)."""
+    """A 2-D float matrix ``var[rows, cols]`` at ``stat`` (when the variable has a ``statistic`` dim, or
+    ``stat`` in files written before the one statistic dimension)."""
     require(ds, var)
     da = combined(ds)[var]
-    if "stat" in da.dims:
-        stats = labels(da, "stat")
+    dim = next((d for d in ("statistic", "stat") if d in da.dims), None)
+    if dim is not None:
+        stats = labels(da, dim)
         if stat not in stats:
-            raise ReportDataError(f"{var!r} has no stat {stat!r}; choose one of {', '.join(stats)}")
-        da = da.isel(stat=stats.index(stat))
+            raise ReportDataError(f"{var!r} has no statistic {stat!r}; choose one of {', '.join(stats)}")
+        da = da.isel({dim: stats.index(stat)})
     if set(da.dims) != {rows, cols}:
         raise ReportDataError(f"{var!r} has dims {da.dims}, expected ({rows!r}, {cols!r})")
     return np.asarray(da.transpose(rows, cols).values, dtype=float)

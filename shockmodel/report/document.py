@@ -98,6 +98,9 @@ def document(ds, tables: list[Table]) -> list[Section]:
     """Every text section of the report of ``ds``, in order; ``tables`` are the numeric summary tables."""
     sections = [executive_summary(ds), assumptions_section(ds)]
     results = [from_table(t) for t in tables]
+    ept = exceedance_text_table(ds)
+    if ept is not None:
+        results.append(ept)
     market = market_table(ds)
     if market is not None:
         results.append(market)
@@ -265,6 +268,30 @@ def from_table(table: Table) -> TextTable:
     note = f"{units_text}{table.note}. VaR = quantile of the loss; ES = mean loss at or beyond VaR."
     return TextTable(table.title, (table.label_header, *table.columns), rows, note,
                      (False,) + (True,) * len(table.columns))
+
+
+EXCEEDANCE_LEVELS = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.004, 0.002, 0.001)
+
+
+def exceedance_text_table(ds) -> TextTable | None:
+    """World GDP loss exceeded with each probability and its return period (OasisLMF EPT style); levels
+    rarer than one draw are left out. The same numbers as ``shockmodel.aggregate.exceedance_table``."""
+    if swept_params(ds) or not has(ds, "world_gdp_loss_pct"):
+        return None
+    x = world_draws(ds)
+    if not x.size:
+        return None
+    cond = conditional(ds)
+    unit = "occurrences of the scenario" if cond else f"periods of {ds.attrs.get('horizon_months', '?')} months"
+    levels = [p for p in EXCEEDANCE_LEVELS if p >= 1.0 / x.size]
+    rows = tuple((format_probability(p), f"1 in {format_sig(1 / p, 3)}", format_sig(float(np.quantile(x, 1 - p)), 3))
+                 for p in levels)
+    what = "Conditional exceedance" if cond else "Exceedance"
+    return TextTable(f"{what} table of the world GDP loss",
+                     (f"{what} probability", f"Return period ({unit})", "World GDP loss (% of world value added)"),
+                     rows, "Loss exceeded with the given probability (the 1 - p quantile over draws). "
+                     + ("Conditional on the scenario occurring: the return period counts occurrences of the crisis, "
+                        "not years." if cond else ""), (True, True, True))
 
 
 def market_table(ds) -> TextTable | None:

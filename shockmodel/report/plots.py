@@ -118,16 +118,28 @@ SPREAD_FOR_SYMLOG = 10.0
 
 
 def scale_for_spread(ax, samples, axis: str) -> str:
-    """Give ``axis`` a symmetric-log scale when the rows' 95th percentiles span more than
-    :data:`SPREAD_FOR_SYMLOG` (one region's range would otherwise flatten the others to dots); returns
-    the scale set ("linear" or "symlog"). Linear below ``linthresh`` = the smallest row's 95th percentile."""
-    tops = np.array([np.quantile(np.abs(x), 0.95) for x in samples if np.size(x)])
-    tops = tops[tops > 0]
-    if tops.size < 2 or tops.max() / tops.min() <= SPREAD_FOR_SYMLOG:
+    """Give ``axis`` a logarithmic scale when the rows' 95th percentiles span more than
+    :data:`SPREAD_FOR_SYMLOG` (one region's range would otherwise flatten the others to dots): ``log``
+    when every row's 5th percentile is positive (the axis starts just below the smallest), else
+    ``symlog`` (linear below the smallest row's 95th percentile, rounded down to a power of ten). Tick
+    labels stay plain numbers. Returns the scale set ("linear", "log" or "symlog")."""
+    from matplotlib.ticker import FuncFormatter
+
+    samples = [np.asarray(x) for x in samples if np.size(x)]
+    tops = np.array([np.quantile(np.abs(x), 0.95) for x in samples])
+    positive = tops[tops > 0]
+    if positive.size < 2 or positive.max() / positive.min() <= SPREAD_FOR_SYMLOG:
         return "linear"
-    thresh = float(10 ** np.floor(np.log10(tops.min())))
-    getattr(ax, f"set_{axis}scale")("symlog", linthresh=thresh)
-    return "symlog"
+    lows = np.array([np.quantile(x, 0.05) for x in samples])
+    if lows.min() > 0:
+        scale, kwargs = "log", {}
+    else:
+        scale, kwargs = "symlog", {"linthresh": float(10 ** np.floor(np.log10(positive.min())))}
+    getattr(ax, f"set_{axis}scale")(scale, **kwargs)
+    if scale == "log":
+        getattr(ax, f"set_{axis}lim")(float(lows.min()) * 0.7, None)
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _: format_sig(v, 2)))
+    return scale
 
 
 def _most_affected(per_label: dict[str, np.ndarray], n: int) -> list[str]:

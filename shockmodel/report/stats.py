@@ -8,7 +8,8 @@ Conventions (losses are positive numbers):
 * the exceedance probability of a sorted sample ``x_(1) <= ... <= x_(n)`` at ``x_(k)`` is ``(n - k + 1) / n``,
   the share of draws with a loss of at least ``x_(k)``.
 
-When a run's dataset carries ``gdp_loss_pct_summary`` / ``world_gdp_loss_pct_summary``, tables use those
+When a run's dataset carries ``gdp_loss_pct_summary`` / ``world_gdp_loss_pct_summary`` (dimension
+``statistic``), tables use those
 numbers (the model's own); otherwise they are computed from the draws with the conventions above.
 """
 
@@ -86,16 +87,17 @@ def exceedance_curve(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _stored_metrics(ds, name: str, region: str | None) -> dict[str, float] | None:
     """Metrics from a stored ``*_summary`` variable, or None when it lacks one of :data:`METRICS`."""
-    if not has(ds, name) or "metric" not in ds[name].dims:
+    dim = next((d for d in ("statistic", "metric") if has(ds, name) and d in ds[name].dims), None)
+    if dim is None:   # ("metric": files written before the one statistic dimension)
         return None
     da = ds[name]
     if region is not None:
         if "region" not in da.dims or region not in labels(da, "region"):
             return None
         da = da.isel(region=labels(da, "region").index(region))
-    if da.dims != ("metric",):
+    if da.dims != (dim,):
         return None
-    stored = dict(zip(labels(da, "metric"), np.asarray(da.values, dtype=float)))
+    stored = dict(zip(labels(da, dim), np.asarray(da.values, dtype=float)))
     if not set(METRICS) <= stored.keys():
         return None
     return {m: float(stored[m]) for m in METRICS}
