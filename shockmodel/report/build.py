@@ -310,6 +310,10 @@ class _Pages:
         if self.used:
             self._new()
 
+    def keep(self, height: float):
+        """Start a new page unless ``height`` inches are left."""
+        self._room(height)
+
     def _room(self, height: float):
         if self.y - height < MARGIN + 0.2:
             self._new()
@@ -332,7 +336,9 @@ class _Pages:
         widths = _column_widths(table, PAGE[0] - 2 * MARGIN)
         numeric = table.numeric or (False,) * len(table.header)
         for r, row in enumerate((table.header, *table.rows)):
-            cells = [textwrap.wrap(c, max(4, int(w / (CHAR_IN * TABLE_PT)))) or [""] for c, w in zip(row, widths)]
+            # wrap a little short of the column: long names of wide letters must not run into the next one
+            cells = [textwrap.wrap(c, max(4, int((w - 0.12) / (1.15 * CHAR_IN * TABLE_PT)))) or [""]
+                     for c, w in zip(row, widths)]
             height = LINE * TABLE_PT * max(len(c) for c in cells) + 0.05
             self._room(height)
             x = MARGIN
@@ -378,6 +384,7 @@ def text_pages(ds, sections: list[Section]) -> list:
     for section in sections:
         if section.new_page:
             pages.page_break()
+        pages.keep(1.4)   # a heading never sits alone at a page's foot
         pages.text(section.title, 13, weight="bold", gap=0.06)
         for paragraph in section.paragraphs:
             pages.text(paragraph, TEXT_PT)

@@ -197,7 +197,10 @@ def key_numbers(ds) -> TextTable:
             continue
         worst = max(per, key=lambda k: float(np.median(per[k])))
         name = "commodity price change" if var == "price_change_pct" else "equity drawdown"
-        rows.append((f"Largest median {name}: {worst}", format_sig(float(np.median(per[worst])), 3), "%"))
+        capped = [f"{format_probability(share)} of draws at its {kind} {format_sig(value, 3)}"
+                  for value, share, kind in bounds_hit(per[worst], ds[var].attrs) if kind == "upper bound"]
+        note = f" ({capped[0]})" if capped else ""
+        rows.append((f"Largest median {name}: {worst}{note}", format_sig(float(np.median(per[worst])), 3), "%"))
     if int(ds.attrs.get("non_converged_draws", 0) or 0):
         rows.append(("Draws that did not converge", str(ds.attrs["non_converged_draws"]), "draws"))
     n = ds.sizes.get("draw", 0)

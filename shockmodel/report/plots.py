@@ -123,7 +123,7 @@ def scale_for_spread(ax, samples, axis: str) -> str:
     when every row's 5th percentile is positive (the axis starts just below the smallest), else
     ``symlog`` (linear below the smallest row's 95th percentile, rounded down to a power of ten). Tick
     labels stay plain numbers. Returns the scale set ("linear", "log" or "symlog")."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     samples = [np.asarray(x) for x in samples if np.size(x)]
     tops = np.array([np.quantile(np.abs(x), 0.95) for x in samples])
@@ -136,9 +136,12 @@ def scale_for_spread(ax, samples, axis: str) -> str:
     else:
         scale, kwargs = "symlog", {"linthresh": float(10 ** np.floor(np.log10(positive.min())))}
     getattr(ax, f"set_{axis}scale")(scale, **kwargs)
+    target = getattr(ax, f"{axis}axis")
     if scale == "log":
         getattr(ax, f"set_{axis}lim")(float(lows.min()) * 0.7, None)
-    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _: format_sig(v, 2)))
+        target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: format_sig(v, 2)))
+    target.set_minor_formatter(NullFormatter())
     return scale
 
 
@@ -398,6 +401,8 @@ def plot_premium_by_region(ds, ax=None, *, n_regions: int = 10):
     _draw_boxes(ax, series, risk=False)
     ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":")
     scale_for_spread(ax, series.values(), "x")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,   # below the axes: covers no row
+              title="box 25–75 %, whiskers 5–95 %, line median", title_fontsize=7)
     ax.set_xlabel(st.axis_label("Simultaneity premium", units(ds, "simultaneity_premium_pct")))
     ax.set_ylabel("Region")
     ax.set_title(f"Simultaneity premium by region: the {len(series)} largest (positive: worse together)")
