@@ -369,7 +369,7 @@ def _column_widths(table: TextTable, total: float) -> list[float]:
     need = [min(n, 70) * CHAR_IN * TABLE_PT + 0.15 for n in longest]
     if sum(need) <= total:
         return [w * total / sum(need) for w in need]
-    fixed = [(table.numeric[c] if c < len(table.numeric) else False) or longest[c] <= 14
+    fixed = [(table.numeric[c] if c < len(table.numeric) else False) or longest[c] <= 18
              for c in range(len(need))]
     room = total - sum(w for w, f in zip(need, fixed) if f)
     flex = sum(w for w, f in zip(need, fixed) if not f)
