@@ -414,7 +414,10 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                                      "GDP-loss statistics by region (VaR/ES at 95 and 99 percent)"),
         "world_gdp_loss_pct_summary": _var(lead + (STAT_DIM,), sel(world_summary), PCT, "world GDP-loss statistics"),
     }
+    data_vars.update(_path_vars(raw, lead, sel))
     for name, arr in raw.extras.items():
+        if name in PATH_VARS:
+            continue
         dim, _, units, long_name = (market_coords or {})[name]
         data_vars[name] = _var(lead + ("draw", dim), sel(arr), units, long_name)
         summ = np.moveaxis(risk_metrics(arr, axis=1), 0, 1)
@@ -427,6 +430,9 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                           tuple(sh.key for sh in shocks), kinds,
                           tuple(kind_units.get(k, "share") for k in kinds), None if single else raw.variant_names,
                           market)
+    if "gdp_loss_path_pct" in raw.extras:
+        coords = {**coords, "month": np.arange(1, raw.extras["gdp_loss_path_pct"].shape[2] + 1),
+                  "path_stat": list(PATH_STATS)}
     ds = xr.Dataset(data_vars, coords=coords, attrs={**dict(attrs or {}), "draws_kept": int(raw.kept)})
     if raw.kept < raw.draws:
         note = (f"statistics over all {raw.draws} draws from streamed histograms (quantiles, VaR and ES within "
@@ -449,6 +455,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
 CF_UNITS = {
     PCT: "percent", "percent of baseline exports": "percent", "percent of baseline output": "percent",
     "percent": "percent", "percentage points of baseline value added": "percent",
+    "percent of baseline value added in the month": "percent",
     USD: "1e6 USD", "USD million": "1e6 USD", "1": "1",
 }
 REFERENCES = ("Miller & Blair (2009) Input-Output Analysis, 2nd ed.; Timmer et al. (2015) Review of "
@@ -491,6 +498,46 @@ def cf_encode(ds: xr.Dataset, mrio=None) -> xr.Dataset:
             if dim in ds.dims and len(names) == ds.sizes[dim]:
                 ds = ds.assign_coords({f"{dim}_name": (dim, list(names), {"long_name": f"{dim} name"})})
     return ds
+
+
+#: per-draw time paths a model may return (models/dynamic.py), and the statistics kept of them
+PATH_VARS = ("gdp_loss_path_pct",)
+PATH_STATS = ("mean", "std", "p05", "p50", "p95")
+
+
+def _path_vars(raw: RawResult, lead: tuple, sel) -> dict:
+    """Monthly GDP-loss paths (the dynamic model): per kept draw by region and for the world, and their
+    statistics by month (mean and std over every draw from the streamed sums, quantiles over the kept
+    draws; the world's std and quantiles over the kept draws)."""
+    if "gdp_loss_path_pct" not in raw.extras:
+        return {}
+    plan = raw.plan
+    path = raw.extras["gdp_loss_path_pct"]                     # (V, N, M, R) percent of baseline GDP
+    share = plan.gdp0 / plan.gdp0.sum()
+    world = np.einsum("vnmr,r->vnm", path, share)
+    sums = raw.streams["gdp_loss_path_pct"]                    # (V, 2, M, R) over all draws
+    mean = sums[:, 0] / raw.draws
+    std = np.sqrt(np.maximum(sums[:, 1] / raw.draws - mean * mean, 0.0) * raw.draws / max(raw.draws - 1, 1))
+    q = np.quantile(path, [0.05, 0.5, 0.95], axis=1) if path.shape[1] else np.full((3,) + mean.shape, np.nan)
+    stats = np.stack([mean, std, q[0], q[1], q[2]], axis=-1)   # (V, M, R, 5)
+    wq = np.quantile(world, [0.05, 0.5, 0.95], axis=1) if world.shape[1] else np.full((3,) + world.shape[::2], np.nan)
+    wmean = np.einsum("vmr,r->vm", mean, share)
+    wstd = world.std(axis=1, ddof=1) if world.shape[1] > 1 else np.zeros_like(wmean)
+    wstats = np.stack([wmean, wstd, wq[0], wq[1], wq[2]], axis=-1)
+    units = "percent of baseline value added in the month"
+    note = (f"mean and std over all {raw.draws} draws (streamed sums); p05/p50/p95 over the {raw.kept} kept draws")
+    return {
+        "gdp_loss_path_pct": _var(lead + ("draw", "month", "region"), sel(path), units,
+                                  "value added lost in each month (dynamic model)"),
+        "world_gdp_loss_path_pct": _var(lead + ("draw", "month"), sel(world), units,
+                                        "world value added lost in each month (dynamic model)"),
+        "gdp_loss_path_pct_stats": _var(lead + ("month", "region", "path_stat"), sel(stats), units,
+                                        "statistics of the monthly GDP-loss paths", note=note),
+        "world_gdp_loss_path_pct_stats": _var(lead + ("month", "path_stat"), sel(wstats), units,
+                                              "statistics of the monthly world GDP-loss path",
+                                              note=f"mean over all {raw.draws} draws; std and quantiles over the "
+                                                   f"{raw.kept} kept draws"),
+    }
 
 
 def premium_roles(variants: Mapping[str, Sequence[str]] | None) -> tuple[str, tuple[str, ...]] | str:
@@ -545,6 +592,13 @@ def add_simultaneity_premium(ds: xr.Dataset, combination: str = "combined",
         risk_metrics(wprem.values), dims=(STAT_DIM,), attrs={"units": units, "long_name": "premium statistics",
                                                               **roles})
     ds.attrs["combination"] = combination
+    if "gdp_loss_path_pct" in ds:   # the same, month by month (dynamic model)
+        for name in ("gdp_loss_path_pct", "world_gdp_loss_path_pct"):
+            prem_path = comb[name] - ds[name].sel(scenario=parts).sum("scenario")
+            ds[name.replace("gdp_loss_path_pct", "simultaneity_premium_path_pct")] = prem_path.drop_vars(
+                "scenario", errors="ignore").assign_attrs(
+                units=units, long_name="simultaneity premium by month: combination minus the sum of its parts alone",
+                **roles)
     return ds
 
 

@@ -13,7 +13,7 @@ import click
 
 from shockmodel.errors import UserError
 
-MODELS = ("constrained", "leontief", "ghosh")
+from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
 
 
 class _Group(click.Group):
@@ -268,7 +268,11 @@ def _print_premium(ds):
 @click.argument("scenario")
 @click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", "-s", default=0, show_default=True, type=int)
-@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS))
+@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS),
+              help="constrained: static fixed point with capacity, critical inputs and rationing; dynamic: daily "
+                   "production network with inventories, rerouting and timelines; leontief: demand-driven, ignores "
+                   "capacity shocks and blocked intermediate flows; ghosh: supply-driven accounting device, not a "
+                   "forecast.")
 @click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Draws per chunk (memory bound).")
@@ -309,6 +313,8 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     jitcache.mark(model)
     res = pipeline.write_run(ds, spec, out, report=report, extra={"variants": variants} if variants else None)
     click.echo(f"Run folder: {res.folder}")
+    if ds.attrs.get("ignored_shock_kinds"):
+        click.echo(f"NOTE: model {model!r} ignored {ds.attrs['ignored_shock_kinds']}", err=True)
     if not quiet:
         _print_summary(ds)
         if "world_simultaneity_premium_pct" in ds:
@@ -429,6 +435,72 @@ def export_cmd(folder, fmt, out, with_draws):
 
     for path in export(folder, fmt, out=out, draws=with_draws):
         click.echo(f"Wrote {path}")
+
+
+@main.command("backtest")
+@click.argument("cases", nargs=-1)
+@click.option("--draws", "-n", default=None, type=click.IntRange(min=2), help="Draws per case (default: each case's).")
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--report/--no-report", default=True, show_default=True, help="Write skill.html and skill.pdf.")
+def backtest_cmd(cases, draws, out, report):
+    """Forecast past events from what was knowable then (params/backtests; default: every case), print the
+    scores (CRPS, PIT, 50/90% coverage, |median error| beside the competitors') and write a skill report."""
+    from shockmodel import backtest
+
+    res = backtest.run_backtests(list(cases) or None, draws=draws,
+                                 progress=lambda name: click.echo(f"case {name} ...", err=True))
+    folder, files = backtest.write_backtest(res, out, report=report)
+    click.echo(backtest.format_scores(res))
+    click.echo(f"Backtest folder: {folder}")
+    for name in ("html", "pdf"):
+        if name in files:
+            click.echo(f"Skill report ({name}): {files[name]}")
+
+
+@main.command("sensitivity")
+@click.argument("scenario")
+@click.option("--groups", "grouping", default="packages", show_default=True,
+              type=click.Choice(["packages", "kinds", "shocks"]),
+              help="Input groups: per package (occurrence, common factor, shock severities), split by shock kind, "
+                   "or each shock alone.")
+@click.option("--samples", "-n", default=512, show_default=True, type=click.IntRange(min=2),
+              help="Base samples (power of two); evaluations = samples x (groups + 2).")
+@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS))
+@click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
+@click.option("--output", "outputs", multiple=True, default=("World",), show_default=True,
+              help="GDP loss to chart and print: World or a region (repeatable); every region is in data.nc.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
+@click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--quiet", "-q", is_flag=True)
+def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, sets, out, quiet):
+    """Global sensitivity of SCENARIO: first- and total-order Sobol indices (SALib) of GDP losses over
+    groups of the engine's independent latent inputs, mapped through the copula as the engine does."""
+    from shockmodel import sensitivity
+
+    bar = None
+    update = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="eval", desc="sensitivity", file=sys.stderr, dynamic_ncols=True)
+
+        def update(n):
+            bar.update(n - bar.n)
+    try:
+        spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
+                                       seed=seed, overrides=_parse_set(sets) or None, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    for o in outputs:
+        sensitivity.summary_table(ds, o)   # checks the name before anything is written
+    folder, files = sensitivity.write_sensitivity(ds, spec, out, outputs)
+    for o in outputs:
+        click.echo(sensitivity.format_table(ds, o))
+        click.echo("")
+    click.echo(f"Sensitivity folder: {folder}")
+    click.echo(f"Chart (pdf): {files['pdf']}")
 
 
 @main.command("report")

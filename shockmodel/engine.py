@@ -27,7 +27,9 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from shockmodel import models
 from shockmodel.errors import UserError
+from shockmodel.models._shared import static_shocks as _static_shocks  # noqa: F401  (tests use the old name)
 from shockmodel.mrio import MRIO
 from shockmodel.passclasses import PassClasses, pass_classes
 from shockmodel.sampling import (
@@ -39,7 +41,7 @@ from shockmodel.sampling import (
     table_ppf,
 )
 
-MODELS = ("constrained", "leontief", "ghosh")
+MODELS = models.MODELS   #: the registry's names (shockmodel/models/__init__.py)
 PRECISIONS = ("float64", "float32")
 #: fixed-point tolerance per precision: float32 products carry ~1e-7 relative rounding, so the
 #: constrained solver stops at 1e-6 of output there (tests/test_precision.py bounds the difference)
@@ -200,12 +202,14 @@ class Plan:
     trade_scale: np.ndarray   # (R*R,) 100 / T0: trade lost -> percent
     head_scale: np.ndarray    # (2R + 2,) the HEADLINES cells -> percent (headline_scale)
     precision: str = "float64"  # dtype of the GEMM operands below (state and kernels stay float64)
+    copula_df: float = 0.0    # Student-t copula degrees of freedom; 0: Gaussian copula (sample_block)
     L: np.ndarray | None = None
     G: np.ndarray | None = None   # ghosh: G in the GEMM dtype
     M: np.ndarray | None = None   # leontief: L @ Yc (n, C) in the GEMM dtype, output lost per unit of w_c
     A_g: np.ndarray | None = None     # constrained: A in the GEMM dtype
     tri_A_g: np.ndarray | None = None  # constrained: tri_A in the GEMM dtype
     Q_g: np.ndarray | None = None     # linear models: classes.Q in the GEMM dtype
+    dyn: object | None = None         # dynamic: models.dynamic.DynamicSetup
     # tariff shocks (trade shocks whose severity column holds the share lost, from rate and elasticity)
     tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
@@ -238,9 +242,11 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
 
     h = hashlib.sha256()
     h.update(f"{mrio.sha256}|{model}|{precision}|{compiled.horizon_months!r}|{compiled.coordination!r}|"
+             f"{getattr(compiled, 'copula_df', 0.0)!r}|"
              f"{compiled.regions}|{compiled.sectors}".encode())
     for p in compiled.packages:
-        h.update(f"|{p.probability!r}|{p.correlation!r}".encode())
+        h.update(f"|{p.probability!r}|{p.correlation!r}|{p.start_months!r}|{p.ramp_months!r}|"
+                 f"{p.recovery_months!r}".encode())
     for sh in compiled.shocks:
         h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
         if getattr(sh, "elasticity", None) is not None:
@@ -360,7 +366,7 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
                       where=exports0[pair_e] > 0)
     np.add.at(blocked_weight, (classes.grp_c, pair_e), share)   # domestic and fd-only groups have u_c = 0
     from scipy.special import ndtri
-    return Plan(
+    common = dict(
         model=model, n_regions=R, n_sectors=S,
         x0=np.ascontiguousarray(mrio.x), v0=np.ascontiguousarray(mrio.v), A=A, A_cols=np.ascontiguousarray(A.reshape(n, R, S).transpose(1, 0, 2)),
         Zsum=Zsum, Ypos=Ypos, T0=T0, exports0=exports0, gdp0=mrio.gdp.copy(),
@@ -391,15 +397,12 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         va=np.divide(mrio.v, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0),
         out_scale=_loss_scale(mrio.x), trade_scale=_loss_scale(T0.reshape(-1)),
         head_scale=headline_scale(mrio.gdp, exports0),
-        precision=precision,
-        L=np.ascontiguousarray(mrio.L) if model == "leontief" else None,
-        G=np.ascontiguousarray(mrio.G, dtype=g) if model == "ghosh" else None,
-        M=np.ascontiguousarray(mrio.L @ classes.Yc, dtype=g) if model == "leontief" else None,
-        A_g=np.ascontiguousarray(A, dtype=g) if model == "constrained" else None,
-        tri_A_g=np.ascontiguousarray(tri_A, dtype=g) if model == "constrained" else None,
-        Q_g=np.ascontiguousarray(classes.Q, dtype=g) if model != "constrained" else None,
+        precision=precision, copula_df=float(getattr(compiled, "copula_df", 0.0)),
         **_tariff_plan(shocks),
     )
+    own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
+                                                             DAYS_PER_MONTH))
+    return Plan(**common, **own)
 
 
 def _tariff_plan(shocks) -> dict:
@@ -442,12 +445,63 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
     if out is None:
         out = Sample(occurred=np.empty((n_draws, plan.n_packages), dtype=bool),
                      severity=np.empty((n_draws, plan.n_shocks)), u_market=np.empty((n_draws, n_market)))
+    if plan.copula_df > 0:
+        # Student-t copula: the same normals in the same order (numpy's generator gives the numbers numba's
+        # does), then one chi-square mixing variable per draw, drawn after them
+        P, K, n = plan.n_packages, plan.n_shocks, out.severity.shape[0]
+        Wn, Fn, En = rng.standard_normal((BLOCK, P)), rng.standard_normal((BLOCK, P)), rng.standard_normal((BLOCK, K))
+        if out.u_market.shape[1] > 0:
+            out.u_market[:, :] = rng.random((BLOCK, out.u_market.shape[1]))[:n]
+        v = rng.chisquare(plan.copula_df, BLOCK)
+        latents_to_sample(plan, Wn[:n], Fn[:n], En[:n], v[:n], out.occurred, out.severity)
+        if len(plan.tariff_cols):
+            _tariff_shares(plan, seed, block, out.severity)
+        return out
     kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
                             plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
                             out.u_market)
     if len(plan.tariff_cols):
         _tariff_shares(plan, seed, block, out.severity)
     return out
+
+
+def latents_to_sample(plan: Plan, Wn: np.ndarray, Fn: np.ndarray, En: np.ndarray, v: np.ndarray | None,
+                      out_occ: np.ndarray, out_sev: np.ndarray) -> None:
+    """Occurrences (B, P) and severities (B, K) from INDEPENDENT latent variables: standard normals ``Wn``
+    (B, P), ``Fn`` (B, P), ``En`` (B, K) and, for the Student-t copula, chi-square(nu) variables ``v`` (B,).
+
+    Gaussian copula (``plan.copula_df == 0``, ``v`` None): exactly the kernels :func:`sample_block` runs
+    (kernels.propagate.occurrence and sample_severity). Student-t copula with ``nu = plan.copula_df``
+    (Demarta & McNeil 2005, Int. Stat. Review 73: 111-129): the correlated latents of the Gaussian case,
+    ``x = (C W)_p`` and ``z_k = sign_k (sqrt(c_p) (C F)_p + sqrt(1 - c_p) E_k)``, are all divided by the same
+    ``sqrt(v / nu)`` per draw (a multivariate t with the same correlation matrix), then mapped to uniforms
+    by the t distribution function ``T_nu``: package p occurs iff ``T_nu(x_p) < probability_p``, and the
+    severity is ``F_k^-1(T_nu(z_k))``, read from the same tables through ``Phi^-1(T_nu(z_k))``. Marginals
+    are unchanged; joint extremes are more frequent (tail dependence). nu -> infinity gives the Gaussian
+    copula. Also used by shockmodel.sensitivity, which samples the independent latents itself.
+    """
+    from scipy.special import ndtri, stdtr, stdtrit
+
+    from shockmodel.kernels import propagate as kern
+
+    if plan.copula_df <= 0:
+        kern.occurrence(Wn, plan.copula, plan.occ_threshold, out_occ)
+        kern.sample_severity(Fn, En, plan.copula, plan.pkg_corr, plan.shock_pkg, plan.mitigating, plan.tables,
+                             plan.sev_cap, TABLE_Z, out_sev)
+        return
+    nu = plan.copula_df
+    scale = np.sqrt(nu / np.asarray(v, dtype=np.float64))[:, None]
+    x = (Wn @ plan.copula.T) * scale
+    out_occ[:, :] = x < stdtrit(nu, plan.prob)[None, :]
+    fc = (Fn @ plan.copula.T)[:, plan.shock_pkg]
+    sign = np.where(plan.mitigating, -1.0, 1.0)[None, :]
+    c = plan.pkg_corr[plan.shock_pkg][None, :]
+    z = sign * (np.sqrt(c) * fc + np.sqrt(1.0 - c) * En) * scale
+    # Phi^-1(T_nu(z)), with the upper tail taken by symmetry so that T_nu(z) near 1 keeps its precision
+    zn = np.where(z > 0, -ndtri(stdtr(nu, -np.abs(z))), ndtri(stdtr(nu, -np.abs(z))))
+    K = out_sev.shape[1]
+    kern.sample_severity(np.zeros_like(Fn), np.ascontiguousarray(zn), plan.copula, np.zeros(plan.n_packages),
+                         plan.shock_pkg, np.zeros(K, dtype=bool), plan.tables, plan.sev_cap, TABLE_Z, out_sev)
 
 
 #: spawn-key suffix of the trade-elasticity stream of a block (its shocks use the block's own key)
@@ -505,7 +559,7 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
 
 
 def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None,
-                   keep: int | None = None):
+                   keep: int | None = None, extras: dict | None = None):
     """One block, draws-last and before the horizon fraction: ``dxT`` (n, B) output lost, ``tradeT``
     (R, R, B) bilateral trade lost, ``f`` (B,), ``converged``, ``iterations``, ``uT`` (C, B) blocked share
     of each pass class. ``ws``: the calling thread's :func:`_workspace` (its arrays are overwritten by the
@@ -513,103 +567,12 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     only the first ``keep`` draws are wanted (a run's last block); the constrained model then skips the
     sub-batches after them (their draws come out as zero loss), which cannot change a wanted draw: each
     sub-batch is solved on its own. The linear models always propagate the whole block (one GEMM)."""
-    from shockmodel.kernels import propagate as kern
-
-    B = sev.shape[0]
-    R, S = plan.n_regions, plan.n_sectors
-    P, K = plan.n_packages, plan.n_shocks
-    cls = plan.classes
-    converged = np.ones(B, dtype=bool)
-    iterations = np.zeros(B, dtype=np.int64)
-    if plan.model == "leontief":
-        # demand-driven (Miller & Blair eq. 2.11 in changes): dx = L dy with dy = sum_c w_c Yc[:, c], so
-        # dx = (L Yc) w (passclasses.py): C columns instead of n; the whole block in one kernel
-        w = ws if ws is not None and ws["B"] == B else _workspace(plan, B, keep=False)
-        dxT, tradeT, f, uT = w["dxT"], w["tradeT"], w["f"], w["uT"]
-        kern.leontief_block(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
-                            plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
-                            DAYS_PER_MONTH, plan.trade_cols, plan.trade_pkg, plan.fd_cols, cls.cls_ptr, cls.cls_shock,
-                            cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd, plan.M, plan.x0, plan.Q_g, cls.Q_ptr,
-                            cls.ug_ptr, cls.ug_row, cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, dxT,
-                            tradeT, f, uT, w["work"], w["work_g"])
-        return dxT, tradeT, f, converged, iterations, uT
-    effT, substT, f = np.empty((K, B)), np.empty((max(P, 1), S, B)), np.empty(B)
-    kern.block_setup(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask, plan.dur_cols,
-                     plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months, DAYS_PER_MONTH, effT, substT, f)
-    uT, wT = np.empty((cls.n_classes, B)), np.empty((cls.n_classes, B))
-    kern.class_factors(effT[plan.trade_cols], plan.trade_pkg, cls.cls_ptr, cls.cls_shock, cls.cls_sector, substT,
-                       1.0 - effT[plan.fd_cols], cls.cls_fd_ptr, cls.cls_fd, uT, wT)
-    x0 = plan.x0
-    if plan.model == "constrained":
-        dxT, tradeT = _constrained_block(plan, effT, substT, converged, iterations, tol, max_iter, keep)
-        return dxT, tradeT, f, converged, iterations, uT
-    # ghosh, supply-driven (Miller & Blair eq. 12.10 in changes): dx' = dv' G with the primary inputs lost
-    # dv_j = v0_j (1 - (1 - capacity lost_j)(1 - share of j's sales on blocked routes))
-    pass_, dem, cap = _static_shocks(plan, effT, substT)
-    dD0 = np.empty((B, R * S))
-    kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
-    sales_blocked = np.divide(dD0, x0[None, :], out=np.zeros_like(dD0), where=x0[None, :] > 0)
-    dv = plan.v0[None, :] * (1.0 - cap * (1.0 - np.clip(sales_blocked, 0.0, 1.0)))
-    dxT = np.ascontiguousarray((dv.astype(plan.gemm_dtype, copy=False) @ plan.G).T, dtype=np.float64)
-    kern.clip_loss(dxT, x0)
-    # no supplier rations in the linear models: trade by pass class (kernels.propagate.linear_trade)
-    tradeT = np.empty((R, R, B))
-    kern.linear_trade(dxT.astype(plan.gemm_dtype, copy=False), plan.Q_g, cls.Q_ptr, uT, wT, cls.ug_ptr, cls.ug_row,
-                      cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, tradeT)
-    return dxT, tradeT, f, converged, iterations, uT
-
-
-def _static_shocks(plan: Plan, effT: np.ndarray, substT: np.ndarray):
-    """Per-flow pass shares (B, T), final-demand multipliers (B, R*S) and capacity multipliers (B, n)."""
-    from shockmodel.kernels import propagate as kern
-
-    B = effT.shape[1]
-    n = plan.n_regions * plan.n_sectors
-    eff = effT.T
-    pass_ = np.ones((B, len(plan.tri_e)))
-    if len(plan.tri_e):
-        kern.build_pass(np.ascontiguousarray(eff[:, plan.trade_cols]), plan.trade_pkg, plan.trade_ptr,
-                        plan.trade_tri, plan.tri_s, np.ascontiguousarray(substT.transpose(2, 0, 1)), pass_)
-    cap = np.ones((B, n))
-    if len(plan.cap_cols):
-        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.cap_cols]), plan.cap_ptr, plan.cap_cells, n, cap)
-    dem = np.ones((B, n))
-    if len(plan.fd_cols):
-        kern.build_multiplier(np.ascontiguousarray(eff[:, plan.fd_cols]), plan.fd_ptr, plan.fd_cells, n, dem)
-    return pass_, dem, cap
-
-
-def _constrained_block(plan: Plan, effT, substT, converged, iterations, tol, max_iter, keep=None):
-    """The constrained model for one block, draws-last: each sub-batch of ``SUB_BATCH`` draws in one kernel
-    call (kernels.propagate.constrained_sub_batch: static shocks, fixed point, trade at the solution), up
-    to the one holding draw ``keep - 1`` (the later ones are zero). Returns ``dxT`` (n, B) and ``tradeT``
-    (R, R, B)."""
-    from shockmodel.kernels import propagate as kern
-
-    R, S = plan.n_regions, plan.n_sectors
-    n = R * S
-    B = effT.shape[1]
-    dxT = np.empty((n, B))
-    tradeT = np.empty((R, R, B))
-    solved = B if keep is None else -(-min(keep, B) // SUB_BATCH) * SUB_BATCH
-    if solved < B:
-        dxT[:, solved:] = 0.0
-        tradeT[:, :, solved:] = 0.0
-
-    def solve(lo: int) -> None:
-        hi = min(lo + SUB_BATCH, B)
-        dx, trade, its = np.empty((n, hi - lo)), np.empty((R, R, hi - lo)), np.zeros(hi - lo, dtype=np.int64)
-        active = kern.constrained_sub_batch(
-            np.ascontiguousarray(effT[:, lo:hi]), np.ascontiguousarray(substT[:, :, lo:hi]), plan.trade_cols,
-            plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, plan.cap_cols, plan.cap_ptr, plan.cap_cells,
-            plan.fd_cols, plan.fd_ptr, plan.fd_cells, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m,
-            plan.tri_of, plan.x0, S, plan.A_g, plan.A_cols, plan.tri_A_g, plan.tri_A_ptr, plan.crit_ptr, plan.crit_w,
-            plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, tol, max_iter, AA_DEPTH, dx, trade, its)
-        dxT[:, lo:hi], tradeT[:, :, lo:hi] = dx, trade
-        converged[lo:hi], iterations[lo:hi] = ~active, its
-
-    _map_sub_batches(solve, range(0, solved, SUB_BATCH))
-    return dxT, tradeT
+    model = models.get(plan.model)
+    if model.WORKSPACE and (ws is None or ws["B"] != sev.shape[0]):
+        ws = _workspace(plan, sev.shape[0], keep=False)
+    ctx = models.RunContext(tol, max_iter, ws if model.WORKSPACE else None, keep, _map_sub_batches, SUB_BATCH,
+                            AA_DEPTH, DAYS_PER_MONTH, extras)
+    return model.propagate(plan, sev, on, ctx)
 
 
 def _map_sub_batches(fn, starts) -> None:
@@ -711,6 +674,7 @@ class ChunkResult:
     headline_block_sumsq: np.ndarray   # (V, n_blocks, H) sums of their squares
     counts: HistSet | None = None  # the chunk's histograms (None: counted into run_chunk's ``counts``)
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
+    stream_block_sums: dict = field(default_factory=dict)  # name -> (V, n_blocks, 2, X...) sums, sums of squares
     in_place: bool = False   # per-draw arrays are views of the accumulator's (Accumulator.chunk_views)
 
 
@@ -891,11 +855,14 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
-    ws = _workspace(plan, BLOCK) if plan.model == "leontief" else None
+    ws = _workspace(plan, BLOCK) if models.get(plan.model).WORKSPACE else None
     t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
-        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k)
+        extras = {"_seed_block": (seed, first_block + q)}
+        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k,
+                                                                   extras=extras)
+        _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
         t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
                      HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
@@ -917,6 +884,22 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
             t = _lap("market", t)
     if t:
         _count("blocks")
+
+
+def _keep_model_extras(extras: dict, res: ChunkResult, v: int, a: int, b: int, q: int, k: int, V: int) -> None:
+    """Per-draw arrays a model left in ``extras`` (names without a leading ``_``, (B, X...)): the block's
+    ``k`` wanted draws into ``res.extras`` and their sum and sum of squares into ``res.stream_block_sums``
+    (block ``q`` of the chunk), so statistics cover every draw however many are kept."""
+    n_blocks = res.output_block_sums.shape[1]
+    for name, arr in extras.items():
+        if name.startswith("_"):
+            continue
+        part = arr[:k]
+        buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
+        buf[v, a:b] = part
+        sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
+        sums[v, q, 0] = part.sum(axis=0)
+        sums[v, q, 1] = (part * part).sum(axis=0)
 
 
 @dataclass
@@ -946,6 +929,7 @@ class RawResult:
     headline_sumsq: np.ndarray  # (V, H)
     extras: dict
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
+    streams: dict = field(default_factory=dict)   # name -> (V, 2, X...) sums and sums of squares over all draws
     wall_seconds: float = 0.0
 
     @property
@@ -1045,6 +1029,11 @@ class Accumulator:
         for total, parts in ((r.output_sum, c.output_block_sums), (r.trade_sum, c.trade_block_sums),
                              (r.headline_sum, c.headline_block_sums), (r.headline_sumsq, c.headline_block_sumsq)):
             _add_in_order(total, parts)
+        for name, parts in c.stream_block_sums.items():
+            if name not in r.streams:
+                r.streams[name] = np.zeros((parts.shape[0],) + parts.shape[2:])
+            flat = r.streams[name].reshape(parts.shape[0], -1)
+            _add_in_order(flat, parts.reshape(parts.shape[0], parts.shape[1], -1))
         for name, arr in c.extras.items():
             if name not in r.extras:
                 r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])

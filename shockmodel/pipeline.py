@@ -134,6 +134,11 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "market_params": markets or "", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),
     }
+    from shockmodel.models import ignored_kinds
+
+    ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
+    if ignored:   # the model leaves part of the scenario out: every result says which (docs/model-dynamic.md)
+        attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
     attrs.update(scenario_record(spec, compiled))
     if variants is not None:
         attrs["variants"] = format_variants(variants)

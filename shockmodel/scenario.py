@@ -38,6 +38,7 @@ from shockmodel.errors import ScenarioError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
 
+COPULAS = ("gaussian", "t")   #: dependence of the latent variables (engine.sample_block)
 SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
                "tariff")
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
@@ -707,6 +708,11 @@ class PackageSpec:
     probability: float = _key(_number(0.0, 1.0), required=True)
     source: str = _key(_text(required_content=True), required=True)
     correlation: float = _key(_number(0.0, 1.0), default=0.0)   # of its shocks' latent intensities
+    # timeline (the dynamic model only; docs/model-dynamic.md D1): months after the run's origin, the
+    # ramp to full severity, the recovery after the package's duration shock (or the horizon) ends
+    start_months: float | None = _key(_number(0.0), default=None)
+    ramp_months: float | None = _key(_number(0.0), default=None)
+    recovery_months: float | None = _key(_number(0.0), default=None)
     shocks: tuple[ShockSpec, ...] = _key(_shocks, required=True, by_name=True)
 
     def to_dict(self) -> dict:
@@ -744,6 +750,11 @@ class ScenarioSpec:
     coordination: float = _key(_number(-1.0, 1.0), default=0.0)   # Gaussian-copula correlation of packages
     coordination_range: tuple[float, float] | None = _key(_coordination_range, default=None)
     coordination_source: str = _key(_text(required_content=True), default="")
+    copula: str = _key(_choice(COPULAS, "copula"), default="gaussian")   # "t": Student-t copula, tail dependence
+    copula_df: float | None = _key(_number(1.0, 1e6), default=None)       # degrees of freedom of the t copula
+    copula_source: str = _key(_text(required_content=True), default="")
+    # the dynamic model: package k (in file order, from 0) starts k * package_offset_months later
+    package_offset_months: float | None = _key(_number(0.0), default=None)
     region_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     sector_groups: Mapping[str, tuple[str, ...]] = _key(_groups, default_factory=_no_groups, hash=False)
     packages: tuple[PackageSpec, ...] = _key(_packages, required=True, by_name=True)   # one or more
@@ -765,6 +776,8 @@ class ScenarioSpec:
         if not self.coordination_source:
             # coordination keys are only written with their source (required whenever they are given)
             keys = tuple(k for k in keys if not k.startswith("coordination"))
+        if self.copula == "gaussian" and not self.copula_source:
+            keys = tuple(k for k in keys if not k.startswith("copula"))   # the default, written by no file
         return _spec_dict(self, keys)
 
     @cached_property
@@ -832,6 +845,12 @@ def _build(data: Mapping, where: _Where) -> ScenarioSpec:
     if given and "coordination_source" not in values:
         where.fail(("coordination_source",), f"required when {given[0]} is given: name its source "
                                               "or write 'assumption: ...'")
+    if "copula" in values and "copula_source" not in values:
+        where.fail(("copula_source",), "required when copula is given: name its source or write 'assumption: ...'")
+    if values.get("copula") == "t" and "copula_df" not in values:
+        where.fail(("copula_df",), "required when copula = \"t\": the degrees of freedom (e.g. 4)")
+    if "copula_df" in values and values.get("copula") != "t":
+        where.fail(("copula_df",), "only a Student-t copula (copula = \"t\") takes degrees of freedom")
     k = len(values["packages"])
     if k > 2:
         # an equicorrelation matrix of k packages is positive semi-definite iff rho >= -1/(k-1)
@@ -1104,6 +1123,9 @@ class CompiledPackage:
     probability: float
     correlation: float
     source: str
+    start_months: float = 0.0      # timeline (dynamic model): package start incl. the scenario's offset
+    ramp_months: float = 0.0
+    recovery_months: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -1138,6 +1160,7 @@ class CompiledScenario:
     shocks: tuple[CompiledShock, ...]
     #: (input sector, using sector, weight) replacing params/critical_inputs.toml's weight, in order
     critical_overrides: tuple[tuple[int, int, float], ...] = ()
+    copula_df: float = 0.0   # degrees of freedom of a Student-t copula; 0: Gaussian copula
 
 
 @dataclass(frozen=True, eq=False)
@@ -1278,7 +1301,9 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
     sectors = _Axis("sector", mrio.name, mrio.sectors, mrio.sector_groups, spec.sector_groups, mrio.regions, where)
     packages, shocks = [], []
     for i, pkg in enumerate(spec.packages):
-        packages.append(CompiledPackage(pkg.name, pkg.description, pkg.probability, pkg.correlation, pkg.source))
+        packages.append(CompiledPackage(pkg.name, pkg.description, pkg.probability, pkg.correlation, pkg.source,
+                                        (pkg.start_months or 0.0) + i * (spec.package_offset_months or 0.0),
+                                        pkg.ramp_months or 0.0, pkg.recovery_months or 0.0))
         for shock in pkg.shocks:
             kind, mask = _shock_mask(shock, regions, sectors, ("packages", pkg.name, "shocks", shock.name))
             shocks.append(CompiledShock(
@@ -1289,7 +1314,8 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
         name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
         table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
         coordination=spec.coordination, packages=tuple(packages), shocks=tuple(shocks),
-        critical_overrides=_critical_overrides(spec, sectors))
+        critical_overrides=_critical_overrides(spec, sectors),
+        copula_df=float(spec.copula_df) if spec.copula == "t" else 0.0)
 
 
 def _critical_overrides(spec: ScenarioSpec, sectors: _Axis) -> tuple[tuple[int, int, float], ...]:
@@ -1336,6 +1362,9 @@ def format_scenario(spec: ScenarioSpec) -> str:
     lines.append(coord)
     if spec.coordination_source:
         lines.append(f"    source: {spec.coordination_source}")
+    if spec.copula == "t":
+        lines.append(f"  copula: Student t, {_g(spec.copula_df)} degrees of freedom")
+        lines.append(f"    source: {spec.copula_source}")
     for title, groups in (("region groups", spec.region_groups), ("sector groups", spec.sector_groups)):
         if groups:
             lines.append(f"  {title}:")

@@ -84,9 +84,12 @@ def test_losses_within_baseline(model, default_table, critical_default):
     plan = engine.make_plan(c, default_table, model, critical_default)
     smp = engine.sample_block(plan, 3, 0, 200)
     out = engine.propagate_block(plan, smp.severity, smp.occurred)
-    assert (out.dx >= 0).all() and (out.dx <= plan.x0[None, :] * (1 + 1e-12)).all()
-    assert (out.gdp_loss >= 0).all() and (out.gdp_loss <= plan.gdp0[None, :] * (1 + 1e-12)).all()
-    assert (out.trade >= -1e-9 * plan.T0.max()).all() and (out.trade <= plan.T0[None] * (1 + 1e-9) + 1e-9).all()
+    # the dynamic model lets suppliers outside the crisis gain, up to its overproduction ceiling
+    gain = plan.dyn.scalars["alpha_max"][1] - 1.0 if model == "dynamic" else 0.0
+    assert (out.dx >= -gain * plan.x0[None, :] * (1 + 1e-12)).all() and (out.dx <= plan.x0[None, :] * (1 + 1e-12)).all()
+    assert (out.gdp_loss >= -gain * plan.gdp0[None, :] * (1 + 1e-12)).all()
+    assert (out.gdp_loss <= plan.gdp0[None, :] * (1 + 1e-12)).all()
+    assert (out.trade >= -(gain + 1e-9) * plan.T0.max()).all() and (out.trade <= plan.T0[None] * (1 + 1e-9) + 1e-9).all()
 
 
 # --- references --------------------------------------------------------------------------------------
@@ -305,7 +308,7 @@ _settings = settings(max_examples=25, deadline=None, suppress_health_check=[Heal
 
 @_settings
 @given(s1=st.floats(0.0, 1.0), s2=st.floats(0.0, 1.0), kind=st.sampled_from(["trade_block", "capacity", "final_demand"]),
-       model=st.sampled_from(engine.MODELS))
+       model=st.sampled_from([m for m in engine.MODELS if m != "dynamic"]))   # dynamic: rerouting lets others gain
 def test_monotone_in_severity(s1, s2, kind, model):
     """More of one shock never lowers any industry's output loss or the world GDP loss.
 

@@ -45,7 +45,7 @@ import numpy as np
 from shockmodel.errors import ScenarioError, UserError
 from shockmodel.paths import params_dir
 
-MODELS = ("constrained", "leontief", "ghosh")  # shockmodel.engine.MODELS, without importing numba here
+from shockmodel.models import MODELS  # noqa: E402  the registry's names, without importing numba here
 DESIGNS = ("random", "lhs")
 SPEC_KEYS = ("name", "description", "scenarios", "table", "model", "draws", "seed", "markets", "grid", *DESIGNS)
 RANGE_KEYS = ("low", "high")

@@ -1,0 +1,412 @@
+"""numba kernel of the dynamic production network (L0: numpy + numba only): one sub-batch of draws
+stepped through the horizon, draws-last ``(..., B)``. Equations: docs/model-dynamic.md (numbers D1-D14).
+
+Everything is in *deviation form* (losses from the baseline), as in kernels.propagate: an unshocked draw
+gives exactly zero at every step, bit for bit. Units: flows are annual rates (USD million a year, as the
+table), inventories are in days of baseline use, time in days; ``dt`` days per step (1, or 7 weekly).
+
+Inputs are named tuples of arrays (few named inputs, no positional soup):
+
+* ``tab`` (:class:`DynTables`, per plan): baselines, triples, critical pairs and their supplier lists,
+  blocked (importer, product) pairs and their alternative origins;
+* ``shk`` (:class:`DynShocks`, per sub-batch): effective severities and the package timelines;
+* ``par`` (:class:`DynParams`, per sub-batch): the sampled behavioural parameters;
+* ``out`` (:class:`DynOut`): time-averaged output and trade losses, the monthly GDP path, steps run.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+
+class DynTables(NamedTuple):
+    x0: np.ndarray         # (n,) baseline output
+    va: np.ndarray         # (n,) value added per unit of output
+    A_cols: np.ndarray     # (R, n, S): A[:, J_m], the coefficients of buyer region m's industries
+    Zsum: np.ndarray       # (n, R) baseline intermediate sales of i to region m
+    Ypos: np.ndarray       # (n, R) baseline final sales of i to region m (non-negative part)
+    tri_e: np.ndarray      # (T,) exporter, importer, product of each blockable triple
+    tri_m: np.ndarray
+    tri_s: np.ndarray
+    tri_of: np.ndarray     # (R, R, S) triple index or -1
+    crit_ptr: np.ndarray   # (n + 1,) critical pairs q = (s, j) of each buyer j (CSR)
+    crit_s: np.ndarray     # (Q,) input product s of each pair
+    crit_w: np.ndarray     # (Q,) weight 1 (critical) or 0.5 (important)
+    req: np.ndarray        # (Q,) baseline use Zsec_sj (annual rate)
+    src_ptr: np.ndarray    # (Q + 1,) supplying industries of each pair (CSR)
+    src_i: np.ndarray
+    src_z: np.ndarray      # Z_ij
+    src_t: np.ndarray      # triple of the route or -1
+    pr_m: np.ndarray       # (G,) blocked (importer m, product s) pairs: every (m, s) with a triple
+    pr_s: np.ndarray
+    pr_ptr: np.ndarray     # (G + 1,) their triples (CSR)
+    pr_tri: np.ndarray
+    pr_base: np.ndarray    # (G, R) baseline sales of product s from origin e to m (Zsum + Ypos), e = m included
+    pair_of: np.ndarray    # (R, S) pair index or -1
+
+
+class DynShocks(NamedTuple):
+    trade_eff: np.ndarray  # (Kt, B) severities of the trade shocks (0 if their package is off)
+    trade_pkg: np.ndarray  # (Kt,)
+    trade_ptr: np.ndarray  # (Kt + 1,) triples of each trade shock (CSR)
+    trade_tri: np.ndarray
+    cap_eff: np.ndarray    # (Kc, B)
+    cap_pkg: np.ndarray
+    cap_ptr: np.ndarray
+    cap_cells: np.ndarray
+    fd_eff: np.ndarray     # (Kf, B)
+    fd_pkg: np.ndarray
+    fd_ptr: np.ndarray
+    fd_cells: np.ndarray   # cells m * S + s
+    timeline: np.ndarray   # (P, 4, B) start, full, end, gone (days): severity ramps up, holds, recovers
+
+
+class DynParams(NamedTuple):
+    n_target: np.ndarray   # (Q, B) inventory target days of each critical pair
+    phi: np.ndarray        # (S, B) substitutable share of blocked orders of product s
+    tau: np.ndarray        # (B,) days to close an inventory gap
+    t_sub: np.ndarray      # (B,) days for rerouting to ramp up
+    alpha_max: np.ndarray  # (B,) overproduction ceiling (1: none)
+    tau_alpha: np.ndarray  # (B,) days for overproduction to adjust
+    dt: float              # days per step
+    n_steps: int
+    days_per_month: float
+    n_months: int
+
+
+class DynOut(NamedTuple):
+    dx: np.ndarray         # (n, B) output lost, mean over the horizon (annual rate)
+    trade: np.ndarray      # (R, R, B) trade lost, mean over the horizon (annual rate)
+    gdp_path: np.ndarray   # (M, R, B) value added lost in each month, mean annual rate
+    steps: np.ndarray      # (B,) steps stepped before the draw settled
+    # per-step checks (tests; arrays with a first dimension of 0 switch them off)
+    trace_dx: np.ndarray       # (n_steps, n, B) output lost at each step
+    trace_stock: np.ndarray    # (n_steps, B) smallest inventory (days) after the step
+    trace_balance: np.ndarray  # (n_steps, B) max_i |deliveries_i - production_i| / x0_i
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _timeline(tl, p, b, t):
+    """Share of full severity of package p at day t: 0 before start, linear up to full, 1 until end,
+    linear down to 0 at gone (D1)."""
+    s0, s1, e0, e1 = tl[p, 0, b], tl[p, 1, b], tl[p, 2, b], tl[p, 3, b]
+    if t < s0 or t >= e1:
+        return 0.0
+    if t < s1:
+        return (t - s0) / (s1 - s0)
+    if t < e0:
+        return 1.0
+    return (e1 - t) / (e1 - e0)
+
+
+@njit(cache=True, nogil=True)
+def dynamic_sub_batch(tab, shk, par, out):
+    """Step every draw of the sub-batch through the horizon (D1-D14 of docs/model-dynamic.md)."""
+    n = tab.x0.shape[0]
+    R, _, S = tab.A_cols.shape
+    T = tab.tri_e.shape[0]
+    Q = tab.req.shape[0]
+    G = tab.pr_m.shape[0]
+    B = shk.timeline.shape[2]
+    P = shk.timeline.shape[0]
+    dt = par.dt
+    # state (deviations)
+    dx = np.zeros((n, B))          # output lost yesterday (annual rate)
+    dI = np.zeros((Q, B))          # inventory gap, days (target - stock)
+    dal = np.zeros((n, B))         # overproduction above 1
+    clock = np.zeros(B)            # days since rerouting began in the draw
+    # per step
+    g = np.zeros((P, B))
+    passT = np.ones((T, B))
+    capm = np.ones((n, B))
+    dem = np.ones((R * S, B))
+    W = np.zeros((R, n, B))        # order deficit of importer m towards i: sum_{j in m} Z_ij do_sj
+    Wg = np.zeros((n, B), dtype=tab.A_cols.dtype)
+    dxg = np.zeros((S, B), dtype=tab.A_cols.dtype)
+    do = np.zeros((Q, B))
+    dD = np.zeros((n, B))
+    drho = np.zeros((n, B))
+    bk = np.zeros((G, B))          # blocked orders of each pair
+    omega_den = np.zeros((G, B))
+    rr = np.zeros((G, R, B))       # rerouted orders of pair g to origin e
+    rhobar = np.zeros((G, B))
+    phit = np.zeros((S, B))
+    dcrit = np.zeros((n, B))
+    newdx = np.zeros((n, B))
+    active = np.ones(B, dtype=np.bool_)
+    deliv = np.zeros(B)
+    out.dx[:, :] = 0.0
+    out.trade[:, :, :] = 0.0
+    out.gdp_path[:, :, :] = 0.0
+    out.steps[:] = 0
+    # a settled draw stays at the baseline for the remaining steps
+    out.trace_dx[:, :, :] = 0.0
+    out.trace_balance[:, :] = 0.0
+    for b in range(B):
+        smin = np.inf
+        for q in range(Q):
+            smin = min(smin, par.n_target[q, b])
+        out.trace_stock[:, b] = smin
+    gone = np.zeros(B)
+    for b in range(B):
+        for p in range(P):
+            gone[b] = max(gone[b], shk.timeline[p, 3, b])
+    w_step = 1.0 / par.n_steps           # weight of one step in the horizon mean
+    month_days = np.zeros(par.n_months)
+    for step in range(par.n_steps):
+        month_days[min(int(step * dt / par.days_per_month), par.n_months - 1)] += dt
+    for step in range(par.n_steps):
+        t = step * dt
+        month = min(int(t / par.days_per_month), par.n_months - 1)
+        any_active = False
+        for b in range(B):
+            if active[b]:
+                any_active = True
+        if not any_active:
+            break
+        # D1: timelines and the shocks of the day
+        for p in range(P):
+            for b in range(B):
+                g[p, b] = _timeline(shk.timeline, p, b, t)
+        passT[:, :] = 1.0
+        for k in range(shk.trade_eff.shape[0]):
+            p = shk.trade_pkg[k]
+            for q in range(shk.trade_ptr[k], shk.trade_ptr[k + 1]):
+                tt = shk.trade_tri[q]
+                for b in range(B):
+                    passT[tt, b] *= 1.0 - shk.trade_eff[k, b] * g[p, b]
+        capm[:, :] = 1.0
+        for k in range(shk.cap_eff.shape[0]):
+            p = shk.cap_pkg[k]
+            for q in range(shk.cap_ptr[k], shk.cap_ptr[k + 1]):
+                c = shk.cap_cells[q]
+                for b in range(B):
+                    capm[c, b] *= 1.0 - shk.cap_eff[k, b] * g[p, b]
+        dem[:, :] = 1.0
+        for k in range(shk.fd_eff.shape[0]):
+            p = shk.fd_pkg[k]
+            for q in range(shk.fd_ptr[k], shk.fd_ptr[k + 1]):
+                c = shk.fd_cells[q]
+                for b in range(B):
+                    dem[c, b] *= 1.0 - shk.fd_eff[k, b] * g[p, b]
+        # D6: the rerouting ramp, from the first day a route is blocked
+        for b in range(B):
+            blocked = False
+            for tt in range(T):
+                if passT[tt, b] < 1.0:
+                    blocked = True
+                    break
+            if blocked or clock[b] > 0.0:
+                clock[b] += dt
+            r = min(1.0, clock[b] / par.t_sub[b]) if par.t_sub[b] > 0.0 else (1.0 if clock[b] > 0.0 else 0.0)
+            for s in range(S):
+                phit[s, b] = par.phi[s, b] * r
+        # D3: orders of critical pairs: replace yesterday's use plus close the inventory gap over tau days
+        for j in range(n):
+            xj = tab.x0[j]
+            for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
+                for b in range(B):
+                    drj = dx[j, b] / xj if xj > 0.0 else 0.0
+                    do[q, b] = min(drj - dI[q, b] / par.tau[b], 1.0)
+        # D4: orders lost towards every supplier, per importer (one GEMM each), plus the pairs' corrections
+        for m in range(R):
+            for s in range(S):
+                for b in range(B):
+                    dxg[s, b] = dx[m * S + s, b]
+            np.dot(tab.A_cols[m], dxg, Wg)
+            Wm = W[m]
+            for i in range(n):
+                for b in range(B):
+                    Wm[i, b] = Wg[i, b]
+        for j in range(n):
+            m = j // S
+            xj = tab.x0[j]
+            for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
+                for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
+                    i = tab.src_i[q2]
+                    z = tab.src_z[q2]
+                    for b in range(B):
+                        drj = dx[j, b] / xj if xj > 0.0 else 0.0
+                        W[m, i, b] += z * (do[q, b] - drj)
+        # D5: blocked orders per (importer, product) pair, rerouted to the other origins (D6)
+        for gq in range(G):
+            m = tab.pr_m[gq]
+            s = tab.pr_s[gq]
+            for b in range(B):
+                bk[gq, b] = 0.0
+                omega_den[gq, b] = 0.0
+            for q in range(tab.pr_ptr[gq], tab.pr_ptr[gq + 1]):
+                tt = tab.pr_tri[q]
+                i = tab.tri_e[tt] * S + s
+                for b in range(B):
+                    bk[gq, b] += (1.0 - passT[tt, b]) * (tab.Zsum[i, m] - W[m, i, b] + tab.Ypos[i, m] * dem[m * S + s, b])
+            for e in range(R):
+                tt = tab.tri_of[e, m, s]
+                base = tab.pr_base[gq, e]
+                for b in range(B):
+                    pe = 1.0 if tt < 0 else passT[tt, b]
+                    omega_den[gq, b] += base * pe
+            for e in range(R):
+                tt = tab.tri_of[e, m, s]
+                base = tab.pr_base[gq, e]
+                for b in range(B):
+                    pe = 1.0 if tt < 0 else passT[tt, b]
+                    den = omega_den[gq, b]
+                    rr[gq, e, b] = phit[s, b] * bk[gq, b] * base * pe / den if den > 0.0 else 0.0
+        # D7: demand lost by every supplier
+        for i in range(n):
+            e = i // S
+            s = i % S
+            for b in range(B):
+                dD[i, b] = 0.0
+            for m in range(R):
+                tt = tab.tri_of[e, m, s] if m != e else -1
+                z = tab.Zsum[i, m]
+                y = tab.Ypos[i, m]
+                ms = m * S + s
+                Wm = W[m, i]
+                if tt < 0:
+                    for b in range(B):
+                        dD[i, b] += Wm[b] + y * (1.0 - dem[ms, b])
+                else:
+                    for b in range(B):
+                        pb = passT[tt, b]
+                        dD[i, b] += z + y - pb * (z - Wm[b] + y * dem[ms, b])
+                gq = tab.pair_of[m, s]
+                if gq >= 0:
+                    for b in range(B):
+                        dD[i, b] -= rr[gq, e, b]
+        # D8: critical-input bound from the stock at the start of the day
+        for j in range(n):
+            xj = tab.x0[j]
+            for b in range(B):
+                dcrit[j, b] = -np.inf      # no critical input: no bound
+            for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
+                wq = tab.crit_w[q]
+                for b in range(B):
+                    # output x_j <= x0_j (1 - w + w stock / (one day of use)): Pichler's S / A for w = 1
+                    stock = (par.n_target[q, b] - dI[q, b]) / dt
+                    dcrit[j, b] = max(dcrit[j, b], xj * wq * (1.0 - stock))
+        # D9: production = min(capacity x overproduction, critical inputs, demand); D10: rationing
+        for i in range(n):
+            xi = tab.x0[i]
+            for b in range(B):
+                if not active[b]:
+                    newdx[i, b] = 0.0
+                    drho[i, b] = 0.0
+                    continue
+                dcap = xi * (1.0 - capm[i, b] * (1.0 + dal[i, b]))
+                v = min(max(dcap, dcrit[i, b], dD[i, b]), xi)
+                newdx[i, b] = v
+                den = xi - dD[i, b]
+                drho[i, b] = (v - dD[i, b]) / den if v > dD[i, b] and den > 0.0 else 0.0
+                # D11: overproduction moves toward its ceiling while demand exceeds capacity (ARIO)
+                if dD[i, b] < dcap:
+                    dal[i, b] += (par.alpha_max[b] - 1.0 - dal[i, b]) * min(1.0, dt / par.tau_alpha[b])
+                else:
+                    dal[i, b] -= dal[i, b] * min(1.0, dt / par.tau_alpha[b])
+        # rerouted orders are filled at the alternative origins' rationing rate
+        for gq in range(G):
+            s = tab.pr_s[gq]
+            m = tab.pr_m[gq]
+            for b in range(B):
+                rhobar[gq, b] = 0.0
+            for e in range(R):
+                tt = tab.tri_of[e, m, s]
+                base = tab.pr_base[gq, e]
+                i = e * S + s
+                for b in range(B):
+                    den = omega_den[gq, b]
+                    pe = 1.0 if tt < 0 else passT[tt, b]
+                    if den > 0.0:
+                        rhobar[gq, b] += base * pe / den * (1.0 - drho[i, b])
+        # D12-D13: arrivals, use and inventories of the critical pairs
+        for j in range(n):
+            m = j // S
+            xj = tab.x0[j]
+            for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
+                rq = tab.req[q]
+                for b in range(B):
+                    c = 0.0
+                    cb = 0.0
+                    for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
+                        i = tab.src_i[q2]
+                        z = tab.src_z[q2]
+                        tt = tab.src_t[q2]
+                        blk = 0.0 if tt < 0 else 1.0 - passT[tt, b]
+                        c += z * (drho[i, b] + blk * (1.0 - drho[i, b]))
+                        cb += z * blk
+                    gq = tab.pair_of[m, tab.crit_s[q]]
+                    if gq >= 0 and cb > 0.0:
+                        c -= phit[tab.crit_s[q], b] * rhobar[gq, b] * cb
+                    c = c / rq
+                    da = do[q, b] + c - do[q, b] * c
+                    drj = newdx[j, b] / xj if xj > 0.0 else 0.0
+                    stock = (par.n_target[q, b] - dI[q, b]) / dt
+                    du = max(drj, 1.0 - stock)
+                    v = dI[q, b] + dt * (da - du)
+                    dI[q, b] = min(v, par.n_target[q, b])     # stock never below zero
+        # D14: accumulate the horizon means, the trade lost and the monthly GDP path
+        tracing = out.trace_dx.shape[0] == par.n_steps
+        if tracing:
+            for b in range(B):
+                smin = np.inf
+                for q in range(Q):
+                    smin = min(smin, par.n_target[q, b] - dI[q, b])
+                out.trace_stock[step, b] = smin
+                out.trace_balance[step, b] = 0.0
+        for i in range(n):
+            e = i // S
+            s = i % S
+            vai = tab.va[i]
+            for b in range(B):
+                dx[i, b] = newdx[i, b]
+                out.dx[i, b] += w_step * newdx[i, b]
+                out.gdp_path[month, e, b] += vai * newdx[i, b] * dt
+            for m in range(R):
+                tt = tab.tri_of[e, m, s] if m != e else -1
+                z = tab.Zsum[i, m]
+                y = tab.Ypos[i, m]
+                ms = m * S + s
+                Wm = W[m, i]
+                gq = tab.pair_of[m, s]
+                for b in range(B):
+                    pb = 1.0 if tt < 0 else passT[tt, b]
+                    inner = pb * (z - Wm[b] + y * dem[ms, b])
+                    if gq >= 0:
+                        inner += rr[gq, e, b]
+                    out.trade[e, m, b] += w_step * ((z + y) - (1.0 - drho[i, b]) * inner)
+                    if tracing:
+                        deliv[b] += (1.0 - drho[i, b]) * inner
+            if tracing:
+                for b in range(B):
+                    out.trace_dx[step, i, b] = dx[i, b]
+                    bal = abs((tab.x0[i] - dx[i, b]) - deliv[b]) / max(tab.x0[i], 1e-300)
+                    out.trace_balance[step, b] = max(out.trace_balance[step, b], bal)
+                    deliv[b] = 0.0
+        # settled: every package over and no deviation left
+        for b in range(B):
+            if active[b]:
+                out.steps[b] = step + 1
+                if t + dt > gone[b]:
+                    dev = 0.0
+                    for i in range(n):
+                        dev = max(dev, abs(dx[i, b]) / max(tab.x0[i], 1e-300), abs(dal[i, b]))
+                    for q in range(Q):
+                        dev = max(dev, abs(dI[q, b]))
+                    if dev < 1e-10:
+                        active[b] = False
+                        for i in range(n):
+                            dx[i, b] = 0.0
+                            dal[i, b] = 0.0
+                        for q in range(Q):
+                            dI[q, b] = 0.0
+    # months: mean annual rate over the days of each month (a step counts in the month it starts in)
+    for mo in range(par.n_months):
+        span = month_days[mo]
+        for r in range(R):
+            for b in range(B):
+                out.gdp_path[mo, r, b] = out.gdp_path[mo, r, b] / span if span > 0 else 0.0

@@ -1,0 +1,60 @@
+"""The constrained model (docs/model.md): generalised Leontief with capacity, critical inputs and
+rationing, solved as a fixed point per draw (after Pichler & Farmer 2022; Pichler et al. 2022, JEDC
+144:104527), in deviation form (kernels.propagate.constrained_sub_batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shockmodel.models._shared import block_inputs
+
+IGNORES: dict[str, str] = {}
+WORKSPACE = False
+
+
+def prepare(ctx) -> dict:
+    g = ctx.gemm_dtype
+    return {"A_g": np.ascontiguousarray(ctx.A, dtype=g), "tri_A_g": np.ascontiguousarray(ctx.tri_A, dtype=g)}
+
+
+def propagate(plan, sev, on, ctx):
+    B = sev.shape[0]
+    converged = np.ones(B, dtype=bool)
+    iterations = np.zeros(B, dtype=np.int64)
+    effT, substT, f, uT, _ = block_inputs(plan, sev, on, ctx.days_per_month)
+    dxT, tradeT = _constrained_block(plan, effT, substT, converged, iterations, ctx)
+    return dxT, tradeT, f, converged, iterations, uT
+
+
+def _constrained_block(plan, effT, substT, converged, iterations, ctx):
+    """Each sub-batch of ``ctx.sub_batch`` draws in one kernel call (kernels.propagate.constrained_sub_batch:
+    static shocks, fixed point, trade at the solution), up to the one holding draw ``keep - 1`` (the later
+    ones are zero). Returns ``dxT`` (n, B) and ``tradeT`` (R, R, B)."""
+    from shockmodel.kernels import propagate as kern
+
+    R, S = plan.n_regions, plan.n_sectors
+    n = R * S
+    B = effT.shape[1]
+    SUB = ctx.sub_batch
+    dxT = np.empty((n, B))
+    tradeT = np.empty((R, R, B))
+    solved = B if ctx.keep is None else -(-min(ctx.keep, B) // SUB) * SUB
+    if solved < B:
+        dxT[:, solved:] = 0.0
+        tradeT[:, :, solved:] = 0.0
+
+    def solve(lo: int) -> None:
+        hi = min(lo + SUB, B)
+        dx, trade, its = np.empty((n, hi - lo)), np.empty((R, R, hi - lo)), np.zeros(hi - lo, dtype=np.int64)
+        active = kern.constrained_sub_batch(
+            np.ascontiguousarray(effT[:, lo:hi]), np.ascontiguousarray(substT[:, :, lo:hi]), plan.trade_cols,
+            plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, plan.cap_cols, plan.cap_ptr, plan.cap_cells,
+            plan.fd_cols, plan.fd_ptr, plan.fd_cells, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m,
+            plan.tri_of, plan.x0, S, plan.A_g, plan.A_cols, plan.tri_A_g, plan.tri_A_ptr, plan.crit_ptr, plan.crit_w,
+            plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, ctx.tol, ctx.max_iter, ctx.aa_depth, dx,
+            trade, its)
+        dxT[:, lo:hi], tradeT[:, :, lo:hi] = dx, trade
+        converged[lo:hi], iterations[lo:hi] = ~active, its
+
+    ctx.map_sub_batches(solve, range(0, solved, SUB))
+    return dxT, tradeT

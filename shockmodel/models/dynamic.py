@@ -1,0 +1,301 @@
+"""The dynamic production network (docs/model-dynamic.md): daily steps (weekly as an option) over the
+horizon per draw, inventories of critical and important inputs with target days, orders after Pichler et
+al. (2022, JEDC 144:104527), rerouting of blocked orders to other origins, overproduction up to a ceiling
+(ARIO, Hallegatte 2008), proportional rationing; package timelines (scenario.py: start, ramp, duration,
+recovery). The kernel is kernels.dynamic.dynamic_sub_batch.
+
+The reported losses are means over the horizon (annual rates, like the static models' losses times their
+horizon fraction), so the horizon fraction ``f`` is 1; the monthly GDP path goes to ``ctx.extras``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from shockmodel.errors import UserError
+from shockmodel.paths import params_dir
+
+IGNORES: dict[str, str] = {}
+WORKSPACE = False
+SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
+PARAM_STREAM = 2        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
+
+
+def default_params_path() -> Path:
+    return params_dir() / "dynamic.toml"
+
+
+class DynamicSetup(NamedTuple):
+    """What the dynamic model fixes per plan: the kernel's tables and the parameter ranges."""
+
+    tab: object                 # kernels.dynamic.DynTables
+    target_lo: np.ndarray       # (S,) target days of each input product: range
+    target_hi: np.ndarray
+    crit_s: np.ndarray          # (Q,) input product of each critical pair
+    phi_lo: np.ndarray          # (S,) substitutable share of each product: range
+    phi_hi: np.ndarray
+    scalars: dict               # name -> (lo, hi): tau_days, adjustment_days, alpha_max, tau_alpha_days
+    inv_pairs: tuple            # per inventory shock column: (Q,) bool pairs whose target it sets
+    timeline: np.ndarray        # (P, 3) start, ramp, recovery (days) of each package
+    has_duration: np.ndarray    # (P,) bool
+    step_days: float
+    n_steps: int
+    n_months: int
+
+
+def _range(value, file: str, field: str, lo: float, hi: float) -> tuple[float, float]:
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, (int, float)):
+        a = b = float(value)
+    elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                             for v in value):
+        a, b = float(value[0]), float(value[1])
+    else:
+        raise UserError(f"expected a number or a range [lo, hi], got {value!r}", file=file, field=field)
+    if not (lo <= a <= b <= hi) or not (math.isfinite(a) and math.isfinite(b)):
+        raise UserError(f"expected lo <= hi within [{lo:g}, {hi:g}], got {value!r}", file=file, field=field)
+    return a, b
+
+
+def load_params(mrio, path: str | Path | None = None) -> dict:
+    """Parse ``params/dynamic.toml`` for ``mrio``: scalar ranges and per-sector (S,) ranges."""
+    path = Path(path) if path is not None else default_params_path()
+    f = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("no such file", file=f) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"invalid TOML: {exc}", file=f) from None
+    allowed = {"steps": {"step_days"}, "orders": {"tau_days"}, "rerouting": {"adjustment_days"},
+               "overproduction": {"alpha_max", "tau_alpha_days"}, "classes": None,
+               "default": {"target_days", "substitutable"}}
+    for key, val in data.items():
+        if key not in allowed:
+            raise UserError(f"unknown key {key!r}; expected one of {', '.join(allowed)}", file=f, field=key)
+        if allowed[key] is not None:
+            for sub in val:
+                if sub not in allowed[key]:
+                    raise UserError(f"unknown key; expected one of {', '.join(sorted(allowed[key]))}", file=f,
+                                    field=f"{key}.{sub}")
+    try:
+        scalars = {"tau_days": _range(data["orders"]["tau_days"], f, "orders.tau_days", 1.0, 3650.0),
+                   "adjustment_days": _range(data["rerouting"]["adjustment_days"], f, "rerouting.adjustment_days",
+                                             0.0, 3650.0),
+                   "alpha_max": _range(data["overproduction"]["alpha_max"], f, "overproduction.alpha_max", 1.0, 3.0),
+                   "tau_alpha_days": _range(data["overproduction"]["tau_alpha_days"], f,
+                                            "overproduction.tau_alpha_days", 1.0, 3650.0)}
+        step = data.get("steps", {}).get("step_days", 1.0)
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 1.0 <= step <= 7.0:
+            raise UserError(f"expected a number of days from 1 (daily) to 7 (weekly), got {step!r}", file=f,
+                            field="steps.step_days")
+        dflt = data["default"]
+        d_target = _range(dflt["target_days"], f, "default.target_days", 0.0, 3650.0)
+        d_phi = _range(dflt["substitutable"], f, "default.substitutable", 0.0, 1.0)
+    except KeyError as exc:
+        raise UserError(f"missing key {exc.args[0]!r}", file=f) from None
+    S = mrio.n_sectors
+    target = np.tile(np.array(d_target), (S, 1))
+    phi = np.tile(np.array(d_phi), (S, 1))
+    named = np.zeros(S, dtype=bool)
+    for cname, cls in data.get("classes", {}).items():
+        field = f"classes.{cname}"
+        for k in cls:
+            if k not in ("sectors", "target_days", "substitutable"):
+                raise UserError("unknown key; expected sectors, target_days, substitutable", file=f, field=f"{field}.{k}")
+        if not isinstance(cls.get("sectors"), list):
+            raise UserError("expected a list of sector names", file=f, field=f"{field}.sectors")
+        t = _range(cls.get("target_days"), f, f"{field}.target_days", 0.0, 3650.0)
+        p = _range(cls.get("substitutable"), f, f"{field}.substitutable", 0.0, 1.0)
+        for name in cls["sectors"]:
+            idx = ([mrio.sectors.index(name)] if name in mrio.sectors else
+                   [mrio.sectors.index(x) for x in mrio.sector_groups.get(name, ())])
+            for s in idx:
+                if not named[s]:
+                    target[s], phi[s], named[s] = t, p, True
+    return {"scalars": scalars, "target": target, "phi": phi, "step_days": float(step)}
+
+
+def prepare(ctx) -> dict:
+    from shockmodel.kernels.dynamic import DynTables
+
+    c = ctx.plan_fields
+    mrio = ctx.mrio
+    R, S = c["n_regions"], c["n_sectors"]
+    prm = load_params(mrio)
+    T = len(c["tri_e"])
+    # blocked (importer, product) pairs: every (m, s) with a blockable triple
+    keys = sorted(set(zip(c["tri_m"].tolist(), c["tri_s"].tolist())))
+    pair_of = np.full((R, S), -1, dtype=np.int64)
+    pr_m = np.array([k[0] for k in keys], dtype=np.int64)
+    pr_s = np.array([k[1] for k in keys], dtype=np.int64)
+    pair_of[pr_m, pr_s] = np.arange(len(keys))
+    lists = [[] for _ in keys]
+    for t in range(T):
+        lists[pair_of[c["tri_m"][t], c["tri_s"][t]]].append(t)
+    pr_ptr = np.zeros(len(keys) + 1, dtype=np.int64)
+    pr_ptr[1:] = np.cumsum([len(x) for x in lists])
+    pr_tri = np.array([t for x in lists for t in x], dtype=np.int64)
+    base = c["Zsum"] + c["Ypos"]                      # (n, R)
+    pr_base = np.ascontiguousarray(base.reshape(R, S, R)[:, pr_s, pr_m].T) if len(keys) else np.zeros((0, R))
+    crit_s = np.ascontiguousarray(c["crit_s"], dtype=np.int64)
+    tab = DynTables(
+        x0=c["x0"], va=c["va"], A_cols=np.ascontiguousarray(c["A_cols"], dtype=ctx.gemm_dtype),
+        Zsum=c["Zsum"], Ypos=c["Ypos"], tri_e=c["tri_e"], tri_m=c["tri_m"], tri_s=c["tri_s"], tri_of=c["tri_of"],
+        crit_ptr=c["crit_ptr"], crit_s=crit_s, crit_w=c["crit_w"], req=c["req"], src_ptr=c["src_ptr"],
+        src_i=c["src_i"], src_z=c["src_z"], src_t=c["src_t"], pr_m=pr_m, pr_s=pr_s, pr_ptr=pr_ptr,
+        pr_tri=pr_tri, pr_base=np.ascontiguousarray(pr_base, dtype=np.float64), pair_of=pair_of)
+    # inventory shocks set the target days of the pairs whose product their package's trade blocks cut
+    compiled = ctx.compiled
+    inv_pairs = []
+    for k in c["inv_cols"]:
+        p = compiled.shocks[k].package
+        cut = np.zeros(S, dtype=bool)
+        for sh in compiled.shocks:
+            if sh.package == p and sh.kind == "trade_block":
+                cut |= sh.mask.any(axis=(0, 1))
+        inv_pairs.append(cut[crit_s])
+    P = len(compiled.packages)
+    dpm = ctx.days_per_month
+    timeline = np.array([[getattr(p, "start_months", 0.0) * dpm, getattr(p, "ramp_months", 0.0) * dpm,
+                          getattr(p, "recovery_months", 0.0) * dpm] for p in compiled.packages],
+                        dtype=np.float64).reshape(P, 3)
+    has_dur = np.zeros(P, dtype=bool)
+    has_dur[c["dur_pkg"]] = True
+    step = prm["step_days"]
+    horizon_days = float(compiled.horizon_months) * dpm
+    setup = DynamicSetup(
+        tab=tab, target_lo=prm["target"][:, 0], target_hi=prm["target"][:, 1], crit_s=crit_s,
+        phi_lo=prm["phi"][:, 0], phi_hi=prm["phi"][:, 1], scalars=prm["scalars"], inv_pairs=tuple(inv_pairs),
+        timeline=timeline, has_duration=has_dur, step_days=step,
+        n_steps=max(1, int(round(horizon_days / step))), n_months=max(1, int(math.ceil(horizon_days / dpm - 1e-9))))
+    return {"dyn": setup}
+
+
+def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
+    """The behavioural parameters of the block's draws, from ``SeedSequence(seed, spawn_key=(block,
+    PARAM_STREAM))``: drawn for the full block in a fixed order, so a draw's values depend only on the seed
+    and its place, never on chunking, threads, variants or how many draws are asked for (D15)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, PARAM_STREAM)))
+    S = len(setup.phi_lo)
+    u_t = rng.random((S, B))      # one target per input product and draw: every buyer of it holds as many days
+    u_p = rng.random((S, B))
+    u_s = rng.random((4, B))
+    target = setup.target_lo[:, None] + u_t * (setup.target_hi - setup.target_lo)[:, None]
+    out = {"n_target": target[setup.crit_s],
+           "phi": setup.phi_lo[:, None] + u_p * (setup.phi_hi - setup.phi_lo)[:, None]}
+    for r, name in enumerate(("tau_days", "adjustment_days", "alpha_max", "tau_alpha_days")):
+        lo, hi = setup.scalars[name]
+        out[name] = lo + u_s[r] * (hi - lo)
+    return out
+
+
+def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float):
+    """The kernel's shocks and parameters for a whole block (kernels.dynamic.DynShocks, DynParams), draws-last;
+    :func:`sub_batch` cuts them. Tests change fields with ``_replace`` and call the kernel themselves."""
+    from shockmodel.kernels import dynamic as kd
+
+    setup = plan.dyn
+    prm = draw_params(setup, seed, block, sev.shape[0])
+    B = sev.shape[0]
+    dpm = days_per_month
+    step = setup.step_days
+    # D2: effective severities (0 where the package did not occur); substitution shocks of the scenario
+    # set the substitutable share of their sectors (the larger of theirs and the class value)
+    eff = np.where(on[:, plan.shock_pkg], sev, 0.0).T                # (K, B)
+    phi = prm["phi"].copy()
+    for q, k in enumerate(plan.subst_cols):
+        phi[plan.subst_mask[q]] = np.maximum(phi[plan.subst_mask[q]], eff[k][None, :])
+    n_target = prm["n_target"]
+    for q, k in enumerate(plan.inv_cols):
+        sel = setup.inv_pairs[q]
+        if sel.any():
+            occ = on[:, plan.inv_pkg[q]]
+            n_target[sel] = np.where(occ[None, :], eff[k][None, :], n_target[sel])
+    n_target = np.maximum(n_target, step)        # at least one step of cover: the baseline never binds
+    # D1: timelines (start, full, end, gone), days; duration shocks end a package, else it outlasts the horizon
+    P = plan.n_packages
+    horizon_days = setup.n_steps * step
+    tl = np.zeros((max(P, 1), 4, B))
+    for p in range(P):
+        start, ramp, rec = setup.timeline[p]
+        dur = np.full(B, horizon_days + 1.0)
+        for q, k in enumerate(plan.dur_cols):
+            if plan.dur_pkg[q] == p:
+                dur = sev[:, k] * dpm
+        tl[p, 0] = start
+        tl[p, 1] = start + ramp
+        tl[p, 2] = np.maximum(start + dur, start + ramp)
+        tl[p, 3] = tl[p, 2] + rec
+    trade_k, cap_k, fd_k = plan.trade_cols, plan.cap_cols, plan.fd_cols
+    shk = kd.DynShocks(
+        trade_eff=np.ascontiguousarray(eff[trade_k]), trade_pkg=plan.trade_pkg, trade_ptr=plan.trade_ptr,
+        trade_tri=plan.trade_tri, cap_eff=np.ascontiguousarray(eff[cap_k]), cap_pkg=plan.shock_pkg[cap_k],
+        cap_ptr=plan.cap_ptr, cap_cells=plan.cap_cells, fd_eff=np.ascontiguousarray(eff[fd_k]),
+        fd_pkg=plan.shock_pkg[fd_k], fd_ptr=plan.fd_ptr, fd_cells=plan.fd_cells, timeline=tl)
+    par = kd.DynParams(
+        n_target=n_target, phi=phi, tau=np.maximum(prm["tau_days"], step), t_sub=prm["adjustment_days"],
+        alpha_max=prm["alpha_max"], tau_alpha=prm["tau_alpha_days"], dt=step, n_steps=setup.n_steps,
+        days_per_month=dpm, n_months=setup.n_months)
+    return shk, par
+
+
+def sub_batch(shk, par, lo: int, hi: int):
+    """Draws ``lo:hi`` of a block's kernel inputs, contiguous."""
+    def cut(a):
+        return np.ascontiguousarray(a[..., lo:hi])
+
+    shk = shk._replace(trade_eff=cut(shk.trade_eff), cap_eff=cut(shk.cap_eff), fd_eff=cut(shk.fd_eff),
+                       timeline=cut(shk.timeline))
+    par = par._replace(n_target=cut(par.n_target), phi=cut(par.phi), tau=cut(par.tau), t_sub=cut(par.t_sub),
+                       alpha_max=cut(par.alpha_max), tau_alpha=cut(par.tau_alpha))
+    return shk, par
+
+
+def run_kernel(plan, shk, par, trace: bool = False):
+    """kernels.dynamic.dynamic_sub_batch on one sub-batch; with ``trace`` the per-step checks are filled."""
+    from shockmodel.kernels import dynamic as kd
+
+    R, S = plan.n_regions, plan.n_sectors
+    n, B = R * S, shk.timeline.shape[2]
+    k = par.n_steps if trace else 0
+    out = kd.DynOut(dx=np.empty((n, B)), trade=np.empty((R, R, B)), gdp_path=np.empty((par.n_months, R, B)),
+                    steps=np.empty(B, dtype=np.int64), trace_dx=np.empty((k, n, B)), trace_stock=np.empty((k, B)),
+                    trace_balance=np.empty((k, B)))
+    kd.dynamic_sub_batch(plan.dyn.tab, shk, par, out)
+    return out
+
+
+def propagate(plan, sev, on, ctx):
+    setup = plan.dyn
+    B = sev.shape[0]
+    R, S = plan.n_regions, plan.n_sectors
+    n = R * S
+    seed, block = ctx.extras.get("_seed_block", (0, 0)) if ctx.extras is not None else (0, 0)
+    shk, par = kernel_inputs(plan, sev, on, seed, block, ctx.days_per_month)
+    dxT = np.zeros((n, B))
+    tradeT = np.zeros((R, R, B))
+    path = np.zeros((setup.n_months, R, B))
+    steps = np.zeros(B, dtype=np.int64)
+    wanted = B if ctx.keep is None else min(ctx.keep, B)
+
+    def run(lo: int) -> None:
+        hi = min(lo + SUB_BATCH, B)
+        out = run_kernel(plan, *sub_batch(shk, par, lo, hi))
+        sl = slice(lo, hi)
+        dxT[:, sl], tradeT[:, :, sl], path[:, :, sl], steps[sl] = out.dx, out.trade, out.gdp_path, out.steps
+
+    ctx.map_sub_batches(run, range(0, wanted, SUB_BATCH))
+    if ctx.extras is not None:
+        gdp0 = plan.gdp0
+        scale = np.divide(100.0, gdp0, out=np.zeros_like(gdp0), where=gdp0 > 0)
+        ctx.extras["gdp_loss_path_pct"] = np.ascontiguousarray((path * scale[None, :, None]).transpose(2, 0, 1))
+    f = np.ones(B)
+    converged = np.ones(B, dtype=bool)
+    return dxT, tradeT, f, converged, steps, np.zeros((plan.classes.n_classes, B))
