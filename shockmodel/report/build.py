@@ -366,7 +366,7 @@ def _rule(y: float):
 def _column_widths(table: TextTable, total: float) -> list[float]:
     """Column widths (inches) in proportion to their longest cell, numbers never wrapped."""
     longest = [max([len(table.header[c])] + [len(row[c]) for row in table.rows]) for c in range(len(table.header))]
-    need = [min(n, 70) * CHAR_IN * TABLE_PT + 0.15 for n in longest]
+    need = [min(n, 70) * 1.15 * CHAR_IN * TABLE_PT + 0.2 for n in longest]   # as wrapped in _Pages.table
     if sum(need) <= total:
         return [w * total / sum(need) for w in need]
     fixed = [(table.numeric[c] if c < len(table.numeric) else False) or longest[c] <= 18
