@@ -388,3 +388,13 @@ def test_page_one_is_an_executive_summary(variants_ds):
     assert "% of world value added" in first
     every = " ".join(t.get_text() for p in pages for t in p.texts)
     assert "Glossary" in every and "Expected shortfall" in every
+
+
+def test_sweep_report_never_pools_the_premium(grid_ds):
+    from shockmodel.report.document import document, premium_section
+
+    ds = grid_ds.copy()
+    ds["world_simultaneity_premium_pct"] = ds["world_gdp_loss_pct"] * 0.01
+    assert premium_section(ds) is None
+    text = " ".join(p for section in document(ds, []) for p in section.paragraphs)
+    assert "cells are never pooled" in text

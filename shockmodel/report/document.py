@@ -145,6 +145,9 @@ def executive_summary(ds) -> Section:
 
 
 def _conditional_sentence(ds) -> str:
+    if ds.attrs.get("sweep"):
+        return ("Within each cell, probabilities are conditional on that cell's scenario occurring unless a "
+                "package probability (swept or not) is below one; cells are never pooled.")
     if conditional(ds):
         return ("Probabilities are conditional on the scenario occurring: every package has probability 1, "
                 "so '5 %' means 'in 5 % of the ways this crisis could unfold', not 'once in 20 years'.")
@@ -328,8 +331,8 @@ def market_table(ds) -> TextTable | None:
 def premium_section(ds) -> Section | None:
     """The simultaneity premium of a run with variants: which variant is the combination, its parts,
     and the premium's distribution."""
-    if not has(ds, "world_simultaneity_premium_pct"):
-        return None
+    if not has(ds, "world_simultaneity_premium_pct") or swept_params(ds, "world_simultaneity_premium_pct"):
+        return None   # a sweep shows its premium cell by cell (fan charts), never pooled
     da = ds["world_simultaneity_premium_pct"]
     p = finite(da.values)
     if not p.size:
