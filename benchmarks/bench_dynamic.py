@@ -2,7 +2,7 @@
 aggregation into the run's arrays), on `default` and `wiod2011`, beside the machine's GEMM ceiling measured
 in the same run.
 
-    PYTHONPATH=. python benchmarks/bench_dynamic.py [--draws 512] [--tables default,wiod2011]
+    PYTHONPATH=. python benchmarks/bench_dynamic.py [--draws 512] [--tables default,wiod2011] [--quick]
 
 Targets (issue 17): >= 1,000 paths/s on default, >= 25/s on wiod2011 (2 cores). The step's cost is one
 GEMM per importer region (A[:, J_m] (n x S) by the sub-batch's losses (S x B)), so the GEMM ceiling bounds
@@ -38,7 +38,10 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=512)
     ap.add_argument("--tables", default="default,wiod2011")
     ap.add_argument("--scenario", default="taiwan_blockade")
+    ap.add_argument("--quick", action="store_true", help="one sub-batch on default (checks that it runs)")
     args = ap.parse_args()
+    if args.quick:
+        args.draws, args.tables = 64, "default"
     from shockmodel import engine, pipeline
     from shockmodel.criticality import critical_weights
     from shockmodel.io.tables import load_table

@@ -420,7 +420,8 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
             continue
         dim, _, units, long_name = (market_coords or {})[name]
         data_vars[name] = _var(lead + ("draw", dim), sel(arr), units, long_name)
-        summ = np.moveaxis(risk_metrics(arr, axis=1), 0, 1)
+        # over every draw (extras_all), not only the kept ones: the same numbers whatever keep_draws is
+        summ = np.moveaxis(risk_metrics(raw.extras_all.get(name, arr), axis=1), 0, 1)
         data_vars[f"{name}_summary"] = _var(lead + (STAT_DIM, dim), sel(summ), units, f"{long_name}: statistics")
 
     kinds = tuple(sh.kind for sh in shocks)
@@ -611,7 +612,7 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
     Columns: mean, p05, p50, p95, VaR95, VaR99, ES95, ES99, P(loss > 1%). Covers GDP loss (percent)
     by region and world, world trade loss, the simultaneity premium and market variables when present.
     When a run kept only part of its draws, GDP statistics come from the streamed summaries over every
-    draw; the other rows and P(>1%) describe the kept draws.
+    draw, and so do the market rows; the other rows and P(>1%) describe the kept draws.
     """
     scenarios = ds.scenario.values.tolist() if "scenario" in ds.dims else [ds.attrs.get("scenario", "run")]
     truncated = int(ds.attrs.get("draws_kept", ds.sizes["draw"])) < int(ds.attrs.get("draws", ds.sizes["draw"]))
@@ -629,7 +630,10 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
         if "world_simultaneity_premium_pct" in d and sc == ds.attrs.get("combination", "combined"):
             items.append(("simultaneity_premium_pct", "World", d["world_simultaneity_premium_pct"].values, None))
         for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "equity_index")):
-            if var in d:
+            if var in d and truncated and f"{var}_summary" in d:   # statistics over every draw
+                items += [(var, lab, d[var].sel({dim: lab}).values, d[f"{var}_summary"].sel({dim: lab}).values)
+                          for lab in d[dim].values.tolist()]
+            elif var in d:
                 items += [(var, *c) for c in _column_metrics(d[var], dim)]
         for var, who, x, m in items:
             stat = dict(zip(METRICS, risk_metrics(x) if m is None else m))

@@ -11,13 +11,20 @@ import sys
 
 import click
 
+from shockmodel import limits
 from shockmodel.errors import UserError
 
 from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
 
+#: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+EXIT_INTERRUPTED = 130
+INTERRUPTED = ("Interrupted: finished files are kept; unfinished ones were not written "
+               "(a sweep resumes with --resume FOLDER).")
+
 
 class _Group(click.Group):
-    """Turns user mistakes into ``Error: <file>: <field>: <message>`` and exit status 2."""
+    """Turns user mistakes into ``Error: <file>: <field>: <message>`` and exit status 2, and interrupts
+    (Ctrl-C, SIGTERM) into one line and exit status 130; click's own option errors are one line too."""
 
     def invoke(self, ctx):
         try:
@@ -26,8 +33,35 @@ class _Group(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
-            click.echo("Interrupted: finished files are kept; unfinished ones were not written.", err=True)
-            ctx.exit(130)
+            click.echo(INTERRUPTED, err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's ``main`` without its three-line usage errors: ``Error: <message>`` on one line."""
+        from shockmodel.io.results import ignore_interrupts, sigterm_as_interrupt
+
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        process = args is None   # the program itself (not click's test runner): it owns the signals
+        if process:
+            sigterm_as_interrupt()
+        code = 0
+        try:
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                code = rv if isinstance(rv, int) else 0
+            finally:   # the outcome is decided: a late Ctrl-C/SIGTERM must not turn it into a traceback
+                if process:
+                    ignore_interrupts()
+        except (click.exceptions.Abort, KeyboardInterrupt):   # Abort: Ctrl-C at a prompt or before a command
+            click.echo(INTERRUPTED, err=True)
+            code = EXIT_INTERRUPTED
+        except click.ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            where = f"{exc.ctx.command_path}: " if isinstance(exc, click.UsageError) and exc.ctx else ""
+            click.echo(f"Error: {where}{message} (--help for usage)", err=True)
+            code = exc.exit_code
+        sys.exit(code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -195,7 +229,7 @@ def _parse_set(values) -> dict:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}", field="--set")
         key, raw = item.split("=", 1)
         try:
-            out[key.strip()] = tomllib.loads(f"v = {raw.strip()}")["v"]
+            out[key.strip()] = limits.parse_toml(f"v = {raw.strip()}", file="--set")["v"]
         except tomllib.TOMLDecodeError:
             out[key.strip()] = raw.strip()
     return out
@@ -225,10 +259,10 @@ def _progress(total: int, quiet: bool, label: str):
     return bar, update
 
 
-def _print_summary(ds, top: int = 6):
+def _print_summary(ds, top: int = 6, tab=None):
     from shockmodel.aggregate import summarize
 
-    tab = summarize(ds)
+    tab = summarize(ds) if tab is None else tab
     gdp = tab[tab.variable == "gdp_loss_pct"]
     cols = ["mean", "p05", "p50", "p95", "VaR99", "ES99"]
     for sc in dict.fromkeys(tab.scenario):
@@ -250,24 +284,33 @@ def _print_summary(ds, top: int = 6):
                 click.echo(f"{row.region[:14]:14s}" + "".join(f"{row[c]:9.2f}" for c in cols))
 
 
-def _print_premium(ds):
+def _premium_lines(ds) -> list[str]:
+    """The simultaneity premium as printed after a run (or why it was not computed)."""
     import numpy as np
 
     from shockmodel.report.stats import format_probability
 
+    if "world_simultaneity_premium_pct" not in ds:
+        reason = ds.attrs.get("simultaneity_premium")
+        return [f"\nSimultaneity premium {reason}"] if reason else []
     da = ds["world_simultaneity_premium_pct"]
     p = da.values
     q = np.quantile(p, [0.05, 0.5, 0.95])
-    click.echo(f"\nSimultaneity premium (world GDP loss of {da.attrs.get('combination', 'combined')} minus the sum "
-               f"of {', '.join(str(da.attrs.get('parts', 'its parts')).split())} alone, percentage points, per draw):")
-    click.echo(f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
-               f"P(premium > 0) = {format_probability((p > 0).mean())}")
+    return [f"\nSimultaneity premium (world GDP loss of {da.attrs.get('combination', 'combined')} minus the sum "
+            f"of {', '.join(str(da.attrs.get('parts', 'its parts')).split())} alone, percentage points, per draw):",
+            f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
+            f"P(premium > 0) = {format_probability((p > 0).mean())}"]
+
+
+def _print_premium(ds):
+    for line in _premium_lines(ds):
+        click.echo(line)
 
 
 @main.command("run")
 @click.argument("scenario")
-@click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(1, limits.MAX_DRAWS))
+@click.option("--seed", "-s", default=0, show_default=True, type=click.IntRange(0, limits.MAX_SEED))
 @click.option("--model", "-m", default="constrained", show_default=True, type=click.Choice(MODELS),
               help="constrained: static fixed point with capacity, critical inputs and rationing; dynamic: daily "
                    "production network with inventories, rerouting and timelines; leontief: demand-driven, ignores "
@@ -275,11 +318,12 @@ def _print_premium(ds):
                    "forecast.")
 @click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table name or path.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Draws per chunk (memory bound).")
+@click.option("--chunk-size", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
+              help="Draws per chunk (memory bound).")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="numba threads (default: all cores).")
 @click.option("--precision", default="float64", show_default=True, type=click.Choice(["float64", "float32"]),
               help="Precision of the matrix products (float32: faster, results within 1e-5).")
-@click.option("--keep-draws", default=None, type=click.IntRange(min=1),
+@click.option("--keep-draws", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
               help="Per-draw variables keep the first N draws (default 1,000,000; statistics cover all draws).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
@@ -297,6 +341,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
 
     from shockmodel import jitcache
 
+    pipeline.check_destination(out, draws=draws, seed=seed)   # before any work: nothing computed is lost
     mrio = pipeline._table(table_name)
     spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
     variants = (pipeline.parse_variants(variants_text, [p.name for p in compiled.packages])
@@ -311,23 +356,26 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
         if bar is not None:
             bar.close()
     jitcache.mark(model)
-    res = pipeline.write_run(ds, spec, out, report=report, extra={"variants": variants} if variants else None)
+    from shockmodel.aggregate import summarize
+
+    tab = None if quiet else summarize(ds)   # before the per-draw variables are dropped (memory)
+    premium = _premium_lines(ds)             # likewise
+    res = pipeline.write_run(ds, spec, out, report=report, drop_draws=True,
+                             extra={"variants": variants} if variants else None)
     click.echo(f"Run folder: {res.folder}")
     if ds.attrs.get("ignored_shock_kinds"):
         click.echo(f"NOTE: model {model!r} ignored {ds.attrs['ignored_shock_kinds']}", err=True)
     if not quiet:
-        _print_summary(ds)
-        if "world_simultaneity_premium_pct" in ds:
-            _print_premium(ds)
-        elif ds.attrs.get("simultaneity_premium"):
-            click.echo(f"\nSimultaneity premium {ds.attrs['simultaneity_premium']}")
+        _print_summary(ds, tab=tab)
+        for line in premium:
+            click.echo(line)
         if ds.attrs["non_converged_draws"]:
             click.echo(f"\nWARNING: {ds.attrs['non_converged_draws']} draws did not converge (flag 'converged').")
 
 
 @main.command("demo")
-@click.option("--draws", "-n", default=20_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--draws", "-n", default=20_000, show_default=True, type=click.IntRange(1, limits.MAX_DRAWS))
+@click.option("--seed", "-s", default=0, show_default=True, type=click.IntRange(0, limits.MAX_SEED))
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--report/--no-report", default=True, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
@@ -375,21 +423,21 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
         raise UserError("give a sweep SPEC, or --resume FOLDER", field="SPEC")
     if workers and scheduler:
         raise UserError("use either --workers or --scheduler, not both", field="--workers")
-    bar = None
+    bars = []
     update = None
     if not quiet:
-        from tqdm import tqdm
+        def update(done, total):   # the bar appears once the spec is checked and the first cell starts
+            if not bars:
+                from tqdm import tqdm
 
-        bar = tqdm(unit="cell", desc="sweep", file=sys.stderr, dynamic_ncols=True)
-
-        def update(done, total):
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+                bars.append(tqdm(unit="cell", desc="sweep", file=sys.stderr, dynamic_ncols=True))
+            bars[0].total = total
+            bars[0].n = done
+            bars[0].refresh()
     try:
         folder = run_sweep(spec, workers=workers, scheduler=scheduler, out=out, resume=resume, progress=update)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     click.echo(f"Sweep folder: {folder}")
     if report:

@@ -400,9 +400,24 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         precision=precision, copula_df=float(getattr(compiled, "copula_df", 0.0)),
         **_tariff_plan(shocks),
     )
+    _check_severities(common["tables"], common["sev_cap"], shocks)
     own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
                                                              DAYS_PER_MONTH))
     return Plan(**common, **own)
+
+
+def _check_severities(tables: np.ndarray, caps: np.ndarray, shocks) -> None:
+    """Every severity the sampler can draw (it interpolates these tables, then caps) is finite and inside
+    its kind's range: shares in [0, 1], months, days and rates >= 0. Validation (scenario stage 1) makes
+    this hold; checked again here, before any propagation, so a gap there can never give NaN losses."""
+    from shockmodel.scenario import SHARE_KINDS
+
+    for k, sh in enumerate(shocks):
+        values = np.minimum(tables[k], caps[k])
+        hi = 1.0 if sh.kind in SHARE_KINDS else np.inf
+        if not (np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= hi):
+            raise UserError(f"severity {sh.severity} cannot be sampled inside the range of a {sh.kind} shock "
+                            f"(draws from {values.min():g} to {values.max():g})", field=f"shocks.{sh.key}.severity")
 
 
 def _tariff_plan(shocks) -> dict:
@@ -931,6 +946,9 @@ class RawResult:
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     streams: dict = field(default_factory=dict)   # name -> (V, 2, X...) sums and sums of squares over all draws
     wall_seconds: float = 0.0
+    #: name -> (V, draws, X): the market series of every draw, for their statistics whatever ``kept`` is
+    #: (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
+    extras_all: dict = field(default_factory=dict)
 
     @property
     def output_hist(self) -> np.ndarray:   # (V, n, HIST_BINS)
@@ -1035,10 +1053,10 @@ class Accumulator:
             flat = r.streams[name].reshape(parts.shape[0], -1)
             _add_in_order(flat, parts.reshape(parts.shape[0], parts.shape[1], -1))
         for name, arr in c.extras.items():
-            if name not in r.extras:
-                r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
-            if b > a:
-                r.extras[name][:, a:b] = arr[:, : b - a]
+            if name not in r.extras_all:
+                r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
+                r.extras[name] = r.extras_all[name][:, : r.kept]
+            r.extras_all[name][:, a: a + arr.shape[1]] = arr
         self._next_block += c.output_block_sums.shape[1]
 
     def counts(self) -> HistSet:

@@ -18,14 +18,22 @@ class UserError(ShockmodelError, ValueError):
     """
 
     def __init__(self, message: str, *, file: str | None = None, field: str | None = None):
-        self.file = None if file is None else str(file)
-        self.field = field
-        self.message = " ".join(str(message).split())  # one line, always
+        self.file = None if file is None else _printable(str(file))
+        self.field = None if field is None else _printable(str(field))
+        self.message = _printable(" ".join(str(message).split()))  # one line, always
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
         parts = [p for p in (self.file, self.field) if p]
         return ": ".join([*parts, self.message])
+
+
+def _printable(text: str) -> str:
+    """``text`` with every unprintable character (controls, line and paragraph separators) escaped, so
+    that a file name or key from hostile input cannot break the one-line message."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class TableError(UserError):

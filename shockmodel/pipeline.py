@@ -264,8 +264,15 @@ def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
 
 
 def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = True,
-              formats: Sequence[str] = ("html", "pdf"), extra: Mapping[str, Any] | None = None) -> RunOutput:
-    """Write ``ds`` as a result folder under ``out``; returns the folder and report files."""
+              formats: Sequence[str] = ("html", "pdf"), extra: Mapping[str, Any] | None = None,
+              drop_draws: bool = False) -> RunOutput:
+    """Write ``ds`` as a result folder under ``out``; returns the folder and report files.
+
+    The folder appears complete or not at all (io.results.staged_run_dir): it is filled as a hidden
+    temporary folder and renamed when the report is written; a full disk, an error or an interrupt
+    leaves nothing behind. drop_draws: once data.nc is written, delete the per-draw variables from
+    ``ds`` (in place) before the report is built from the file, so a large run does not hold them twice.
+    """
     import tomli_w
 
     from shockmodel.io import results
@@ -273,26 +280,64 @@ def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = Tr
     rid = results.run_id(ds.attrs["scenario"], ds.attrs["scenario_sha256"], ds.attrs["table_sha256"],
                          ds.attrs["seed"], ds.attrs["draws"], ds.attrs["model"], ds.attrs.get("market_params"),
                          *([ds.attrs["precision"]] if ds.attrs.get("precision", "float64") != "float64" else []))
-    folder = results.new_run_dir(out, rid)
-    ds.attrs["run_id"] = rid
-    if spec is not None:
-        results.write_text(folder / "inputs" / "scenario.toml", tomli_w.dumps(spec.to_dict()))
-    results.write_dataset(ds, folder / results.DATA_FILE)
-    results.write_json(folder / results.MANIFEST, _manifest(ds, spec, extra or {}))
-    files = build_report(folder, formats) if report else {}
-    return RunOutput(folder=folder, dataset=ds, report=files)
+    with results.staged_run_dir(out, rid) as (stage, folder):
+        ds.attrs["run_id"] = folder.name
+        if spec is not None:
+            results.write_text(stage / "inputs" / "scenario.toml", tomli_w.dumps(spec.to_dict()))
+        results.write_dataset(ds, stage / results.DATA_FILE)
+        results.write_json(stage / results.MANIFEST, _manifest(ds, spec, extra or {}))
+        if drop_draws:
+            for name in [n for n, v in ds.data_vars.items() if "draw" in v.dims]:
+                del ds[name]
+        files = _report_files(stage, formats) if report else {}
+    return RunOutput(folder=folder, dataset=ds, report={k: folder / p.relative_to(stage) for k, p in files.items()})
+
+
+def _report_files(stage, formats) -> dict:
+    """The report of a staged run folder; a failed write (full disk) is one line, not a traceback."""
+    from shockmodel.io import results
+    from shockmodel.report.build import build_report as _build
+
+    try:
+        return _build(stage, formats=tuple(formats))
+    except OSError as err:
+        raise results.disk_error(err, stage / "report") from None
+
+
+def check_destination(out, *, draws: int | None = None, seed: int | None = None) -> None:
+    """Check before any work that a run folder can be written under ``out`` and that ``draws`` and
+    ``seed`` fit the result format (shockmodel.limits); raises a one-line UserError."""
+    from shockmodel import limits
+
+    if draws is not None:
+        limits.check_int(draws, field="draws", low=1, high=limits.MAX_DRAWS)
+    if seed is not None:
+        limits.check_int(seed, field="seed", low=0, high=limits.MAX_SEED)
+    limits.check_destination(out)
 
 
 def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
+    """The report of a run or sweep ``folder`` from its data.nc; a file that is not a shockmodel result
+    or an unwritable report folder is a one-line UserError."""
+    from shockmodel.io import results
     from shockmodel.report.build import build_report as _build
 
-    return _build(folder, formats=tuple(formats))
+    folder = Path(folder)
+    data = folder / results.DATA_FILE if folder.is_dir() else folder
+    if not data.is_file():
+        raise UserError(f"no {results.DATA_FILE} here (expected a run or sweep folder)", file=str(folder))
+    results.check_result_file(data)
+    try:
+        return _build(folder, formats=tuple(formats))
+    except OSError as err:
+        raise results.disk_error(err, data.parent / "report") from None
 
 
 def demo(draws: int = 20_000, seed: int = 0, *, out="results", report: bool = True, table="default",
          model: str = "constrained", progress=None) -> RunOutput:
     """The seed question: ``combined_coordinated`` and its two packages alone, same draws (common random
     numbers), and the simultaneity premium ``loss(combined) - loss(russia) - loss(china_taiwan)``."""
+    check_destination(out, draws=draws, seed=seed)
     mrio = _table(table)
     spec, compiled = compile_for(DEMO_SCENARIO, mrio)
     names = [p.name for p in compiled.packages]

@@ -33,8 +33,9 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 import numpy as np
 
+from shockmodel import limits
 from shockmodel import regions as regions_module
-from shockmodel.errors import ScenarioError
+from shockmodel.errors import ScenarioError, UserError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
 
@@ -276,6 +277,10 @@ def _name(pattern: re.Pattern, rule: str) -> Parser:
         value = _text(required_content=True)(value, path, where)
         if not pattern.fullmatch(value):
             where.fail(path, f"invalid name {value!r}: {rule}")
+        try:
+            limits.check_name(value)
+        except UserError as err:
+            where.fail(path, err.message)
         return value
     return parse
 
@@ -283,6 +288,8 @@ def _name(pattern: re.Pattern, rule: str) -> Parser:
 def _as_float(value, path, where, *, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         where.fail(path, f"expected a number, got {_describe(value)}")
+    if isinstance(value, numbers.Integral) and abs(value) > limits.MAX_INT:
+        where.fail(path, f"integer too large ({len(str(abs(value)))} digits; at most {limits.MAX_INT})")
     x = float(value)
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
         where.fail(path, f"expected a finite number, got {_g(x)}")
@@ -387,16 +394,30 @@ def _critical_inputs(value, path, where) -> Mapping[str, Mapping[str, Mapping[st
 
 
 def _check_group_cycles(groups: Mapping[str, tuple[str, ...]], path, where) -> None:
-    """Groups may name other groups, but never themselves through a chain."""
-    def visit(name, chain):
-        if name in chain:
-            cycle = " -> ".join((*chain[chain.index(name):], name))
-            where.fail((*path, chain[0]), f"groups refer to each other in a circle: {cycle}")
-        for member in groups[name]:
-            if member in groups:
-                visit(member, (*chain, name))
-    for name in groups:
-        visit(name, ())
+    """Groups may name other groups, but never themselves through a chain, and chains are at most
+    ``limits.MAX_GROUP_DEPTH`` long (walked without recursion; each group is walked once)."""
+    done: set[str] = set()
+    for start in groups:
+        if start in done:
+            continue
+        chain: list[str] = [start]
+        todo = [iter(groups[start])]
+        while todo:
+            member = next(todo[-1], None)
+            if member is None:
+                done.add(chain.pop())
+                todo.pop()
+                continue
+            if member not in groups or member in done:
+                continue
+            if member in chain:
+                cycle = " -> ".join((*chain[chain.index(member):], member))
+                where.fail((*path, chain[0]), f"groups refer to each other in a circle: {cycle}")
+            if len(chain) >= limits.MAX_GROUP_DEPTH:
+                where.fail((*path, chain[0]), f"groups nest more than {limits.MAX_GROUP_DEPTH} deep "
+                                              f"({' -> '.join(chain[:3])} -> ...)")
+            chain.append(member)
+            todo.append(iter(groups[member]))
 
 
 def _reject_unknown(table: Mapping, allowed: Iterable[str], path, where, what: str) -> None:
@@ -483,6 +504,14 @@ def _exp_shortest(mu: float) -> float:
     return x
 
 
+#: The sampler's latent normal reaches |z| <= LATENT_Z (sampling.TABLE_Z, Phi(-z) = 1e-15; equal by
+#: tests/test_hardening.py): the extreme quantiles it can draw are F^-1(Phi(+-LATENT_Z)).
+LATENT_Z = 7.941345326170998
+_LOG_REPRESENTABLE = 700.0   # exp(+-700) is a finite, nonzero float (the limit is about 709.78)
+#: Largest severity of the kinds measured in months or days (83 million years: far beyond any horizon,
+#: small enough that every distribution's arithmetic stays finite).
+MAX_SEVERITY_UNITS = 1e9
+
 _SUPPORT = {"uniform": (0, 1), "triangular": (0, 2), "pert": (0, 2), "beta": (2, 3), "truncnormal": (2, 3)}
 
 
@@ -491,7 +520,8 @@ def dist_support(d: Distribution) -> tuple[float, float]:
     if d.dist == "fixed":
         return d.params[0], d.params[0]
     if d.dist == "lognormal":
-        return 0.0, d.params[2]
+        mu, sigma, cap = d.params
+        return 0.0, min(cap, math.exp(min(mu + sigma * LATENT_Z, _LOG_REPRESENTABLE)))
     i, j = _SUPPORT[d.dist]
     return d.params[i], d.params[j]
 
@@ -555,6 +585,11 @@ def _dist_problem(dist: str, p: Mapping[str, float]) -> tuple[str, str] | None:
             return name, f"{dist} needs {name} > 0, got {_g(p[name])}"
     if dist == "lognormal" and p["high"] <= 0:
         return "high", f"the cap must be > 0, got {_g(p['high'])}"
+    if dist == "lognormal" and abs(math.log(p["median"])) + p["sigma"] * LATENT_Z > _LOG_REPRESENTABLE:
+        # the sampler tabulates exp(mu + sigma z) for |z| <= LATENT_Z: beyond this, inf or 0 (NaN losses)
+        limit = (_LOG_REPRESENTABLE - abs(math.log(p["median"]))) / LATENT_Z
+        return "sigma", (f"lognormal(median={_g(p['median'])}, sigma={_g(p['sigma'])}) cannot be sampled: its "
+                         f"extreme quantiles overflow a float; sigma must be <= {_g(max(limit, 0.0))}")
     if dist in ("beta", "truncnormal") and p["low"] >= p["high"]:
         return "high", f"{dist} needs low < high, got low={_g(p['low'])}, high={_g(p['high'])}"
     if dist == "truncnormal":
@@ -602,6 +637,9 @@ def _fit_to_kind(d: Distribution, kind: str, path, where) -> Distribution:
         where.fail(path, f"a duration is in months and must be > 0; {d} reaches {_g(lo)}")
     if kind == "inventory" and lo < 0:
         where.fail(path, f"an inventory is in days and must be >= 0; {d} reaches {_g(lo)}")
+    if kind not in SHARE_KINDS and hi > MAX_SEVERITY_UNITS:
+        where.fail(path, f"a {kind} in {SEVERITY_UNITS.get(kind, 'units')} must stay <= {_g(MAX_SEVERITY_UNITS)}; "
+                         f"{d} reaches {_g(hi)} (give a cap 'high')")
     if kind == "tariff" and lo < 0:
         where.fail(path, f"a tariff severity is an ad valorem rate (0.5 = 50%) and must be >= 0; {d} reaches {_g(lo)}")
     return d
@@ -688,6 +726,8 @@ def _shocks(value, path, where) -> tuple[ShockSpec, ...]:
     table = _table(value, path, where, "[packages.NAME.shocks.SHOCK] tables")
     if not table:
         where.fail(path, "a package needs at least one shock")
+    if len(table) > limits.MAX_SHOCKS:
+        where.fail(path, f"{len(table)} shocks; a scenario has at most {limits.MAX_SHOCKS}")
     out = []
     for name, shock in table.items():
         _name(_NAME_RE, "use letters, digits, '_' and '-'")(name, (*path, name), where)
@@ -723,6 +763,8 @@ def _packages(value, path, where) -> tuple[PackageSpec, ...]:
     table = _table(value, path, where, "[packages.NAME] tables")
     if not table:
         where.fail(path, "a scenario needs at least one package")
+    if len(table) > limits.MAX_PACKAGES:
+        where.fail(path, f"{len(table)} packages; at most {limits.MAX_PACKAGES}")
     out = []
     for name, pkg in table.items():
         p = (*path, name)
@@ -852,6 +894,9 @@ def _build(data: Mapping, where: _Where) -> ScenarioSpec:
     if "copula_df" in values and values.get("copula") != "t":
         where.fail(("copula_df",), "only a Student-t copula (copula = \"t\") takes degrees of freedom")
     k = len(values["packages"])
+    n_shocks = sum(len(p.shocks) for p in values["packages"])
+    if n_shocks > limits.MAX_SHOCKS:
+        where.fail(("packages",), f"{n_shocks} shocks in all; a scenario has at most {limits.MAX_SHOCKS}")
     if k > 2:
         # an equicorrelation matrix of k packages is positive semi-definite iff rho >= -1/(k-1)
         floor = -1.0 / (k - 1)
@@ -891,12 +936,10 @@ def _read_toml(path: Path) -> tuple[dict, str]:
     file = str(path)
     if path.is_dir():
         raise ScenarioError("is a directory, expected a scenario .toml file", file=file)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError("no such file", file=file) from None
-    except OSError as err:
-        raise ScenarioError(f"cannot read: {err.strerror}", file=file) from None
+    try:   # a regular file of at most limits.MAX_FILE_BYTES: a FIFO or /dev/zero must not hang or fill memory
+        raw = limits.read_input_file(path, what="scenario .toml file")
+    except UserError as err:
+        raise ScenarioError(err.message, file=file) from None
     if b"\0" in raw:
         raise ScenarioError("binary file, expected TOML text", file=file)
     try:
@@ -908,9 +951,11 @@ def _read_toml(path: Path) -> tuple[dict, str]:
     data = _PARSED.get(text)
     if data is None:
         try:
-            data = tomllib.loads(text)
+            data = limits.parse_toml(text, file=file)
         except tomllib.TOMLDecodeError as err:
             raise ScenarioError(f"invalid TOML: {err}", file=file) from None
+        except UserError as err:
+            raise ScenarioError(err.message, file=file) from None
         if len(_PARSED) >= 64:
             _PARSED.clear()
         _PARSED[text] = data
@@ -950,6 +995,8 @@ def _with_includes(data: Mapping, source: _Source, base_dir: Path | None, chain:
     order: list[_Source] = []
     for entry in entries:
         path = _include_path(entry, base_dir, where)
+        if len(chain) >= limits.MAX_INCLUDE_DEPTH:
+            where.fail(("include",), f"includes nest more than {limits.MAX_INCLUDE_DEPTH} deep")
         if path.resolve() in chain:
             cycle = " -> ".join(p.name for p in (*chain, path.resolve()))
             where.fail(("include",), f"circular include: {cycle}")
@@ -1081,8 +1128,8 @@ _LOADED: dict[tuple[str, str], tuple[tuple[_Source, ...], ScenarioSpec]] = {}
 
 def _unchanged(source: _Source) -> bool:
     try:
-        return Path(source.file).read_bytes().decode("utf-8-sig") == source.text
-    except (OSError, UnicodeDecodeError):
+        return limits.read_input_file(source.file).decode("utf-8-sig") == source.text
+    except (UserError, UnicodeDecodeError):
         return False
 
 

@@ -1,8 +1,13 @@
-"""The example notebooks run without errors on a few draws, and are committed without outputs.
+"""The example notebooks are shipped executed (outputs and figures embedded, so a reader browsing the
+repository sees them) and still run without errors on a few draws.
 
-Each notebook is executed with nbclient on the ``python3`` kernel of this interpreter, in a temporary
-working directory (nothing is left in the repository), with ``SHOCKMODEL_NB_DRAWS`` set to a small number
-(the notebooks' parameter cell reads it) and matplotlib's Agg backend.
+Committed notebooks: every code cell ran, in order, without errors, figures are embedded as PNG, the file
+stays under 1 MB and names no local path, and the code cells are those the outputs were made from
+(``metadata.shockmodel.code_sha256``, written by ``scripts/execute_notebooks.py``; after editing a
+notebook, run that script). Execution: each notebook is run with nbclient on the ``python3`` kernel of this
+interpreter, in a temporary working directory (nothing is left in the repository and the committed file is
+not rewritten), with ``SHOCKMODEL_NB_DRAWS`` set to a small number (the notebooks' parameter cell reads
+it) and matplotlib's Agg backend.
 """
 
 from __future__ import annotations
@@ -28,13 +33,34 @@ def test_expected_notebooks_exist():
     assert EXPECTED <= {p.name for p in NOTEBOOKS}
 
 
+MAX_BYTES = 1_000_000
+LOCAL_PATHS = ("/tmp/", "/home/", "/work/", "/Users/", "site-packages", "shared/data", str(NOTEBOOK_DIR.parent))
+
+
+def _code_digest(nb) -> str:
+    sys.path.insert(0, str(NOTEBOOK_DIR.parent / "scripts"))
+    try:
+        from execute_notebooks import code_digest
+    finally:
+        sys.path.pop(0)
+    return code_digest(nb)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_committed_without_outputs(path):
+def test_notebook_committed_executed(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    dirty = [i for i, cell in enumerate(nb.cells)
-             if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)]
-    assert not dirty, f"{path.name}: code cells {dirty} have outputs or execution counts; clear them before committing"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.get("execution_count") for c in code] == list(range(1, len(code) + 1)), \
+        f"{path.name}: not executed top to bottom; run scripts/execute_notebooks.py"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error" or o.get("name") == "stderr"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3, f"{path.name}: figures are not embedded"
+    assert nb.metadata.get("shockmodel", {}).get("code_sha256") == _code_digest(nb), \
+        f"{path.name}: code changed since its outputs were made; run scripts/execute_notebooks.py"
+    assert path.stat().st_size < MAX_BYTES
+    text = path.read_text(encoding="utf-8")
+    assert not [p for p in LOCAL_PATHS if p in text], f"{path.name}: outputs name a local path"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -215,7 +215,12 @@ def test_resume_ignores_a_half_written_cell(spec_path, serial, tmp_path):
     (folder / "data.nc").unlink()
     lost = sorted(_cell_files(folder))[0]
     (folder / "cells" / f"{lost}.nc").unlink()
-    partial = folder / "cells" / f".{lost}.nc.x1y2z3.nc"  # what a killed atomic write leaves behind
+    from shockmodel.io.results import _HOST
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    # what an atomic write killed by SIGKILL leaves behind: its process is gone, so the next writer deletes it
+    partial = folder / "cells" / f".{lost}.nc.{_HOST}-{dead}.0123abcd.tmp"
     partial.write_bytes(b"\x89HDF half")
     run_sweep(spec_path, resume=folder)
     assert json.loads((folder / MANIFEST).read_text())["computed_cells"] == [lost]

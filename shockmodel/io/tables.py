@@ -89,13 +89,22 @@ def read_npz(path: str | os.PathLike) -> MRIO:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise TableError(f"missing arrays {missing}; an npz table needs {list(REQUIRED_KEYS)}", file=str(path))
+    complex_ = [k for k in ("Z", "Y", "x", "v", "Y_categories") if k in data and np.iscomplexobj(data[k])]
+    if complex_:   # casting would drop the imaginary part with only a warning
+        raise TableError(f"complex values in {complex_[0]}; a table holds real numbers", file=str(path),
+                         field=complex_[0])
     try:
         arrays = {k: np.asarray(data[k], dtype=np.float64) for k in ("Z", "Y", "x", "v")}
         ycat = np.asarray(data["Y_categories"], dtype=np.float64) if "Y_categories" in data else None
     except (TypeError, ValueError) as exc:
         raise TableError(f"non-numeric values ({exc})", file=str(path)) from None
     regions, sectors = _str_tuple(data["regions"]), _str_tuple(data["sectors"])
-    meta = json.loads(str(data["meta_json"])) if "meta_json" in data else {}
+    try:
+        meta = json.loads(str(data["meta_json"])) if "meta_json" in data else {}
+    except ValueError as exc:
+        raise TableError(f"not valid JSON ({exc})", file=str(path), field="meta_json") from None
+    if not isinstance(meta, dict):
+        raise TableError(f"expected a JSON object, got {type(meta).__name__}", file=str(path), field="meta_json")
     return MRIO(
         name=str(meta.get("name", path.stem)),
         regions=regions,

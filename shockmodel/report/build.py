@@ -70,16 +70,16 @@ def build_report(source: str | Path, formats=FORMATS, out_dir: str | Path | None
     data_path = _data_path(Path(source))
     out = Path(out_dir) if out_dir is not None else data_path.parent / "report"
     out.mkdir(parents=True, exist_ok=True)
-    ds = _open(data_path)
-    tables, skipped_tables = summary_tables(ds)
-    sections = doc.document(ds, tables)
-    rendered, skipped = render_figures(ds, dpi=dpi)
-    skipped = skipped_tables + skipped
-    written = {fig.name: _write_bytes(out / f"{fig.name}.png", fig.png) for fig in rendered}
-    if "html" in formats:
-        written["html"] = _write_bytes(out / "report.html", html_report(ds, sections, rendered, skipped).encode())
-    if "pdf" in formats:
-        written["pdf"] = write_pdf(out / "report.pdf", ds, sections, rendered)
+    with _open(data_path) as ds:
+        tables, skipped_tables = summary_tables(ds)
+        sections = doc.document(ds, tables)
+        rendered, skipped = render_figures(ds, dpi=dpi)
+        skipped = skipped_tables + skipped
+        written = {fig.name: _write_bytes(out / f"{fig.name}.png", fig.png) for fig in rendered}
+        if "html" in formats:
+            written["html"] = _write_bytes(out / "report.html", html_report(ds, sections, rendered, skipped).encode())
+        if "pdf" in formats:
+            written["pdf"] = write_pdf(out / "report.pdf", ds, sections, rendered)
     return written
 
 
@@ -106,12 +106,13 @@ def _data_path(source: Path) -> Path:
 
 
 def _open(path: Path):
-    """Load the whole dataset into memory and close the file (the run folder may be rewritten)."""
+    """The dataset, opened lazily and uncached (a context manager: the file closes with it): each figure
+    reads the variables it uses when it uses them, and they are freed after, so the report's memory is
+    that of its largest figure, not of every per-draw variable of a million-draw run at once."""
     import xarray as xr
 
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
+        return xr.open_dataset(path, engine="h5netcdf", cache=False)
     except (OSError, ValueError) as err:
         raise UserError(f"cannot read the result dataset: {err}", file=str(path)) from err
 

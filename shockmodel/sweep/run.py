@@ -9,13 +9,22 @@ Folder layout (``results/<UTC time>-sweep-<name>-<hash8>/``)::
     data.nc                      all cells on a grid of named dimensions (written last; see :func:`assemble`)
 
 Every file is written atomically, so after an interruption a cell file is either complete or absent;
-``resume`` recomputes only the absent ones and the result is bit-identical to an uninterrupted run.
+``resume`` recomputes only the absent ones (and any cell file that does not open as that cell's result,
+e.g. truncated by a full disk or a copy) and the result is bit-identical to an uninterrupted run.
+
+A run or resume holds an exclusive lock on ``<folder>/.lock`` (``fcntl.flock``; released by the kernel
+when the process ends, however it ends), so a second process on the same folder stops at once with one
+line instead of racing for the same cells. ``resume`` refuses a folder whose scenario files changed since
+the sweep started (the cells' ids hash the resolved scenarios; manifest.json lists the ids it started with).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -52,10 +61,20 @@ def run_sweep(spec_path: str | os.PathLike | None, *, workers: int | None = None
     """
     _check_backend(workers, scheduler)
     t0 = time.perf_counter()
-    folder, spec = _resumed(Path(resume), spec_path) if resume is not None else _started(spec_path, out)
-    _remove_partial_files(folder / CELLS)
-    todo = [cell for cell in spec.cells if not cell_path(folder, cell).is_file()]
-    manifest = _manifest(spec, folder, workers, scheduler, resumed=resume is not None)
+    with contextlib.ExitStack() as stack:
+        if resume is not None:
+            stack.enter_context(_locked(Path(resume)))
+            folder, spec = _resumed(Path(resume), spec_path)
+        else:
+            folder, spec = _started(spec_path, out, stack)
+        return _run(folder, spec, workers, scheduler, resume is not None, progress, t0)
+
+
+def _run(folder: Path, spec: SweepSpec, workers, scheduler, resumed: bool, progress, t0: float) -> Path:
+    """Compute the missing cells of a locked sweep folder and assemble them."""
+    results.clean_stale(folder / CELLS)
+    todo = [cell for cell in spec.cells if not _cell_ok(cell_path(folder, cell), cell)]
+    manifest = _manifest(spec, folder, workers, scheduler, resumed=resumed)
     results.write_json(folder / results.MANIFEST, {**manifest, "status": "running"})
     tasks = [_task(spec, cell, folder, threads=None if workers is None and scheduler is None else 1)
              for cell in todo]
@@ -83,23 +102,82 @@ def _check_backend(workers: int | None, scheduler: str | None) -> None:
                         field="scheduler")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UserError(f"expected a number of workers >= 1, got {workers!r}", field="workers")
+    if workers is not None or scheduler is not None:
+        import importlib.util
+
+        # checked before any folder exists (the executor imports it only when the cells start)
+        if importlib.util.find_spec("distributed") is None:
+            raise UserError("needs dask.distributed: pip install 'shockmodel[distributed]'",
+                            field="scheduler" if scheduler else "workers")
 
 
-def _started(spec_path, out) -> tuple[Path, SweepSpec]:
-    """Check the spec, create a new sweep folder and write its inputs."""
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold the sweep folder's lock (non-blocking: a second process on the folder fails with one line)."""
+    import fcntl
+
+    if not (folder / INPUTS / SPEC_FILE).is_file():
+        raise UserError(f"not a sweep folder (no {INPUTS}/{SPEC_FILE})", file=str(folder), field="resume")
+    try:
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise results.disk_error(err, folder / LOCK) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError("another process is running or resuming this sweep; wait for it to finish "
+                            "(then resume again if cells are missing)", file=str(folder), field="resume") from None
+        yield
+    finally:
+        os.close(fd)   # closing releases the lock
+
+
+def _cell_ok(path: Path, cell: Cell) -> bool:
+    """A cell file that opens as this cell's result (a truncated or foreign file is deleted: recomputed)."""
+    if not path.is_file():
+        return False
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ok = ds.attrs.get("cell_id") == cell.id and "world_gdp_loss_pct_summary" in ds
+    except Exception:   # h5py raises OSError, ValueError, KeyError ... for damaged files
+        ok = False
+    if not ok:
+        path.unlink(missing_ok=True)
+    return ok
+
+
+def _started(spec_path, out, stack: contextlib.ExitStack) -> tuple[Path, SweepSpec]:
+    """Check the spec and the destination, create a new sweep folder (unique under concurrency), lock it
+    and write its inputs; if writing the inputs fails the folder is removed (it could not be resumed)."""
     import tomli_w
 
+    from shockmodel import limits
     from shockmodel.scenario import load_scenario
 
     if spec_path is None:
         raise UserError("give a sweep spec (library name or path), or resume a sweep folder", field="spec")
     spec = load_sweep_spec(spec_path)
+    limits.check_destination(out)
     rid = results.run_id(f"sweep-{spec.name}", *(cell.id for cell in spec.cells))
     folder = results.new_run_dir(out, rid).resolve()
-    results.write_text(folder / INPUTS / SPEC_FILE, tomli_w.dumps(spec.to_dict()))
-    for entry in spec.scenarios:
-        scenario = load_scenario(entry)
-        results.write_text(folder / INPUTS / "scenarios" / f"{scenario.name}.toml", tomli_w.dumps(scenario.to_dict()))
+    try:
+        results.write_text(folder / INPUTS / SPEC_FILE, tomli_w.dumps(spec.to_dict()))
+        for entry in spec.scenarios:
+            scenario = load_scenario(entry)
+            results.write_text(folder / INPUTS / "scenarios" / f"{scenario.name}.toml",
+                               tomli_w.dumps(scenario.to_dict()))
+        stack.enter_context(_locked(folder))
+        results.write_json(folder / results.MANIFEST, {**_manifest(spec, folder, None, None, resumed=False),
+                                                       "status": "starting"})
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder, spec
 
 
@@ -112,13 +190,24 @@ def _resumed(folder: Path, spec_path) -> tuple[Path, SweepSpec]:
     if spec_path is not None and load_sweep_spec(spec_path).sha256 != spec.sha256:
         raise UserError(f"differs from the spec of the sweep being resumed ({stored}); resume without a spec "
                         "or start a new sweep", file=str(spec_path), field="resume")
+    started = _started_cells(folder)
+    if started != [cell.id for cell in spec.cells]:
+        # the ids hash the resolved scenarios: a scenario file (or an include) changed since the start
+        raise UserError("the scenario files changed since this sweep started (its cells would not match); "
+                        "restore them or start a new sweep", file=str(folder), field="resume")
     return folder.resolve(), spec
 
 
-def _remove_partial_files(cells: Path) -> None:
-    """Delete temporary files left by a killed writer (``.<id>.nc.*``; finished cells never start with '.')."""
-    for tmp in cells.glob(".*.nc.*"):
-        tmp.unlink(missing_ok=True)
+def _started_cells(folder: Path) -> list[str]:
+    """The cell ids the sweep in ``folder`` started with (from its manifest)."""
+    from shockmodel import limits
+
+    try:
+        manifest = json.loads(limits.read_input_file(folder / results.MANIFEST, limit=64 << 20))
+        return [cell["id"] for cell in manifest["cells"]]
+    except (UserError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"manifest.json is missing or damaged ({type(err).__name__}); cannot check what the "
+                        "sweep started with", file=str(folder), field="resume") from None
 
 
 def _task(spec: SweepSpec, cell: Cell, folder: Path, *, threads: int | None) -> CellTask:

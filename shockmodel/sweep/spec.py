@@ -42,6 +42,7 @@ from typing import Any, Mapping, NoReturn
 
 import numpy as np
 
+from shockmodel import limits
 from shockmodel.errors import ScenarioError, UserError
 from shockmodel.paths import params_dir
 
@@ -166,11 +167,11 @@ def _spec_path(name_or_path: str | os.PathLike) -> Path:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+    try:   # a regular file of bounded size and nesting (limits): never a FIFO or a device
+        return limits.parse_toml(limits.read_input_file(path, what="sweep spec").decode("utf-8"), file=str(path))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"not valid TOML ({exc})", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise UserError(f"cannot read ({exc})", file=str(path)) from None
 
 
@@ -203,15 +204,17 @@ class _Checker:
             self.fail(where, f"expected {rule}, got {value!r}")
         return value
 
-    def integer(self, value, where: str, low: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            self.fail(where, f"expected an integer >= {low}, got {value!r}")
-        return value
+    def integer(self, value, where: str, low: int, high: int = limits.MAX_INT) -> int:
+        try:
+            return limits.check_int(value, field=where, low=low, high=high)
+        except UserError as err:
+            self.fail(where, err.message)
 
     def number(self, value, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.fail(where, f"expected a finite number, got {value!r}")
-        return float(value)
+        try:
+            return limits.finite_float(value, field=where)
+        except UserError as err:
+            self.fail(where, err.message)
 
     def table(self, value, where: str) -> Mapping:
         if not isinstance(value, Mapping):
@@ -271,7 +274,7 @@ def _range(value, where: str, check: _Checker) -> tuple[float, float]:
 
 def _sampling(kind: str, table, check: _Checker) -> Sampling:
     table = dict(check.table(table, kind))
-    samples = check.integer(table.pop("samples", None), f"{kind}.samples", 1)
+    samples = check.integer(table.pop("samples", None), f"{kind}.samples", 1, limits.MAX_CELLS)
     seed = check.integer(table.pop("seed", 0), f"{kind}.seed", 0)
     ranges = _flatten(table, _is_range)
     if not ranges:
@@ -345,8 +348,8 @@ def spec_from_dict(data: Mapping, *, source: str = "<dict>", base_dir: str | os.
         scenarios=_scenarios(data["scenarios"], check, base),
         table=_table_entry(data.get("table", "default"), check, base),
         model=_model(data.get("model", "constrained"), check),
-        draws=check.integer(data.get("draws", 10_000), "draws", 1),
-        seed=check.integer(data.get("seed", 0), "seed", 0),
+        draws=check.integer(data.get("draws", 10_000), "draws", 1, limits.MAX_DRAWS),
+        seed=check.integer(data.get("seed", 0), "seed", 0, limits.MAX_SEED),
         markets=_markets(data.get("markets", "default"), check, base),
         grid=_grid(data["grid"], check) if "grid" in data else (),
         sampling=_sampling(designs[0], data[designs[0]], check) if designs else None,
@@ -355,6 +358,11 @@ def spec_from_dict(data: Mapping, *, source: str = "<dict>", base_dir: str | os.
     repeated = [key for key in spec.params if spec.params.count(key) > 1]
     if repeated:
         check.fail(f"{spec.sampling.kind}.{repeated[0]}", "key path is also in [grid]; sweep it in one place")
+    n_cells = len(spec.scenarios) * math.prod(len(values) for _, values in spec.grid) * (
+        spec.sampling.samples if spec.sampling else 1)
+    if n_cells > limits.MAX_CELLS:   # said before any cell is expanded or checked
+        check.fail("grid" if spec.grid else spec.sampling.kind if spec.sampling else "scenarios",
+                   f"{n_cells} cells; a sweep has at most {limits.MAX_CELLS}")
     return replace(spec, cells=_cells(spec, check))
 
 
