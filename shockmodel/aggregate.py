@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from shockmodel import runtime
 from shockmodel.engine import RawResult, hist_edges
 
 STATS = ("mean", "p05", "p50", "p95")
@@ -292,6 +293,9 @@ def _coordinates(kept: int, regions: tuple[str, ...], sectors: tuple[str, ...], 
     return xr.Coordinates(coords)
 
 
+runtime.register_cache(_coordinates.cache_clear)
+
+
 def _read_only(values) -> np.ndarray:
     a = np.array(values)
     a.flags.writeable = False
@@ -306,6 +310,9 @@ def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: 
     labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, STAT_DIM: METRICS,
               "package": packages, "shock": shocks}
     return {name: pd.Index(list(values), name=name) for name, values in labels.items()}
+
+
+runtime.register_cache(_label_coords.cache_clear)
 
 
 STREAMED_NOTE = ("mean exact; p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide); "
@@ -323,15 +330,9 @@ def _var(dims, data, units, long_name, **attrs):
     return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name, **attrs})
 
 
-_BACKGROUND: ThreadPoolExecutor | None = None
-
-
 def _background() -> ThreadPoolExecutor:
-    """One worker thread kept for the process (starting a thread per run cost ~0.3 ms)."""
-    global _BACKGROUND
-    if _BACKGROUND is None:
-        _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shockmodel-aggregate")
-    return _BACKGROUND
+    """One worker thread kept for the process (runtime.background_pool)."""
+    return runtime.background_pool()
 
 
 def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, market_coords: dict | None = None,

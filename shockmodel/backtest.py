@@ -312,7 +312,9 @@ def to_dataset(res: BacktestResult):
         data[col] = (("forecast",), sc[col].to_numpy(np.int8), {"units": "1", "long_name": f"central band holds the outcome ({col[5:]}%)"})
     ds = xr.Dataset(data, coords={"forecast": keys, "case": ("forecast", sc.case.tolist()),
                                   "label": ("forecast", sc.label.tolist())})
-    ds.attrs.update({"kind": "backtest", "cases": ",".join(c.name for c in res.cases),
+    from shockmodel import __version__
+
+    ds.attrs.update({"kind": "backtest", "shockmodel_version": __version__, "cases": ",".join(c.name for c in res.cases),
                      "tables": ",".join(sorted({c.table for c in res.cases})),
                      "forecast_dates": ",".join(f"{c.name}={c.forecast_date}" for c in res.cases)})
     return ds

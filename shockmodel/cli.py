@@ -14,7 +14,7 @@ import click
 from shockmodel import limits
 from shockmodel.errors import UserError
 
-from shockmodel.models import MODELS  # noqa: E402  the registry's names (no model is imported)
+from shockmodel.models import MODELS  # the registry's names (no model is imported)
 
 #: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
 EXIT_INTERRUPTED = 130
@@ -332,10 +332,12 @@ def _print_premium(ds):
               help="Run named variants on the same draws, e.g. 'combined=russia,china_taiwan;russia=russia;"
                    "china_taiwan=china_taiwan'. The variant holding every package is the combination, the "
                    "others its parts; the simultaneity premium is computed when the parts split it exactly.")
+@click.option("--feedback", "feedback", default="none", show_default=True, metavar="CHANNELS",
+              help="Second-round demand feedback: comma-separated income,prices,uncertainty, 'all' or 'none'.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
-            markets_name, variants_text, report, quiet):
+            markets_name, variants_text, feedback, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
@@ -351,7 +353,8 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
-                          keep_draws=keep_draws, precision=precision, variants=variants)
+                          keep_draws=keep_draws, precision=precision, variants=variants,
+                          feedback=feedback)
     finally:
         if bar is not None:
             bar.close()
@@ -537,7 +540,8 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
             bar.update(n - bar.n)
     try:
         spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
-                                       seed=seed, overrides=_parse_set(sets) or None, progress=update)
+                                       seed=seed, overrides=_parse_set(sets) or None, progress=update,
+                                       outputs=outputs)
     finally:
         if bar is not None:
             bar.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shockmodel import runtime
 from shockmodel.errors import UserError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
@@ -69,6 +70,7 @@ def with_overrides(W: np.ndarray, overrides) -> np.ndarray:
 
 #: parsed weights by (resolved path, table content): (file bytes they were parsed from, weights)
 _PARSED: dict[tuple[str, str], tuple[bytes, np.ndarray]] = {}
+runtime.register_cache(_PARSED.clear)
 
 
 def _parse_weights(text: bytes, mrio: MRIO, path: Path) -> np.ndarray:

@@ -22,13 +22,15 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from shockmodel import models
+from shockmodel import models, runtime
 from shockmodel.errors import UserError
+from shockmodel.kernels import structs
 from shockmodel.models._shared import static_shocks as _static_shocks  # noqa: F401  (tests use the old name)
 from shockmodel.mrio import MRIO
 from shockmodel.passclasses import PassClasses, pass_classes
@@ -50,6 +52,7 @@ BLOCK = 256              #: draws per random-number block and per propagation ba
 SUB_BATCH = 64           #: draws iterated together by the constrained solver (fixed: reproducibility)
 DAYS_PER_MONTH = 30.4375
 AA_DEPTH = 3             #: constrained solver: Anderson depth (0: plain iteration; kernels.propagate.constrained_fixed_point)
+MAX_ITER = 2000          #: constrained solver: sweeps at most per draw (a draw still moving after them is reported)
 KEEP_DRAWS = 1_000_000   #: per-draw arrays kept by default; statistics always cover every draw
 # Streamed histograms of percent losses (kernels.propagate.bit_histogram): bin 0 holds exact zeros, then
 # 2^HIST_SUB_BITS equal sub-bins per octave from 2^HIST_MIN_EXP to 2^HIST_MAX_EXP percent.
@@ -59,6 +62,7 @@ HIST_MAX_EXP = 7         #: largest: 2^7 = 128 percent (losses never exceed 100)
 HIST_BINS = 1 + ((HIST_MAX_EXP - HIST_MIN_EXP) << HIST_SUB_BITS)
 HIST_SHIFT = 52 - HIST_SUB_BITS  #: float64 bits >> HIST_SHIFT = biased exponent and top mantissa bits
 HIST_FIRST_KEY = ((1023 + HIST_MIN_EXP) << HIST_SUB_BITS) - 1   # key of 2^HIST_MIN_EXP, minus 1 (bin 1)
+HIST_SPEC = structs.HistogramSpec(HIST_SHIFT, HIST_FIRST_KEY)
 
 
 def hist_edges() -> tuple[np.ndarray, np.ndarray]:
@@ -141,66 +145,30 @@ class Plan:
     model: str
     n_regions: int
     n_sectors: int
-    x0: np.ndarray
     v0: np.ndarray
     A: np.ndarray
-    A_cols: np.ndarray        # (R, n, S): A[:, J_m], the columns of buyer region m
-    Zsum: np.ndarray          # (n, R) sum_{j in m} Z_ij
-    Ypos: np.ndarray          # (n, R) non-negative final demand
     T0: np.ndarray            # (R, R) baseline trade incl. domestic
     exports0: np.ndarray      # (R,)
     gdp0: np.ndarray          # (R,)
     tri_e: np.ndarray
-    tri_m: np.ndarray
-    tri_s: np.ndarray
-    tri_of: np.ndarray        # (R, R, S) triple index or -1
-    tri_ptr: np.ndarray
-    tri_idx: np.ndarray
     tri_A: np.ndarray         # (T, S): A[i_t, J_m_t], the coefficients of the buyers along triple t
-    tri_A_ptr: np.ndarray     # (R + 1,) first triple of each importer (triples are importer-major)
-    crit_ptr: np.ndarray
     crit_s: np.ndarray
-    crit_w: np.ndarray
-    req: np.ndarray
-    src_ptr: np.ndarray       # per critical input: its supplying industries (CSR)
-    src_i: np.ndarray
-    src_z: np.ndarray
-    src_t: np.ndarray         # triple of the route, -1 if no shock can block it
-    # shocks by kind: column in the severity matrix and CSR targets
-    trade_cols: np.ndarray
-    trade_pkg: np.ndarray
-    trade_ptr: np.ndarray
-    trade_tri: np.ndarray
-    cap_cols: np.ndarray
-    cap_ptr: np.ndarray
-    cap_cells: np.ndarray
-    fd_cols: np.ndarray
-    fd_ptr: np.ndarray
-    fd_cells: np.ndarray
-    subst_cols: np.ndarray
-    subst_pkg: np.ndarray
-    subst_mask: np.ndarray    # (K_sub, S) bool
-    dur_cols: np.ndarray
-    dur_pkg: np.ndarray
-    inv_cols: np.ndarray
-    inv_pkg: np.ndarray
-    # sampling
     n_packages: int
     prob: np.ndarray
-    pkg_corr: np.ndarray
-    shock_pkg: np.ndarray
-    mitigating: np.ndarray    # (K,) bool: substitution and inventory shocks soften the others
-    tables: np.ndarray        # (K, TABLE_POINTS) severity as a function of the latent z (sampling.severity_table)
-    sev_cap: np.ndarray       # (K,) cap applied after the table lookup (sampling.severity_cap)
-    occ_threshold: np.ndarray  # (P,) Phi^-1(probability): a package occurs iff its latent is below
-    copula: np.ndarray
     horizon_months: float
     classes: PassClasses      # pass classes and trade groups (passclasses.py)
     blocked_weight: np.ndarray  # (C, R) baseline exports of e in class c / exports0[e] (market channel)
-    va: np.ndarray            # (n,) v0_j / x0_j (0 where x0_j = 0): GDP lost by j per unit of output lost
-    out_scale: np.ndarray     # (n,) 100 / x0: output lost -> percent (histograms)
-    trade_scale: np.ndarray   # (R*R,) 100 / T0: trade lost -> percent
-    head_scale: np.ndarray    # (2R + 2,) the HEADLINES cells -> percent (headline_scale)
+    # the kernels' named inputs (kernels/structs.py), built once per plan by :func:`kernel_parts`; their
+    # arrays are also read by name (the properties below)
+    columns: structs.ShockColumns        # shocks by kind: their columns in the severity matrix, packages
+    cells: structs.Cells                 # shocks by kind: CSR targets
+    triples: structs.Triples             # the blockable flows
+    baseline: structs.Baseline           # x0, Zsum, Ypos, A_cols
+    critical_inputs: structs.CriticalInputs
+    severity_model: structs.SeverityModel  # sampling: copula, thresholds, severity tables
+    scales: structs.LossScales           # losses -> GDP and percent (histograms)
+    class_shocks: structs.ClassShocks    # pass classes: their shocks
+    trade_groups: structs.TradeGroups    # pass classes: trade by pair
     precision: str = "float64"  # dtype of the GEMM operands below (state and kernels stay float64)
     copula_df: float = 0.0    # Student-t copula degrees of freedom; 0: Gaussian copula (sample_block)
     L: np.ndarray | None = None
@@ -213,6 +181,54 @@ class Plan:
     # tariff shocks (trade shocks whose severity column holds the share lost, from rate and elasticity)
     tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
+    technology: structs.Technology | None = None   # constrained: A and tri_A in the GEMM dtype
+
+    # the arrays of the named parts, by their own names
+    shock_pkg = property(lambda self: self.columns.shock_pkg)
+    trade_cols = property(lambda self: self.columns.trade_cols)
+    trade_pkg = property(lambda self: self.columns.trade_pkg)
+    cap_cols = property(lambda self: self.columns.cap_cols)
+    fd_cols = property(lambda self: self.columns.fd_cols)
+    subst_cols = property(lambda self: self.columns.subst_cols)
+    subst_pkg = property(lambda self: self.columns.subst_pkg)
+    subst_mask = property(lambda self: self.columns.subst_mask)
+    dur_cols = property(lambda self: self.columns.dur_cols)
+    dur_pkg = property(lambda self: self.columns.dur_pkg)
+    inv_cols = property(lambda self: self.columns.inv_cols)
+    inv_pkg = property(lambda self: self.columns.inv_pkg)
+    trade_ptr = property(lambda self: self.cells.trade_ptr)
+    trade_tri = property(lambda self: self.cells.trade_tri)
+    cap_ptr = property(lambda self: self.cells.cap_ptr)
+    cap_cells = property(lambda self: self.cells.cap_cells)
+    fd_ptr = property(lambda self: self.cells.fd_ptr)
+    fd_cells = property(lambda self: self.cells.fd_cells)
+    tri_s = property(lambda self: self.triples.tri_s)
+    tri_m = property(lambda self: self.triples.tri_m)
+    tri_of = property(lambda self: self.triples.tri_of)
+    tri_ptr = property(lambda self: self.triples.tri_ptr)
+    tri_idx = property(lambda self: self.triples.tri_idx)
+    tri_A_ptr = property(lambda self: self.triples.tri_A_ptr)
+    x0 = property(lambda self: self.baseline.x0)
+    Zsum = property(lambda self: self.baseline.Zsum)
+    Ypos = property(lambda self: self.baseline.Ypos)
+    A_cols = property(lambda self: self.baseline.A_cols)
+    crit_ptr = property(lambda self: self.critical_inputs.crit_ptr)
+    crit_w = property(lambda self: self.critical_inputs.crit_w)
+    req = property(lambda self: self.critical_inputs.req)
+    src_ptr = property(lambda self: self.critical_inputs.src_ptr)
+    src_i = property(lambda self: self.critical_inputs.src_i)
+    src_z = property(lambda self: self.critical_inputs.src_z)
+    src_t = property(lambda self: self.critical_inputs.src_t)
+    copula = property(lambda self: self.severity_model.copula)
+    occ_threshold = property(lambda self: self.severity_model.occ_threshold)
+    pkg_corr = property(lambda self: self.severity_model.pkg_corr)
+    mitigating = property(lambda self: self.severity_model.mitigating)
+    tables = property(lambda self: self.severity_model.tables)
+    sev_cap = property(lambda self: self.severity_model.sev_cap)
+    va = property(lambda self: self.scales.va)
+    out_scale = property(lambda self: self.scales.out_scale)
+    trade_scale = property(lambda self: self.scales.trade_scale)
+    head_scale = property(lambda self: self.scales.head_scale)
 
     @property
     def gemm_dtype(self):
@@ -228,11 +244,6 @@ def _csr(lists: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     ptr[1:] = np.cumsum([len(a) for a in lists])
     idx = np.concatenate(lists).astype(np.int64) if lists else np.zeros(0, dtype=np.int64)
     return ptr, idx
-
-
-_PLAN_CACHE: dict[str, Plan] = {}
-_PLAN_CACHE_SIZE = 4   #: plans kept per process (a wiod2011 plan holds a few 1476 x 1476 matrices)
-_PLAN_LOCK = threading.Lock()
 
 
 def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, precision: str) -> str:
@@ -265,14 +276,14 @@ def cached_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.n
     precision) in one process: building a plan costs ~17 ms on the default table (pass classes,
     L @ Yc), which is a tenth of a 100,000-draw leontief run. Plans are immutable, so sharing is safe."""
     key = _plan_key(compiled, mrio, model, critical, precision)
-    with _PLAN_LOCK:
-        plan = _PLAN_CACHE.pop(key, None)
+    with runtime.PLANS_LOCK:
+        plan = runtime.PLANS.pop(key, None)
     if plan is None:
         plan = make_plan(compiled, mrio, model, critical, precision)
-    with _PLAN_LOCK:
-        _PLAN_CACHE[key] = plan          # most recently used last
-        while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
-            _PLAN_CACHE.pop(next(iter(_PLAN_CACHE)))
+    with runtime.PLANS_LOCK:
+        runtime.PLANS[key] = plan          # most recently used last
+        while len(runtime.PLANS) > runtime.PLANS_SIZE:
+            runtime.PLANS.pop(next(iter(runtime.PLANS)))
     return plan
 
 
@@ -401,9 +412,56 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         **_tariff_plan(shocks),
     )
     _check_severities(common["tables"], common["sev_cap"], shocks)
+    common.update(kernel_parts(common))
     own = models.get(model).prepare(models.PrepareContext(compiled, mrio, A, tri_A, classes, g, critical, common,
                                                              DAYS_PER_MONTH))
-    return Plan(**common, **own)
+    fields = {f.name for f in dataclasses.fields(Plan)}
+    return Plan(**{k: v for k, v in common.items() if k in fields}, **own)
+
+
+def kernel_parts(f: Mapping) -> dict:
+    """The kernels' named inputs (kernels/structs.py) from a plan's fields ``f``, one small builder each."""
+    return {"columns": _shock_columns(f), "cells": _cells(f), "triples": _triples(f), "baseline": _baseline(f),
+            "critical_inputs": _critical_inputs(f), "severity_model": _severity_model(f), "scales": _scales(f),
+            "class_shocks": _class_shocks(f["classes"]), "trade_groups": _trade_groups(f["classes"])}
+
+
+def _shock_columns(f: Mapping) -> structs.ShockColumns:
+    return structs.ShockColumns(*(f[k] for k in structs.ShockColumns._fields))
+
+
+def _cells(f: Mapping) -> structs.Cells:
+    return structs.Cells(*(f[k] for k in structs.Cells._fields))
+
+
+def _triples(f: Mapping) -> structs.Triples:
+    return structs.Triples(*(f[k] for k in structs.Triples._fields))
+
+
+def _baseline(f: Mapping) -> structs.Baseline:
+    return structs.Baseline(f["x0"], f["Zsum"], f["Ypos"], f["A_cols"], f["n_sectors"])
+
+
+def _critical_inputs(f: Mapping) -> structs.CriticalInputs:
+    return structs.CriticalInputs(*(f[k] for k in structs.CriticalInputs._fields))
+
+
+def _severity_model(f: Mapping) -> structs.SeverityModel:
+    return structs.SeverityModel(f["copula"], f["occ_threshold"], f["pkg_corr"], f["shock_pkg"], f["mitigating"],
+                                 f["tables"], f["sev_cap"], TABLE_Z)
+
+
+def _scales(f: Mapping) -> structs.LossScales:
+    return structs.LossScales(f["va"], f["out_scale"], f["trade_scale"], f["head_scale"])
+
+
+def _class_shocks(cls: PassClasses) -> structs.ClassShocks:
+    return structs.ClassShocks(cls.cls_ptr, cls.cls_shock, cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd)
+
+
+def _trade_groups(cls: PassClasses) -> structs.TradeGroups:
+    return structs.TradeGroups(cls.Q_ptr, cls.ug_ptr, cls.ug_row, cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c,
+                               cls.grp_Y)
 
 
 def _check_severities(tables: np.ndarray, caps: np.ndarray, shocks) -> None:
@@ -472,9 +530,7 @@ def sample_block(plan: Plan, seed: int, block: int, n_draws: int, n_market: int 
         if len(plan.tariff_cols):
             _tariff_shares(plan, seed, block, out.severity)
         return out
-    kern.sample_block_draws(rng, BLOCK, plan.copula, plan.occ_threshold, plan.pkg_corr, plan.shock_pkg,
-                            plan.mitigating, plan.tables, plan.sev_cap, TABLE_Z, out.occurred, out.severity,
-                            out.u_market)
+    kern.sample_block_draws(rng, BLOCK, plan.severity_model, out.occurred, out.severity, out.u_market)
     if len(plan.tariff_cols):
         _tariff_shares(plan, seed, block, out.severity)
     return out
@@ -547,15 +603,19 @@ class BlockOutput:
 
     dx: np.ndarray           # (B, n) output lost, USD million over the horizon
     trade: np.ndarray        # (B, R, R) trade lost incl. domestic sales on the diagonal
-    gdp_loss: np.ndarray     # (B, R)
+    gdp_loss: np.ndarray | None  # (B, R); None in the market hook's view (the hook computes it from dx)
     horizon_fraction: np.ndarray  # (B,)
     converged: np.ndarray    # (B,) bool
     iterations: np.ndarray   # (B,) int
     blocked_export_share: np.ndarray  # (B, R) share of baseline exports on blocked routes (static)
+    # the block's random inputs and blocked pass shares, for the market channel (None outside the engine loop)
+    severity: np.ndarray | None = None       # (B, K) sampled severities
+    on: np.ndarray | None = None             # (B, P) bool: package occurred and switched on in the variant
+    blocked_class_share: np.ndarray | None = None  # (B, C) blocked share u_c of each pass class
 
 
 def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float | None = None,
-                    max_iter: int = 2000) -> BlockOutput:
+                    max_iter: int = MAX_ITER, aa_depth: int = AA_DEPTH) -> BlockOutput:
     """Propagate one block of draws. ``sev`` (B, K) severities; ``on`` (B, P) package active in the draw.
 
     Every draw is computed by the same instructions whatever the other draws of the block are (the
@@ -564,7 +624,7 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
     B = sev.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
-    dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, sev, on, tol, max_iter)
+    dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, sev, on, tol, max_iter, aa_depth=aa_depth)
     dxT *= f[None, :]
     tradeT *= f[None, None, :]
     gdp = (dxT.T * plan.va[None, :]).reshape(B, R, S).sum(axis=2)
@@ -574,7 +634,7 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
 
 
 def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None,
-                   keep: int | None = None, extras: dict | None = None):
+                   keep: int | None = None, extras: dict | None = None, aa_depth: int = AA_DEPTH):
     """One block, draws-last and before the horizon fraction: ``dxT`` (n, B) output lost, ``tradeT``
     (R, R, B) bilateral trade lost, ``f`` (B,), ``converged``, ``iterations``, ``uT`` (C, B) blocked share
     of each pass class. ``ws``: the calling thread's :func:`_workspace` (its arrays are overwritten by the
@@ -586,7 +646,7 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     if model.WORKSPACE and (ws is None or ws["B"] != sev.shape[0]):
         ws = _workspace(plan, sev.shape[0], keep=False)
     ctx = models.RunContext(tol, max_iter, ws if model.WORKSPACE else None, keep, _map_sub_batches, SUB_BATCH,
-                            AA_DEPTH, DAYS_PER_MONTH, extras)
+                            aa_depth, DAYS_PER_MONTH, extras)
     return model.propagate(plan, sev, on, ctx)
 
 
@@ -612,14 +672,8 @@ def _map_sub_batches(fn, starts) -> None:
 def _single_numba_thread():
     """numba's thread count (thread-local) at 1 inside, restored after: a task may run in the caller's
     own thread (one item, or nested), whose later runs must keep all their threads."""
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with runtime.numba_threads(1):
         yield
-    finally:
-        numba.set_num_threads(before)
 
 
 _WORKER = threading.local()
@@ -648,24 +702,11 @@ def _map_tasks(fn, items) -> None:
         finally:
             _WORKER.busy = False
 
-    pool = _pool(workers)
+    pool = runtime.thread_pool(workers)
     for fut in [pool.submit(task, it) for it in items]:
         fut.result()
 
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(workers: int):
-    """A process-wide thread pool, kept between calls (its threads keep their scratch buffers)."""
-    global _POOL
-    from concurrent.futures import ThreadPoolExecutor
-
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shockmodel")
-        return _POOL
 
 
 # --- chunks and streamed reductions -----------------------------------------------------------------
@@ -713,7 +754,7 @@ def _loss_scale(baseline: np.ndarray) -> np.ndarray:
 
 def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int,
               variants: np.ndarray, market=None, *, tol: float | None = None, counts=None,
-              out: ChunkResult | None = None) -> ChunkResult:
+              out: ChunkResult | None = None, max_iter: int = MAX_ITER, aa_depth: int = AA_DEPTH) -> ChunkResult:
     """Run blocks ``first_block ..`` (clipped at ``draws``) under every variant.
 
     ``variants``: (V, P) bool, packages switched on in each variant. ``market``: optional callable
@@ -730,11 +771,14 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     block. ``out``:
     optional result to write into (the serial driver passes views of its accumulator's arrays, so the
     draws are written once, where they stay, instead of into fresh arrays that are then copied).
+    ``tol``, ``max_iter``, ``aa_depth``: the constrained solver's settings (kernels/structs.SolverOptions;
+    ``tol`` None: ``DEFAULT_TOL`` of the plan's precision).
     """
     V = variants.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
+    solver = structs.SolverOptions(float(tol), int(max_iter), int(aa_depth))
     start = first_block * BLOCK
     stop = min(draws, (first_block + n_blocks) * BLOCK)
     N = max(stop - start, 0)
@@ -784,7 +828,7 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
         # multi-megabyte arrays per chunk cost more in page faults than the counting itself)
         h = sets[r] if r < len(sets) else _scratch_counts(count_shapes(V, n, R))
         while (q := next_block()) is not None:
-            _run_block(plan, seed, first_block, int(q), draws, start, variants, market, tol, res, *h)
+            _run_block(plan, seed, first_block, int(q), draws, start, variants, market, solver, res, *h)
         hists[r] = h
 
     _map_tasks(run, range(n_runs))
@@ -793,23 +837,19 @@ def run_chunk(plan: Plan, seed: int, first_block: int, n_blocks: int, draws: int
     return res
 
 
-_SCRATCH = threading.local()
-
-
-_WS_KEYS: dict[int, tuple[Plan, tuple]] = {}
 
 
 def _workspace_key(plan: Plan, B: int) -> tuple:
     """What a workspace's sizes depend on, computed once per plan (10-50 us, too much per block). The
     entry holds the plan, so its id is not reused while the entry exists."""
-    hit = _WS_KEYS.get(id(plan))
+    hit = runtime.WORKSPACE_KEYS.get(id(plan))
     if hit is None or hit[0] is not plan:
         cls = plan.classes
         key = (plan.n_regions, plan.n_sectors, cls.n_classes, plan.n_shocks, plan.n_packages, len(plan.trade_cols),
                len(plan.fd_cols), tuple(int(r) for r in np.diff(cls.Q_ptr)), np.dtype(plan.gemm_dtype).str)
-        if len(_WS_KEYS) >= 16:
-            _WS_KEYS.clear()
-        hit = _WS_KEYS[id(plan)] = (plan, key)
+        if len(runtime.WORKSPACE_KEYS) >= 16:
+            runtime.WORKSPACE_KEYS.clear()
+        hit = runtime.WORKSPACE_KEYS[id(plan)] = (plan, key)
     return (*hit[1], B)
 
 
@@ -821,16 +861,17 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
 
     R, S, cls = plan.n_regions, plan.n_sectors, plan.classes
     shape = _workspace_key(plan, B)
-    cache = getattr(_SCRATCH, "workspaces", None)
+    cache = getattr(runtime.scratch, "workspaces", None)
     if keep and cache is not None and shape in cache:
         return cache[shape]
     f64, g = leontief_work_sizes(plan.n_shocks, plan.n_packages, S, len(plan.trade_cols), len(plan.fd_cols),
                                  cls.n_classes, R * S, cls.Q_ptr, B)
     ws = {"B": B, "dxT": np.empty((R * S, B)), "tradeT": np.empty((R, R, B)), "f": np.empty(B),
           "uT": np.empty((cls.n_classes, B)), "work": np.empty(f64), "work_g": np.empty(g, dtype=plan.gemm_dtype)}
+    ws["kernel"] = structs.LeontiefWork(ws["dxT"], ws["tradeT"], ws["f"], ws["uT"], ws["work"], ws["work_g"])
     if keep:
         if cache is None or len(cache) >= 4:
-            cache = _SCRATCH.workspaces = {}
+            cache = runtime.scratch.workspaces = {}
         cache[shape] = ws
     return ws
 
@@ -838,10 +879,10 @@ def _workspace(plan: Plan, B: int, keep: bool = True) -> dict:
 def _scratch(name: str, shape: tuple, dtype=np.int64) -> np.ndarray:
     """An array of ``shape`` kept per thread and name, zeroed when made; its callers overwrite it (the
     reduction's scratch). Histogram sets have their own (:func:`_scratch_counts`)."""
-    buf = getattr(_SCRATCH, name, None)
+    buf = getattr(runtime.scratch, name, None)
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = np.zeros(shape, dtype=dtype)
-        setattr(_SCRATCH, name, buf)
+        setattr(runtime.scratch, name, buf)
     return buf
 
 
@@ -849,7 +890,7 @@ _NO_MARKET = np.empty((BLOCK, 0))   # u_market of a block without a market chann
 
 
 def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, start: int, variants: np.ndarray,
-               market, tol: float, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
+               market, solver: structs.SolverOptions, res: ChunkResult, out_hist: np.ndarray, trade_hist: np.ndarray,
                headline_hist: np.ndarray, out_rng: np.ndarray, trade_rng: np.ndarray, head_rng: np.ndarray) -> None:
     """Sample, propagate and reduce block ``first_block + q`` of a chunk into ``res`` and a histogram set
     (:func:`new_counts`)."""
@@ -875,27 +916,32 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         extras = {"_seed_block": (seed, first_block + q)}
-        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, tol, 2000, ws, keep=k,
-                                                                   extras=extras)
+        dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, solver.tol, solver.max_iter,
+                                                                   ws, keep=k, extras=extras, aa_depth=solver.aa_depth)
         _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
+        if market is not None and getattr(market, "feedback", None) is not None:   # demand feedback, second round
+            market.second_round(plan, dxT, f, smp.severity, on, uT, smp.u_market)
         t = _lap("propagation", t)
-        reduce_block(dxT, tradeT, f, plan.va, plan.n_sectors, plan.out_scale, plan.trade_scale, plan.head_scale,
-                     HIST_SHIFT, HIST_FIRST_KEY, k, res.gdp_loss[v, a:b], res.exports_lost[v, a:b], out_hist[v],
-                     trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v], head_rng[v],
-                     res.output_block_sums[v, q], res.trade_block_sums[v, q],
-                     res.headline_block_sums[v, q], res.headline_block_sumsq[v, q],
+        reduce_block(dxT, tradeT, f, plan.n_sectors, k, plan.scales, HIST_SPEC,
+                     structs.DrawLosses(res.gdp_loss[v, a:b], res.exports_lost[v, a:b]),
+                     structs.Histograms(out_hist[v], trade_hist[v], headline_hist[v], out_rng[v], trade_rng[v],
+                                        head_rng[v]),
+                     structs.BlockSums(res.output_block_sums[v, q], res.trade_block_sums[v, q],
+                                       res.headline_block_sums[v, q], res.headline_block_sumsq[v, q]),
                      _scratch("reduce_work", ((2 * plan.n_regions + 4) * BLOCK,), np.float64))
         res.horizon_fraction[v, a:b] = f[:k]
         res.converged[v, a:b] = converged[:k]
         res.iterations[v, a:b] = iterations[:k]
         t = _lap("reduction", t)
         if market is not None:
-            out = BlockOutput(dx=dxT.T[:k], trade=tradeT.transpose(2, 0, 1)[:k], gdp_loss=res.gdp_loss[v, a:b],
-                              horizon_fraction=f[:k], converged=converged[:k], iterations=iterations[:k],
-                              blocked_export_share=(plan.blocked_weight.T @ uT).T[:k])
-            for name, arr in market(plan, out, smp.u_market[:k]).items():
+            # the whole block (cut afterwards), so a draw's market numbers do not depend on the draw count
+            out = BlockOutput(dx=dxT.T, trade=tradeT.transpose(2, 0, 1), gdp_loss=None, horizon_fraction=f,
+                              converged=converged, iterations=iterations,
+                              blocked_export_share=(plan.blocked_weight.T @ uT).T,
+                              severity=smp.severity, on=on, blocked_class_share=uT.T)
+            for name, arr in market(plan, out, smp.u_market).items():
                 buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
-                buf[v, a:b] = arr
+                buf[v, a:b] = arr[:k]
             t = _lap("market", t)
     if t:
         _count("blocks")
@@ -946,8 +992,8 @@ class RawResult:
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     streams: dict = field(default_factory=dict)   # name -> (V, 2, X...) sums and sums of squares over all draws
     wall_seconds: float = 0.0
-    #: name -> (V, draws, X): the market series of every draw, for their statistics whatever ``kept`` is
-    #: (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
+    #: name -> (V, draws, X): the market series (3-D extras) of every draw, for their statistics whatever
+    #: ``kept`` is (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
     extras_all: dict = field(default_factory=dict)
 
     @property
@@ -1053,10 +1099,17 @@ class Accumulator:
             flat = r.streams[name].reshape(parts.shape[0], -1)
             _add_in_order(flat, parts.reshape(parts.shape[0], parts.shape[1], -1))
         for name, arr in c.extras.items():
-            if name not in r.extras_all:
-                r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
-                r.extras[name] = r.extras_all[name][:, : r.kept]
-            r.extras_all[name][:, a: a + arr.shape[1]] = arr
+            if arr.ndim == 3:   # a market series (V, N, X): every draw kept for its exact statistics
+                if name not in r.extras_all:
+                    r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
+                    r.extras[name] = r.extras_all[name][:, : r.kept]
+                r.extras_all[name][:, a: a + arr.shape[1]] = arr
+                continue
+            # a time path (V, N, M, R): the kept draws only (its moments are streamed over every draw)
+            if name not in r.extras:
+                r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
+            if b > a:
+                r.extras[name][:, a:b] = arr[:, : b - a]
         self._next_block += c.output_block_sums.shape[1]
 
     def counts(self) -> HistSet:
@@ -1087,18 +1140,8 @@ def merge_chunks(plan: Plan, chunks: Sequence[ChunkResult], draws: int, seed: in
 
 
 def blas_single_thread():
-    """Context keeping BLAS on one thread: its spinning worker threads otherwise fight numba's prange
-    threads for the cores (docs/performance.md, "threads and BLAS")."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:   # finding the loaded BLAS libraries costs ~3 ms: once per process
-        import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded, so it is limited too
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_BLAS_CONTROLLER = None
+    """Context keeping BLAS on one thread (runtime.blas_single_thread), restoring its settings on exit."""
+    return runtime.blas_single_thread()
 
 
 def chunk_blocks(chunk_size: int | None) -> int:
@@ -1148,9 +1191,6 @@ def _prime_allocator() -> None:
         np.empty(16 * 2**20, dtype=np.uint8)
 
 
-_COUNT_POOL: dict[tuple, list] = {}
-_COUNT_POOL_LOCK = threading.Lock()
-_COUNT_POOL_BYTES = 256 * 2**20   #: at most this much kept (a wiod2011 set is 43 MB, a default set 7 MB)
 
 
 def count_shapes(V: int, n: int, R: int) -> tuple[tuple[int, ...], ...]:
@@ -1206,9 +1246,9 @@ def drain_set(total: HistSet, part: HistSet) -> None:
 def _scratch_counts(shapes: tuple[tuple[int, ...], ...]) -> HistSet:
     """A histogram set kept per thread (zeroed: whoever counts into it drains it, :func:`drain_set`)."""
     key = ("counts", shapes)
-    sets = getattr(_SCRATCH, "counts", None)
+    sets = getattr(runtime.scratch, "counts", None)
     if sets is None or sets[0] != key:
-        sets = _SCRATCH.counts = (key, new_counts(shapes))
+        sets = runtime.scratch.counts = (key, new_counts(shapes))
     return sets[1]
 
 
@@ -1219,8 +1259,8 @@ def take_counts(shapes: tuple[tuple[int, ...], ...]) -> HistSet:
     sparsely written histograms costs several ms of that per run, against ~20 ms for the whole of a
     10,000-draw leontief run. Sets come back through :func:`give_counts`, zeroed (only where they
     were written: pages never written stay unmapped)."""
-    with _COUNT_POOL_LOCK:
-        free = _COUNT_POOL.get(shapes)
+    with runtime.COUNT_POOL_LOCK:
+        free = runtime.COUNT_POOL.get(shapes)
         if free:
             return free.pop()
     return new_counts(shapes)
@@ -1236,32 +1276,40 @@ def give_counts(counts: HistSet, zeroed: bool = False) -> None:
             clear_counts(hist, rng)
     shapes = tuple(a.shape for a in counts.hists)
     size = sum(a.nbytes for a in counts)
-    with _COUNT_POOL_LOCK:
-        kept = sum(a.nbytes for sets in _COUNT_POOL.values() for c in sets for a in c)
-        if kept + size <= _COUNT_POOL_BYTES:
-            _COUNT_POOL.setdefault(shapes, []).append(counts)
+    with runtime.COUNT_POOL_LOCK:
+        kept = sum(a.nbytes for sets in runtime.COUNT_POOL.values() for c in sets for a in c)
+        if kept + size <= runtime.COUNT_POOL_BYTES:
+            runtime.COUNT_POOL.setdefault(shapes, []).append(counts)
 
 
 def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model: str = "constrained",
              chunk_size: int | None = None, variants: Mapping[str, Sequence[str]] | None = None,
              critical: np.ndarray | None = None, threads: int | None = None, market=None,
              progress: Callable[[int], None] | None = None, tol: float | None = None,
-             keep_draws: int | None = KEEP_DRAWS, precision: str = "float64") -> RawResult:
+             keep_draws: int | None = KEEP_DRAWS, precision: str = "float64", max_iter: int = MAX_ITER,
+             aa_depth: int = AA_DEPTH) -> RawResult:
     """Run ``draws`` Monte Carlo draws of ``compiled`` on ``mrio`` serially, chunk by chunk.
 
     Memory is bounded by the chunk size plus the per-draw arrays of the first ``keep_draws`` draws (None:
     all); every statistic over all draws is streamed (histograms and sums), so memory stays flat however
     many draws are asked for. ``progress(n)`` is called with the number of draws finished after each chunk.
     ``precision`` "float32" runs the matrix products in single precision (tolerance ``DEFAULT_TOL``).
+    ``tol``, ``max_iter``, ``aa_depth``: the constrained solver's settings. ``threads``: numba threads for
+    this run; the caller's thread count, and BLAS's settings (one thread during the run), are restored
+    afterwards (runtime.numba_threads, runtime.blas_single_thread).
     """
     if draws < 1:
         raise UserError(f"draws must be at least 1, got {draws}", field="draws")
     if keep_draws is not None and keep_draws < 1:
         raise UserError(f"keep_draws must be at least 1, got {keep_draws}", field="keep_draws")
-    if threads is not None:
-        import numba
+    with runtime.numba_threads(threads):
+        return _simulate(compiled, mrio, draws, seed, model, chunk_size, variants, critical, market, progress, tol,
+                         keep_draws, precision, max_iter, aa_depth)
 
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+def _simulate(compiled, mrio, draws, seed, model, chunk_size, variants, critical, market, progress, tol, keep_draws,
+              precision, max_iter, aa_depth) -> RawResult:
+    """:func:`simulate` at the numba thread count the caller set."""
     t0 = time.perf_counter()
     _prime_allocator()
     plan = cached_plan(compiled, mrio, model, critical, precision)
@@ -1279,7 +1327,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     with blas_single_thread():
         for first in range(0, n_blocks, per_chunk):
             nb = min(per_chunk, n_blocks - first)
-            acc.add(run_chunk(plan, seed, first, nb, draws, vmat, market, tol=tol, counts=counts,
+            acc.add(run_chunk(plan, seed, first, nb, draws, vmat, market, tol=tol, max_iter=max_iter, aa_depth=aa_depth,
+                              counts=counts,
                               out=acc.chunk_views(first, nb)))
             if progress is not None:
                 progress(min(draws, (first + per_chunk) * BLOCK))

@@ -1,63 +1,56 @@
-"""The market channel (L4): commodity price changes and equity-index drawdowns, per Monte Carlo draw.
+"""The market channel (L4): two-sided commodity prices, discounted equity valuations, per Monte Carlo draw.
 
-The engine (L3) propagates a scenario through the input-output table and hands this module, per draw,
-the world supply of each table sector that was withdrawn, the output lost by every industry, the value
-added lost by every region and which regions are under financial sanctions. This module turns them into
+The engine (L3) propagates a scenario and hands the market hook (``pipeline.MarketHook``), per block of
+draws, the output lost by every industry, the sampled severities, which packages are on, and the blocked
+share of every pass class. This module turns them into
 
-* ``price_change_pct`` (draw, commodity): the short-run price change of energy, food, metals and chips;
-* ``equity_drawdown_pct`` (draw, index): the fall of the main equity index of each region, as seen by a
-  foreign (e.g. US- or EU-based) holder.
+* ``price_change_pct`` (draw, commodity): the short-run price change of energy (gas by regional market),
+  food, metals and chips; it may be negative (demand lost) or positive (supply withdrawn);
+* ``equity_drawdown_pct`` (draw, index): the fall in value of the main equity index of each region for a
+  foreign holder; negative values are gains;
+* ``price_at_bound`` and ``equity_closed`` (0/1 per draw): whether a price sits at a historical bound and
+  whether an index is closed to foreign holders by an explicit financial shock.
 
 Parameters live in ``params/markets/<name>.toml`` (every number cited or marked "assumption"); they are
 validated on load (:func:`load_market_params`, errors are one-line :class:`~shockmodel.errors.UserError`
-naming file and field), resolved against a table (:func:`compile_market_params`) and sampled from the
-engine's uniforms with inverse CDFs (:func:`sample_market_draws`), so every draw is reproducible from
-``u`` alone. numpy and scipy.special only: no xarray, matplotlib, click or numba here.
+naming file and field), resolved against a table (:func:`compile_market_params`) and a scenario
+(:func:`compile_scenario_markets`), and sampled from the engine's uniforms with inverse CDFs
+(:func:`sample_market_draws`), so every draw is reproducible from ``u`` alone. numpy and scipy only.
 
-Equations
----------
-**Commodity prices** (constant-elasticity inverse demand; e.g. Kilian & Murphy 2014, Caldara, Cavallo &
-Iacoviello 2019 for oil; Roberts & Schlenker 2013 for food calories). For commodity ``c`` mapped to the
-table sectors ``S_c``::
+The equations are numbered as in docs/model-markets.md (M1-M14); in short:
 
-    q      = sum_{s in S_c} supply_withdrawn[s] / sum_{s in S_c} world_supply0[s]      in [0, 1]
-    e      = e_d + e_s          (sampled |short-run demand elasticity| + short-run supply elasticity)
-    %dP    = 100 * ((1 - q) ** (-1 / e) - 1),   capped at max_price_change_pct
+**Prices** (M1-M6). For commodity ``c`` (table sectors ``S_c``, market regions ``G_c``: all regions for a
+world market, a regional gas market otherwise), over the deliveries ``D0[i, m]`` (intermediate plus final
+sales of industry ``i`` to buyer region ``m``)::
 
-Derivation: demand ``Q_d = P^(-e_d)``, the supply left after the withdrawal ``Q_s = (1 - q) P^(e_s)``
-(baseline price and quantity normalised to 1); clearing gives ``P = (1 - q)^(-1/(e_d + e_s))``. With no
-supply response (``e_s = 0``) this is the pure inverse demand curve of the issue. ``%dP`` is zero at
-``q = 0``, non-decreasing in ``q`` and decreasing in ``e``. The cap stands for what bounds a real price
-spike that a constant elasticity does not see: demand destruction at extreme prices, strategic-reserve
-releases (IEA collective actions of March and April 2022: 182.7 million barrels), rationing and price
-controls. Computed in logs (``-log1p(-q) / e``) so ``q -> 1`` gives the cap, never an overflow.
+    supply lost at source   W_m = f sum_i (1 - cap_i) D0[i, m] + f sum_k u_k D0_k[m]     (capacity, blocked
+                                                                                          flows not rerouted)
+    demand lost             U_m = max(sum_j A_(s, j) dx_j + f (1 - dem_m) Y0_m,   f a_m M0_m)
+    q_s = sum_{m in G} W_m / sum_{m in G} D0_m,  q_d = sum_{m in G} U_m / sum_{m in G} D0_m
+    regional market         q <- (1 - a) q_G + a q_world          (limited LNG arbitrage, a sampled)
+    strategic stocks        q_s <- max(0, q_s - r)                (r sampled, IEA collective action)
+    P1 / P0 = ((1 - q_d) / (1 - q_s)) ** (1 / (e_d + e_s))       (clipped to historical bounds)
 
-**Equity drawdowns** (reduced form; one index ``i`` with sector weights ``w_k`` on table sectors or
-sector groups ``k`` and the rest ``w_other = 1 - sum_k w_k``)::
+with ``cap`` the capacity multipliers and ``dem`` the final-demand multipliers of the draw, ``u_k`` the
+blocked share of pass class ``k`` (after re-sourcing), ``f`` the horizon fraction, ``dx`` the output lost
+(already horizon-scaled), ``a_m`` the share of buyer ``m``'s imports that are blocked from *every* supplier
+(a blockaded importer leaves the world market) and ``M0_m`` its imports. Derivation: demand
+``Q_d = (1 - q_d) P^(-e_d)``, supply ``Q_s = (1 - q_s) P^(e_s)``; clearing gives the formula. It is zero
+at ``q_s = q_d = 0``, increasing in ``q_s``, decreasing in ``q_d`` (Kilian 2009, AER 99(3); Caldara,
+Cavallo & Iacoviello 2019, JME 103; Baumeister & Hamilton 2019, AER 109(5)).
 
-    e_k    = output-weighted mean over (r in regions_i, s in k) of output_loss_ratio[r, s]   in [0, 1]
-    g_i    = value-added-weighted mean over r in regions_i of gdp_loss_ratio[r]             in [0, 1]
-    F_i    = sum_k w_k e_k + w_other g_i                                 (earnings-weighted loss, [0, 1])
-    h_i    = min(1, g_i / risk_premium_full_at_gdp_loss)                 (how hard the region is hit)
-    D_i    = min(100, 100 * min(1, L_i * F_i) + RP_i * h_i)
-    D_i    = max(D_i, U_i)  if the index's regions are sanctioned and the market is closed to foreigners
+**Equity** (M7-M11), index ``i`` with sector loadings ``w_(r, s)`` and the rest ``w_other`` on GDP::
 
-``L_i`` is the sampled "operating leverage": the elasticity of the index's equity value to its sectors'
-output loss over the horizon (operating leverage, Mauboussin et al. 2016; Novy-Marx 2011, times how
-persistent the market judges the loss to be). ``RP_i`` is a sampled risk-premium shock in percent
-(24 Feb 2022: DAX -3.6%, MOEX -33%), scaled by ``h_i`` so that a zero shock gives exactly zero and a tiny
-numerical GDP loss gives a tiny premium (no jump). The risk-premium shocks of all indices share a
-Gaussian-copula common factor (``risk_premium_correlation``): geopolitical risk-offs are global.
-A region under financial sanctions (the engine's ``sanctioned`` flag; for a multi-region index the
-regions holding more than half of its value added) is uninvestable for foreign holders with probability
-``sanction_closure``; the foreign holder then loses at least ``U_i = uninvestable_loss_pct`` (sampled:
-MOEX 2022, MSCI removed Russia at a price "effectively zero"). ``0 <= D_i <= 100`` always, and ``D_i`` is
-non-decreasing in every loss. Only losses are modelled: gains (higher commodity prices lifting producers'
-earnings, negative losses) are clipped to zero.
+    revenue loss   F_i = sum w_(r, s) [1 - (1 + pi_(r, s)) (1 - o_(r, s))] + w_other g_i     (may be < 0)
+    earnings loss  l_i = L_i F_i                                  (operating leverage L_i, sampled)
+    PV loss        V_i = ey_i l_i / (1 + g + ey_i - phi_i (1 + g))   (Gordon growth, persistence phi_i)
+    risk premium   d_i = h_w c + h_i p_i   (pp; one common factor c per draw, local premium p_i)
+    value change   %dV_i = 100 (max(0, 1 - V_i) exp(-d_i / (100 ey_i)) - 1),   drawdown = -%dV_i
+    closed         drawdown = max(drawdown, U_i) if an explicit financial shock closes the market
 
-Uniform layout (columns of ``u``, see :func:`market_uniform_layout`): commodity demand elasticities (C),
-commodity supply elasticities (C), index leverages (I), index risk premia (I), index closure events (I),
-index uninvestable losses (I), and one common risk-premium factor: ``2 C + 4 I + 1`` in all.
+``o`` is the output-loss ratio, ``pi`` the revenue-weighted price change of the commodities the industry
+sells, ``ey`` the earnings yield (so the equity duration is ``1 / ey``), ``h`` the hit ramps (GDP loss over
+a threshold, capped at 1). Zero shock gives exactly zero; gains are allowed.
 """
 
 from __future__ import annotations
@@ -77,7 +70,7 @@ import numpy as np
 from scipy import special
 
 from shockmodel import sampling
-from shockmodel.scenario import DIST_PARAMS
+from shockmodel.scenario import DIST_PARAMS, FINANCIAL_KINDS
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -85,26 +78,11 @@ if TYPE_CHECKING:  # the MRIO class is only needed for type hints; compile uses 
     from shockmodel.mrio import MRIO
 
 __all__ = [
-    "DISTRIBUTIONS",
-    "MarketParamsError",
-    "MarketDistribution",
-    "Commodity",
-    "EquityIndex",
-    "MarketParams",
-    "CompiledMarkets",
-    "MarketDraws",
-    "markets_dir",
-    "list_market_params",
-    "load_market_params",
-    "market_params_from_dict",
-    "format_market_params",
-    "n_market_uniforms",
-    "market_uniform_layout",
-    "compile_market_params",
-    "sample_market_draws",
-    "withdrawn_share",
-    "price_change_pct",
-    "equity_drawdown_pct",
+    "DISTRIBUTIONS", "FINANCIAL_KINDS", "MarketParamsError", "MarketDistribution", "Commodity", "EquityIndex", "FeedbackParams",
+    "MarketParams", "CompiledMarkets", "ScenarioMarkets", "MarketDraws", "markets_dir", "list_market_params",
+    "load_market_params", "market_params_from_dict", "format_market_params", "n_market_uniforms",
+    "market_uniform_layout", "compile_market_params", "compile_scenario_markets", "sample_market_draws",
+    "withdrawn_shares", "price_change_pct", "commodity_prices", "revenue_lost", "equity_drawdown_pct", "cell_losses",
     "market_outcomes",
 ]
 
@@ -202,15 +180,20 @@ def _g(x: float) -> str:
 # ------------------------------------------------------------------------------------------------
 # Parameter dataclasses
 # ------------------------------------------------------------------------------------------------
+_ZERO = MarketDistribution("fixed", (0.0,))
+
+
 @dataclass(frozen=True)
 class Commodity:
-    """One commodity whose world price responds to the supply withdrawn from its table sectors.
+    """One commodity whose price clears supply withdrawn at source against demand lost (module docstring).
 
-    ``name`` is the identifier (the TOML key, e.g. ``"crude_oil"``); ``sectors`` are default-table sector
-    names or groups (``("MIN_ENERGY",)``; on ``wiod2011`` they resolve through the table's groups);
-    ``elasticity`` is the absolute short-run price elasticity of demand (> 0), ``supply_elasticity`` the
-    short-run supply response of unaffected producers (>= 0, default 0); ``max_price_change_pct`` caps the
-    price rise (demand destruction, strategic reserves).
+    ``sectors``: table sectors or groups of its quantity signal; ``market``: the regions of a regional
+    market (empty: the world market); ``arbitrage``: the share ``a`` of the world balance that reaches a
+    regional market (LNG); ``elasticity`` |short-run demand elasticity| (> 0); ``supply_elasticity``
+    (>= 0); ``stock_release``: strategic stocks released, as a share of the market's annual supply;
+    ``max_price_change_pct`` / ``min_price_change_pct``: historical bounds (no upper bound when none is
+    known); ``revenue_share``: share of the
+    producing industries' revenue that this price moves (for equity earnings).
     """
 
     name: str
@@ -218,28 +201,35 @@ class Commodity:
     elasticity: MarketDistribution
     max_price_change_pct: float
     source: str
-    supply_elasticity: MarketDistribution = field(default_factory=lambda: MarketDistribution.fixed(0.0))
+    supply_elasticity: MarketDistribution = _ZERO
+    min_price_change_pct: float = -100.0
+    market: tuple[str, ...] = ()
+    arbitrage: MarketDistribution = _ZERO
+    stock_release: MarketDistribution = _ZERO
+    revenue_share: float = 0.0
     description: str = ""
 
 
 @dataclass(frozen=True)
 class EquityIndex:
-    """The main equity index of one region (or of a few regions, e.g. EURO STOXX 50 on EUR + DEU).
+    """The main equity index of one region (or a few, e.g. EURO STOXX 50 on EUR + DEU).
 
-    ``sector_weights`` maps table sectors or sector groups to index weights in [0, 1] summing to at most
-    1; the rest (:attr:`other_weight`) follows the regions' broad value-added loss. ``leverage`` is the
-    operating leverage (>= 0), ``risk_premium_pct`` the extra drawdown in percent when the region is hit,
-    ``sanction_closure`` the probability in [0, 1] that the market is uninvestable for foreign holders when
-    its region is sanctioned, and then ``uninvestable_loss_pct`` (in [0, 100]) their loss at least.
+    ``sector_weights`` maps table sectors or groups to index weights in [0, 1] summing to at most 1; the
+    rest follows the regions' value-added loss. ``operating_leverage`` (>= 0): % change in earnings per %
+    change in revenue; ``earnings_persistence`` phi in [0, 1]: share of a year's earnings loss still there
+    the next year; ``earnings_yield`` ey in (0, 1); ``local_risk_premium_pp``: extra risk premium in
+    percentage points when the home region is hit; ``uninvestable_loss_pct``: a foreign holder's loss when
+    an explicit financial shock closes the market.
     """
 
     key: str
     name: str
     regions: tuple[str, ...]
     sector_weights: Mapping[str, float]
-    leverage: MarketDistribution
-    risk_premium_pct: MarketDistribution
-    sanction_closure: float
+    operating_leverage: MarketDistribution
+    earnings_persistence: MarketDistribution
+    earnings_yield: float
+    local_risk_premium_pp: MarketDistribution
     uninvestable_loss_pct: MarketDistribution
     source: str
     description: str = ""
@@ -249,17 +239,27 @@ class EquityIndex:
 
     @property
     def region(self) -> str:
-        """The regions as one label (``"USA"``, or ``"EUR+DEU"`` for several)."""
         return "+".join(self.regions)
 
     @property
     def other_weight(self) -> float:
-        """Weight of the rest of the index, shocked by the regions' value-added (GDP) loss."""
         return max(0.0, 1.0 - sum(self.sector_weights.values()))
 
-    def __hash__(self) -> int:  # the mapping field is not hashable: hash its items (equal objects, equal hashes)
-        return hash((self.key, self.name, self.regions, tuple(self.sector_weights.items()), self.leverage,
-                     self.risk_premium_pct, self.sanction_closure, self.uninvestable_loss_pct, self.source))
+    def __hash__(self) -> int:
+        return hash((self.key, self.name, self.regions, tuple(self.sector_weights.items()), self.earnings_yield))
+
+
+@dataclass(frozen=True)
+class FeedbackParams:
+    """Second-round demand feedback (shockmodel.feedback): ``mpc`` marginal propensity to consume out of
+    the region's income loss (Type-II closure); ``tot_pass`` share of a terms-of-trade income change that
+    reaches spending; ``investment_semi_elasticity``: % fall of investment demand per percentage point of
+    the common risk premium."""
+
+    mpc: MarketDistribution = _ZERO
+    tot_pass: MarketDistribution = _ZERO
+    investment_semi_elasticity: MarketDistribution = _ZERO
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -272,9 +272,12 @@ class MarketParams:
     name: str = ""
     description: str = ""
     source: str = ""
-    risk_premium_full_at_gdp_loss: float = 0.02
-    risk_premium_correlation: float = 0.0
+    common_risk_premium_pp: MarketDistribution = _ZERO
+    risk_full_at_gdp_loss: float = 0.02
+    risk_full_at_world_gdp_loss: float = 0.005
+    earnings_growth: float = 0.04
     equity_source: str = ""
+    feedback: FeedbackParams = field(default_factory=FeedbackParams)
     sha256: str = ""
 
     @property
@@ -288,17 +291,20 @@ class MarketParams:
 
 @dataclass(frozen=True, eq=False)
 class CompiledMarkets:
-    """Market parameters resolved against one table: index arrays for :func:`market_outcomes`.
+    """Market parameters resolved against one table. ``C`` commodities, ``I`` indices, ``R`` regions,
+    ``S`` sectors, ``n = R S``; ``Sc`` the distinct commodity sectors and ``cells = R Sc`` the (buyer region,
+    commodity sector) cells where supply and demand are counted.
 
-    Shapes: ``C`` commodities, ``I`` indices, ``R`` regions, ``S`` sectors of the table.
-
-    commodity_mask : (C, S) float 0/1, the table sectors of each commodity
-    max_price_change_pct : (C,) caps
-    sector_loading : (I, R, S) weight of ``output_loss_ratio[r, s]`` in the index's loss ``F``
-        (sector weight times the industry's share of baseline output within the weighted sector group)
-    residual_loading : (I, R) weight of ``gdp_loss_ratio[r]`` in ``F`` (``w_other`` times value-added share)
-    region_share : (I, R) value-added share of each region in the index's regions (rows sum to 1)
-    sanction_closure : (I,) probabilities
+    csec : (Sc,) table sector of each commodity sector
+    cell_market : (cells, C) 1 where the cell belongs to the commodity's market (its sector, its regions)
+    cell_world : (cells, C) 1 where the cell holds the commodity's sector (any region)
+    deliv0 : (cells,) baseline deliveries D0 into the buyer region (intermediate + final, all suppliers)
+    imports0 : (cells,) the part of deliv0 from other regions
+    K_cap : (n, cells) deliveries of industry i into the cell (capacity loss -> supply lost)
+    K_der : (n, cells) input of the cell's sector per unit of output of buyer j in the cell's region
+    K_fd : (n, cells) final demand of the cell, at the (buyer, product) position of final-demand shocks
+    price_to_sector : (C, n) revenue share of commodity c in industry (r, s)'s sales
+    sector_loading : (I, n); residual_loading, region_share : (I, R)
     """
 
     params: MarketParams
@@ -309,19 +315,40 @@ class CompiledMarkets:
     commodity_names: tuple[str, ...]
     index_names: tuple[str, ...]
     index_keys: tuple[str, ...]
-    commodity_mask: np.ndarray
-    max_price_change_pct: np.ndarray
+    csec: np.ndarray
+    cell_market: np.ndarray
+    cell_world: np.ndarray
+    regional: np.ndarray
+    deliv0: np.ndarray
+    imports0: np.ndarray
+    K_cap: np.ndarray
+    K_der: np.ndarray
+    K_fd: np.ndarray
+    log_bounds: np.ndarray
+    price_to_sector: np.ndarray
     sector_loading: np.ndarray
     residual_loading: np.ndarray
     region_share: np.ndarray
-    sanction_closure: np.ndarray
-    risk_premium_full_at_gdp_loss: float
-    risk_premium_correlation: float
+    earnings_yield: np.ndarray
+    va_share: np.ndarray
+    va_ratio: np.ndarray
+    region_onehot: np.ndarray
+    x0: np.ndarray
+    gdp0: np.ndarray
+    A_eq: np.ndarray = None        # (n, I) F per unit of output lost: loadings / x0 + residual via value added
+    V_gdp: np.ndarray = None       # (n, R) value added lost per unit of output lost, by region
+    p_idx: np.ndarray = None       # industries whose revenue a commodity price moves
+    p_map: np.ndarray = None       # (C, |p_idx|) revenue shares there
+    p_load: np.ndarray = None      # (|p_idx|, I) their index loadings
+    y_own: np.ndarray = None       # (cells,) final demand of the cell's commodity by the buyer region
+    sampler: Any = None            # _ColumnSampler of the parameter columns
 
     def __post_init__(self) -> None:
-        for name_ in ("commodity_mask", "max_price_change_pct", "sector_loading", "residual_loading",
-                      "region_share", "sanction_closure"):
-            getattr(self, name_).setflags(write=False)
+        for k, v in self.__dict__.items():
+            if isinstance(v, np.ndarray):
+                v.setflags(write=False)
+        if self.sampler is None:
+            object.__setattr__(self, "sampler", _ColumnSampler.build(_column_dists(self.params)))
 
     @property
     def n_uniforms(self) -> int:
@@ -329,15 +356,68 @@ class CompiledMarkets:
 
 
 @dataclass(frozen=True, eq=False)
-class MarketDraws:
-    """Sampled market parameters for a batch of draws (all (B, C) or (B, I))."""
+class ScenarioMarkets:
+    """The scenario-specific arrays of the market channel (:func:`compile_scenario_markets`).
 
-    elasticity: np.ndarray           # (B, C) |demand elasticity|
-    supply_elasticity: np.ndarray    # (B, C)
-    leverage: np.ndarray             # (B, I)
-    risk_premium_pct: np.ndarray     # (B, I)
-    closure: np.ndarray              # (B, I) bool: closed to foreigners if the region is sanctioned
+    cap_cols, fd_cols, fin_cols : shock columns of capacity, final-demand and financial shocks
+    cap_mask : (K_cap, q) float 0/1 over the q commodity industries some capacity shock hits, K_cap (q, cells)
+    their deliveries (rows of ``CompiledMarkets.K_cap``); fd_mask : (K_fd, cells) float 0/1, final-demand
+    shocks on the (buyer, commodity) cells; fin_regions (K_fin, R)
+    shock_pkg : (K,) package of every shock
+    term_k, term_ps, term_inc : the factors ``1 - eff_k (1 - subst[pkg, s])`` of the commodity flow classes:
+        shock column, (package, sector) pair and (terms, flow classes) incidence
+    sub_cols, sub_inc : substitution shock columns and their (shocks, (package, sector) pairs) incidence
+    K_blk : (flow classes, cells) baseline imports of each commodity flow class into the cell
+    structure : the same incidences as CSR lists for the kernel (kernels.markets.CellStructure)
+    class_fd : (K_fd, n_classes) 1 where a final-demand shock covers the class's buyer cell
+    M_der : (n_classes, cells) demand for the cell's commodity lost per unit of w_c = 1 - pass_c dem_c: the
+        demand-driven (Leontief) output lost, (L Yc)[:, c], times the buyers' input coefficients
+    cut_idx : (cells, L) flow classes of the cell's suppliers (each at least 1% of its imports; padded by
+        repetition); has_imports : (cells,) 1 where the cell has such suppliers
+    """
+
+    structure: Any
+    class_fd: np.ndarray
+    M_der: np.ndarray
+    cap_cols: np.ndarray
+    cap_mask: np.ndarray
+    K_cap: np.ndarray
+    fd_cols: np.ndarray
+    fd_mask: np.ndarray
+    fin_cols: np.ndarray
+    fin_regions: np.ndarray
+    shock_pkg: np.ndarray
+    term_k: np.ndarray
+    term_ps: np.ndarray
+    term_inc: np.ndarray
+    sub_cols: np.ndarray
+    sub_inc: np.ndarray
+    K_blk: np.ndarray
+    cut_idx: np.ndarray
+    has_imports: np.ndarray
+
+    @property
+    def n_financial(self) -> int:
+        return len(self.fin_cols)
+
+
+@dataclass(frozen=True, eq=False)
+class MarketDraws:
+    """Sampled market parameters for a batch of draws."""
+
+    elasticity: np.ndarray             # (B, C) |demand elasticity|
+    supply_elasticity: np.ndarray      # (B, C)
+    arbitrage: np.ndarray              # (B, C)
+    stock_release: np.ndarray          # (B, C)
+    operating_leverage: np.ndarray     # (B, I)
+    earnings_persistence: np.ndarray   # (B, I)
+    local_risk_premium_pp: np.ndarray  # (B, I)
     uninvestable_loss_pct: np.ndarray  # (B, I)
+    common_risk_premium_pp: np.ndarray  # (B,)
+    mpc: np.ndarray                    # (B,)
+    tot_pass: np.ndarray               # (B,)
+    investment_semi_elasticity: np.ndarray  # (B,)
+    financial_u: np.ndarray            # (B, K_fin) uniforms of the financial-shock events
 
 
 # ------------------------------------------------------------------------------------------------
@@ -513,29 +593,96 @@ def _bounded(dist: MarketDistribution, ctx: _Ctx, fld: str, what: str, *, positi
     return dist
 
 
-_TOP_KEYS = ("name", "description", "source", "equity", "index_defaults", "commodities", "indices")
-_EQUITY_KEYS = ("risk_premium_full_at_gdp_loss", "risk_premium_correlation", "source")
-_INDEX_PARAM_KEYS = ("leverage", "risk_premium_pct", "sanction_closure", "uninvestable_loss_pct")
+_TOP_KEYS = ("name", "description", "source", "equity", "index_defaults", "commodities", "indices", "feedback")
+_EQUITY_KEYS = ("common_risk_premium_pp", "risk_full_at_gdp_loss", "risk_full_at_world_gdp_loss",
+                "earnings_growth", "source")
+_INDEX_PARAM_KEYS = ("operating_leverage", "earnings_persistence", "earnings_yield", "local_risk_premium_pp",
+                     "uninvestable_loss_pct")
 _DEFAULTS_KEYS = (*_INDEX_PARAM_KEYS, "source")
-_COMMODITY_KEYS = ("description", "sectors", "elasticity", "supply_elasticity", "max_price_change_pct",
-                   "source")
+_COMMODITY_KEYS = ("description", "sectors", "market", "arbitrage", "elasticity", "supply_elasticity",
+                   "stock_release", "max_price_change_pct", "min_price_change_pct", "revenue_share", "source")
 _INDEX_KEYS = ("name", "description", "region", "sector_weights", *_INDEX_PARAM_KEYS, "source")
+_FEEDBACK_KEYS = ("mpc", "tot_pass", "investment_semi_elasticity", "source")
+
+
+def _share(v: Any, ctx: _Ctx, fld: str, what: str) -> float:
+    p = _number(v, ctx, fld)
+    if not 0.0 <= p <= 1.0:
+        ctx.fail(fld, f"{what} must be in [0, 1], got {v!r}")
+    return p
 
 
 def _index_param(key: str, v: Any, ctx: _Ctx, fld: str):
-    if key == "sanction_closure":
-        if isinstance(v, bool):
-            return 1.0 if v else 0.0
+    if key == "earnings_yield":
         p = _number(v, ctx, fld)
-        if not 0.0 <= p <= 1.0:
-            ctx.fail(fld, f"sanction_closure is true/false or a probability in [0, 1], got {v!r}")
+        if not 0.0 < p < 1.0:
+            ctx.fail(fld, f"earnings_yield must be in (0, 1) (earnings / price), got {v!r}")
         return p
     dist = _distribution(v, ctx, fld)
-    if key == "leverage":
+    if key == "operating_leverage":
         return _bounded(dist, ctx, fld, "operating leverage", low=0.0)
-    if key == "risk_premium_pct":
-        return _bounded(dist, ctx, fld, "risk premium (percent)", low=0.0, high=100.0)
+    if key == "earnings_persistence":
+        return _bounded(dist, ctx, fld, "earnings persistence", low=0.0, high=1.0)
+    if key == "local_risk_premium_pp":
+        return _bounded(dist, ctx, fld, "risk premium (percentage points)", low=0.0, high=100.0)
     return _bounded(dist, ctx, fld, "uninvestable loss (percent)", low=0.0, high=100.0)
+
+
+def _commodity(key: str, c: Mapping, ctx: _Ctx) -> Commodity:
+    pre = f"commodities.{key}"
+    _table(c, ctx, pre)
+    _check_keys(c, _COMMODITY_KEYS, ("sectors", "elasticity", "source"), ctx, f"{pre}.")
+    el = _bounded(_distribution(c["elasticity"], ctx, f"{pre}.elasticity"), ctx, f"{pre}.elasticity",
+                  "the absolute short-run price elasticity of demand", positive=True)
+    sel = _bounded(_distribution(c.get("supply_elasticity", 0.0), ctx, f"{pre}.supply_elasticity"), ctx,
+                   f"{pre}.supply_elasticity", "the short-run supply elasticity", low=0.0)
+    hi = _number(c["max_price_change_pct"], ctx, f"{pre}.max_price_change_pct") if "max_price_change_pct" in c \
+        else math.inf   # no historical bound known: the demand curve alone limits the price
+    if hi <= 0:
+        ctx.fail(f"{pre}.max_price_change_pct", f"must be > 0 (percent), got {hi}")
+    lo = _number(c.get("min_price_change_pct", -100.0), ctx, f"{pre}.min_price_change_pct")
+    if not -100.0 <= lo < 0.0:
+        ctx.fail(f"{pre}.min_price_change_pct", f"must be in [-100, 0) (percent), got {lo}")
+    market = _strings(c["market"], ctx, f"{pre}.market") if "market" in c else ()
+    if "arbitrage" in c and not market:
+        ctx.fail(f"{pre}.arbitrage", "arbitrage applies to a regional market: give 'market' too")
+    arb = _bounded(_distribution(c.get("arbitrage", 0.0), ctx, f"{pre}.arbitrage"), ctx, f"{pre}.arbitrage",
+                   "the arbitrage share", low=0.0, high=1.0)
+    rel = _bounded(_distribution(c.get("stock_release", 0.0), ctx, f"{pre}.stock_release"), ctx,
+                   f"{pre}.stock_release", "the stock release (share of annual supply)", low=0.0, high=1.0)
+    return Commodity(
+        name=key, sectors=_strings(c["sectors"], ctx, f"{pre}.sectors"), elasticity=el, supply_elasticity=sel,
+        max_price_change_pct=hi, min_price_change_pct=lo, market=market, arbitrage=arb, stock_release=rel,
+        revenue_share=_share(c.get("revenue_share", 0.0), ctx, f"{pre}.revenue_share", "revenue_share"),
+        source=_string(c["source"], ctx, f"{pre}.source"),
+        description=_string(c.get("description", ""), ctx, f"{pre}.description", required_nonempty=False))
+
+
+def _index(key: str, ix: Mapping, defaults: Mapping, ctx: _Ctx) -> EquityIndex:
+    pre = f"indices.{key}"
+    _table(ix, ctx, pre)
+    _check_keys(ix, _INDEX_KEYS, ("region", "sector_weights", "source"), ctx, f"{pre}.")
+    weights = {}
+    for s, w in _table(ix["sector_weights"], ctx, f"{pre}.sector_weights").items():
+        weights[s] = _share(w, ctx, f"{pre}.sector_weights.{s}", "a weight")
+    total = sum(weights.values())
+    if total > 1.0 + 1e-9:
+        ctx.fail(f"{pre}.sector_weights", f"weights sum to {total:.4g} > 1 (the rest of the index, "
+                                          "1 - sum, follows the region's GDP loss)")
+    params = {}
+    for k in _INDEX_PARAM_KEYS:
+        if k in ix:
+            params[k] = _index_param(k, ix[k], ctx, f"{pre}.{k}")
+        elif k in defaults:
+            params[k] = defaults[k]
+        else:
+            ctx.fail(f"{pre}.{k}", f"missing {k!r} (give it here or in [index_defaults])")
+    return EquityIndex(
+        key=key, name=_string(ix.get("name", key), ctx, f"{pre}.name"),
+        regions=_strings(ix["region"], ctx, f"{pre}.region"), sector_weights=weights,
+        source=_string(ix["source"], ctx, f"{pre}.source"),
+        description=_string(ix.get("description", ""), ctx, f"{pre}.description", required_nonempty=False),
+        **params)
 
 
 def market_params_from_dict(data: Mapping, *, source_file: str = "<dict>",
@@ -549,17 +696,17 @@ def market_params_from_dict(data: Mapping, *, source_file: str = "<dict>",
     source = _string(data["source"], ctx, "source")
 
     equity = _table(data.get("equity", {}), ctx, "equity")
-    _check_keys(equity, _EQUITY_KEYS, (), ctx, "equity.")
-    full_at = _number(equity.get("risk_premium_full_at_gdp_loss", 0.02), ctx,
-                      "equity.risk_premium_full_at_gdp_loss")
-    if not 0.0 < full_at <= 1.0:
-        ctx.fail("equity.risk_premium_full_at_gdp_loss", f"must be in (0, 1] (a share of GDP), got {full_at}")
-    rho = _number(equity.get("risk_premium_correlation", 0.0), ctx, "equity.risk_premium_correlation")
-    if not 0.0 <= rho <= 1.0:
-        ctx.fail("equity.risk_premium_correlation", f"must be in [0, 1], got {rho}")
-    if ("risk_premium_full_at_gdp_loss" in equity or "risk_premium_correlation" in equity) \
-            and "source" not in equity:
-        ctx.fail("equity.source", "missing required key 'source' (cite or say 'assumption')")
+    _check_keys(equity, _EQUITY_KEYS, ("source",) if equity else (), ctx, "equity.")
+    common = _bounded(_distribution(equity.get("common_risk_premium_pp", 0.0), ctx, "equity.common_risk_premium_pp"),
+                      ctx, "equity.common_risk_premium_pp", "risk premium (percentage points)", low=0.0, high=100.0)
+    full = {}
+    for k, dflt in (("risk_full_at_gdp_loss", 0.02), ("risk_full_at_world_gdp_loss", 0.005)):
+        full[k] = _number(equity.get(k, dflt), ctx, f"equity.{k}")
+        if not 0.0 < full[k] <= 1.0:
+            ctx.fail(f"equity.{k}", f"must be in (0, 1] (a share of GDP), got {full[k]}")
+    growth = _number(equity.get("earnings_growth", 0.04), ctx, "equity.earnings_growth")
+    if not -0.5 < growth < 0.5:
+        ctx.fail("equity.earnings_growth", f"must be a yearly growth rate in (-0.5, 0.5), got {growth}")
     equity_source = _string(equity["source"], ctx, "equity.source") if "source" in equity else ""
 
     defaults_raw = _table(data.get("index_defaults", {}), ctx, "index_defaults")
@@ -568,67 +715,34 @@ def market_params_from_dict(data: Mapping, *, source_file: str = "<dict>",
                 for k in _INDEX_PARAM_KEYS if k in defaults_raw}
     defaults_source = _string(defaults_raw["source"], ctx, "index_defaults.source") if defaults_raw else ""
 
-    commodities = []
-    for key, c in _table(data.get("commodities", {}), ctx, "commodities").items():
-        pre = f"commodities.{key}"
-        _table(c, ctx, pre)
-        _check_keys(c, _COMMODITY_KEYS, ("sectors", "elasticity", "max_price_change_pct", "source"), ctx,
-                    f"{pre}.")
-        el = _bounded(_distribution(c["elasticity"], ctx, f"{pre}.elasticity"), ctx, f"{pre}.elasticity",
-                      "the absolute short-run price elasticity of demand", positive=True)
-        sel = _bounded(_distribution(c.get("supply_elasticity", 0.0), ctx, f"{pre}.supply_elasticity"), ctx,
-                       f"{pre}.supply_elasticity", "the short-run supply elasticity", low=0.0)
-        cap = _number(c["max_price_change_pct"], ctx, f"{pre}.max_price_change_pct")
-        if cap <= 0:
-            ctx.fail(f"{pre}.max_price_change_pct", f"must be > 0 (percent), got {cap}")
-        commodities.append(Commodity(
-            name=key, sectors=_strings(c["sectors"], ctx, f"{pre}.sectors"), elasticity=el,
-            supply_elasticity=sel, max_price_change_pct=cap, source=_string(c["source"], ctx, f"{pre}.source"),
-            description=_string(c.get("description", ""), ctx, f"{pre}.description", required_nonempty=False)))
-
-    indices = []
-    for key, ix in _table(data.get("indices", {}), ctx, "indices").items():
-        pre = f"indices.{key}"
-        _table(ix, ctx, pre)
-        _check_keys(ix, _INDEX_KEYS, ("region", "sector_weights", "source"), ctx, f"{pre}.")
-        weights_raw = _table(ix["sector_weights"], ctx, f"{pre}.sector_weights")
-        weights = {}
-        for s, w in weights_raw.items():
-            wf = _number(w, ctx, f"{pre}.sector_weights.{s}")
-            if not 0.0 <= wf <= 1.0:
-                ctx.fail(f"{pre}.sector_weights.{s}", f"a weight must be in [0, 1], got {w!r}")
-            weights[s] = wf
-        total = sum(weights.values())
-        if total > 1.0 + 1e-9:
-            ctx.fail(f"{pre}.sector_weights", f"weights sum to {total:.4g} > 1 (the rest of the index, "
-                                              "1 - sum, follows the region's GDP loss)")
-        params = {}
-        for k in _INDEX_PARAM_KEYS:
-            if k in ix:
-                params[k] = _index_param(k, ix[k], ctx, f"{pre}.{k}")
-            elif k in defaults:
-                params[k] = defaults[k]
-            else:
-                ctx.fail(f"{pre}.{k}", f"missing {k!r} (give it here or in [index_defaults])")
-        src = _string(ix["source"], ctx, f"{pre}.source")
-        indices.append(EquityIndex(
-            key=key, name=_string(ix.get("name", key), ctx, f"{pre}.name"),
-            regions=_strings(ix["region"], ctx, f"{pre}.region"), sector_weights=weights, source=src,
-            description=_string(ix.get("description", ""), ctx, f"{pre}.description", required_nonempty=False),
-            **params))
+    commodities = [_commodity(k, c, ctx) for k, c in _table(data.get("commodities", {}), ctx, "commodities").items()]
+    indices = [_index(k, ix, defaults, ctx) for k, ix in _table(data.get("indices", {}), ctx, "indices").items()]
     names = [i.name for i in indices]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         ctx.fail("indices", f"duplicate index names {dup}")
 
+    fb = _table(data.get("feedback", {}), ctx, "feedback")
+    _check_keys(fb, _FEEDBACK_KEYS, ("source",) if fb else (), ctx, "feedback.")
+    feedback = FeedbackParams(
+        mpc=_bounded(_distribution(fb.get("mpc", 0.0), ctx, "feedback.mpc"), ctx, "feedback.mpc",
+                     "the marginal propensity to consume", low=0.0, high=1.0),
+        tot_pass=_bounded(_distribution(fb.get("tot_pass", 0.0), ctx, "feedback.tot_pass"), ctx,
+                          "feedback.tot_pass", "the terms-of-trade pass-through", low=0.0, high=1.0),
+        investment_semi_elasticity=_bounded(
+            _distribution(fb.get("investment_semi_elasticity", 0.0), ctx, "feedback.investment_semi_elasticity"),
+            ctx, "feedback.investment_semi_elasticity", "the investment semi-elasticity (% per pp)", low=0.0),
+        source=_string(fb["source"], ctx, "feedback.source") if fb else "")
+
     canon = json.dumps(data, sort_keys=True, default=str).encode()
     return MarketParams(
         commodities=tuple(commodities), indices=tuple(indices), source_file=source_file, name=name,
-        description=description, source=source, risk_premium_full_at_gdp_loss=full_at,
-        risk_premium_correlation=rho,
+        description=description, source=source, common_risk_premium_pp=common,
+        risk_full_at_gdp_loss=full["risk_full_at_gdp_loss"],
+        risk_full_at_world_gdp_loss=full["risk_full_at_world_gdp_loss"], earnings_growth=growth,
         equity_source="; ".join(f"{lab}: {s}" for lab, s in (("equity", equity_source),
                                 ("index defaults", defaults_source)) if s),
-        sha256=hashlib.sha256(canon).hexdigest())
+        feedback=feedback, sha256=hashlib.sha256(canon).hexdigest())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -641,55 +755,77 @@ def format_market_params(params: MarketParams) -> str:
         lines.append(f"  {params.description}")
     lines.append(f"  source: {params.source}")
     lines.append("")
-    lines.append(f"Commodities ({len(params.commodities)}): %dP = 100 ((1 - q)^(-1/(e_d + e_s)) - 1), capped; "
-                 "q = withdrawn share of world supply of the sectors")
+    lines.append(f"Commodities ({len(params.commodities)}): P1/P0 = ((1 - q_d) / (1 - q_s))^(1/(e_d + e_s)), "
+                 "q_s = supply withdrawn at source, q_d = demand lost (docs/model-markets.md, M1-M6)")
     for c in params.commodities:
-        lines.append(f"  {c.name}: sectors {', '.join(c.sectors)}" + (f" ({c.description})" if c.description else ""))
+        where = f"regional market {', '.join(c.market)}" if c.market else "world market"
+        lines.append(f"  {c.name}: sectors {', '.join(c.sectors)}; {where}" + (f" ({c.description})" if c.description else ""))
         lines.append(f"    demand elasticity |e_d|: {c.elasticity.describe()}")
         lines.append(f"    supply elasticity e_s:   {c.supply_elasticity.describe()}")
-        lines.append(f"    cap: +{c.max_price_change_pct:,.4g}%")
+        if c.market:
+            lines.append(f"    arbitrage a:             {c.arbitrage.describe()}")
+        if c.stock_release != _ZERO:
+            lines.append(f"    stock release r:         {c.stock_release.describe()}")
+        lines.append(f"    bounds: {c.min_price_change_pct:+,.4g}% .. "
+                     f"{'none' if math.isinf(c.max_price_change_pct) else f'+{c.max_price_change_pct:,.4g}%'}; "
+                     f"revenue share in its sectors {_g(c.revenue_share)}")
         lines.append(f"    source: {c.source}")
     lines.append("")
-    lines.append(f"Equity indices ({len(params.indices)}): D = min(100, 100 min(1, L F) + RP h), F = sum w_k "
-                 "loss_k + w_other GDP loss; h = min(1, GDP loss / "
-                 f"{_g(params.risk_premium_full_at_gdp_loss)}); risk-premium correlation "
-                 f"{_g(params.risk_premium_correlation)}")
+    lines.append(f"Equity indices ({len(params.indices)}): %dV = 100 (max(0, 1 - ey L F / (1 + g + ey - phi (1 + g))) "
+                 "exp(-(h_w c + h_i p) / (100 ey)) - 1), drawdown = -%dV (M7-M11)")
+    lines.append(f"  common risk premium c (pp): {params.common_risk_premium_pp.describe()}; full at world GDP "
+                 f"loss {_g(params.risk_full_at_world_gdp_loss)}, local at region GDP loss "
+                 f"{_g(params.risk_full_at_gdp_loss)}; earnings growth g {_g(params.earnings_growth)}")
     if params.equity_source:
         lines.append(f"  source: {params.equity_source}")
     for ix in params.indices:
         lines.append(f"  {ix.name} [{ix.key}]: region {ix.region}" + (f" ({ix.description})" if ix.description else ""))
         w = ", ".join(f"{k} {_g(v)}" for k, v in ix.sector_weights.items())
         lines.append(f"    weights: {w}{', ' if w else ''}other (GDP loss) {_g(ix.other_weight)}")
-        lines.append(f"    leverage L: {ix.leverage.describe()}")
-        lines.append(f"    risk premium RP (%): {ix.risk_premium_pct.describe()}")
-        lines.append(f"    uninvestable when sanctioned: p = {_g(ix.sanction_closure)}, foreign holder's loss (%): "
-                     f"{ix.uninvestable_loss_pct.describe()}")
+        lines.append(f"    earnings yield ey: {_g(ix.earnings_yield)} (duration {_g(1 / ix.earnings_yield)} years)")
+        lines.append(f"    operating leverage L: {ix.operating_leverage.describe()}")
+        lines.append(f"    earnings persistence phi: {ix.earnings_persistence.describe()}")
+        lines.append(f"    local risk premium p (pp): {ix.local_risk_premium_pp.describe()}")
+        lines.append(f"    foreign holder's loss when closed by a financial shock (%): {ix.uninvestable_loss_pct.describe()}")
         lines.append(f"    source: {ix.source}")
+    fb = params.feedback
+    lines.append("")
+    lines.append("Feedback to demand (second round, shockmodel.feedback; off unless `run --feedback`):")
+    lines.append(f"  income: marginal propensity to consume mpc: {fb.mpc.describe()}")
+    lines.append(f"  prices: terms-of-trade pass-through to spending: {fb.tot_pass.describe()}")
+    lines.append(f"  uncertainty: investment semi-elasticity (% per pp of risk premium): "
+                 f"{fb.investment_semi_elasticity.describe()}")
+    if fb.source:
+        lines.append(f"  source: {fb.source}")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------
-# Compilation against a table
+# Compilation against a table and a scenario
 # ------------------------------------------------------------------------------------------------
-def n_market_uniforms(params: MarketParams | CompiledMarkets) -> int:
-    """How many U(0, 1) numbers one draw needs: ``2 C + 4 I + 1``."""
-    if isinstance(params, CompiledMarkets):
-        params = params.params
-    return 2 * len(params.commodities) + 4 * len(params.indices) + 1
+_LAYOUT_SIZES = (("elasticity", "C"), ("supply_elasticity", "C"), ("arbitrage", "C"), ("stock_release", "C"),
+                 ("operating_leverage", "I"), ("earnings_persistence", "I"), ("local_risk_premium_pp", "I"),
+                 ("uninvestable_loss_pct", "I"), ("common_risk_premium_pp", 1), ("mpc", 1), ("tot_pass", 1),
+                 ("investment_semi_elasticity", 1), ("financial", "F"))
 
 
-def market_uniform_layout(params: MarketParams | CompiledMarkets) -> dict[str, slice]:
-    """Column slices of ``u``: elasticity, supply_elasticity, leverage, risk_premium, closure,
-    uninvestable_loss, common_risk_premium (in this order)."""
+def n_market_uniforms(params: MarketParams | CompiledMarkets, n_financial: int = 0) -> int:
+    """How many U(0, 1) numbers one draw needs: ``4 C + 4 I + 4 + F`` (F financial shocks)."""
     if isinstance(params, CompiledMarkets):
         params = params.params
-    C, I = len(params.commodities), len(params.indices)
-    sizes = [("elasticity", C), ("supply_elasticity", C), ("leverage", I), ("risk_premium", I),
-             ("closure", I), ("uninvestable_loss", I), ("common_risk_premium", 1)]
+    return 4 * len(params.commodities) + 4 * len(params.indices) + 4 + int(n_financial)
+
+
+def market_uniform_layout(params: MarketParams | CompiledMarkets, n_financial: int = 0) -> dict[str, slice]:
+    """Column slices of ``u`` in the order of ``_LAYOUT_SIZES``."""
+    if isinstance(params, CompiledMarkets):
+        params = params.params
+    size = {"C": len(params.commodities), "I": len(params.indices), "F": int(n_financial)}
     out, start = {}, 0
-    for name_, n in sizes:
-        out[name_] = slice(start, start + n)
-        start += n
+    for name_, n in _LAYOUT_SIZES:
+        k = size.get(n, n) if isinstance(n, str) else n
+        out[name_] = slice(start, start + k)
+        start += k
     return out
 
 
@@ -725,178 +861,490 @@ def _shares(values: np.ndarray) -> np.ndarray:
 
 
 def compile_market_params(params: MarketParams, mrio: "MRIO") -> CompiledMarkets:
-    """Resolve sector and region names against a table (labels, then built-in groups, e.g. on
-    ``wiod2011`` ``MIN_ENERGY -> c2`` and ``EUR -> AUT, BEL, ...``) into index arrays.
-
-    Within a weighted sector group (several table sectors and/or several regions), each industry's
-    output-loss ratio is weighted by its share of baseline gross output ``x``; regions are weighted by
-    baseline value added (``mrio.gdp``). Raises :class:`MarketParamsError` naming the field.
-    """
+    """Resolve sector and region names against a table (labels, then built-in groups) into the arrays of
+    :class:`CompiledMarkets`. Raises :class:`MarketParamsError` naming the field."""
     ctx = _Ctx(params.source_file)
     R, S = mrio.n_regions, mrio.n_sectors
+    n = R * S
     regions, sectors = tuple(mrio.regions), tuple(mrio.sectors)
     rgroups, sgroups = dict(mrio.region_groups), dict(mrio.sector_groups)
-    x0 = np.asarray(mrio.x, dtype=np.float64).reshape(R, S)
+    x0 = np.asarray(mrio.x, dtype=np.float64)
     va0 = np.asarray(mrio.gdp, dtype=np.float64)
+    Z = np.asarray(mrio.Z, dtype=np.float64)
+    Ypos = np.clip(np.asarray(mrio.Y, dtype=np.float64), 0.0, None)
+    D0 = Z.reshape(n, R, S).sum(axis=2) + Ypos                                   # (n, R) deliveries
+    A = np.asarray(mrio.A, dtype=np.float64)
 
     C, I = len(params.commodities), len(params.indices)
-    mask = np.zeros((C, S))
-    for c_i, c in enumerate(params.commodities):
-        mask[c_i, _resolve(c.sectors, sectors, sgroups, ctx, f"commodities.{c.name}.sectors", "sector")] = 1.0
+    c_sectors, c_regions = [], []
+    for c in params.commodities:
+        c_sectors.append(_resolve(c.sectors, sectors, sgroups, ctx, f"commodities.{c.name}.sectors", "sector"))
+        c_regions.append(_resolve(c.market, regions, rgroups, ctx, f"commodities.{c.name}.market", "region")
+                         if c.market else list(range(R)))
+    csec = np.array(sorted({s for ss in c_sectors for s in ss}), dtype=np.int64)
+    Sc = len(csec)
+    k_of = {int(s): k for k, s in enumerate(csec)}
+    cells = R * Sc
+    cell_market, cell_world = np.zeros((cells, C)), np.zeros((cells, C))
+    price_to_sector = np.zeros((C, n))
+    for ci, c in enumerate(params.commodities):
+        for s in c_sectors[ci]:
+            cell_world[np.arange(R) * Sc + k_of[s], ci] = 1.0
+            for m in c_regions[ci]:
+                cell_market[m * Sc + k_of[s], ci] = 1.0
+                price_to_sector[ci, m * S + s] = c.revenue_share
+    deliv0, imports0 = np.zeros(cells), np.zeros(cells)
+    K_cap, K_der, K_fd = np.zeros((n, cells)), np.zeros((n, cells)), np.zeros((n, cells))
+    Asec = A.reshape(R, S, n).sum(axis=0)                                      # (S, n) input s per unit of j
+    for m in range(R):
+        for k, s in enumerate(csec):
+            cell = m * Sc + k
+            rows = np.arange(R) * S + s
+            deliv0[cell] = D0[rows, m].sum()
+            imports0[cell] = deliv0[cell] - D0[m * S + s, m]
+            K_cap[rows, cell] = D0[rows, m]
+            K_der[m * S:(m + 1) * S, cell] = Asec[s, m * S:(m + 1) * S]
+            K_fd[m * S + s, cell] = Ypos[rows, m].sum()
 
-    sector_loading = np.zeros((I, R, S))
-    residual_loading = np.zeros((I, R))
-    region_share = np.zeros((I, R))
+    sector_loading = np.zeros((I, n))
+    residual_loading, region_share = np.zeros((I, R)), np.zeros((I, R))
     for i, ix in enumerate(params.indices):
         r_idx = _resolve(ix.regions, regions, rgroups, ctx, f"indices.{ix.key}.region", "region")
         region_share[i, r_idx] = _shares(va0[r_idx])
         residual_loading[i] = ix.other_weight * region_share[i]
+        sl = sector_loading[i].reshape(R, S)
         for key, w in ix.sector_weights.items():
             s_idx = _resolve([key], sectors, sgroups, ctx, f"indices.{ix.key}.sector_weights.{key}", "sector")
-            block = x0[np.ix_(r_idx, s_idx)]
-            sector_loading[i][np.ix_(r_idx, s_idx)] += w * _shares(block.ravel()).reshape(block.shape)
+            block = x0.reshape(R, S)[np.ix_(r_idx, s_idx)]
+            sl[np.ix_(r_idx, s_idx)] += w * _shares(block.ravel()).reshape(block.shape)
 
+    with np.errstate(divide="ignore"):
+        log_bounds = np.log1p(np.array([[c.min_price_change_pct for c in params.commodities],
+                                        [c.max_price_change_pct for c in params.commodities]]) / 100.0)
     return CompiledMarkets(
         params=params, table=str(mrio.name), table_sha256=str(getattr(mrio, "sha256", "")),
         regions=regions, sectors=sectors, commodity_names=params.commodity_names,
         index_names=params.index_names, index_keys=tuple(ix.key for ix in params.indices),
-        commodity_mask=mask, max_price_change_pct=np.array([c.max_price_change_pct for c in params.commodities]),
-        sector_loading=sector_loading, residual_loading=residual_loading, region_share=region_share,
-        sanction_closure=np.array([ix.sanction_closure for ix in params.indices], dtype=np.float64),
-        risk_premium_full_at_gdp_loss=params.risk_premium_full_at_gdp_loss,
-        risk_premium_correlation=params.risk_premium_correlation)
+        csec=csec, cell_market=cell_market, cell_world=cell_world,
+        regional=np.array([bool(c.market) for c in params.commodities]), deliv0=deliv0, imports0=imports0,
+        K_cap=K_cap, K_der=K_der, K_fd=K_fd, log_bounds=log_bounds.reshape(2, C),
+        price_to_sector=price_to_sector, sector_loading=sector_loading, residual_loading=residual_loading,
+        region_share=region_share,
+        earnings_yield=np.array([ix.earnings_yield for ix in params.indices], dtype=np.float64),
+        va_share=region_share, va_ratio=np.divide(np.asarray(mrio.v, float), x0, out=np.zeros(n), where=x0 > 0),
+        region_onehot=np.repeat(np.eye(R), S, axis=0), x0=x0, gdp0=va0, **_equity_maps(
+            x0, va0, np.asarray(mrio.v, float), sector_loading, residual_loading, price_to_sector, K_fd, R, S))
+
+
+def _equity_maps(x0, va0, v0, sector_loading, residual_loading, price_to_sector, K_fd, R, S) -> dict:
+    """The products of :func:`revenue_lost` folded into a few small matrices (one GEMM per block)."""
+    inv_x = np.divide(1.0, x0, out=np.zeros_like(x0), where=x0 > 0)
+    V_gdp = np.divide(v0, x0, out=np.zeros_like(x0), where=x0 > 0)[:, None] * np.repeat(np.eye(R), S, axis=0)
+    inv_g = np.divide(1.0, va0, out=np.zeros_like(va0), where=va0 > 0)
+    A_eq = (sector_loading * inv_x[None, :]).T + (V_gdp * inv_g[None, :]) @ residual_loading.T
+    p_idx = np.flatnonzero(np.abs(price_to_sector).sum(axis=0) > 0)
+    return {"A_eq": A_eq, "V_gdp": V_gdp, "p_idx": p_idx, "p_map": price_to_sector[:, p_idx],
+            "p_load": sector_loading[:, p_idx].T, "y_own": K_fd.sum(axis=0)}
+
+
+def compile_scenario_markets(cm: CompiledMarkets, compiled, plan, L: np.ndarray) -> ScenarioMarkets:
+    """The scenario-specific arrays (:class:`ScenarioMarkets`) of a compiled scenario and its engine plan
+    (for the pass classes) on a table with Leontief inverse ``L``. Capacity and final-demand masks come from the compiled shocks; financial shocks
+    (``financial_sanction``, ``capital_controls``) give the regions they close to foreign holders."""
+    shocks = compiled.shocks
+    R, S = len(cm.regions), len(cm.sectors)
+    n = R * S
+    Sc = len(cm.csec)
+    cells = R * Sc
+
+    def cols(kinds):
+        return np.array([k for k, sh in enumerate(shocks) if sh.kind in kinds], dtype=np.int64)
+
+    cap_cols, fd_cols, fin_cols = cols(("capacity",)), cols(("final_demand",)), cols(FINANCIAL_KINDS)
+    cap_full = np.array([shocks[k].mask.reshape(-1) for k in cap_cols], dtype=np.float64).reshape(len(cap_cols), n)
+    cap_cells = np.flatnonzero(cap_full.any(axis=0) & (np.abs(cm.K_cap).sum(axis=1) > 0))   # commodity industries hit
+    cap_mask, K_cap = cap_full[:, cap_cells], cm.K_cap[cap_cells]
+    fd_full = np.array([shocks[k].mask.reshape(-1) for k in fd_cols], dtype=np.float64).reshape(len(fd_cols), n)
+    own = (np.arange(R)[:, None] * S + cm.csec[None, :]).reshape(-1)    # (buyer m, commodity sector) cells
+    fd_mask = fd_full[:, own]
+    fin_regions = np.array([shocks[k].mask for k in fin_cols], dtype=bool).reshape(len(fin_cols), R)
+    cls = plan.classes
+    # The commodity flows (exporter e -> buyer region m, sector s) grouped by the trade shocks covering them
+    # and their sector: flow class c has pass_c = prod_k (1 - eff_k (1 - subst[pkg_k, s])) (as
+    # kernels.propagate.build_pass); the flows no trade shock covers form classes with pass 1.
+    trade_cols, trade_pkg = np.asarray(plan.trade_cols), np.asarray(plan.trade_pkg)
+    sig_of: dict[int, list[int]] = {}
+    for q in range(len(trade_cols)):
+        for t in plan.trade_tri[plan.trade_ptr[q]:plan.trade_ptr[q + 1]]:
+            sig_of.setdefault(int(t), []).append(q)
+    Zsum, Ypos = plan.Zsum, plan.Ypos
+    classes: dict[tuple, int] = {}
+    blk_rows: list[np.ndarray] = []
+    per_cell: list[list[int]] = [[] for _ in range(cells)]
+    for k, s in enumerate(cm.csec):
+        for m in range(R):
+            cell = m * Sc + k
+            for e in range(R):
+                if e == m:
+                    continue
+                flow = Zsum[e * S + s, m] + Ypos[e * S + s, m]
+                if flow <= 0:
+                    continue
+                t = int(plan.tri_of[e, m, s])
+                key = (tuple(sig_of.get(t, ())), int(s))
+                c = classes.get(key)
+                if c is None:
+                    c = classes[key] = len(classes)
+                    blk_rows.append(np.zeros(cells))
+                blk_rows[c][cell] += flow
+                if flow >= 0.01 * cm.imports0[cell] and c not in per_cell[cell]:   # a supplier that counts
+                    per_cell[cell].append(c)
+    n_cls = len(classes)
+    K_blk = np.array(blk_rows).reshape(n_cls, cells)
+    ps_of: dict[tuple[int, int], int] = {}
+    term_k, term_ps, term_cls = [], [], []
+    for (sig, s), c in classes.items():
+        for q in sig:
+            ps = ps_of.setdefault((int(trade_pkg[q]), s), len(ps_of))
+            term_k.append(int(trade_cols[q]))
+            term_ps.append(ps)
+            term_cls.append(c)
+    term_inc = np.zeros((len(term_k), n_cls))
+    term_inc[np.arange(len(term_k)), term_cls] = 1.0
+    sub_cols = np.asarray(plan.subst_cols, dtype=np.int64)
+    sub_inc = np.zeros((len(sub_cols), len(ps_of)))
+    for j in range(len(sub_cols)):
+        for (pkg, s), ps in ps_of.items():
+            if int(plan.subst_pkg[j]) == pkg and bool(plan.subst_mask[j, s]):
+                sub_inc[j, ps] = 1.0
+    width = max([len(p) for p in per_cell] + [1])
+    cut_idx = np.zeros((cells, width), dtype=np.int64)
+    for cell, p in enumerate(per_cell):
+        if p:
+            cut_idx[cell] = (p * width)[:width]
+    has_imports = np.array([1.0 if p else 0.0 for p in per_cell])
+    class_fd = np.zeros((len(fd_cols), cls.n_classes))
+    for c in range(cls.n_classes):
+        class_fd[cls.cls_fd[cls.cls_fd_ptr[c]:cls.cls_fd_ptr[c + 1]], c] = 1.0
+    M_der = (np.asarray(L, dtype=np.float64) @ cls.Yc).T @ cm.K_der          # (n_classes, cells)
+    structure = _cell_structure(
+        shock_pkg=np.array([sh.package for sh in shocks], dtype=np.int64), sub_cols=sub_cols, sub_inc=sub_inc,
+        term_k=np.array(term_k, dtype=np.int64), term_ps=np.array(term_ps, dtype=np.int64), term_cls=term_cls,
+        n_fc=n_cls, K_blk=K_blk, per_cell=per_cell, cut_val=has_imports * cm.imports0, cap_cols=cap_cols,
+        cap_mask=cap_mask, K_cap=K_cap, fd_cols=fd_cols, fd_mask=fd_mask, y_own=cm.y_own, class_fd=class_fd)
+    return ScenarioMarkets(
+        structure=structure, class_fd=class_fd, M_der=M_der, term_k=np.array(term_k, dtype=np.int64),
+        term_ps=np.array(term_ps, dtype=np.int64), term_inc=term_inc, sub_cols=sub_cols, sub_inc=sub_inc,
+        cap_cols=cap_cols, cap_mask=cap_mask, K_cap=K_cap, fd_cols=fd_cols, fd_mask=fd_mask, fin_cols=fin_cols,
+        fin_regions=fin_regions, shock_pkg=np.array([sh.package for sh in shocks], dtype=np.int64),
+        K_blk=K_blk, cut_idx=cut_idx, has_imports=has_imports)
+
+
+def _csr_lists(lists: Sequence[Sequence[int]], values: Sequence[Sequence[float]] | None = None):
+    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(x) for x in lists])
+    idx = np.array([v for x in lists for v in x], dtype=np.int64)
+    if values is None:
+        return ptr, idx
+    return ptr, idx, np.array([v for x in values for v in x], dtype=np.float64)
+
+
+def _cell_structure(*, shock_pkg, sub_cols, sub_inc, term_k, term_ps, term_cls, n_fc, K_blk, per_cell, cut_val,
+                    cap_cols, cap_mask, K_cap, fd_cols, fd_mask, y_own, class_fd):
+    """CSR lists of the incidences for ``kernels.markets.supply_and_demand_cells``."""
+    from shockmodel.kernels.markets import CellStructure
+
+    ps_ptr, ps_col = _csr_lists([sub_cols[np.flatnonzero(sub_inc[:, q])] for q in range(sub_inc.shape[1])])
+    terms = [[t for t in range(len(term_k)) if term_cls[t] == g] for g in range(n_fc)]
+    fc_ptr, order = _csr_lists(terms)
+    nz = [np.flatnonzero(K_blk[g]) for g in range(n_fc)]
+    blk_ptr, blk_cell, blk_val = _csr_lists(nz, [K_blk[g, c] for g, c in enumerate(nz)])
+    cut_ptr, cut_fc = _csr_lists(per_cell)
+    cap_ptr, cap_col = _csr_lists([cap_cols[np.flatnonzero(cap_mask[:, i])] for i in range(cap_mask.shape[1])])
+    dz = [np.flatnonzero(K_cap[i]) for i in range(K_cap.shape[0])]
+    capd_ptr, capd_cell, capd_val = _csr_lists(dz, [K_cap[i, c] for i, c in enumerate(dz)])
+    fdo_ptr, fdo_col = _csr_lists([fd_cols[np.flatnonzero(fd_mask[:, c])] for c in range(fd_mask.shape[1])])
+    cfd_ptr, cfd_col = _csr_lists([fd_cols[np.flatnonzero(class_fd[:, c])] for c in range(class_fd.shape[1])])
+    return CellStructure(
+        shock_pkg=shock_pkg, ps_ptr=ps_ptr, ps_col=ps_col, fc_ptr=fc_ptr, term_k=term_k[order],
+        term_ps=term_ps[order], blk_ptr=blk_ptr, blk_cell=blk_cell, blk_val=blk_val, cut_ptr=cut_ptr,
+        cut_fc=cut_fc, cut_val=np.asarray(cut_val, dtype=np.float64), cap_ptr=cap_ptr, cap_col=cap_col,
+        capd_ptr=capd_ptr, capd_cell=capd_cell, capd_val=capd_val, fdo_ptr=fdo_ptr, fdo_col=fdo_col,
+        y_own=np.asarray(y_own, dtype=np.float64), cfd_ptr=cfd_ptr, cfd_col=cfd_col)
 
 
 # ------------------------------------------------------------------------------------------------
 # Sampling and outcomes
 # ------------------------------------------------------------------------------------------------
-def sample_market_draws(cm: CompiledMarkets, u: np.ndarray) -> MarketDraws:
-    """Map the engine's uniforms ``u`` (B, n_market_uniforms) to market parameters by inverse CDFs.
+def _column_dists(p: MarketParams) -> list[MarketDistribution]:
+    """The distribution of every parameter column of ``u`` (all but the financial ones), in layout order."""
+    com, idx, fb = p.commodities, p.indices, p.feedback
+    return [*(c.elasticity for c in com), *(c.supply_elasticity for c in com),
+            *(c.arbitrage if c.market else _ZERO for c in com), *(c.stock_release for c in com),
+            *(ix.operating_leverage for ix in idx), *(ix.earnings_persistence for ix in idx),
+            *(ix.local_risk_premium_pp for ix in idx), *(ix.uninvestable_loss_pct for ix in idx),
+            p.common_risk_premium_pp, fb.mpc, fb.tot_pass, fb.investment_semi_elasticity]
 
-    Risk premia use a one-factor Gaussian copula: ``z_i = sqrt(rho) z_0 + sqrt(1 - rho) Phi^-1(u_i)``,
-    ``RP_i = F_i^-1(Phi(z_i))`` with ``z_0 = Phi^-1(u_common)`` and ``rho = risk_premium_correlation``.
-    Closure events are ``u_closure < sanction_closure``.
-    """
-    p = cm.params
-    u = np.asarray(u, dtype=np.float64)
-    n = n_market_uniforms(p)
-    if u.ndim != 2 or u.shape[1] != n:
-        raise ValueError(f"u must have shape (draws, {n}) for these market parameters, got {u.shape}")
-    if u.size and (not np.all(np.isfinite(u)) or u.min() < 0.0 or u.max() > 1.0):
-        raise ValueError("u must hold uniforms in [0, 1]")
-    lay = market_uniform_layout(p)
-    B = u.shape[0]
 
-    def cols(name_: str, dists: Sequence[MarketDistribution], uu: np.ndarray | None = None) -> np.ndarray:
-        block = u[:, lay[name_]] if uu is None else uu
-        out = np.empty((B, len(dists)))
+@dataclass(frozen=True, eq=False)
+class _ColumnSampler:
+    """Inverse CDFs of many columns at once, grouped by distribution (a few array operations per block
+    instead of one call per column). Same formulas as :func:`shockmodel.sampling.ppf`, elementwise, so the
+    same numbers."""
+
+    groups: tuple[tuple[str, np.ndarray, tuple[np.ndarray, ...]], ...]
+    other: tuple[tuple[int, MarketDistribution], ...]
+    n: int
+
+    @classmethod
+    def build(cls, dists: Sequence[MarketDistribution]) -> "_ColumnSampler":
+        by: dict[str, list[int]] = {}
+        other = []
         for j, d in enumerate(dists):
-            out[:, j] = d.ppf(block[:, j])
+            if d.dist in ("fixed", "uniform", "triangular", "lognormal") and not (
+                    d.dist == "triangular" and d.params[2] == d.params[0]):
+                by.setdefault(d.dist, []).append(j)
+            else:
+                other.append((j, d))
+        groups = []
+        for name_, cols_ in by.items():
+            P = np.array([dists[j].params for j in cols_], dtype=np.float64)
+            groups.append((name_, np.array(cols_, dtype=np.int64), tuple(P[:, k] for k in range(P.shape[1]))))
+        return cls(groups=tuple(groups), other=tuple(other), n=len(dists))
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        out = np.empty((u.shape[0], self.n))
+        for name_, cols_, prm in self.groups:
+            x = u[:, cols_]
+            if name_ == "fixed":
+                out[:, cols_] = prm[0]
+            elif name_ == "uniform":
+                out[:, cols_] = prm[0] + x * (prm[1] - prm[0])
+            elif name_ == "triangular":
+                lo, mode, hi = prm
+                c = (mode - lo) / (hi - lo)
+                left = lo + np.sqrt(x * (hi - lo) * (mode - lo))
+                right = hi - np.sqrt((1.0 - x) * (hi - lo) * (hi - mode))
+                out[:, cols_] = np.where(x < c, left, right)
+            else:   # lognormal (log median, sigma, cap)
+                x = np.clip(x, _U_EPS, 1.0 - _U_EPS)
+                out[:, cols_] = np.minimum(prm[2], np.exp(prm[0] + prm[1] * special.ndtri(x)))
+        for j, d in self.other:
+            out[:, j] = d.ppf(u[:, j])
         return out
 
-    u_rp = u[:, lay["risk_premium"]]
-    rho = cm.risk_premium_correlation
-    if rho > 0 and u_rp.shape[1]:
-        z0 = special.ndtri(np.clip(u[:, lay["common_risk_premium"]], _U_EPS, 1 - _U_EPS))
-        zi = special.ndtri(np.clip(u_rp, _U_EPS, 1 - _U_EPS))
-        u_rp = special.ndtr(math.sqrt(rho) * z0 + math.sqrt(1.0 - rho) * zi)
+
+def sample_market_draws(cm: CompiledMarkets, u: np.ndarray, n_financial: int = 0) -> MarketDraws:
+    """Map the uniforms ``u`` (B, n_market_uniforms) to market parameters by inverse CDFs (column by
+    column, see :func:`market_uniform_layout`)."""
+    p = cm.params
+    u = np.asarray(u, dtype=np.float64)
+    n = n_market_uniforms(p, n_financial)
+    if u.ndim != 2 or u.shape[1] != n:
+        raise ValueError(f"u must have shape (draws, {n}) for these market parameters, got {u.shape}")
+    lay = market_uniform_layout(p, n_financial)
+    X = cm.sampler(u[:, :lay["financial"].start])
+
+    def cols(name_: str) -> np.ndarray:
+        return X[:, lay[name_]]
 
     return MarketDraws(
-        elasticity=cols("elasticity", [c.elasticity for c in p.commodities]),
-        supply_elasticity=cols("supply_elasticity", [c.supply_elasticity for c in p.commodities]),
-        leverage=cols("leverage", [ix.leverage for ix in p.indices]),
-        risk_premium_pct=cols("risk_premium", [ix.risk_premium_pct for ix in p.indices], u_rp),
-        closure=(u[:, lay["closure"]] < cm.sanction_closure[None, :]) | (cm.sanction_closure[None, :] >= 1.0),
-        uninvestable_loss_pct=cols("uninvestable_loss", [ix.uninvestable_loss_pct for ix in p.indices]),
+        elasticity=cols("elasticity"), supply_elasticity=cols("supply_elasticity"), arbitrage=cols("arbitrage"),
+        stock_release=cols("stock_release"), operating_leverage=cols("operating_leverage"),
+        earnings_persistence=cols("earnings_persistence"), local_risk_premium_pp=cols("local_risk_premium_pp"),
+        uninvestable_loss_pct=cols("uninvestable_loss_pct"),
+        common_risk_premium_pp=cols("common_risk_premium_pp")[:, 0], mpc=cols("mpc")[:, 0],
+        tot_pass=cols("tot_pass")[:, 0], investment_semi_elasticity=cols("investment_semi_elasticity")[:, 0],
+        financial_u=u[:, lay["financial"]],
     )
 
 
-def withdrawn_share(cm: CompiledMarkets, supply_withdrawn: np.ndarray, world_supply0: np.ndarray) -> np.ndarray:
-    """(B, C) share ``q`` of each commodity's baseline world supply that is withdrawn, clipped to [0, 1]."""
-    supply0 = np.einsum("cs,s->c", cm.commodity_mask, np.asarray(world_supply0, dtype=np.float64))      # (C,)
-    withdrawn = np.einsum("bs,cs->bc", np.asarray(supply_withdrawn, dtype=np.float64), cm.commodity_mask)
-    with np.errstate(over="ignore"):  # a tiny baseline and a large withdrawal: q -> inf -> clipped to 1
-        q = np.divide(withdrawn, supply0[None, :], out=np.zeros_like(withdrawn), where=supply0[None, :] > 0)
-    return np.clip(q, 0.0, 1.0)
+_ALMOST_ONE = 1.0 - 1e-12   # a share of exactly 1 would make log(1 - share) infinite
 
 
-def price_change_pct(q: np.ndarray, elasticity: np.ndarray, max_price_change_pct: np.ndarray) -> np.ndarray:
-    """``%dP = min(cap, 100 ((1 - q)^(-1/e) - 1))`` elementwise (broadcasting), in logs; zero at q = 0.
+def cell_losses(cm: CompiledMarkets, sm: ScenarioMarkets, f: np.ndarray, severity: np.ndarray, on: np.ndarray,
+                u_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Supply withdrawn at source ``W`` and demand lost ``U``, (B, cells) in USD million over the horizon
+    (M1, M2 of docs/model-markets.md).
 
-    ``e`` is the total short-run elasticity (|demand| + supply, > 0); see the module docstring.
+    f : (B,) horizon fraction; severity : (B, K); on : (B, P) packages on; u_cls : (B, n_classes) blocked
+    share of each of the engine's pass classes (for the final demand they lose). The sparse products run in
+    ``kernels.markets.supply_and_demand_cells``; the derived demand is one matrix product.
     """
-    q = np.clip(np.asarray(q, dtype=np.float64), 0.0, 1.0)
-    e = np.maximum(np.asarray(elasticity, dtype=np.float64), 1e-12)
-    with np.errstate(divide="ignore"):
-        log_ratio = -np.log1p(-q) / e                       # q = 1 -> +inf -> the cap
-    log_cap = np.log1p(np.asarray(max_price_change_pct, dtype=np.float64) / 100.0)
-    return 100.0 * np.expm1(np.minimum(log_ratio, log_cap)) + 0.0   # + 0.0 turns -0.0 into 0.0
+    from shockmodel.kernels.markets import supply_and_demand_cells
+
+    B, cells = severity.shape[0], cm.deliv0.size
+    W, own_fd, cut = np.empty((B, cells)), np.empty((B, cells)), np.empty((B, cells))
+    w = np.empty((B, sm.M_der.shape[0]))
+    supply_and_demand_cells(np.ascontiguousarray(severity, dtype=np.float64), np.ascontiguousarray(on, dtype=bool),
+                            np.ascontiguousarray(u_cls, dtype=np.float64), sm.structure, W, own_fd, cut, w)
+    U = np.maximum(w @ sm.M_der + own_fd, cut)                    # derived demand, own final demand, blockades
+    fc = np.asarray(f, dtype=np.float64)[:, None]
+    W *= fc
+    U *= fc
+    return np.clip(W, 0.0, cm.deliv0, out=W), np.clip(U, 0.0, cm.deliv0, out=U)
 
 
-def equity_drawdown_pct(cm: CompiledMarkets, output_loss_ratio: np.ndarray, gdp_loss_ratio: np.ndarray,
-                        sanctioned: np.ndarray, draws: MarketDraws) -> np.ndarray:
-    """(B, I) drawdown in percent of each index for a foreign holder; see the module docstring."""
-    B = output_loss_ratio.shape[0]
-    R, S = len(cm.regions), len(cm.sectors)
-    I = len(cm.index_names)
-    olr = np.clip(np.asarray(output_loss_ratio, dtype=np.float64), 0.0, 1.0).reshape(B, R * S)
+def withdrawn_shares(cm: CompiledMarkets, W: np.ndarray, U: np.ndarray, draws: MarketDraws
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(q_s, q_d), each (B, C) in [0, 1]: shares of the market's baseline deliveries withdrawn (M3-M5)."""
+    s0 = cm.deliv0 @ cm.cell_market
+    w0 = cm.deliv0 @ cm.cell_world
+
+    def share(x):
+        q_m = np.divide(x @ cm.cell_market, s0, out=np.zeros((x.shape[0], s0.size)), where=s0 > 0)
+        q_w = np.divide(x @ cm.cell_world, w0, out=np.zeros((x.shape[0], w0.size)), where=w0 > 0)
+        return (1.0 - draws.arbitrage) * q_m + draws.arbitrage * q_w
+
+    q_s = np.maximum(share(W) - draws.stock_release, 0.0)
+    return np.clip(q_s, 0.0, 1.0), np.clip(share(U), 0.0, 1.0)
+
+
+#: Elasticity of demand for the buyers' own products (the eta of M6): unit-elastic final demand (assumption).
+DOWNSTREAM_ELASTICITY = 1.0
+_NEWTON_STEPS = 60
+
+
+def price_change_pct(q_s: np.ndarray, q_d: np.ndarray, e_d: np.ndarray, e_s: np.ndarray,
+                     log_bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Price change in percent clearing ``(1 - q_d) (1 - theta + theta P)^(-eta) = (1 - q_s) P^(e_s)``, and
+    whether it sat at a bound (M6). Broadcasting; ``log_bounds`` (2, C) the logs of the lowest and highest
+    price ratios.
+
+    Demand is the derived demand of buyers that use the commodity in fixed proportion with cost share
+    ``theta = e_d / eta`` and face a demand of elasticity ``eta`` for their own products (Marshall-Hicks law
+    of derived demand: the elasticity at the baseline is ``theta eta = e_d``, and it rises with the price as
+    the cost share grows, so a large withdrawal does not send the price to infinity as a constant elasticity
+    would). To first order ``dP/P = (q_s - q_d) / (e_d + e_s)``, the constant-elasticity answer. With
+    ``e_s = 0`` the solution is closed, ``P = 1 + (e^(a / eta) - 1) / theta`` with ``a = log((1 - q_d) /
+    (1 - q_s))``; otherwise Newton's method in ``x = log P`` from it (the residual is concave and decreasing
+    in x, so the iterates converge monotonically after the first step). Exactly zero when ``q_s = q_d``.
+    """
+    qs = np.clip(np.asarray(q_s, dtype=np.float64), 0.0, _ALMOST_ONE)
+    qd = np.clip(np.asarray(q_d, dtype=np.float64), 0.0, _ALMOST_ONE)
+    eta = DOWNSTREAM_ELASTICITY
+    theta = np.clip(np.asarray(e_d, dtype=np.float64) / eta, 1e-9, 1.0)
+    es = np.maximum(np.asarray(e_s, dtype=np.float64), 0.0)
+    a = np.log1p(-qd) - np.log1p(-qs)
+    lo = np.maximum(np.asarray(log_bounds)[0], -50.0)     # a price ratio of e^-50: the physical zero
+    hi = np.asarray(log_bounds)[1]
+    top = np.minimum(hi, 50.0) + 1.0
+    # without a supply response the solution is closed: 1 - theta + theta P = e^(a / eta); P <= 0 means the
+    # demand left cannot be met at any positive price (the physical zero). It starts Newton otherwise.
+    p0 = 1.0 + np.expm1(a / eta) / theta
+    x = np.clip(np.log(np.maximum(p0, 1e-300)), lo, top)
+    for _ in range(_NEWTON_STEPS):
+        if not np.any(es > 0.0):
+            break
+        ex = np.exp(x)
+        den = 1.0 - theta + theta * ex
+        g = a - eta * np.log(den) - es * x
+        step = g / (eta * theta * ex / den + es)
+        x = np.where(es > 0.0, np.clip(x + step, lo, top), x)
+        if np.all(np.abs(step[es > 0.0]) < 1e-13):   # the block is fixed (engine.BLOCK draws): deterministic
+            break
+    x = np.where(a == 0.0, 0.0, x)
+    at_bound = (x >= hi) | (x <= lo)
+    return 100.0 * np.expm1(np.clip(x, lo, hi)) + 0.0, at_bound
+
+
+def commodity_prices(cm: CompiledMarkets, W: np.ndarray, U: np.ndarray, draws: MarketDraws
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(B, C) price change in percent and (B, C) bool at a bound, from the cell losses."""
+    q_s, q_d = withdrawn_shares(cm, W, U, draws)
+    return price_change_pct(q_s, q_d, draws.elasticity, draws.supply_elasticity, cm.log_bounds)
+
+
+def risk_ramps(cm: CompiledMarkets, gdp_loss_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hit ramps (M9): per index ``h_i = min(1, g_i / risk_full_at_gdp_loss)`` (B, I) and the world's
+    ``h_w = min(1, g_world / risk_full_at_world_gdp_loss)`` (B,); zero at zero loss."""
+    p = cm.params
     g = np.clip(np.asarray(gdp_loss_ratio, dtype=np.float64), 0.0, 1.0)
-    # einsum (no BLAS): each draw's result is independent of the batch size, bit for bit
-    F = (np.einsum("bn,in->bi", olr, cm.sector_loading.reshape(I, R * S))
-         + np.einsum("br,ir->bi", g, cm.residual_loading))                                 # (B, I) in [0, 1]
-    F = np.clip(F, 0.0, 1.0)                                                               # rounding only
-    fundamental = 100.0 * np.minimum(1.0, draws.leverage * F)
-    g_index = np.einsum("br,ir->bi", g, cm.region_share)                                    # (B, I)
-    hit = np.minimum(1.0, g_index / cm.risk_premium_full_at_gdp_loss)
-    dd = np.minimum(100.0, fundamental + draws.risk_premium_pct * hit)
-    sanctioned_share = np.einsum("br,ir->bi", np.asarray(sanctioned, dtype=np.float64), cm.region_share)
-    closed = (sanctioned_share > 0.5) & draws.closure
-    dd = np.where(closed, np.maximum(dd, draws.uninvestable_loss_pct), dd)
-    return np.clip(dd, 0.0, 100.0) + 0.0
+    g_world = (g @ cm.gdp0) / cm.gdp0.sum()
+    return (np.minimum(1.0, (g @ cm.region_share.T) / p.risk_full_at_gdp_loss),
+            np.minimum(1.0, g_world / p.risk_full_at_world_gdp_loss))
 
 
-def market_outcomes(cm: CompiledMarkets, supply_withdrawn: np.ndarray, world_supply0: np.ndarray,
-                    output_loss_ratio: np.ndarray, gdp_loss_ratio: np.ndarray, sanctioned: np.ndarray,
-                    u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Commodity price changes and equity drawdowns for a batch of B draws.
+def revenue_lost(cm: CompiledMarkets, dx: np.ndarray, price_pct: np.ndarray) -> np.ndarray:
+    """(B, I) revenue lost by each index's earnings base, ``F`` of M7 (negative: a gain).
 
-    Parameters
-    ----------
-    supply_withdrawn : (B, S) world supply of each table sector withdrawn, USD million (output lost plus
-        blocked flows not rerouted)
-    world_supply0 : (S,) baseline world output by sector, USD million
-    output_loss_ratio : (B, R, S) output lost as a share of baseline, in [0, 1]
-    gdp_loss_ratio : (B, R) value added lost as a share of baseline
-    sanctioned : (B, R) bool, region under financial sanctions in this draw
-    u : (B, n_market_uniforms(cm)) uniforms from the engine's seeded stream
-
-    Returns
-    -------
-    price_change_pct : (B, C) percent, >= 0, at most each commodity's cap
-    equity_drawdown_pct : (B, I) percent, in [0, 100]
-
-    Raises ``ValueError`` on wrong shapes or non-finite inputs (a programming error in the caller).
+    ``F = sum w (1 - (1 + pi)(1 - o)) + w_other g = sum w o + w_other g - sum w pi (1 - o)``: the first two
+    terms are one product ``dx @ A_eq``; the price term only involves the industries a commodity price
+    moves. dx : (B, n) output lost (negative: gained); price_pct : (B, C).
     """
-    R, S = len(cm.regions), len(cm.sectors)
-    u = np.asarray(u, dtype=np.float64)
-    if u.ndim != 2:
-        raise ValueError(f"u must be 2-D (draws, {cm.n_uniforms}), got shape {u.shape}")
-    B = u.shape[0]
-    arrays = {
-        "supply_withdrawn": (np.asarray(supply_withdrawn, dtype=np.float64), (B, S)),
-        "world_supply0": (np.asarray(world_supply0, dtype=np.float64), (S,)),
-        "output_loss_ratio": (np.asarray(output_loss_ratio, dtype=np.float64), (B, R, S)),
-        "gdp_loss_ratio": (np.asarray(gdp_loss_ratio, dtype=np.float64), (B, R)),
-        "sanctioned": (np.asarray(sanctioned, dtype=bool), (B, R)),
-    }
-    for name_, (arr, shape) in arrays.items():
-        if arr.shape != shape:
-            raise ValueError(f"{name_} must have shape {shape} (table {cm.table!r}), got {arr.shape}")
-        if arr.dtype != bool and not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name_} has non-finite values")
-    draws = sample_market_draws(cm, u)
-    q = withdrawn_share(cm, arrays["supply_withdrawn"][0], arrays["world_supply0"][0])
-    price = price_change_pct(q, draws.elasticity + draws.supply_elasticity, cm.max_price_change_pct[None, :])
-    dd = equity_drawdown_pct(cm, arrays["output_loss_ratio"][0], arrays["gdp_loss_ratio"][0],
-                             arrays["sanctioned"][0], draws)
-    return price, dd
+    dx = np.asarray(dx, dtype=np.float64)
+    F = dx @ cm.A_eq
+    if cm.p_idx.size:
+        kept = 1.0 - dx[:, cm.p_idx] / cm.x0[cm.p_idx]
+        F -= ((np.asarray(price_pct, dtype=np.float64) / 100.0) @ cm.p_map * kept) @ cm.p_load
+    return F
+
+
+def equity_drawdown_pct(cm: CompiledMarkets, F: np.ndarray, gdp_loss_ratio: np.ndarray,
+                        closed_regions: np.ndarray, draws: MarketDraws) -> tuple[np.ndarray, np.ndarray]:
+    """(B, I) fall in value in percent for a foreign holder (negative: a gain) and (B, I) bool closed to
+    foreign holders (M8-M12).
+
+    F : (B, I) revenue lost (:func:`revenue_lost`); gdp_loss_ratio : (B, R); closed_regions : (B, R) bool,
+    closed by an explicit financial shock in the draw.
+    """
+    p = cm.params
+    ey, growth = cm.earnings_yield[None, :], p.earnings_growth
+    pv_loss = ey * draws.operating_leverage * F / (1.0 + growth + ey - draws.earnings_persistence * (1.0 + growth))
+    h_i, h_w = risk_ramps(cm, gdp_loss_ratio)
+    premium_pp = h_w[:, None] * draws.common_risk_premium_pp[:, None] + h_i * draws.local_risk_premium_pp
+    ratio = np.maximum(0.0, 1.0 - pv_loss) * np.exp(-premium_pp / (100.0 * ey))
+    dd = 100.0 * (1.0 - ratio)
+    closed = (np.asarray(closed_regions, dtype=np.float64) @ cm.region_share.T) > 0.5
+    dd = np.where(closed, np.maximum(dd, draws.uninvestable_loss_pct), dd)
+    return dd + 0.0, closed
+
+
+def closed_regions(sm: ScenarioMarkets, severity: np.ndarray, on: np.ndarray, draws: MarketDraws) -> np.ndarray:
+    """(B, R) bool: a financial shock whose package is on binds when its uniform is below its severity (the
+    probability that the measure closes the regions' markets to foreign holders, M12)."""
+    B = severity.shape[0]
+    if not sm.n_financial:
+        return np.zeros((B, sm.fin_regions.shape[1]), dtype=bool)
+    binds = on[:, sm.shock_pkg[sm.fin_cols]] & (draws.financial_u < severity[:, sm.fin_cols])   # (B, K_fin)
+    return (binds.astype(np.float64) @ sm.fin_regions.astype(np.float64)) > 0
+
+
+@dataclass(frozen=True, eq=False)
+class MarketOutcome:
+    """Per-draw outputs of :func:`market_outcomes` (B rows)."""
+
+    price_change_pct: np.ndarray      # (B, C)
+    price_at_bound: np.ndarray        # (B, C) bool
+    equity_drawdown_pct: np.ndarray   # (B, I), negative = gain
+    equity_closed: np.ndarray         # (B, I) bool
+    gdp_loss: np.ndarray              # (B, R) USD million
+    draws: MarketDraws
+
+
+def market_outcomes(cm: CompiledMarkets, sm: ScenarioMarkets, dx: np.ndarray, f: np.ndarray,
+                    severity: np.ndarray, on: np.ndarray, u_cls: np.ndarray, u: np.ndarray,
+                    draws: MarketDraws | None = None, prices: tuple[np.ndarray, np.ndarray] | None = None
+                    ) -> MarketOutcome:
+    """Prices and equity valuations of a batch of draws.
+
+    dx : (B, n) output lost over the horizon (horizon-scaled), USD million; f : (B,) horizon fraction;
+    severity (B, K), on (B, P) bool, u_cls (B, n_classes) as in :func:`cell_losses`; u : (B, n_uniforms)
+    uniforms of the engine's stream. ``draws`` / ``prices``: already computed (the feedback computes the
+    prices on the first round and the valuations after it).
+    """
+    dx = np.asarray(dx, dtype=np.float64)
+    if dx.ndim != 2 or dx.shape[1] != cm.x0.size:
+        raise ValueError(f"dx must have shape (draws, {cm.x0.size}) (table {cm.table!r}), got {dx.shape}")
+    if draws is None:
+        draws = sample_market_draws(cm, u, sm.n_financial)
+    if prices is None:
+        W, U = cell_losses(cm, sm, f, severity, on, u_cls)
+        prices = commodity_prices(cm, W, U, draws)
+    price, at_bound = prices
+    gdp = dx @ cm.V_gdp
+    g = np.divide(gdp, cm.gdp0, out=np.zeros_like(gdp), where=cm.gdp0 > 0)
+    closed_r = closed_regions(sm, severity, on, draws)
+    dd, closed = equity_drawdown_pct(cm, revenue_lost(cm, dx, price), g, closed_r, draws)
+    return MarketOutcome(price_change_pct=price, price_at_bound=at_bound, equity_drawdown_pct=dd,
+                         equity_closed=closed, gdp_loss=gdp, draws=draws)

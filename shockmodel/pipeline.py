@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from shockmodel import __version__
+from shockmodel import __version__, runtime
 from shockmodel.errors import UserError
 
 ATTRIBUTION = ("Data: WIOD 2013 release (Timmer et al. 2015, Review of International Economics 23: 575-605), "
@@ -61,44 +61,88 @@ def compile_for(scenario, mrio, overrides=None):
 
 #: compiled scenarios by spec object (specs are frozen, and scenario.load_scenario returns the same
 #: object while its files are unchanged) and table content; the entry holds the spec, so its id stays its own
-_COMPILED: dict[tuple[int, str], tuple[Any, Any]] = {}
+_COMPILED = runtime.COMPILED
 
 
 class MarketHook:
-    """Adapter between the engine's per-block outputs and :mod:`shockmodel.markets`."""
+    """Adapter between the engine's per-block outputs and :mod:`shockmodel.markets`.
 
-    def __init__(self, params_name: str, mrio):
+    Per block it computes the commodity prices (two-sided: supply withdrawn at source against demand
+    lost), the equity valuations and which indices are closed to foreign holders by an explicit financial
+    shock of the scenario (``financial_sanction``, ``capital_controls``), and returns them per draw.
+    The scenario-specific arrays (pass classes, shock masks) are built once per engine plan.
+    """
+
+    def __init__(self, params_name: str, mrio, compiled, feedback: Sequence[str] = ()):
         from shockmodel import markets
 
         self._m = markets
+        self._mrio = mrio
+        self._compiled = compiled
         self.params = markets.load_market_params(params_name)
         self.cm = markets.compile_market_params(self.params, mrio)
-        self.n_uniforms = markets.n_market_uniforms(self.cm)
-        S = mrio.n_sectors
-        self.world_supply0 = mrio.x.reshape(mrio.n_regions, S).sum(axis=0)
+        self.n_financial = sum(sh.kind in markets.FINANCIAL_KINDS for sh in compiled.shocks)
+        self.n_uniforms = markets.n_market_uniforms(self.cm, self.n_financial)
+        self._sm: tuple = (None, None)
+        # the Leontief inverse, computed here, outside the engine's one-thread BLAS limit, as the engine's
+        # own plans compute it: its last bits depend on the BLAS thread count, and MRIO caches it
+        self._L = mrio.L
+        self.feedback = None   # feedback.FeedbackArrays when a channel is on (engine: second round per block)
+        if feedback:
+            from shockmodel import feedback as fb
+
+            self.feedback = fb.compile_feedback(self.cm, mrio, tuple(feedback))
+        self._horizon_years = float(compiled.horizon_months) / 12.0
+        commodities = [c.name for c in self.params.commodities]
+        indices = [i.name for i in self.params.indices]
         self.coords = {
-            "price_change_pct": ("commodity", [c.name for c in self.params.commodities], "percent",
-                                 "commodity price change (short run)"),
-            "equity_drawdown_pct": ("equity_index", [i.name for i in self.params.indices], "percent",
-                                    "equity index drawdown for a foreign holder"),
+            "price_change_pct": ("commodity", commodities, "percent",
+                                 "commodity price change (short run; negative: a fall)"),
+            "price_at_bound": ("commodity", commodities, "1", "price at a historical bound in the draw (0/1)"),
+            "equity_drawdown_pct": ("equity_index", indices, "percent",
+                                    "equity index fall in value for a foreign holder (negative: a gain)"),
+            "equity_closed": ("equity_index", indices, "1",
+                              "index closed to foreign holders by a financial shock in the draw (0/1)"),
         }
 
+    def scenario_arrays(self, plan):
+        """The :class:`markets.ScenarioMarkets` of ``plan`` (built on first use, kept for the plan)."""
+        if self._sm[0] is not plan:
+            self._sm = (plan, self._m.compile_scenario_markets(self.cm, self._compiled, plan, self._L))
+        return self._sm[1]
+
+    def outcome(self, plan, out, u):
+        """The :class:`markets.MarketOutcome` of one block."""
+        sm = self.scenario_arrays(plan)
+        return self._m.market_outcomes(self.cm, sm, out.dx, out.horizon_fraction, out.severity, out.on,
+                                       out.blocked_class_share, u)
+
+    def second_round(self, plan, dxT, f, severity, on, uT, u):
+        """Add the feedback's second round to a block's output lost ``dxT`` (n, B) before the engine scales
+        it by the horizon fraction ``f`` and reduces it (in place)."""
+        from shockmodel import feedback as fb
+
+        m = self._m
+        sm = self.scenario_arrays(plan)
+        draws = m.sample_market_draws(self.cm, u, sm.n_financial)
+        W, U = m.cell_losses(self.cm, sm, f, severity, on, uT.T)
+        price, _ = m.commodity_prices(self.cm, W, U, draws)
+        dx1 = dxT.T * f[:, None]
+        dx = fb.second_round(self.feedback, self.cm, dx1, price, draws, self._horizon_years)
+        scaled = np.divide(dx, f[:, None], out=dxT.T.copy(), where=f[:, None] > 0)   # f = 0: nothing occurred
+        dxT[...] = scaled.T
+
     def __call__(self, plan, out, u):
-        B = out.dx.shape[0]
-        R, S = plan.n_regions, plan.n_sectors
-        dx = out.dx.reshape(B, R, S)
-        ratio = np.divide(dx, plan.x0.reshape(R, S)[None], out=np.zeros_like(dx), where=plan.x0.reshape(R, S)[None] > 0)
-        gdp_ratio = out.gdp_loss / plan.gdp0[None, :]
-        sanctioned = out.blocked_export_share >= 0.5
-        price, equity = self._m.market_outcomes(self.cm, dx.sum(axis=1), self.world_supply0, ratio, gdp_ratio,
-                                                sanctioned, u)
-        return {"price_change_pct": price, "equity_drawdown_pct": equity}
+        res = self.outcome(plan, out, u)
+        return {"price_change_pct": res.price_change_pct, "price_at_bound": res.price_at_bound.astype(np.float64),
+                "equity_drawdown_pct": res.equity_drawdown_pct, "equity_closed": res.equity_closed.astype(np.float64)}
 
 
 def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
         chunk_size: int | None = None, *, variants: Mapping[str, Sequence[str]] | None = None,
         overrides: Mapping[str, Any] | None = None, threads: int | None = None, markets: str | None = "default",
-        progress: Callable[[int], None] | None = None, keep_draws: int | None = None, precision: str = "float64"):
+        progress: Callable[[int], None] | None = None, keep_draws: int | None = None, precision: str = "float64",
+        feedback: str | Sequence[str] | None = None):
     """Run a scenario and return the result ``xarray.Dataset`` (docs/contracts.md section 3).
 
     scenario: library name (``shockmodel scenarios list``), path to a TOML file, a ScenarioSpec or a
@@ -109,6 +153,8 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     (default ``engine.KEEP_DRAWS``, one million) so memory stays flat; statistics cover every draw.
     precision: "float32" runs the matrix products in single precision (about 1.5-2x faster; results
     within 1e-5 of float64, tests/test_precision.py).
+    feedback: second-round demand feedback channels (``"income,prices,uncertainty"``, a list of them,
+    ``"all"``, or None / ``"none"``: off, the default); they need the market channel (shockmodel.feedback).
     """
     from shockmodel import aggregate, engine
     from shockmodel.criticality import critical_weights, with_overrides
@@ -118,7 +164,16 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     spec, compiled = compile_for(scenario, mrio, overrides)
     if variants is None:   # the scenario's own [variants], if it declares them
         variants = declared_variants(spec or next((sp for sp, c in _COMPILED.values() if c is compiled), None))
-    hook = MarketHook(markets, mrio) if markets else None
+    from shockmodel.feedback import parse_channels
+
+    channels = parse_channels(feedback)
+    if channels and not markets:
+        raise UserError("feedback needs the market channel (its prices and risk premia); give a market "
+                        "parameter set", field="feedback")
+    if channels and model not in ("constrained", "leontief", "ghosh"):
+        raise UserError(f"feedback is a second round for the static models (constrained, leontief, ghosh), not "
+                        f"{model!r}", field="feedback")
+    hook = MarketHook(markets, mrio, compiled, channels) if markets else None
     # the scenario's own critical inputs ([critical_inputs], docs/scenarios.md) replace the file's weights
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
@@ -130,8 +185,9 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "scenario_sha256": compiled.spec_sha256, "seed": int(seed), "draws": int(draws), "model": model,
         "chunk_size": int(engine.chunk_blocks(chunk_size) * engine.BLOCK), "horizon_months": compiled.horizon_months,
         "coordination": float(compiled.coordination), "shockmodel_version": __version__,
+        "copula": f"student-t, {compiled.copula_df:g} df" if getattr(compiled, "copula_df", 0.0) > 0 else "gaussian",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": ATTRIBUTION,
-        "market_params": markets or "", "wall_seconds": round(time.perf_counter() - t0, 3),
+        "market_params": markets or "", "feedback": ",".join(channels) or "none", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),
     }
     from shockmodel.models import ignored_kinds
@@ -144,9 +200,13 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         attrs["variants"] = format_variants(variants)
     ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None,
                               variants=variants)
+    if "price_at_bound_summary" in ds:   # the share of draws whose price sits at a historical bound
+        ds["price_bound_share"] = ds["price_at_bound_summary"].sel(statistic="mean", drop=True).assign_attrs(
+            units="1", long_name="share of draws with the commodity price at a historical bound")
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
-    digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}".encode())
+    digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}"
+                            f"{','.join(channels)}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
 

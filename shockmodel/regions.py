@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+from shockmodel import runtime
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -89,6 +90,9 @@ def _parse(text: str, file: str) -> GroupFile:
     for name in groups:
         _countries(out, name, ())      # fails on a cycle
     return out
+
+
+runtime.register_cache(_parse.cache_clear)
 
 
 def _countries(gf: GroupFile, name: str, chain: tuple[str, ...]) -> frozenset[str]:

@@ -12,6 +12,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import special, stats
 
+from shockmodel import runtime
+
 
 def ppf(dist: str, params: tuple[float, ...], u: np.ndarray) -> np.ndarray:
     """Quantile function of a severity distribution, vectorised over ``u`` in (0, 1)."""
@@ -96,6 +98,9 @@ def severity_table(dist: str, params: tuple[float, ...]) -> np.ndarray:
     table = ppf(dist, params, to_uniform(z)).astype(np.float64)
     table.setflags(write=False)
     return table
+
+
+runtime.register_cache(severity_table.cache_clear)
 
 
 def severity_cap(dist: str, params: tuple[float, ...]) -> float:

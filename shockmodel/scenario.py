@@ -35,13 +35,17 @@ import numpy as np
 
 from shockmodel import limits
 from shockmodel import regions as regions_module
+from shockmodel import runtime
 from shockmodel.errors import ScenarioError, UserError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
 
 COPULAS = ("gaussian", "t")   #: dependence of the latent variables (engine.sample_block)
 SHOCK_KINDS = ("capacity", "trade_block", "payment_friction", "final_demand", "substitution", "duration", "inventory",
-               "tariff")
+               "tariff", "financial_sanction", "capital_controls")
+#: Financial kinds: read only by the market channel (a foreign holder's access to the regions' equity
+#: markets); the propagation models ignore them. Severity: probability that the measure binds in a draw.
+FINANCIAL_KINDS = frozenset(("financial_sanction", "capital_controls"))
 DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
 
 #: The group every region / every sector belongs to.
@@ -57,10 +61,13 @@ KIND_TARGETS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = MappingProxyT
     "duration": {},
     "inventory": {},
     "tariff": {"exporters": None, "importers": None, "sectors": (ALL,)},
+    "financial_sanction": {"regions": None},
+    "capital_controls": {"regions": None},
 })
 
 #: Kinds whose severity is a share in [0, 1]; the other two are measured in months and days.
-SHARE_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "substitution"))
+SHARE_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "substitution",
+                         *FINANCIAL_KINDS))
 SEVERITY_UNITS: Mapping[str, str] = MappingProxyType(
     {**{k: "share" for k in SHARE_KINDS}, "duration": "months", "inventory": "days", "tariff": "ad valorem rate"})
 
@@ -967,6 +974,7 @@ def _read_toml(path: Path) -> tuple[dict, str]:
 #: parsed scenario files by their text (the file is still read every time, so an edit is always seen;
 #: parsing the library's includes cost about 7 ms per run)
 _PARSED: dict[str, dict] = {}
+runtime.register_cache(_PARSED.clear)
 
 
 def _deep_merge(base: dict, top: Mapping) -> None:
@@ -1179,7 +1187,8 @@ class CompiledPackage:
 class CompiledShock:
     """A shock in table indices. ``mask`` is read-only bool: capacity (R, S); trade_block (R, R, S)
     [exporter, importer, sector] with a False diagonal; final_demand (R, S) [buyer, product];
-    substitution (S,); duration and inventory None. payment_friction arrives as trade_block."""
+    substitution (S,); duration and inventory None. payment_friction arrives as trade_block;
+    financial_sanction and capital_controls (R,) [region]."""
 
     key: str
     kind: str
@@ -1261,7 +1270,7 @@ class _Axis:
             return np.isin(np.array(self.labels), res.regions)
         other = "sector" if self.what == "region" else "region"
         hint = f" ({name!r} is a {other})" if name in self.other_labels else ""
-        choices = (*self.labels, *self.builtin, *self.groups, *self.named, ALL)
+        choices = dict.fromkeys((*self.labels, *self.builtin, *self.groups, *self.named, ALL))   # each once
         self.where.fail(path, f"unknown {self.what} {name!r}{hint}{self._suggest(name)} "
                               f"(on table {self.table!r} choose from: {', '.join(choices)})")
 
@@ -1320,6 +1329,8 @@ def _shock_mask(shock: ShockSpec, regions: _Axis, sectors: _Axis, path) -> tuple
     """(compiled kind, mask) of one shock."""
     if shock.kind in ("duration", "inventory"):
         return shock.kind, None
+    if shock.kind in FINANCIAL_KINDS:   # (R,) the regions whose markets the measure closes to foreign holders
+        return shock.kind, regions.mask(shock.regions, (*path, "regions"))
     s = sectors.mask(shock.sectors, (*path, "sectors"))
     if shock.kind == "substitution":
         return shock.kind, s

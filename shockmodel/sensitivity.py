@@ -153,18 +153,22 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
 
 
 def analyse(scenario, *, table="default", model: str = "constrained", grouping: str = "packages",
-            samples: int = 512, seed: int = 0, conf_level: float = 0.95, overrides=None, progress=None):
+            samples: int = 512, seed: int = 0, conf_level: float = 0.95, overrides=None, progress=None,
+            outputs: Sequence[str] = ()):
     """Sobol indices of world and regional GDP loss of ``scenario``: an xarray Dataset with ``S1``,
     ``S1_conf``, ``ST``, ``ST_conf`` over (output, group), and the output means and variances."""
     import xarray as xr
 
-    from shockmodel import engine, pipeline
+    from shockmodel import __version__, engine, pipeline
     from shockmodel.criticality import critical_weights, with_overrides
 
     if model not in STATIC_MODELS:
         raise UserError(f"the sensitivity analysis covers the static models ({', '.join(STATIC_MODELS)}); the "
                         f"{model} model draws its own behavioural parameters, which are not inputs here", field="--model")
     mrio = pipeline._table(table)
+    for o in outputs:   # a typo must not cost the whole evaluation
+        if o != "World" and o not in mrio.regions:
+            raise UserError(f"no output {o!r}; choose World or a region: {', '.join(mrio.regions)}", field="--output")
     spec, compiled = pipeline.compile_for(scenario, mrio, overrides)
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))   # as pipeline.run
     plan = engine.cached_plan(compiled, mrio, model, critical)
@@ -185,8 +189,13 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     data["output_mean"] = (("output",), Y.mean(axis=0), {"units": "percent", "long_name": "mean GDP loss over the sample"})
     data["output_variance"] = (("output",), Y.var(axis=0), {"units": "percent^2", "long_name": "variance of GDP loss"})
     ds = xr.Dataset(data, coords={"output": outputs, "group": group_names, "members": ("group", members)})
+    from shockmodel.models import ignored_kinds
+
+    ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
+    if ignored:   # their indices are 0 because the model never sees them, not because they do not matter
+        ds.attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
     ds.attrs.update({
-        "kind": "sensitivity", "scenario": compiled.name, "scenario_sha256": compiled.spec_sha256, "table": mrio.name,
+        "kind": "sensitivity", "shockmodel_version": __version__, "scenario": compiled.name, "scenario_sha256": compiled.spec_sha256, "table": mrio.name,
         "table_sha256": mrio.sha256, "model": model, "grouping": grouping, "samples": int(samples),
         "evaluations": int(X.shape[0]), "seed": int(seed), "conf_level": float(conf_level),
         "copula": f"student-t, {plan.copula_df:g} df" if plan.copula_df > 0 else "gaussian",
@@ -217,13 +226,18 @@ def summary_table(ds, output: str = "World"):
 
 def format_table(ds, output: str = "World", top: int = 12) -> str:
     tab = summary_table(ds, output)
+    w = max([5, *(len(g) for g in tab.group.head(top))])   # groups in full: a cut name can mislead
     lines = [f"Sobol indices of {output} GDP loss [{ds.attrs['scenario']}], {ds.attrs['evaluations']} evaluations "
              f"({ds.attrs['samples']} base samples), {ds.attrs['conf_level']:.0%} bootstrap intervals; copula: "
              f"{ds.attrs['copula']}",
              "Inputs: independent latents mapped through the copula as the engine does (see data.nc attrs).",
-             f"{'group':62s} {'first order':>20s} {'total order':>20s}"]
+             *([f"NOTE: model {ds.attrs['model']!r} ignores {ds.attrs['ignored_shock_kinds']}; what it ignores "
+                f"scores 0 because the model never sees it"] if ds.attrs.get("ignored_shock_kinds") else []),
+             f"{'group':{w}s} {'first order':>20s} {'total order':>20s}"]
+    if "output_variance" in ds and float(ds.output_variance.sel(output=output)) == 0.0:
+        lines.append(f"({output} GDP loss does not vary over the sample: no input drives it; indices shown as 0)")
     for _, r in tab.head(top).iterrows():
-        lines.append(f"{r.group[:62]:62s} {r.S1:7.3f} [{r.S1_lo:6.3f},{r.S1_hi:6.3f}] {r.ST:7.3f} [{r.ST_lo:6.3f},{r.ST_hi:6.3f}]")
+        lines.append(f"{r.group:{w}s} {r.S1:7.3f} [{r.S1_lo:6.3f},{r.S1_hi:6.3f}] {r.ST:7.3f} [{r.ST_lo:6.3f},{r.ST_hi:6.3f}]")
     return "\n".join(lines)
 
 

@@ -204,7 +204,6 @@ def test_same_numbers_for_any_thread_count(repro_case, default_table, critical_d
     kw = dict(draws=2000, seed=3, critical=critical_default)
     a = engine.simulate(repro_case, default_table, threads=1, **kw)
     b = engine.simulate(repro_case, default_table, threads=2, **kw)
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for x, y in zip(_fingerprint(a), _fingerprint(b)):
         np.testing.assert_array_equal(x, y)
 
@@ -373,6 +372,7 @@ def test_constrained_setup_equals_draws_first_kernels(default_table, critical_de
     """The constrained model's draws-last static terms (one kernel per sub-batch) are the draws-first
     kernels' numbers bit for bit: same products and sums in the same order, on the library's largest
     scenario (trade, capacity, final-demand and substitution shocks)."""
+    from shockmodel.kernels.structs import Horizon
     from shockmodel.scenario import load_scenario
 
     m = default_table
@@ -381,9 +381,8 @@ def test_constrained_setup_equals_draws_first_kernels(default_table, critical_de
     smp = engine.sample_block(plan, 3, 0, engine.BLOCK)
     B, P, K, S, n = engine.BLOCK, plan.n_packages, plan.n_shocks, m.n_sectors, m.n
     effT, substT, f = np.empty((K, B)), np.empty((P, S, B)), np.empty(B)
-    kern.block_setup(smp.severity, smp.occurred, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
-                     plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
-                     engine.DAYS_PER_MONTH, effT, substT, f)
+    kern.block_setup(smp.severity, smp.occurred, plan.columns, Horizon(plan.horizon_months, engine.DAYS_PER_MONTH),
+                     effT, substT, f)
     eff = effT.T
     pass_, dem, cap = np.empty((B, len(plan.tri_e))), np.empty((B, n)), np.empty((B, n))
     kern.build_pass(np.ascontiguousarray(eff[:, plan.trade_cols]), plan.trade_pkg, plan.trade_ptr, plan.trade_tri,
@@ -393,9 +392,7 @@ def test_constrained_setup_equals_draws_first_kernels(default_table, critical_de
     dD0 = np.empty((B, n))
     kern.demand_loss_static(pass_, dem, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, S, dD0)
     outs = [np.empty((len(plan.tri_e), B)), np.empty((n, B)), np.empty((n, B)), np.empty((n, B))]
-    kern.constrained_setup(effT, substT, plan.trade_cols, plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s,
-                           plan.cap_cols, plan.cap_ptr, plan.cap_cells, plan.fd_cols, plan.fd_ptr, plan.fd_cells,
-                           plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m, plan.x0, S, *outs)
+    kern.constrained_setup(effT, substT, plan.columns, plan.cells, plan.triples, plan.baseline, *outs)
     assert (pass_ < 1).any() and (dem < 1).any() and (cap < 1).any()
     np.testing.assert_array_equal(outs[0], pass_.T)
     np.testing.assert_array_equal(outs[1], dem.T)

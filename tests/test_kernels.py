@@ -153,8 +153,7 @@ def _constrained_output(fn, b):
     p = b.plan
     n = b.mrio.n
     new, moved = np.empty((n, B)), np.empty((n, B), dtype=bool)
-    fn(b.dxT, b.rho, b.dD, b.passT, np.zeros((n, B)), p.x0, p.crit_ptr, p.crit_w, p.req, p.src_ptr, p.src_i,
-       p.src_z, p.src_t, np.ones(B, dtype=bool), TOL, new, moved)
+    fn(b.dxT, b.rho, b.dD, b.passT, np.zeros((n, B)), p.x0, p.critical_inputs, np.ones(B, dtype=bool), TOL, new, moved)
     return new, moved
 
 

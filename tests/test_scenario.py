@@ -70,7 +70,7 @@ def _minimal(**shock) -> dict:
 
 def test_constants_match_the_contract():
     assert SHOCK_KINDS == ("capacity", "trade_block", "payment_friction", "final_demand", "substitution",
-                           "duration", "inventory", "tariff")
+                           "duration", "inventory", "tariff", "financial_sanction", "capital_controls")
     assert DISTRIBUTIONS == ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
     assert set(DIST_PARAMS) == set(DISTRIBUTIONS)
 

@@ -2,7 +2,7 @@
 
 Proportional rationing can give the constrained model several fixed points, so an accelerated solver is
 only acceptable if it finds the one the plain iteration from ``dx = 0`` finds (the reference, kept as
-``AA_DEPTH = 0``). Both stop on the same test, ``|F(x) - x| <= tol x0_j`` on the true map, so they can
+``aa_depth=0``). Both stop on the same test, ``|F(x) - x| <= tol x0_j`` on the true map, so they can
 differ by the reference's own error, about ``1.5 tol x0_j``; a different fixed point would differ by far
 more (the over-relaxation variants that failed in development missed by 0.1-0.9 of x0).
 """
@@ -20,18 +20,17 @@ SCENARIOS = ("combined_coordinated", "taiwan_war", "taiwan_blockade", "russia_es
              "china_sanctions")
 
 
-def _solve(plan, seed, block, depth, monkeypatch):
-    monkeypatch.setattr(engine, "AA_DEPTH", depth)
+def _solve(plan, seed, block, depth):
     smp = engine.sample_block(plan, seed, block, engine.BLOCK)
-    return engine.propagate_block(plan, smp.severity, smp.occurred)
+    return engine.propagate_block(plan, smp.severity, smp.occurred, aa_depth=depth)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_anderson_reaches_the_plain_fixed_point(scenario, default_table, critical_default, monkeypatch):
+def test_anderson_reaches_the_plain_fixed_point(scenario, default_table, critical_default):
     plan = engine.make_plan(compile_scenario(load_scenario(scenario), default_table), default_table, "constrained",
                             critical_default)
-    plain = _solve(plan, 11, 2, 0, monkeypatch)
-    fast = _solve(plan, 11, 2, DEPTH, monkeypatch)
+    plain = _solve(plan, 11, 2, 0)
+    fast = _solve(plan, 11, 2, DEPTH)
     assert plain.converged.all() and fast.converged.all()
     x0 = plan.x0[None, :]
     f = plain.horizon_fraction[:, None]
@@ -44,18 +43,16 @@ def test_anderson_reaches_the_plain_fixed_point(scenario, default_table, critica
     assert fast.iterations.mean() < 0.7 * plain.iterations.mean(), (fast.iterations.mean(), plain.iterations.mean())
 
 
-def test_anderson_on_the_large_table(wiod_table, monkeypatch):
+def test_anderson_on_the_large_table(wiod_table):
     """Same check on wiod2011 (n = 1476), one sub-batch."""
     from shockmodel.criticality import critical_weights
 
     plan = engine.make_plan(compile_scenario(load_scenario("combined_coordinated"), wiod_table), wiod_table,
                             "constrained", critical_weights(wiod_table))
-    monkeypatch.setattr(engine, "AA_DEPTH", 0)
     smp = engine.sample_block(plan, 4, 0, engine.BLOCK)
     sev, on = smp.severity[: engine.SUB_BATCH], smp.occurred[: engine.SUB_BATCH]
-    plain = engine.propagate_block(plan, sev, on)
-    monkeypatch.setattr(engine, "AA_DEPTH", DEPTH)
-    fast = engine.propagate_block(plan, sev, on)
+    plain = engine.propagate_block(plan, sev, on, aa_depth=0)
+    fast = engine.propagate_block(plan, sev, on, aa_depth=DEPTH)
     f = plain.horizon_fraction[:, None]
     err = np.abs(fast.dx - plain.dx) / np.where(f > 0, f, 1.0) / np.where(plan.x0 > 0, plan.x0, 1.0)[None, :]
     assert fast.converged.all() and err.max() < 1e-7

@@ -104,13 +104,13 @@ def test_drain_and_clear_counts_match_numpy():
 def test_reused_histograms_leave_no_counts_behind(default_table):
     """pipeline.run hands its histograms back after aggregating; a later run that reuses them must give
     the same numbers as a run on fresh ones, and the returned sets must be zero."""
-    from shockmodel import engine, pipeline
+    from shockmodel import engine, pipeline, runtime
 
-    engine._COUNT_POOL.clear()
+    runtime.COUNT_POOL.clear()
     kw = {"table": default_table, "draws": 1500, "seed": 9, "model": "leontief", "markets": None}
     first = pipeline.run("combined_coordinated", **kw)           # fresh sets
-    assert engine._COUNT_POOL, "the run should have returned its histogram sets"
-    for sets in engine._COUNT_POOL.values():
+    assert runtime.COUNT_POOL, "the run should have returned its histogram sets"
+    for sets in runtime.COUNT_POOL.values():
         for counts in sets:
             hists, ranges = counts.hists, counts.ranges
             assert all(not a.any() for a in hists)

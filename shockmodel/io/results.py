@@ -268,6 +268,8 @@ def write_dataset(ds, path: str | os.PathLike) -> Path:
 
 #: Global attributes and variables that make a file a shockmodel result (run or sweep).
 _RESULT_ATTRS = ("shockmodel_version", "draws", "seed", "table")
+#: Other result kinds (global attribute ``kind``) and the variable each must hold.
+_OTHER_KINDS = {"backtest": "forecast_loss_pct", "sensitivity": "ST"}
 
 
 def read_dataset(folder_or_file: str | os.PathLike):
@@ -295,6 +297,12 @@ def check_result_file(path: str | os.PathLike) -> None:
             names = set(ds.data_vars)
     except Exception as err:   # h5py/h5netcdf raise OSError, ValueError, KeyError ... for non-HDF5 files
         raise UserError(f"not a readable NetCDF4 result file ({type(err).__name__})", file=str(path)) from None
+    kind = attrs.get("kind")
+    if kind in _OTHER_KINDS:   # a backtest's or a sensitivity analysis's data.nc
+        if "shockmodel_version" in attrs and _OTHER_KINDS[kind] in names:
+            return
+        raise UserError(f"not a shockmodel {kind} file (attribute shockmodel_version or variable "
+                        f"{_OTHER_KINDS[kind]} missing)", file=str(path))
     missing = [a for a in _RESULT_ATTRS if a not in attrs]
     if missing or not ({"scenario", "sweep"} & set(attrs)) or "world_gdp_loss_pct_summary" not in names:
         raise UserError("not a shockmodel result file (attributes "

@@ -117,7 +117,7 @@ def dynamic_sub_batch(tab, shk, par, out):
     dx = np.zeros((n, B))          # output lost yesterday (annual rate)
     dI = np.zeros((Q, B))          # inventory gap, days (target - stock)
     dal = np.zeros((n, B))         # overproduction above 1
-    clock = np.zeros(B)            # days since rerouting began in the draw
+    clock = np.zeros((G, B))       # days since each (importer, product) pair was first blocked
     # per step
     g = np.zeros((P, B))
     passT = np.ones((T, B))
@@ -133,11 +133,13 @@ def dynamic_sub_batch(tab, shk, par, out):
     omega_den = np.zeros((G, B))
     rr = np.zeros((G, R, B))       # rerouted orders of pair g to origin e
     rhobar = np.zeros((G, B))
-    phit = np.zeros((S, B))
+    phit = np.zeros((G, B))        # substitutable share of each pair's blocked orders today
     dcrit = np.zeros((n, B))
     newdx = np.zeros((n, B))
     active = np.ones(B, dtype=np.bool_)
     deliv = np.zeros(B)
+    cvec = np.zeros(B)
+    cbvec = np.zeros(B)
     out.dx[:, :] = 0.0
     out.trade[:, :, :] = 0.0
     out.gdp_path[:, :, :] = 0.0
@@ -192,18 +194,20 @@ def dynamic_sub_batch(tab, shk, par, out):
                 c = shk.fd_cells[q]
                 for b in range(B):
                     dem[c, b] *= 1.0 - shk.fd_eff[k, b] * g[p, b]
-        # D6: the rerouting ramp, from the first day a route is blocked
-        for b in range(B):
-            blocked = False
-            for tt in range(T):
-                if passT[tt, b] < 1.0:
-                    blocked = True
-                    break
-            if blocked or clock[b] > 0.0:
-                clock[b] += dt
-            r = min(1.0, clock[b] / par.t_sub[b]) if par.t_sub[b] > 0.0 else (1.0 if clock[b] > 0.0 else 0.0)
-            for s in range(S):
-                phit[s, b] = par.phi[s, b] * r
+        # D6: the rerouting ramp of each (importer, product) pair, from the first day one of its routes is blocked
+        for gq in range(G):
+            s = tab.pr_s[gq]
+            for b in range(B):
+                blocked = False
+                for q in range(tab.pr_ptr[gq], tab.pr_ptr[gq + 1]):
+                    if passT[tab.pr_tri[q], b] < 1.0:
+                        blocked = True
+                        break
+                if blocked or clock[gq, b] > 0.0:
+                    clock[gq, b] += dt
+                c = clock[gq, b]
+                r = min(1.0, c / par.t_sub[b]) if par.t_sub[b] > 0.0 else (1.0 if c > 0.0 else 0.0)
+                phit[gq, b] = par.phi[s, b] * r
         # D3: orders of critical pairs: replace yesterday's use plus close the inventory gap over tau days
         for j in range(n):
             xj = tab.x0[j]
@@ -255,7 +259,7 @@ def dynamic_sub_batch(tab, shk, par, out):
                 for b in range(B):
                     pe = 1.0 if tt < 0 else passT[tt, b]
                     den = omega_den[gq, b]
-                    rr[gq, e, b] = phit[s, b] * bk[gq, b] * base * pe / den if den > 0.0 else 0.0
+                    rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base * pe / den if den > 0.0 else 0.0
         # D7: demand lost by every supplier
         for i in range(n):
             e = i // S
@@ -329,19 +333,26 @@ def dynamic_sub_batch(tab, shk, par, out):
             xj = tab.x0[j]
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
                 rq = tab.req[q]
+                cvec[:] = 0.0
+                cbvec[:] = 0.0
+                for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):   # draws innermost: contiguous
+                    i = tab.src_i[q2]
+                    z = tab.src_z[q2]
+                    tt = tab.src_t[q2]
+                    if tt < 0:
+                        for b in range(B):      # a route no shock can block
+                            cvec[b] += z * drho[i, b]
+                    else:
+                        for b in range(B):
+                            blk = 1.0 - passT[tt, b]
+                            cvec[b] += z * (drho[i, b] + blk * (1.0 - drho[i, b]))
+                            cbvec[b] += z * blk
+                gq = tab.pair_of[m, tab.crit_s[q]]
                 for b in range(B):
-                    c = 0.0
-                    cb = 0.0
-                    for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
-                        i = tab.src_i[q2]
-                        z = tab.src_z[q2]
-                        tt = tab.src_t[q2]
-                        blk = 0.0 if tt < 0 else 1.0 - passT[tt, b]
-                        c += z * (drho[i, b] + blk * (1.0 - drho[i, b]))
-                        cb += z * blk
-                    gq = tab.pair_of[m, tab.crit_s[q]]
+                    c = cvec[b]
+                    cb = cbvec[b]
                     if gq >= 0 and cb > 0.0:
-                        c -= phit[tab.crit_s[q], b] * rhobar[gq, b] * cb
+                        c -= phit[gq, b] * rhobar[gq, b] * cb
                     c = c / rq
                     da = do[q, b] + c - do[q, b] * c
                     drj = newdx[j, b] / xj if xj > 0.0 else 0.0

@@ -204,8 +204,7 @@ def _demand_phase(dDu, dx, x0, force, use_force, out_rho, out_dD, out_over):
 
 
 @njit(cache=True, nogil=True)
-def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t,
-                       active, tol, out_dx, out_moved):
+def constrained_output(dx, rho, dD, pass_, dcap, x0, crit, active, tol, out_dx, out_moved):
     """Phase 2: new output loss of every industry j, for every draw (draws-last layout).
 
     ``x_j = min(x0_j - dcap_j, D_j, x0_j (1 - max_s w_sj short_sj / req_sj))``, i.e. in losses
@@ -214,22 +213,25 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_
     baseline requirement ``req_sj`` and ``w_sj`` is 1 (critical) or 0.5 (important, "half-critical"; Pichler
     et al. 2022, JEDC 144:104527). Buyers are served on their full-output orders ``Zb_ij`` (trap b of
     docs/model.md: orders that shrink with the buyer's output make a blocked critical input infeasible at
-    every output level). ``crit_*``/``req``: per buyer its critical inputs (CSR); ``src_*``: per critical
+    every output level). ``crit`` (structs.CriticalInputs): per buyer its critical inputs (CSR), per critical
     input its supplying industries with ``Z_ij > 0`` and the route's triple (-1 if never blocked).
     Draws with ``active[b]`` False keep their loss (they have converged). ``out_moved[j, b]`` records
     whether j's loss moved by more than ``tol * x0_j`` (the caller's convergence test).
     """
-    _output_phase(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, active, tol,
-                  out_dx, out_moved, False, np.zeros((1, 1), dtype=np.bool_))
+    _output_phase(dx, rho, dD, pass_, dcap, x0, crit, active, tol, out_dx, out_moved,
+                  np.zeros((0, dx.shape[1]), dtype=np.bool_))
 
 
 @njit(cache=True, nogil=True)
-def _output_phase(dx, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, active, tol,
-                  out_dx, out_moved, want_demand, out_demand):
-    """:func:`constrained_output`; with ``want_demand``, ``out_demand[j, b]`` also records whether the
+def _output_phase(dx, rho, dD, pass_, dcap, x0, crit, active, tol, out_dx, out_moved, out_demand):
+    """:func:`constrained_output`; if ``out_demand`` has rows (it is (n, B), or (0, B) when not wanted),
+    ``out_demand[j, b]`` also records whether the
     demand bound binds alone (``dD_j > max(0, dcap_j)``, no critical-input bound above it, below ``x0_j``):
     the industries the accelerated solver keeps unrationed in its next sweep."""
     n, B = dx.shape
+    want_demand = out_demand.shape[0] > 0
+    crit_ptr, crit_w, req = crit.crit_ptr, crit.crit_w, crit.req
+    src_ptr, src_i, src_z, src_t = crit.src_ptr, crit.src_i, crit.src_z, crit.src_t
     bound = np.empty(B)
     short = np.empty(B)
     crit = np.empty(B)
@@ -385,9 +387,7 @@ def _stop_if_settled(b, moved, f, rho, active, out_dx, out_rho):
 
 
 @njit(cache=True, nogil=True)
-def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap, x0, tri_ptr, tri_idx, crit_ptr,
-                            crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter, aa_depth, out_dx, out_rho,
-                            out_iterations):
+def constrained_fixed_point(tech, tri, base, crit, opts, pass_, dD0, dcap, out_dx, out_rho, out_iterations):
     """The constrained model's fixed point ``dx = F(dx)`` for one sub-batch, draws-last; returns the
     ``active`` flags (True: not converged within ``max_iter`` sweeps).
 
@@ -415,8 +415,13 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     is active; after that, only the active columns, gathered (``demand_lost(..., cols)``): a sub-batch
     spends its last sweep or two waiting for a few slow draws, and gathering the columns every sweep
     costs more than it saves (docs/performance.md, "the constrained solver").
+    tech: structs.Technology (A in the dtype of the products); tri: structs.Triples; base: structs.Baseline;
+    crit: structs.CriticalInputs; opts: structs.SolverOptions;
     pass_: (T, B); dD0, dcap, out_dx, out_rho: (n, B); out_iterations: (B,)
     """
+    A_g, tri_A_g, tri_A_ptr = tech.A, tech.tri_A, tri.tri_A_ptr
+    n_sectors, x0 = base.n_sectors, base.x0
+    tol, max_iter, aa_depth = opts.tol, opts.max_iter, opts.aa_depth
     n, B = dD0.shape
     m = max(aa_depth, 1)
     x = np.zeros((n, B))
@@ -428,11 +433,12 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
     x_g = np.zeros((n, B), dtype=A_g.dtype)
     Adx = np.zeros((n, B), dtype=A_g.dtype)
     dDu = np.empty((n, B))
-    tri_i = supplier_of_triples(tri_ptr, tri_idx)
+    tri_i = supplier_of_triples(tri.tri_ptr, tri.tri_idx)
     cols = np.empty(B, dtype=np.int64)
     moved = np.empty((n, B), dtype=np.bool_)
     force = np.zeros((n, B), dtype=np.bool_)
     demand = np.zeros((n, B), dtype=np.bool_)
+    no_demand = np.zeros((0, B), dtype=np.bool_)   # _output_phase: the demand-bound flags not wanted
     over = np.zeros(B, dtype=np.bool_)
     active = np.ones(B, dtype=np.bool_)
     check = np.zeros(B, dtype=np.bool_)
@@ -478,8 +484,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
         else:
             dDu[:, :] = dD0     # at dx = 0 both products are 0
         _demand_phase(dDu, x, x0, force, accelerate, rho, dD, over)
-        _output_phase(x, rho, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, active, tol,
-                      f, moved, accelerate, demand)
+        _output_phase(x, rho, dD, pass_, dcap, x0, crit, active, tol, f, moved, demand if accelerate else no_demand)
         # stop test on the true map: where F_S == F (not over) it is F_S's own; elsewhere F is evaluated
         # too, for the draws F_S has brought within 2 tol (the others are not about to stop)
         any_check = False
@@ -500,8 +505,7 @@ def constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, pass_, dD0, dcap
                 _stop_if_settled(b, moved, f, rho, active, out_dx, out_rho)
         if any_check:
             _demand_phase(dDu, x, x0, force, False, rhoT, dD, over)
-            _output_phase(x, rhoT, dD, pass_, dcap, x0, crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, check,
-                          tol, fT, moved, False, demand)
+            _output_phase(x, rhoT, dD, pass_, dcap, x0, crit, check, tol, fT, moved, no_demand)
             for b in range(B):
                 if check[b]:
                     _stop_if_settled(b, moved, fT, rhoT, active, out_dx, out_rho)
@@ -563,16 +567,20 @@ def _multiplierT(effT, cols, ptr, cells, out):
 
 
 @njit(cache=True, nogil=True)
-def constrained_setup(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri, tri_s, cap_cols, cap_ptr, cap_cells,
-                      fd_cols, fd_ptr, fd_cells, Zsum, Ypos, tri_ptr, tri_idx, tri_m, x0, n_sectors, out_passT,
-                      out_demT, out_dcapT, out_dD0T):
+def constrained_setup(effT, substT, cols, cells, tri, base, out_passT, out_demT, out_dcapT, out_dD0T):
     """The static terms of the constrained model for a batch, draws-last: the same products and sums, in
     the same order, as :func:`build_pass`, :func:`build_multiplier` and :func:`demand_loss_static` (so the
     same bits), without their draws-first arrays and transposes.
     effT: (K, B) severities (0 where the package did not occur); substT: (P, S, B); out_passT: (T, B)
     pass shares; out_demT: (R*S, B) remaining final demand; out_dcapT: (n, B) capacity lost
-    ``(1 - prod(1 - sev)) x0``; out_dD0T: (n, B) demand lost at ``dx = 0``.
+    ``(1 - prod(1 - sev)) x0``; out_dD0T: (n, B) demand lost at ``dx = 0``. cols, cells, tri, base:
+    structs.ShockColumns, Cells, Triples, Baseline.
     """
+    trade_cols, trade_pkg, cap_cols, fd_cols = cols.trade_cols, cols.trade_pkg, cols.cap_cols, cols.fd_cols
+    trade_ptr, trade_tri, cap_ptr, cap_cells = cells.trade_ptr, cells.trade_tri, cells.cap_ptr, cells.cap_cells
+    fd_ptr, fd_cells = cells.fd_ptr, cells.fd_cells
+    tri_s, tri_ptr, tri_idx, tri_m = tri.tri_s, tri.tri_ptr, tri.tri_idx, tri.tri_m
+    Zsum, Ypos, x0, n_sectors = base.Zsum, base.Ypos, base.x0, base.n_sectors
     B = effT.shape[1]
     n, R = Ypos.shape
     out_passT[:, :] = 1.0
@@ -612,33 +620,30 @@ def constrained_setup(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri,
 
 
 @njit(cache=True, nogil=True)
-def constrained_sub_batch(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri, tri_s, cap_cols, cap_ptr,
-                          cap_cells, fd_cols, fd_ptr, fd_cells, Zsum, Ypos, tri_ptr, tri_idx, tri_m, tri_of, x0,
-                          n_sectors, A_g, A_cols, tri_A_g, tri_A_ptr, crit_ptr, crit_w, req, src_ptr, src_i, src_z,
-                          src_t, tol, max_iter, aa_depth, out_dxT, out_tradeT, out_iterations):
+def constrained_sub_batch(effT, substT, cols, cells, tri, base, tech, crit, opts, out_dxT, out_tradeT,
+                          out_iterations):
     """The constrained model for one sub-batch in one call: :func:`constrained_setup`,
     :func:`constrained_fixed_point`, then the trade lost at the solution (:func:`trade_from_W`, with the
     buyers' lost orders ``W[m] = A[:, J_m] dx_m``, one small GEMM per buyer region). Returns ``active``
-    (True: not converged). effT: (K, B); substT: (P, S, B); out_dxT: (n, B); out_tradeT: (R, R, B).
+    (True: not converged). effT: (K, B); substT: (P, S, B); out_dxT: (n, B); out_tradeT: (R, R, B);
+    cols, cells, tri, base, tech, crit, opts: structs.ShockColumns, Cells, Triples, Baseline, Technology,
+    CriticalInputs, SolverOptions.
     """
     B = effT.shape[1]
-    n, R = Ypos.shape
-    T = tri_s.shape[0]
+    n_sectors = base.n_sectors
+    n, R = base.Ypos.shape
+    T = tri.tri_s.shape[0]
     passT = np.empty((T, B))
     demT = np.empty((R * n_sectors, B))
     dcapT = np.empty((n, B))
     dD0T = np.empty((n, B))
-    constrained_setup(effT, substT, trade_cols, trade_pkg, trade_ptr, trade_tri, tri_s, cap_cols, cap_ptr, cap_cells,
-                      fd_cols, fd_ptr, fd_cells, Zsum, Ypos, tri_ptr, tri_idx, tri_m, x0, n_sectors, passT, demT,
-                      dcapT, dD0T)
+    constrained_setup(effT, substT, cols, cells, tri, base, passT, demT, dcapT, dD0T)
     rho = np.empty((n, B))
-    active = constrained_fixed_point(A_g, tri_A_g, tri_A_ptr, n_sectors, passT, dD0T, dcapT, x0, tri_ptr, tri_idx,
-                                     crit_ptr, crit_w, req, src_ptr, src_i, src_z, src_t, tol, max_iter, aa_depth,
-                                     out_dxT, rho, out_iterations)
+    active = constrained_fixed_point(tech, tri, base, crit, opts, passT, dD0T, dcapT, out_dxT, rho, out_iterations)
     W = np.empty((R, n, B))
     for m in range(R):
-        np.dot(A_cols[m], out_dxT[m * n_sectors:(m + 1) * n_sectors], W[m])
-    trade_from_W(W, rho, passT, demT, Zsum, Ypos, tri_of, n_sectors, out_tradeT)
+        np.dot(base.A_cols[m], out_dxT[m * n_sectors:(m + 1) * n_sectors], W[m])
+    trade_from_W(W, rho, passT, demT, base.Zsum, base.Ypos, tri.tri_of, n_sectors, out_tradeT)
     return active
 
 
@@ -684,16 +689,16 @@ def sample_severity(Fn, En, copula, pkg_corr, shock_pkg, mitigating, tables, cap
 
 
 @njit(cache=True, nogil=True)
-def sample_block_draws(rng, block, copula, threshold, pkg_corr, shock_pkg, mitigating, tables, cap, z_max,
-                       out_occ, out_sev, out_um):
+def sample_block_draws(rng, block, sm, out_occ, out_sev, out_um):
     """All random inputs of one block from its generator ``rng`` (``engine.sample_block``): standard normals
     ``W`` (block, P), ``F`` (block, P), ``E`` (block, K) and uniforms (block, M), drawn in this order for the
     full block, then :func:`occurrence` and :func:`sample_severity` of the first ``out_sev.shape[0]``
     draws. numba's ``Generator.standard_normal`` and ``random`` are ports of numpy's and give the same
     numbers for the same bit generator state (tests/test_engine.py checks them against numpy), about 2.5x
     faster here and without the GIL.
-    out_occ: (B, P) bool; out_sev: (B, K); out_um: (B, M) with B <= block
+    sm: structs.SeverityModel; out_occ: (B, P) bool; out_sev: (B, K); out_um: (B, M) with B <= block
     """
+    copula = sm.copula
     B = out_sev.shape[0]
     P = copula.shape[0]
     K = out_sev.shape[1]
@@ -703,8 +708,9 @@ def sample_block_draws(rng, block, copula, threshold, pkg_corr, shock_pkg, mitig
     if out_um.shape[1] > 0:
         Um = rng.random((block, out_um.shape[1]))
         out_um[:, :] = Um[:B]
-    occurrence(Wn[:B], copula, threshold, out_occ)
-    sample_severity(Fn[:B], En[:B], copula, pkg_corr, shock_pkg, mitigating, tables, cap, z_max, out_sev)
+    occurrence(Wn[:B], copula, sm.occ_threshold, out_occ)
+    sample_severity(Fn[:B], En[:B], copula, sm.pkg_corr, sm.shock_pkg, sm.mitigating, sm.tables, sm.sev_cap, sm.z_max,
+                    out_sev)
 
 
 @njit(cache=True, nogil=True)
@@ -721,8 +727,7 @@ def occurrence(Wn, copula, threshold, out_occ):
 
 
 @njit(cache=True, nogil=True)
-def class_factors(effT, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_multT, cls_fd_ptr, cls_fd,
-                  out_u, out_w):
+def class_factors(effT, trade_pkg, classes, substT, fd_multT, out_u, out_w):
     """Blocked share ``u_c = 1 - pass_c`` and lost share of final demand ``w_c = 1 - pass_c dem_c`` of every
     *pass class* ``c``, per draw (draws-last).
 
@@ -732,8 +737,10 @@ def class_factors(effT, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_mu
     (the product of :func:`build_pass` in the same order; a zero severity multiplies by exactly 1, so the
     two agree bit for bit) and ``dem_c = prod (1 - sev)`` over its final-demand shocks.
     effT: (K_trade, B) trade-shock severities; substT: (P, S, B); fd_multT: (K_fd, B) remaining shares
-    ``1 - sev``; out_u, out_w: (C, B)
+    ``1 - sev``; classes: structs.ClassShocks; out_u, out_w: (C, B)
     """
+    cls_ptr, cls_shock, cls_sector = classes.cls_ptr, classes.cls_shock, classes.cls_sector
+    cls_fd_ptr, cls_fd = classes.cls_fd_ptr, classes.cls_fd
     B = effT.shape[1]
     C = cls_sector.shape[0]
     p = np.empty(B)
@@ -758,11 +765,10 @@ def class_factors(effT, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_mu
 
 
 @njit(cache=True, nogil=True)
-def linear_trade(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_loss):
+def linear_trade(dxT, Q, groups, uT, wT, n_sectors, out_loss):
     """:func:`linear_trade_into` with its own scratch."""
-    buf = np.empty(max_rows(Q_ptr) * uT.shape[1], dtype=dxT.dtype)
-    linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_loss,
-                      buf)
+    buf = np.empty(max_rows(groups.Q_ptr) * uT.shape[1], dtype=dxT.dtype)
+    linear_trade_into(dxT, Q, groups, uT, wT, n_sectors, out_loss, buf)
 
 
 @njit(cache=True, nogil=True)
@@ -775,8 +781,7 @@ def max_rows(Q_ptr):
 
 
 @njit(cache=True, nogil=True)
-def linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors, out_loss,
-                      buf):
+def linear_trade_into(dxT, Q, groups, uT, wT, n_sectors, out_loss, buf):
     """Bilateral trade lost when no supplier rations (``rho = 1``: the leontief and ghosh models).
 
     Same quantity as ``shockmodel.testing.trade_loss`` (docs/model.md eq. 25 with ``rho = 1``), summed
@@ -789,10 +794,12 @@ def linear_trade_into(dxT, Q, Q_ptr, uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr
     small GEMM per importer m (BLAS through ``np.dot``): ``Pm = Q_m dx_m`` with the rows of
     passclasses.PassClasses.Q, so ``Pm[e] = Ar_e . dx_m`` and ``Pm[ug_row[k] - Q_ptr[m]] = Ak_k . dx_m``;
     per importer keeps the product in cache.
-    dxT: (n, B) in the dtype of Q (float64 or float32); uT, wT: (C, B); ug_*, grp_*: CSR over pairs
-    ``e * R + m``; out_loss: (R, R, B) draws-last, float64; buf: scratch in the dtype of dxT,
-    ``max_rows(Q_ptr) * B`` long
+    dxT: (n, B) in the dtype of Q (float64 or float32); uT, wT: (C, B); groups: structs.TradeGroups (ug_*,
+    grp_*: CSR over pairs ``e * R + m``); out_loss: (R, R, B) draws-last, float64; buf: scratch in the dtype
+    of dxT, ``max_rows(Q_ptr) * B`` long
     """
+    Q_ptr, ug_ptr, ug_row, ug_c, ug_Z = groups.Q_ptr, groups.ug_ptr, groups.ug_row, groups.ug_c, groups.ug_Z
+    grp_ptr, grp_c, grp_Y = groups.grp_ptr, groups.grp_c, groups.grp_Y
     R = Q_ptr.shape[0] - 1
     B = uT.shape[1]
     for m in range(R):
@@ -831,24 +838,24 @@ def _carve(work, offset, rows, B):
 
 
 @njit(cache=True, nogil=True)
-def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols, dur_pkg, inv_cols, inv_pkg,
-                   horizon, days_per_month, trade_cols, trade_pkg, fd_cols, cls_ptr, cls_shock, cls_sector,
-                   cls_fd_ptr, cls_fd, M, x0, Q, Q_ptr, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors,
-                   out_dxT, out_tradeT, out_f, out_uT, work, work_g):
+def leontief_block(sev, on, cols, horizon, classes, groups, M, Q, base, ws):
     """One block of the Leontief model in one call (no Python between the steps, so two threads do not
     queue for the GIL): :func:`block_setup`, :func:`class_factors`, ``dx = (L Yc) w`` (engine: Miller &
     Blair eq. 2.11 in changes, by pass class) as one GEMM in the dtype of ``M``, :func:`clip_loss` and
     :func:`linear_trade`. Same operations in the same order as the step-by-step path, so the same bits.
-    sev: (B, K); on: (B, P); M: (n, C); out_dxT: (n, B) float64; out_tradeT: (R, R, B); out_f: (B,);
-    out_uT: (C, B) blocked share of each class. work (float64), work_g (dtype of M): scratch vectors of the
-    lengths :func:`leontief_work_sizes` gives, kept by the caller between blocks (fresh temporaries of a
-    few hundred kB per block make the allocator hand pages back and fault them in again;
-    docs/performance.md, "memory").
+    sev: (B, K); on: (B, P); M: (n, C); cols, horizon, classes, groups, base: structs.ShockColumns,
+    Horizon, ClassShocks, TradeGroups, Baseline; ws: structs.LeontiefWork, the outputs (dxT: (n, B) float64;
+    tradeT: (R, R, B); f: (B,); uT: (C, B) blocked share of each class) and the scratch vectors work
+    (float64) and work_g (dtype of M) of the lengths :func:`leontief_work_sizes` gives, kept by the caller
+    between blocks (fresh temporaries of a few hundred kB per block make the allocator hand pages back and
+    fault them in again; docs/performance.md, "memory").
     """
+    out_dxT, out_tradeT, out_f, out_uT, work, work_g = ws.dxT, ws.tradeT, ws.f, ws.uT, ws.work, ws.work_g
+    trade_cols, fd_cols, x0 = cols.trade_cols, cols.fd_cols, base.x0
     B, K = sev.shape
     P = on.shape[1]
-    S = n_sectors
-    C = cls_sector.shape[0]
+    S = base.n_sectors
+    C = classes.cls_sector.shape[0]
     n = M.shape[0]
     effT, o = _carve(work, 0, K, B)
     substT = work[o:o + max(P, 1) * S * B].reshape((max(P, 1), S, B))
@@ -858,15 +865,13 @@ def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_co
     wT, o = _carve(work, o, C, B)
     w_g, o = _carve(work_g, 0, C, B)
     dx_g, o = _carve(work_g, o, n, B)
-    block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols, dur_pkg, inv_cols, inv_pkg,
-                horizon, days_per_month, effT, substT, out_f)
+    block_setup(sev, on, cols, horizon, effT, substT, out_f)
     for q in range(trade_cols.shape[0]):
         eff_trade[q] = effT[trade_cols[q]]
     for q in range(fd_cols.shape[0]):
         for b in range(B):
             fd_mult[q, b] = 1.0 - effT[fd_cols[q], b]
-    class_factors(eff_trade, trade_pkg, cls_ptr, cls_shock, cls_sector, substT, fd_mult, cls_fd_ptr, cls_fd,
-                  out_uT, wT)
+    class_factors(eff_trade, cols.trade_pkg, classes, substT, fd_mult, out_uT, wT)
     for c in range(C):
         for b in range(B):
             w_g[c, b] = wT[c, b]
@@ -878,8 +883,7 @@ def leontief_block(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_co
     for j in range(n):   # the trade GEMMs read the clipped loss, in the dtype of Q
         for b in range(B):
             dx_g[j, b] = out_dxT[j, b]
-    linear_trade_into(dx_g, Q, Q_ptr, out_uT, wT, ug_ptr, ug_row, ug_c, ug_Z, grp_ptr, grp_c, grp_Y, n_sectors,
-                      out_tradeT, work_g[o:])
+    linear_trade_into(dx_g, Q, groups, out_uT, wT, S, out_tradeT, work_g[o:])
 
 
 @njit(cache=True, nogil=True)
@@ -1045,8 +1049,7 @@ def _lane_sum(row, n, scale):
 
 
 @njit(cache=True, nogil=True)
-def block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols, dur_pkg, inv_cols, inv_pkg,
-                horizon, days_per_month, out_effT, out_substT, out_f):
+def block_setup(sev, on, cols, hz, out_effT, out_substT, out_f):
     """Per-draw inputs of one block, draws-last.
 
     ``eff[k] = sev[k]`` if the package of shock k occurred, else 0. Substitution of package p in sector s:
@@ -1054,8 +1057,13 @@ def block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols,
     docstring): ``f = clip(min(T, H) - b / 30.4375, 0, H) / H`` with ``T`` the longest duration among the
     occurring packages (a package without a duration shock lasts ``H``) and ``b`` the smallest inventory
     cover among them (0 if none); ``f = 0`` when no package occurs.
-    sev: (B, K); on: (B, P) bool; out_effT: (K, B); out_substT: (P, S, B); out_f: (B,)
+    sev: (B, K); on: (B, P) bool; cols: structs.ShockColumns; hz: structs.Horizon; out_effT: (K, B);
+    out_substT: (P, S, B); out_f: (B,)
     """
+    shock_pkg, subst_cols, subst_pkg, subst_mask = cols.shock_pkg, cols.subst_cols, cols.subst_pkg, cols.subst_mask
+    dur_cols, dur_pkg, inv_cols, inv_pkg = cols.dur_cols, cols.dur_pkg, cols.inv_cols, cols.inv_pkg
+    days_per_month = hz.days_per_month
+    horizon = hz.months
     B, K = sev.shape
     P = on.shape[1]
     S = out_substT.shape[1]
@@ -1099,9 +1107,7 @@ def block_setup(sev, on, shock_pkg, subst_cols, subst_pkg, subst_mask, dur_cols,
 
 
 @njit(cache=True, nogil=True)
-def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_scale, shift, first_key, n_keep,
-                 out_gdp, out_exports, out_hist, trade_hist, head_hist, out_rng, trade_rng, head_rng, out_sum,
-                 trade_sum, head_sum, head_sumsq, work):
+def reduce_block(dxT, tradeT, f, n_sectors, n_keep, scales, spec, draws, hists, sums, work):
     """Scale one block's losses by the horizon fraction and reduce them, in place, one pass per cell.
 
     Per draw (the first ``n_keep`` draws of the block): GDP lost by region, ``sum_{j in r} v0_j dx_j / x0_j``
@@ -1110,11 +1116,18 @@ def reduce_block(dxT, tradeT, f, va, n_sectors, out_scale, trade_scale, head_sca
     ``engine.HEADLINES``: GDP by region, world GDP, exports by region, world exports, in percent via
     ``head_scale``): histogram counts of the percent loss (:func:`bit_histogram`) and the sum over the
     block's draws (and, for the headlines, of squares).
-    dxT: (n, B); tradeT: (R, R, B); out_gdp, out_exports: (n_keep, R); *_hist: (cells, bins); *_rng:
-    (cells, 2) their ranges (:func:`drain_counts`), widened here;
-    out_sum: (n,); trade_sum: (R, R); head_sum, head_sumsq: (2R + 2,); work: float64 scratch of
-    ``(2 R + 4) B`` (kept by the caller between blocks)
+    dxT: (n, B); tradeT: (R, R, B); scales: structs.LossScales; spec: structs.HistogramSpec;
+    draws: structs.DrawLosses, (n_keep, R) each; hists: structs.Histograms, counts (cells, bins) and their
+    ranges (cells, 2) (:func:`drain_counts`), widened here; sums: structs.BlockSums (output (n,), trade
+    (R, R), headline and its squares (2R + 2,)); work: float64 scratch of ``(2 R + 4) B`` (kept by the
+    caller between blocks)
     """
+    va, out_scale, trade_scale, head_scale = scales.va, scales.out_scale, scales.trade_scale, scales.head_scale
+    shift, first_key = spec.shift, spec.first_key
+    out_gdp, out_exports = draws.gdp, draws.exports
+    out_hist, trade_hist, head_hist = hists.output, hists.trade, hists.headline
+    out_rng, trade_rng, head_rng = hists.output_rng, hists.trade_rng, hists.headline_rng
+    out_sum, trade_sum, head_sum, head_sumsq = sums.output, sums.trade, sums.headline, sums.headline_sq
     n, B = dxT.shape
     R = tradeT.shape[0]
     head, o = _carve(work, 0, 2 * R + 2, B)

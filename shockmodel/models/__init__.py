@@ -15,9 +15,10 @@ no numba), so the CLI can list the names cheaply.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:   # no numpy at import: the CLI reads MODELS from here and its --help stays fast
+    import numpy as np
 
 _MODULES = {
     "constrained": "shockmodel.models.constrained",

@@ -10,17 +10,17 @@ def block_inputs(plan, sev: np.ndarray, on: np.ndarray, days_per_month: float):
     fraction, ``uT``/``wT`` (C, B) blocked share and weight of each pass class (kernels.propagate
     ``block_setup`` and ``class_factors``)."""
     from shockmodel.kernels import propagate as kern
+    from shockmodel.kernels.structs import Horizon
 
     B = sev.shape[0]
     S = plan.n_sectors
     P, K = plan.n_packages, plan.n_shocks
     cls = plan.classes
     effT, substT, f = np.empty((K, B)), np.empty((max(P, 1), S, B)), np.empty(B)
-    kern.block_setup(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask, plan.dur_cols,
-                     plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months, days_per_month, effT, substT, f)
+    kern.block_setup(sev, on, plan.columns, Horizon(plan.horizon_months, days_per_month), effT, substT, f)
     uT, wT = np.empty((cls.n_classes, B)), np.empty((cls.n_classes, B))
-    kern.class_factors(effT[plan.trade_cols], plan.trade_pkg, cls.cls_ptr, cls.cls_shock, cls.cls_sector, substT,
-                       1.0 - effT[plan.fd_cols], cls.cls_fd_ptr, cls.cls_fd, uT, wT)
+    kern.class_factors(effT[plan.trade_cols], plan.trade_pkg, plan.class_shocks, substT, 1.0 - effT[plan.fd_cols],
+                       uT, wT)
     return effT, substT, f, uT, wT
 
 

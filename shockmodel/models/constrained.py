@@ -13,8 +13,11 @@ WORKSPACE = False
 
 
 def prepare(ctx) -> dict:
+    from shockmodel.kernels.structs import Technology
+
     g = ctx.gemm_dtype
-    return {"A_g": np.ascontiguousarray(ctx.A, dtype=g), "tri_A_g": np.ascontiguousarray(ctx.tri_A, dtype=g)}
+    A_g, tri_A_g = np.ascontiguousarray(ctx.A, dtype=g), np.ascontiguousarray(ctx.tri_A, dtype=g)
+    return {"A_g": A_g, "tri_A_g": tri_A_g, "technology": Technology(A_g, tri_A_g)}
 
 
 def propagate(plan, sev, on, ctx):
@@ -31,6 +34,7 @@ def _constrained_block(plan, effT, substT, converged, iterations, ctx):
     static shocks, fixed point, trade at the solution), up to the one holding draw ``keep - 1`` (the later
     ones are zero). Returns ``dxT`` (n, B) and ``tradeT`` (R, R, B)."""
     from shockmodel.kernels import propagate as kern
+    from shockmodel.kernels.structs import SolverOptions
 
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
@@ -39,6 +43,7 @@ def _constrained_block(plan, effT, substT, converged, iterations, ctx):
     dxT = np.empty((n, B))
     tradeT = np.empty((R, R, B))
     solved = B if ctx.keep is None else -(-min(ctx.keep, B) // SUB) * SUB
+    opts = SolverOptions(ctx.tol, ctx.max_iter, ctx.aa_depth)
     if solved < B:
         dxT[:, solved:] = 0.0
         tradeT[:, :, solved:] = 0.0
@@ -47,12 +52,8 @@ def _constrained_block(plan, effT, substT, converged, iterations, ctx):
         hi = min(lo + SUB, B)
         dx, trade, its = np.empty((n, hi - lo)), np.empty((R, R, hi - lo)), np.zeros(hi - lo, dtype=np.int64)
         active = kern.constrained_sub_batch(
-            np.ascontiguousarray(effT[:, lo:hi]), np.ascontiguousarray(substT[:, :, lo:hi]), plan.trade_cols,
-            plan.trade_pkg, plan.trade_ptr, plan.trade_tri, plan.tri_s, plan.cap_cols, plan.cap_ptr, plan.cap_cells,
-            plan.fd_cols, plan.fd_ptr, plan.fd_cells, plan.Zsum, plan.Ypos, plan.tri_ptr, plan.tri_idx, plan.tri_m,
-            plan.tri_of, plan.x0, S, plan.A_g, plan.A_cols, plan.tri_A_g, plan.tri_A_ptr, plan.crit_ptr, plan.crit_w,
-            plan.req, plan.src_ptr, plan.src_i, plan.src_z, plan.src_t, ctx.tol, ctx.max_iter, ctx.aa_depth, dx,
-            trade, its)
+            np.ascontiguousarray(effT[:, lo:hi]), np.ascontiguousarray(substT[:, :, lo:hi]), plan.columns, plan.cells,
+            plan.triples, plan.baseline, plan.technology, plan.critical_inputs, opts, dx, trade, its)
         dxT[:, lo:hi], tradeT[:, :, lo:hi] = dx, trade
         converged[lo:hi], iterations[lo:hi] = ~active, its
 

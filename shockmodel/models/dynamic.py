@@ -20,7 +20,8 @@ import numpy as np
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
-IGNORES: dict[str, str] = {}
+IGNORES = {"inventory": "inventory shocks (buyers' inventories are modelled: target days by input class, "
+                        "params/dynamic.toml)"}
 WORKSPACE = False
 SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
 PARAM_STREAM = 2        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
@@ -40,7 +41,6 @@ class DynamicSetup(NamedTuple):
     phi_lo: np.ndarray          # (S,) substitutable share of each product: range
     phi_hi: np.ndarray
     scalars: dict               # name -> (lo, hi): tau_days, adjustment_days, alpha_max, tau_alpha_days
-    inv_pairs: tuple            # per inventory shock column: (Q,) bool pairs whose target it sets
     timeline: np.ndarray        # (P, 3) start, ramp, recovery (days) of each package
     has_duration: np.ndarray    # (P,) bool
     step_days: float
@@ -151,16 +151,7 @@ def prepare(ctx) -> dict:
         crit_ptr=c["crit_ptr"], crit_s=crit_s, crit_w=c["crit_w"], req=c["req"], src_ptr=c["src_ptr"],
         src_i=c["src_i"], src_z=c["src_z"], src_t=c["src_t"], pr_m=pr_m, pr_s=pr_s, pr_ptr=pr_ptr,
         pr_tri=pr_tri, pr_base=np.ascontiguousarray(pr_base, dtype=np.float64), pair_of=pair_of)
-    # inventory shocks set the target days of the pairs whose product their package's trade blocks cut
     compiled = ctx.compiled
-    inv_pairs = []
-    for k in c["inv_cols"]:
-        p = compiled.shocks[k].package
-        cut = np.zeros(S, dtype=bool)
-        for sh in compiled.shocks:
-            if sh.package == p and sh.kind == "trade_block":
-                cut |= sh.mask.any(axis=(0, 1))
-        inv_pairs.append(cut[crit_s])
     P = len(compiled.packages)
     dpm = ctx.days_per_month
     timeline = np.array([[getattr(p, "start_months", 0.0) * dpm, getattr(p, "ramp_months", 0.0) * dpm,
@@ -172,7 +163,7 @@ def prepare(ctx) -> dict:
     horizon_days = float(compiled.horizon_months) * dpm
     setup = DynamicSetup(
         tab=tab, target_lo=prm["target"][:, 0], target_hi=prm["target"][:, 1], crit_s=crit_s,
-        phi_lo=prm["phi"][:, 0], phi_hi=prm["phi"][:, 1], scalars=prm["scalars"], inv_pairs=tuple(inv_pairs),
+        phi_lo=prm["phi"][:, 0], phi_hi=prm["phi"][:, 1], scalars=prm["scalars"],
         timeline=timeline, has_duration=has_dur, step_days=step,
         n_steps=max(1, int(round(horizon_days / step))), n_months=max(1, int(math.ceil(horizon_days / dpm - 1e-9))))
     return {"dyn": setup}
@@ -213,11 +204,6 @@ def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, 
     for q, k in enumerate(plan.subst_cols):
         phi[plan.subst_mask[q]] = np.maximum(phi[plan.subst_mask[q]], eff[k][None, :])
     n_target = prm["n_target"]
-    for q, k in enumerate(plan.inv_cols):
-        sel = setup.inv_pairs[q]
-        if sel.any():
-            occ = on[:, plan.inv_pkg[q]]
-            n_target[sel] = np.where(occ[None, :], eff[k][None, :], n_target[sel])
     n_target = np.maximum(n_target, step)        # at least one step of cover: the baseline never binds
     # D1: timelines (start, full, end, gone), days; duration shocks end a package, else it outlasts the horizon
     P = plan.n_packages
@@ -233,6 +219,7 @@ def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, 
         tl[p, 1] = start + ramp
         tl[p, 2] = np.maximum(start + dur, start + ramp)
         tl[p, 3] = tl[p, 2] + rec
+        tl[p, :, ~on[:, p]] = 0.0     # a package that did not occur never starts (its draws settle at once)
     trade_k, cap_k, fd_k = plan.trade_cols, plan.cap_cols, plan.fd_cols
     shk = kd.DynShocks(
         trade_eff=np.ascontiguousarray(eff[trade_k]), trade_pkg=plan.trade_pkg, trade_ptr=plan.trade_ptr,

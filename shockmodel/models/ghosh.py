@@ -26,7 +26,6 @@ def propagate(plan, sev, on, ctx):
 
     B = sev.shape[0]
     R, S = plan.n_regions, plan.n_sectors
-    cls = plan.classes
     x0 = plan.x0
     converged = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
@@ -39,6 +38,5 @@ def propagate(plan, sev, on, ctx):
     dxT = np.ascontiguousarray((dv.astype(plan.gemm_dtype, copy=False) @ plan.G).T, dtype=np.float64)
     kern.clip_loss(dxT, x0)
     tradeT = np.empty((R, R, B))
-    kern.linear_trade(dxT.astype(plan.gemm_dtype, copy=False), plan.Q_g, cls.Q_ptr, uT, wT, cls.ug_ptr, cls.ug_row,
-                      cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y, S, tradeT)
+    kern.linear_trade(dxT.astype(plan.gemm_dtype, copy=False), plan.Q_g, plan.trade_groups, uT, wT, S, tradeT)
     return dxT, tradeT, f, converged, iterations, uT

@@ -24,17 +24,13 @@ def propagate(plan, sev, on, ctx):
     """dx = (L Yc) w with dy = sum_c w_c Yc[:, c] (passclasses.py): C columns instead of n; the whole
     block in one kernel (kernels.propagate.leontief_block)."""
     from shockmodel.kernels import propagate as kern
+    from shockmodel.kernels.structs import Horizon
 
     B = sev.shape[0]
-    cls = plan.classes
     w = ctx.ws
     converged = np.ones(B, dtype=bool)
     iterations = np.zeros(B, dtype=np.int64)
     dxT, tradeT, f, uT = w["dxT"], w["tradeT"], w["f"], w["uT"]
-    kern.leontief_block(sev, on, plan.shock_pkg, plan.subst_cols, plan.subst_pkg, plan.subst_mask,
-                        plan.dur_cols, plan.dur_pkg, plan.inv_cols, plan.inv_pkg, plan.horizon_months,
-                        ctx.days_per_month, plan.trade_cols, plan.trade_pkg, plan.fd_cols, cls.cls_ptr, cls.cls_shock,
-                        cls.cls_sector, cls.cls_fd_ptr, cls.cls_fd, plan.M, plan.x0, plan.Q_g, cls.Q_ptr,
-                        cls.ug_ptr, cls.ug_row, cls.ug_c, cls.ug_Z, cls.grp_ptr, cls.grp_c, cls.grp_Y,
-                        plan.n_sectors, dxT, tradeT, f, uT, w["work"], w["work_g"])
+    kern.leontief_block(sev, on, plan.columns, Horizon(plan.horizon_months, ctx.days_per_month), plan.class_shocks,
+                        plan.trade_groups, plan.M, plan.Q_g, plan.baseline, w["kernel"])
     return dxT, tradeT, f, converged, iterations, uT

@@ -18,7 +18,8 @@ def plot_sobol(ds, output: str = "World", top: int = 15, ax=None):
     d = ds.sel(output=output)
     order = np.argsort(-d.ST.values, kind="stable")[:top]
     n = len(order)
-    ax = new_axes(ax, (8.0, 1.3 + 0.38 * n))
+    labels = [textwrap.fill(g, 45) for g in d.group.values[order]]   # in full: a cut name can mislead
+    ax = new_axes(ax, (8.0, 1.6 + 0.3 * sum(max(2, lab.count("\n") + 1) for lab in labels)))
     y = np.arange(n)[::-1]
     st, stc = d.ST.values[order], d.ST_conf.values[order]
     s1, s1c = d.S1.values[order], d.S1_conf.values[order]
@@ -27,13 +28,14 @@ def plot_sobol(ds, output: str = "World", top: int = 15, ax=None):
     ax.barh(y - 0.18, s1, height=0.36, color=loss_colour(0.35), xerr=s1c, error_kw={"lw": 1, "capsize": 2},
             label="first order")
     ax.set_yticks(y)
-    ax.set_yticklabels([textwrap.shorten(g, 55) for g in d.group.values[order]])
+    ax.set_yticklabels(labels)
     ax.axvline(0, color="#888888", lw=0.8)
     ax.set_xlabel("Sobol index (share of the variance of the loss)")
     ax.set_title(textwrap.fill(f"What drives the {output} GDP loss in {ds.attrs['scenario']} "
-                               f"({ds.attrs['conf_level']:.0%} intervals, {ds.attrs['evaluations']} evaluations)", 62),
-                 loc="left")
-    ax.legend(loc="lower right")
+                               f"({ds.attrs['conf_level']:.0%} intervals, {ds.attrs['evaluations']} evaluations)", 62)
+                 + f"\nmodel {ds.attrs['model']}, table {ds.attrs['table']}, copula {ds.attrs['copula']}, "
+                 f"seed {ds.attrs['seed']}", loc="left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     return ax
 
 

@@ -79,7 +79,8 @@ def score_rows(res) -> tuple[list[str], list[list[str]]]:
         rows.append([f"{r.case} / {r.label}", f"{r.outcome:.2f}", f"{r['median']:.2f}", f"{r.p05:.2f}-{r.p95:.2f}",
                      f"{r.crps:.2f}", f"{r.pit:.2f}", "yes" if r.cover50 else "no", "yes" if r.cover90 else "no",
                      f"{r.abs_error_median:.2f}",
-                     "; ".join(f"{c.competitor} {c.abs_error:.2f}" for _, c in cs.iterrows()) or "-"])
+                     "\n".join(f"{c.competitor} {c.abs_error:.2f}{' (after)' if c.after_forecast_date else ''}"
+                               for _, c in cs.iterrows()) or "-"])
     return head, rows
 
 
@@ -95,7 +96,12 @@ def plot_table(head, rows, title: str):
     t.auto_set_font_size(False)
     t.set_fontsize(7)
     t.auto_set_column_width(list(range(len(head))))
-    t.scale(1, 1.4)
+    # A cell of several lines (one competitor per line) gets a row as tall as its lines.
+    lines = [max(1, *(c.count("\n") + 1 for c in row)) for row in rows]
+    for (r, _), cell in t.get_celld().items():
+        cell.set_height(cell.get_height() * 1.4 * (lines[r - 1] if r > 0 else 1))
+    ax.text(0, 0, "(after): published after our forecast date, so not a fair competitor.", fontsize=7,
+            transform=ax.transAxes, va="bottom")
     return ax
 
 
@@ -131,7 +137,7 @@ def write_skill_report(res, folder) -> dict:
                 pdf.savefig(fig)
     written["pdf"] = folder / "skill.pdf"
     table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
+        "<tr>" + "".join(f"<td>{html.escape(c).replace(chr(10), '<br>')}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
     sources = "".join(f"<li><b>{html.escape(r.case)} / {html.escape(r.label)}</b>: outcome {r.outcome:.2f} = "
                       f"{html.escape(r.definition)}; {html.escape(r.source)}</li>" for _, r in res.scores.iterrows())
     comps = "".join(f"<li>{html.escape(c.case)} / {html.escape(c.output)}: {html.escape(c.competitor)} "

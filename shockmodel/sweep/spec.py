@@ -44,9 +44,9 @@ import numpy as np
 
 from shockmodel import limits
 from shockmodel.errors import ScenarioError, UserError
+from shockmodel.models import MODELS  # the registry's names, without importing numba here
 from shockmodel.paths import params_dir
 
-from shockmodel.models import MODELS  # noqa: E402  the registry's names, without importing numba here
 DESIGNS = ("random", "lhs")
 SPEC_KEYS = ("name", "description", "scenarios", "table", "model", "draws", "seed", "markets", "grid", *DESIGNS)
 RANGE_KEYS = ("low", "high")
