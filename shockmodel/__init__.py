@@ -7,12 +7,13 @@ Public API (imported lazily, so ``import shockmodel`` is cheap)::
     load_scenario(name_or_path)   -> ScenarioSpec
     run(scenario, table="default", draws=10_000, seed=0, model="constrained", chunk_size=None) -> xarray.Dataset
     summarize(ds)                 -> pandas.DataFrame
+    compare([run folder | scenario, ...]) -> pandas.DataFrame (one row per run)
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["MRIO", "load_table", "load_scenario", "run", "summarize", "demo", "__version__"]
+__all__ = ["MRIO", "load_table", "load_scenario", "run", "summarize", "demo", "compare", "__version__"]
 
 _LAZY = {
     "MRIO": ("shockmodel.mrio", "MRIO"),
@@ -20,6 +21,7 @@ _LAZY = {
     "load_scenario": ("shockmodel.scenario", "load_scenario"),
     "run": ("shockmodel.pipeline", "run"),
     "demo": ("shockmodel.pipeline", "demo"),
+    "compare": ("shockmodel.pipeline", "compare"),
     "summarize": ("shockmodel.aggregate", "summarize"),
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from shockmodel.engine import RawResult, hist_edges
 
 STATS = ("mean", "p05", "p50", "p95")
 METRICS = ("mean", "std", "p01", "p05", "p25", "p50", "p75", "p95", "p99", "VaR95", "VaR99", "ES95", "ES99")
+#: The one statistic dimension of every statistic variable; its labels are :data:`METRICS`. Streamed
+#: region x sector and exporter x importer statistics fill :data:`STATS` of them (the others are NaN).
+STAT_DIM = "statistic"
 PCT = "percent of baseline value added"
 USD = "USD million (2011 prices)"  # a table without a year in its metadata; else money_units(mrio)
 
@@ -310,12 +313,23 @@ def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: 
                   shocks: tuple[str, ...]) -> dict[str, pd.Index]:
     """The label coordinates as pandas indexes, built once per labelling (pandas indexes are immutable;
     building them from lists is a tenth of ``to_dataset`` in a small run)."""
-    labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, "stat": STATS,
-              "metric": METRICS, "package": packages, "shock": shocks}
+    labels = {"region": regions, "sector": sectors, "exporter": regions, "importer": regions, STAT_DIM: METRICS,
+              "package": packages, "shock": shocks}
     return {name: pd.Index(list(values), name=name) for name, values in labels.items()}
 
 
 runtime.register_cache(_label_coords.cache_clear)
+
+
+STREAMED_NOTE = ("mean exact; p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide); "
+                 "the other statistics are not computed for this variable (NaN)")
+
+
+def _on_statistics(values: np.ndarray) -> np.ndarray:
+    """``(..., 4)`` values at :data:`STATS` placed on the :data:`METRICS` axis, NaN elsewhere."""
+    out = np.full(values.shape[:-1] + (len(METRICS),), np.nan)
+    out[..., [METRICS.index(s) for s in STATS]] = values
+    return out
 
 
 def _var(dims, data, units, long_name, **attrs):
@@ -327,7 +341,8 @@ def _background() -> ThreadPoolExecutor:
     return runtime.background_pool()
 
 
-def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, market_coords: dict | None = None) -> xr.Dataset:
+def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, market_coords: dict | None = None,
+               variants: Mapping[str, Sequence[str]] | None = None) -> xr.Dataset:
     """Build the result dataset of docs/contracts.md section 3 from a :class:`RawResult`.
 
     With a single variant there is no ``scenario`` dimension; with several, every per-draw and stat
@@ -387,13 +402,15 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                                "exports lost (intermediate and final), percent of baseline exports"),
         "world_trade_loss_pct": _var(lead + ("draw",), sel(world_trade_pct), "percent of baseline exports",
                                      "world exports lost, percent of baseline world exports"),
-        "trade_loss": _var(lead + ("exporter", "importer", "stat"), sel(tr_abs), USD,
+        "trade_loss": _var(lead + ("exporter", "importer", STAT_DIM), sel(_on_statistics(tr_abs)), USD,
                            "bilateral trade lost (diagonal: domestic sales lost)",
-                           note="p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide) of the percent loss"),
-        "output_loss": _var(lead + ("region", "sector", "stat"), sel(out_abs), USD, "gross output lost"),
-        "output_loss_pct": _var(lead + ("region", "sector", "stat"), sel(out_pct), "percent of baseline output",
+                           note=STREAMED_NOTE + "; quantiles binned on the percent loss"),
+        "output_loss": _var(lead + ("region", "sector", STAT_DIM), sel(_on_statistics(out_abs)), USD,
+                            "gross output lost", note=STREAMED_NOTE),
+        "output_loss_pct": _var(lead + ("region", "sector", STAT_DIM), sel(_on_statistics(out_pct)),
+                                "percent of baseline output",
                                 "gross output lost, percent of baseline",
-                                note="p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide)"),
+                                note=STREAMED_NOTE),
         "converged": _var(lead + ("draw",), sel(raw.converged), "1", "propagation converged"),
         "iterations": _var(lead + ("draw",), sel(raw.iterations), "1", "fixed-point iterations"),
         "horizon_fraction": _var(lead + ("draw",), sel(raw.horizon_fraction), "1",
@@ -401,9 +418,9 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         "occurred": _var(("draw", "package"), raw.occurred, "1", "package occurred in the draw"),
         "severity": _var(("draw", "shock"), raw.severity, "share (months for duration, days for inventory)",
                          "sampled severity (before occurrence)"),
-        "gdp_loss_pct_summary": _var(lead + ("metric", "region"), sel(summary), PCT,
+        "gdp_loss_pct_summary": _var(lead + (STAT_DIM, "region"), sel(summary), PCT,
                                      "GDP-loss statistics by region (VaR/ES at 95 and 99 percent)"),
-        "world_gdp_loss_pct_summary": _var(lead + ("metric",), sel(world_summary), PCT, "world GDP-loss statistics"),
+        "world_gdp_loss_pct_summary": _var(lead + (STAT_DIM,), sel(world_summary), PCT, "world GDP-loss statistics"),
     }
     data_vars.update(_path_vars(raw, lead, sel))
     for name, arr in raw.extras.items():
@@ -413,7 +430,7 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
         data_vars[name] = _var(lead + ("draw", dim), sel(arr), units, long_name)
         # over every draw (extras_all), not only the kept ones: the same numbers whatever keep_draws is
         summ = np.moveaxis(risk_metrics(raw.extras_all.get(name, arr), axis=1), 0, 1)
-        data_vars[f"{name}_summary"] = _var(lead + ("metric", dim), sel(summ), units, f"{long_name}: statistics")
+        data_vars[f"{name}_summary"] = _var(lead + (STAT_DIM, dim), sel(summ), units, f"{long_name}: statistics")
 
     kinds = tuple(sh.kind for sh in shocks)
     market = tuple((dim, tuple(labels)) for name, (dim, labels, _, _) in (market_coords or {}).items()
@@ -431,8 +448,64 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                 f"one bin, at most 1.6%; mean and std exact); per-draw variables hold the first {raw.kept}")
         for name in ("gdp_loss_pct_summary", "world_gdp_loss_pct_summary"):
             ds[name].attrs["note"] = note
-    if not single and "combined" in raw.variant_names:
-        ds = add_simultaneity_premium(ds)
+    if not single:
+        roles = premium_roles(variants) if variants is not None else (
+            ("combined", tuple(v for v in raw.variant_names if v != "combined"))
+            if "combined" in raw.variant_names else "no variant named 'combined'")
+        if isinstance(roles, str):
+            ds.attrs["simultaneity_premium"] = f"not computed: {roles}"
+        else:
+            ds = add_simultaneity_premium(ds, *roles)
+    return cf_encode(ds, mrio)
+
+
+#: Machine-readable units (UDUNITS / pint syntax; ``USD`` is a currency unit) of the human unit texts;
+#: the text stays in ``attrs["units_description"]``.
+CF_UNITS = {
+    PCT: "percent", "percent of baseline exports": "percent", "percent of baseline output": "percent",
+    "percent": "percent", "percentage points of baseline value added": "percent",
+    "percent of baseline value added in the month": "percent",
+    USD: "1e6 USD", "USD million": "1e6 USD", "1": "1",
+}
+REFERENCES = ("Miller & Blair (2009) Input-Output Analysis, 2nd ed.; Timmer et al. (2015) Review of "
+              "International Economics 23: 575-605 (WIOD); McNeil, Frey & Embrechts (2015) Quantitative Risk "
+              "Management, 2nd ed.; model and equations: docs/model.md of the shockmodel repository")
+
+
+def cf_encode(ds: xr.Dataset, mrio=None) -> xr.Dataset:
+    """CF-1.10 metadata where it fits: global ``Conventions``, ``title``, ``history``, ``source``,
+    ``references``; every coordinate a ``long_name``; region and sector names as coordinates
+    (``region_name``, ``sector_name``) when the table has them; ``units`` machine-readable
+    (:data:`CF_UNITS`) with the human text kept in ``units_description``. Numbers are untouched."""
+    from shockmodel import __version__
+
+    scenario = ds.attrs.get("scenario", "run")
+    ds.attrs.update({
+        "Conventions": "CF-1.10",
+        "title": f"shockmodel Monte Carlo losses of scenario {scenario}",
+        "source": f"shockmodel {__version__}: shocks sampled per draw and propagated through the "
+                  f"multi-regional input-output table {ds.attrs.get('table', '')}",
+        "history": f"{ds.attrs.get('created_utc', '')} shockmodel {__version__} run: scenario {scenario}, "
+                   f"{ds.attrs.get('draws', '')} draws, seed {ds.attrs.get('seed', '')}, model {ds.attrs.get('model', '')}",
+        "references": REFERENCES,
+    })
+    for name, var in ds.variables.items():
+        text = var.attrs.get("units")
+        if text in CF_UNITS and CF_UNITS[text] != text:
+            var.attrs["units_description"] = text
+            var.attrs["units"] = CF_UNITS[text]
+    coord_names = {"draw": "Monte Carlo draw", "region": "region (table label)", "sector": "sector (table label)",
+                   "exporter": "exporting region", "importer": "importing region",
+                   STAT_DIM: "statistic over draws", "package": "shock package",
+                   "shock": "shock (package.shock)", "shock_kind": "kind of shock", "shock_units": "units of the shock's severity",
+                   "scenario": "variant (packages switched on)", "commodity": "commodity", "equity_index": "equity index"}
+    for name, long_name in coord_names.items():
+        if name in ds.coords and "long_name" not in ds[name].attrs:
+            ds[name].attrs["long_name"] = long_name
+    if mrio is not None:
+        for dim, names in (("region", getattr(mrio, "region_names", ())), ("sector", getattr(mrio, "sector_names", ()))):
+            if dim in ds.dims and len(names) == ds.sizes[dim]:
+                ds = ds.assign_coords({f"{dim}_name": (dim, list(names), {"long_name": f"{dim} name"})})
     return ds
 
 
@@ -476,28 +549,65 @@ def _path_vars(raw: RawResult, lead: tuple, sel) -> dict:
     }
 
 
-def add_simultaneity_premium(ds: xr.Dataset) -> xr.Dataset:
-    """Premium = loss(combined) - sum over the other variants (each package alone), per draw.
+def premium_roles(variants: Mapping[str, Sequence[str]] | None) -> tuple[str, tuple[str, ...]] | str:
+    """Which variant is the combination and which are its parts, or why there is no premium.
+
+    The rule: the combination is the variant whose packages are the union of every variant's packages;
+    every other variant is a part; the parts' package sets must not overlap and must together make the
+    combination. So ``combined=russia,china_taiwan;russia=russia;china_taiwan=china_taiwan`` gives
+    ``("combined", ("russia", "china_taiwan"))`` whatever the names, while ``a=x,y;b=x`` gives a reason
+    (the parts do not cover the combination). Returns ``(combination, parts)`` or a one-line reason.
+    """
+    if not variants or len(variants) < 2:
+        return "fewer than two variants"
+    sets = {name: frozenset(pkgs) for name, pkgs in variants.items()}
+    union = frozenset().union(*sets.values())
+    combos = [name for name, pkgs in sets.items() if pkgs == union]
+    if len(combos) != 1:
+        return ("no variant holds every package" if not combos
+                else f"variants {', '.join(combos)} all hold every package")
+    combo = combos[0]
+    parts = tuple(name for name in sets if name != combo)
+    seen: set[str] = set()
+    for name in parts:
+        if not sets[name] or seen & sets[name]:
+            return f"variant {name!r} is empty or shares packages with another part"
+        seen |= sets[name]
+    if seen != union:
+        return f"the parts {', '.join(parts)} do not cover the packages of {combo!r}"
+    return combo, parts
+
+
+def add_simultaneity_premium(ds: xr.Dataset, combination: str = "combined",
+                             parts: Sequence[str] | None = None) -> xr.Dataset:
+    """Premium = loss(combination) - sum of the losses of its parts (each run alone), per draw
+    (:func:`premium_roles` says which variant is which; default: ``combined`` and every other variant).
 
     Positive: the crises together cost more than apart (common random numbers: same draws in every
     variant, so the difference is not sampling noise).
     """
-    parts = [s for s in ds.scenario.values.tolist() if s != "combined"]
-    comb = ds.sel(scenario="combined")
+    parts = [s for s in ds.scenario.values.tolist() if s != combination] if parts is None else list(parts)
+    comb = ds.sel(scenario=combination)
     prem = comb["gdp_loss_pct"] - ds["gdp_loss_pct"].sel(scenario=parts).sum("scenario")
     wprem = comb["world_gdp_loss_pct"] - ds["world_gdp_loss_pct"].sel(scenario=parts).sum("scenario")
     units = "percentage points of baseline value added"
-    ds["simultaneity_premium_pct"] = prem.assign_attrs(
-        units=units, long_name="simultaneity premium: combined minus the sum of the packages alone")
-    ds["world_simultaneity_premium_pct"] = wprem.assign_attrs(
-        units=units, long_name="world simultaneity premium: combined minus the sum of the packages alone")
+    roles = {"combination": combination, "parts": " ".join(parts)}
+    ds["simultaneity_premium_pct"] = prem.drop_vars("scenario", errors="ignore").assign_attrs(
+        units=units, long_name="simultaneity premium: combination minus the sum of its parts alone", **roles)
+    ds["world_simultaneity_premium_pct"] = wprem.drop_vars("scenario", errors="ignore").assign_attrs(
+        units=units, long_name="world simultaneity premium: combination minus the sum of its parts alone",
+        **roles)
     ds["world_simultaneity_premium_pct_summary"] = xr.DataArray(
-        risk_metrics(wprem.values), dims=("metric",), attrs={"units": units, "long_name": "premium statistics"})
+        risk_metrics(wprem.values), dims=(STAT_DIM,), attrs={"units": units, "long_name": "premium statistics",
+                                                              **roles})
+    ds.attrs["combination"] = combination
     if "gdp_loss_path_pct" in ds:   # the same, month by month (dynamic model)
         for name in ("gdp_loss_path_pct", "world_gdp_loss_path_pct"):
             prem_path = comb[name] - ds[name].sel(scenario=parts).sum("scenario")
-            ds[name.replace("gdp_loss_path_pct", "simultaneity_premium_path_pct")] = prem_path.assign_attrs(
-                units=units, long_name="simultaneity premium by month: combined minus the sum of the packages alone")
+            ds[name.replace("gdp_loss_path_pct", "simultaneity_premium_path_pct")] = prem_path.drop_vars(
+                "scenario", errors="ignore").assign_attrs(
+                units=units, long_name="simultaneity premium by month: combination minus the sum of its parts alone",
+                **roles)
     return ds
 
 
@@ -525,9 +635,9 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
         else:
             items += [("gdp_loss_pct", *c) for c in _column_metrics(d["gdp_loss_pct"], "region")]
         items.append(("trade_loss_pct", "World", d["world_trade_loss_pct"].values, None))
-        if "world_simultaneity_premium_pct" in d and sc == "combined":
+        if "world_simultaneity_premium_pct" in d and sc == ds.attrs.get("combination", "combined"):
             items.append(("simultaneity_premium_pct", "World", d["world_simultaneity_premium_pct"].values, None))
-        for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "index")):
+        for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "equity_index")):
             if var in d and truncated and f"{var}_summary" in d:   # statistics over every draw
                 items += [(var, lab, d[var].sel({dim: lab}).values, d[f"{var}_summary"].sel({dim: lab}).values)
                           for lab in d[dim].values.tolist()]
@@ -558,3 +668,41 @@ def _column_metrics(da: xr.DataArray, dim: str) -> list[tuple]:
     for j, x in enumerate(cols):
         out[0, 0, j], out[1, 0, j] = _mean_std(x)
     return [(lab, x, out[:, 0, j]) for j, (lab, x) in enumerate(zip(labels, cols))]
+
+
+# --- exceedance table (OasisLMF EPT style) ---------------------------------------------------------
+
+#: Exceedance probabilities of the table (return periods 2 to 1000).
+EXCEEDANCE_PROBABILITIES = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.004, 0.002, 0.001)
+
+
+def exceedance_table(ds: xr.Dataset, probabilities: Sequence[float] = EXCEEDANCE_PROBABILITIES) -> pd.DataFrame:
+    """Loss at each exceedance probability, as OasisLMF's exceedance-probability table (ktools ``leccalc``
+    "full uncertainty" EPT: return period against loss), one row per (scenario, variable, region, level).
+
+    ``loss`` is the empirical ``1 - p`` quantile of the kept draws (numpy's linear interpolation, the
+    same as VaR); ``return_period = 1 / p``. When every package has probability 1 the probabilities are
+    conditional on the scenario occurring: ``conditional`` is True and the return period counts
+    occurrences of the scenario, not years (``return_period_unit``). Levels rarer than one draw
+    (``p < 1 / draws``) are left out rather than extrapolated.
+    """
+    scenarios = ds.scenario.values.tolist() if "scenario" in ds.dims else [ds.attrs.get("scenario", "run")]
+    cond = bool(np.all(ds["occurred"].values)) if "occurred" in ds else True
+    horizon = ds.attrs.get("horizon_months", "")
+    unit = "occurrences of the scenario" if cond else f"periods of {horizon} months"
+    n = ds.sizes["draw"]
+    levels = [p for p in probabilities if p >= 1.0 / n]
+    rows = []
+    for sc in scenarios:
+        d = ds.sel(scenario=sc) if "scenario" in ds.dims else ds
+        items = [("gdp_loss_pct", "World", d["world_gdp_loss_pct"].values)]
+        items += [("gdp_loss_pct", r, d["gdp_loss_pct"].sel(region=r).values) for r in d.region.values.tolist()]
+        for var, who, x in items:
+            x = np.asarray(x, dtype=np.float64)
+            x = x[np.isfinite(x)]
+            losses = np.quantile(x, [1.0 - p for p in levels]) if x.size else [np.nan] * len(levels)
+            for p, loss in zip(levels, losses):
+                rows.append({"scenario": sc, "variable": var, "region": who, "exceedance_probability": p,
+                             "return_period": 1.0 / p, "return_period_unit": unit, "conditional": cond,
+                             "loss": float(loss), "units": "percent"})
+    return pd.DataFrame(rows)

@@ -298,6 +298,29 @@ def _print_summary(ds, top: int = 6, tab=None):
                 click.echo(f"{row.region[:14]:14s}" + "".join(f"{row[c]:9.2f}" for c in cols))
 
 
+def _premium_lines(ds) -> list[str]:
+    """The simultaneity premium as printed after a run (or why it was not computed)."""
+    import numpy as np
+
+    from shockmodel.report.stats import format_probability
+
+    if "world_simultaneity_premium_pct" not in ds:
+        reason = ds.attrs.get("simultaneity_premium")
+        return [f"\nSimultaneity premium {reason}"] if reason else []
+    da = ds["world_simultaneity_premium_pct"]
+    p = da.values
+    q = np.quantile(p, [0.05, 0.5, 0.95])
+    return [f"\nSimultaneity premium (world GDP loss of {da.attrs.get('combination', 'combined')} minus the sum "
+            f"of {', '.join(str(da.attrs.get('parts', 'its parts')).split())} alone, percentage points, per draw):",
+            f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
+            f"P(premium > 0) = {format_probability((p > 0).mean())}"]
+
+
+def _print_premium(ds):
+    for line in _premium_lines(ds):
+        click.echo(line)
+
+
 @main.command("run")
 @click.argument("scenario")
 @click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(1, limits.MAX_DRAWS))
@@ -319,12 +342,16 @@ def _print_summary(ds, top: int = 6, tab=None):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
               help="Market parameter set, or 'none' to skip the market channel.")
+@click.option("--variants", "variants_text", default=None, metavar="NAME=PKG[,PKG];...",
+              help="Run named variants on the same draws, e.g. 'combined=russia,china_taiwan;russia=russia;"
+                   "china_taiwan=china_taiwan'. The variant holding every package is the combination, the "
+                   "others its parts; the simultaneity premium is computed when the parts split it exactly.")
 @click.option("--feedback", "feedback", default="none", show_default=True, metavar="CHANNELS",
               help="Second-round demand feedback: comma-separated income,prices,uncertainty, 'all' or 'none'.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
-            markets_name, feedback, report, quiet):
+            markets_name, variants_text, feedback, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
@@ -333,12 +360,15 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     pipeline.check_destination(out, draws=draws, seed=seed)   # before any work: nothing computed is lost
     mrio = pipeline._table(table_name)
     spec, compiled = pipeline.compile_for(scenario, mrio, _parse_set(sets) or None)
+    variants = (pipeline.parse_variants(variants_text, [p.name for p in compiled.packages])
+                if variants_text else None)
     _compile_notice(model)
     bar, update = _progress(draws, quiet, compiled.name)
     try:
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
-                          keep_draws=keep_draws, precision=precision, feedback=feedback)
+                          keep_draws=keep_draws, precision=precision, variants=variants,
+                          feedback=feedback)
     finally:
         if bar is not None:
             bar.close()
@@ -346,12 +376,16 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     from shockmodel.aggregate import summarize
 
     tab = None if quiet else summarize(ds)   # before the per-draw variables are dropped (memory)
-    res = pipeline.write_run(ds, spec, out, report=report, drop_draws=True)
+    premium = _premium_lines(ds)             # likewise
+    res = pipeline.write_run(ds, spec, out, report=report, drop_draws=True,
+                             extra={"variants": variants} if variants else None)
     click.echo(f"Run folder: {res.folder}")
     if ds.attrs.get("ignored_shock_kinds"):
         click.echo(f"NOTE: model {model!r} ignored {ds.attrs['ignored_shock_kinds']}", err=True)
     if not quiet:
         _print_summary(ds, tab=tab)
+        for line in premium:
+            click.echo(line)
         if ds.attrs["non_converged_draws"]:
             click.echo(f"\nWARNING: {ds.attrs['non_converged_draws']} draws did not converge (flag 'converged').")
 
@@ -379,14 +413,7 @@ def demo_cmd(draws, seed, out, report, quiet):
     click.echo(f"Run folder: {res.folder}")
     if not quiet:
         _print_summary(ds, top=4)
-    p = ds["world_simultaneity_premium_pct"].values
-    import numpy as np
-
-    q = np.quantile(p, [0.05, 0.5, 0.95])
-    click.echo("\nSimultaneity premium (world GDP loss of the combined crisis minus the sum of each crisis alone,"
-               " percentage points, per draw):")
-    click.echo(f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
-               f"P(premium > 0) = {(p > 0).mean():.2f}")
+    _print_premium(ds)
     for name, path in res.report.items():
         click.echo(f"Report ({name}): {path}")
 
@@ -434,6 +461,45 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
         for name, path in pipeline.build_report(folder, ("html", "pdf")).items():
             if name in ("html", "pdf"):
                 click.echo(f"Report ({name}): {path}")
+
+
+@main.command("compare")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN [RUN ...]")
+@click.option("--draws", "-n", default=2_000, show_default=True, type=click.IntRange(min=1),
+              help="Draws for a RUN given as a scenario (run here; run folders are read as they are).")
+@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option("--table", "-t", "table_name", default="default", show_default=True)
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
+              help="Folder for comparison.csv and comparison.png.")
+def compare_cmd(runs, draws, seed, table_name, out):
+    """Lay runs side by side: each RUN is a run folder, a library scenario name or a scenario TOML path."""
+    import pandas as pd
+
+    from shockmodel import pipeline
+    from shockmodel.report._data import ReportDataError
+
+    try:
+        table = pipeline.compare(runs, draws=draws, seed=seed, table=table_name, out=out)
+    except ReportDataError as err:
+        raise UserError(str(err), field="RUN") from None
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
+        click.echo(f"World GDP loss, {table.attrs['units']}")
+        click.echo(table.to_string())
+    if out:
+        click.echo(f"Wrote {out}/comparison.csv and {out}/comparison.png")
+
+
+@main.command("export")
+@click.argument("folder", metavar="RUN", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "parquet", "xlsx"]))
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False), help="Folder (default RUN/export).")
+@click.option("--draws", "with_draws", is_flag=True, help="Also export the per-draw variables (large).")
+def export_cmd(folder, fmt, out, with_draws):
+    """Write the summary and exceedance tables of RUN (and its draws) as CSV, parquet or Excel."""
+    from shockmodel.io.export import export
+
+    for path in export(folder, fmt, out=out, draws=with_draws):
+        click.echo(f"Wrote {path}")
 
 
 @main.command("backtest")

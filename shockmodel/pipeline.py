@@ -106,9 +106,9 @@ class MarketHook:
             "price_change_pct": ("commodity", commodities, "percent",
                                  "commodity price change (short run; negative: a fall)"),
             "price_at_bound": ("commodity", commodities, "1", "price at a historical bound in the draw (0/1)"),
-            "equity_drawdown_pct": ("index", indices, "percent",
+            "equity_drawdown_pct": ("equity_index", indices, "percent",
                                     "equity index fall in value for a foreign holder (negative: a gain)"),
-            "equity_closed": ("index", indices, "1",
+            "equity_closed": ("equity_index", indices, "1",
                               "index closed to foreign holders by a financial shock in the draw (0/1)"),
         }
 
@@ -169,6 +169,8 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     t0 = time.perf_counter()
     mrio = _table(table)
     spec, compiled = compile_for(scenario, mrio, overrides)
+    if variants is None:   # the scenario's own [variants], if it declares them
+        variants = declared_variants(spec or next((sp for sp, c in _COMPILED.values() if c is compiled), None))
     from shockmodel.feedback import parse_channels
 
     channels = parse_channels(feedback)
@@ -201,9 +203,13 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
     if ignored:   # the model leaves part of the scenario out: every result says which (docs/model-dynamic.md)
         attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
-    ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None)
+    attrs.update(scenario_record(spec, compiled))
+    if variants is not None:
+        attrs["variants"] = format_variants(variants)
+    ds = aggregate.to_dataset(raw, compiled, mrio, attrs=attrs, market_coords=hook.coords if hook else None,
+                              variants=variants)
     if "price_at_bound_summary" in ds:   # the share of draws whose price sits at a historical bound
-        ds["price_bound_share"] = ds["price_at_bound_summary"].sel(metric="mean", drop=True).assign_attrs(
+        ds["price_bound_share"] = ds["price_at_bound_summary"].sel(statistic="mean", drop=True).assign_attrs(
             units="1", long_name="share of draws with the commodity price at a historical bound")
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
@@ -211,6 +217,93 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
                             f"{','.join(channels)}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
+
+
+def parse_variants(text: str, packages: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """``"combined=russia,china_taiwan;russia=russia"`` -> ``{"combined": ["russia", "china_taiwan"], ...}``;
+    a one-line :class:`UserError` (field ``--variants``) for a malformed entry or an unknown package."""
+    out: dict[str, list[str]] = {}
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        name, sep, pkgs = entry.partition("=")
+        names = [p.strip() for p in pkgs.split(",") if p.strip()]
+        if not sep or not name.strip() or not names:
+            raise UserError(f"expected NAME=PACKAGE[,PACKAGE...] separated by ';', got {entry!r}", field="--variants")
+        if name.strip() in out:
+            raise UserError(f"variant {name.strip()!r} is given twice", field="--variants")
+        unknown = [p for p in names if packages is not None and p not in packages]
+        if unknown:
+            raise UserError(f"variant {name.strip()!r}: unknown package {unknown[0]!r}; the scenario's packages: "
+                            f"{', '.join(packages)}", field="--variants")
+        out[name.strip()] = names
+    if not out:
+        raise UserError("no variant given", field="--variants")
+    return out
+
+
+def declared_variants(spec) -> dict[str, list[str]] | None:
+    """The ``[variants]`` a scenario declares, checked against its packages (a one-line
+    :class:`UserError` naming the file and ``variants.<name>``), or None."""
+    declared = getattr(spec, "variants", None)
+    if not declared:
+        return None
+    packages = set(spec.package_names)
+    for name, pkgs in declared.items():
+        unknown = [p for p in pkgs if p not in packages]
+        if unknown:
+            raise UserError(f"unknown package {unknown[0]!r}; the scenario's packages: {', '.join(spec.package_names)}",
+                            file=spec.source, field=f"variants.{name}")
+    return {name: list(pkgs) for name, pkgs in declared.items()}
+
+
+def format_variants(variants: Mapping[str, Sequence[str]]) -> str:
+    """The inverse of :func:`parse_variants` (stored in the dataset's attrs)."""
+    return ";".join(f"{name}={','.join(pkgs)}" for name, pkgs in variants.items())
+
+
+def scenario_record(spec, compiled) -> dict[str, str]:
+    """Dataset attrs that let a report be rebuilt from ``data.nc`` alone: ``scenario_description``,
+    ``narrative`` (the "Narrative." paragraph of the scenario file's header comment, else the whole
+    header) and ``scenario_resolved`` (the resolved scenario as JSON: every assumption and its source)."""
+    import json
+
+    if spec is None:   # given compiled: the spec it was compiled from, when this process compiled it
+        spec = next((sp for sp, c in _COMPILED.values() if c is compiled), None)
+    resolved = spec.to_dict() if spec is not None else _compiled_dict(compiled)
+    source = getattr(spec, "source", "")
+    return {"scenario_description": compiled.description,
+            "narrative": scenario_narrative(Path(source)) if source and Path(source).is_file() else "",
+            "scenario_resolved": json.dumps(resolved, sort_keys=False, default=list)}
+
+
+def scenario_narrative(path: Path) -> str:
+    """The header comment of a scenario file as prose: its "Narrative." paragraph when it has one."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    paragraphs = [" ".join(p.split()) for p in "\n".join(lines).split("\n\n") if p.strip()]
+    chosen = [p for p in paragraphs if p.startswith("Narrative.")]
+    text = chosen[0].removeprefix("Narrative.").strip() if chosen else " ".join(paragraphs[1:] or paragraphs)
+    return text
+
+
+def _compiled_dict(compiled) -> dict:
+    """What a compiled scenario still knows of its assumptions, shaped like ``ScenarioSpec.to_dict()``."""
+    packages = {}
+    for i, p in enumerate(compiled.packages):
+        shocks = {sh.key.split(".", 1)[-1]: {"kind": sh.kind, "description": sh.description,
+                                             "severity": {"dist": sh.severity.dist,
+                                                          "params": list(sh.severity.params)},
+                                             "source": sh.source}
+                  for sh in compiled.shocks if sh.package == i}
+        packages[p.name] = {"description": p.description, "probability": p.probability, "source": p.source,
+                            "correlation": p.correlation, "shocks": shocks}
+    return {"name": compiled.name, "description": compiled.description,
+            "horizon_months": compiled.horizon_months, "coordination": compiled.coordination,
+            "packages": packages}
 
 
 @dataclass(frozen=True)
@@ -320,3 +413,40 @@ def demo(draws: int = 20_000, seed: int = 0, *, out="results", report: bool = Tr
     variants = {"combined": names, **{n: [n] for n in names}}
     ds = run(compiled, table=mrio, draws=draws, seed=seed, model=model, variants=variants, progress=progress)
     return write_run(ds, spec, out, report=report, extra={"variants": variants})
+
+
+def compare(runs: Sequence[Any], *, draws: int = 2_000, seed: int = 0, table="default", out=None) -> Any:
+    """Lay several runs side by side: ``runs`` are run folders (their ``data.nc``), library scenario names
+    or scenario TOML paths (run here with ``draws`` and ``seed``, common random numbers), or datasets.
+    Returns the comparison table (pandas DataFrame, one row per run; see
+    :func:`shockmodel.report.compare.comparison_table`). ``out``: a folder to write ``comparison.csv``
+    and ``comparison.png`` into."""
+    from shockmodel.io.results import read_dataset, write_text
+    from shockmodel.report.compare import comparison_table, plot_comparison
+
+    datasets = {}
+    for item in runs:
+        label, ds = _comparable(item, draws=draws, seed=seed, table=table, read=read_dataset)
+        if label in datasets:
+            label = f"{label} ({len(datasets) + 1})"
+        datasets[label] = ds
+    if not datasets:
+        raise UserError("give at least one run folder or scenario to compare", field="RUN")
+    result = comparison_table(datasets)
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(folder / "comparison.csv", result.to_csv())
+        plot_comparison(datasets).figure.savefig(folder / "comparison.png", dpi=150)
+    return result
+
+
+def _comparable(item, *, draws, seed, table, read):
+    """(label, dataset) of one thing to compare."""
+    if hasattr(item, "data_vars"):
+        return str(item.attrs.get("scenario", "run")), item
+    path = Path(os.fspath(item))
+    if path.is_dir():
+        return path.name, read(path)
+    ds = run(os.fspath(item), table=table, draws=draws, seed=seed)
+    return ds.attrs["scenario"], ds

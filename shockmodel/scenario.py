@@ -365,6 +365,17 @@ def _groups(value, path, where) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(out)
 
 
+def _variants(value, path, where) -> Mapping[str, tuple[str, ...]]:
+    """``[variants]``: name -> packages switched on, e.g. ``russia = ["russia"]``. Package names are
+    checked against the packages when the variants are used (``shockmodel.pipeline.declared_variants``)."""
+    table = _table(value, path, where, 'combined = ["russia", "china_taiwan"]')
+    out = {}
+    for name, members in table.items():
+        _name(_NAME_RE, "use letters, digits, '_' and '-'")(name, (*path, name), where)
+        out[name] = _labels(members, (*path, name), where)
+    return MappingProxyType(out)
+
+
 def _critical_inputs(value, path, where) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
     """``[critical_inputs.<using sector>]`` tables of ``<input sector> = { weight = .., source = .. }``."""
     example = 'BASIC_METALS = { weight = 1.0, source = "..." }'
@@ -799,6 +810,8 @@ class ScenarioSpec:
     # overrides of params/critical_inputs.toml: using sector -> input sector -> {weight, source}
     critical_inputs: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = _key(_critical_inputs, default=None,
                                                                                  hash=False)
+    # variant name -> packages switched on (same draws); the premium rule is shockmodel.aggregate.premium_roles
+    variants: Mapping[str, tuple[str, ...]] | None = _key(_variants, default=None, hash=False)
     source: str = field(default="<dict>", compare=False)
     _where: _Where = field(default=_Where((_Source("<dict>"),)), compare=False, repr=False)
 

@@ -108,15 +108,15 @@ def _scenario_variables(pct: np.ndarray, base, rng) -> xr.Dataset:
             "world_gdp_loss_pct": _var(("draw",), world_pct, PCT_VA, "World value-added loss, percent"),
             "trade_loss_pct": _var(("draw", "region"), exporter_share * 100, "percent of baseline exports",
                                    "Export loss, percent"),
-            "trade_loss": _var(("exporter", "importer", "stat"), _stats(trade), "USD million",
+            "trade_loss": _var(("exporter", "importer", "statistic"), _stats(trade), "USD million",
                                "Bilateral trade loss"),
-            "output_loss": _var(("region", "sector", "stat"), _stats(out_pct / 100 * base["x"]), USD,
+            "output_loss": _var(("region", "sector", "statistic"), _stats(out_pct / 100 * base["x"]), USD,
                                 "Gross output loss"),
-            "output_loss_pct": _var(("region", "sector", "stat"), _stats(out_pct), "percent of baseline output",
+            "output_loss_pct": _var(("region", "sector", "statistic"), _stats(out_pct), "percent of baseline output",
                                     "Gross output loss, percent"),
-            "gdp_loss_pct_summary": _var(("metric", "region"), _metrics(pct), "percent",
+            "gdp_loss_pct_summary": _var(("statistic", "region"), _metrics(pct), "percent",
                                          "Summary of the GDP loss, percent"),
-            "world_gdp_loss_pct_summary": _var(("metric",), _metrics(world_pct), "percent",
+            "world_gdp_loss_pct_summary": _var(("statistic",), _metrics(world_pct), "percent",
                                                "Summary of the world GDP loss, percent"),
             "converged": _var(("draw",), np.ones(pct.shape[0], dtype=bool), "1", "Propagation converged"),
             "iterations": _var(("draw",), rng.integers(20, 60, pct.shape[0]), "1", "Fixed-point iterations"),
@@ -159,13 +159,13 @@ def _market_variables(rng, shocks) -> xr.Dataset:
     drawdown = np.clip(intensity * np.array([12, 45, 25, 60, 35]) + rng.normal(0, 4, (intensity.size, 5)), 0, 100)
     return xr.Dataset({
         "price_change_pct": _var(("draw", "commodity"), price, "percent", "Commodity price change"),
-        "equity_drawdown_pct": _var(("draw", "index"), drawdown, "percent", "Equity index drawdown"),
-    }, coords={"commodity": list(COMMODITIES), "index": list(INDICES)})
+        "equity_drawdown_pct": _var(("draw", "equity_index"), drawdown, "percent", "Equity index drawdown"),
+    }, coords={"commodity": list(COMMODITIES), "equity_index": list(INDICES)})
 
 
 def _coords() -> dict:
     return {"region": list(REGIONS), "sector": list(SECTORS), "exporter": list(REGIONS),
-            "importer": list(REGIONS), "stat": list(STATS), "metric": list(METRICS)}
+            "importer": list(REGIONS), "statistic": list(METRICS)}
 
 
 def _var(dims, values, units: str, long_name: str) -> xr.DataArray:
@@ -173,9 +173,13 @@ def _var(dims, values, units: str, long_name: str) -> xr.DataArray:
 
 
 def _stats(per_draw: np.ndarray) -> np.ndarray:
-    """mean, p05, p50, p95 over the leading draw axis, stacked on a trailing axis."""
+    """mean, p05, p50, p95 over the leading draw axis on a trailing statistic axis (the other METRICS
+    NaN, as the streamed statistics of a run)."""
     q = np.quantile(per_draw, [0.05, 0.5, 0.95], axis=0)
-    return np.stack([per_draw.mean(axis=0), q[0], q[1], q[2]], axis=-1)
+    out = np.full(per_draw.shape[1:] + (len(METRICS),), np.nan)
+    for name, values in zip(STATS, (per_draw.mean(axis=0), q[0], q[1], q[2])):
+        out[..., METRICS.index(name)] = values
+    return out
 
 
 def _metrics(x: np.ndarray) -> np.ndarray:

@@ -275,7 +275,7 @@ def _summarize_reference(ds):
         items.append(("trade_loss_pct", "World", d["world_trade_loss_pct"].values))
         if "world_simultaneity_premium_pct" in d and sc == "combined":
             items.append(("simultaneity_premium_pct", "World", d["world_simultaneity_premium_pct"].values))
-        for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "index")):
+        for var, dim in (("price_change_pct", "commodity"), ("equity_drawdown_pct", "equity_index")):
             if var in d:
                 items += [(var, lab, d[var].sel({dim: lab}).values) for lab in d[dim].values.tolist()]
         for var, who, x in items:

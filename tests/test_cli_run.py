@@ -42,17 +42,22 @@ def test_run_dataset_contract(run_folder):
     with xr.open_dataset(folder / "data.nc", engine="h5netcdf") as ds:
         for name, dims in {"gdp_loss": ("draw", "region"), "gdp_loss_pct": ("draw", "region"),
                            "world_gdp_loss_pct": ("draw",), "trade_loss_pct": ("draw", "region"),
-                           "trade_loss": ("exporter", "importer", "stat"),
-                           "output_loss_pct": ("region", "sector", "stat"), "converged": ("draw",),
-                           "price_change_pct": ("draw", "commodity"), "equity_drawdown_pct": ("draw", "index")}.items():
+                           "trade_loss": ("exporter", "importer", "statistic"),
+                           "output_loss_pct": ("region", "sector", "statistic"), "converged": ("draw",),
+                           "price_change_pct": ("draw", "commodity"), "equity_drawdown_pct": ("draw", "equity_index")}.items():
             assert ds[name].dims == dims, name
             assert ds[name].attrs.get("units"), name
-        assert list(ds.stat.values) == ["mean", "p05", "p50", "p95"]
+        assert list(ds.statistic.values) == ["mean", "std", "p01", "p05", "p25", "p50", "p75", "p95", "p99",
+                                             "VaR95", "VaR99", "ES95", "ES99"]
+        assert ds["gdp_loss_pct_summary"].dims == ("statistic", "region")
+        assert not {"stat", "metric", "index"} & set(ds.dims)   # one statistic dimension, clear names
+        streamed = ds["output_loss_pct"].sel(statistic=["mean", "p05", "p50", "p95"])
+        assert np.isfinite(streamed.values).all() and np.isnan(ds["output_loss_pct"].sel(statistic="std")).all()
         assert bool(ds.converged.all())
         g = ds.gdp_loss_pct.values
         assert (g >= 0).all() and (g <= 100).all()
-        tw = ds.equity_drawdown_pct.sel(index="TAIEX").values
-        assert np.median(tw) > np.median(ds.equity_drawdown_pct.sel(index="S&P 500").values)
+        tw = ds.equity_drawdown_pct.sel(equity_index="TAIEX").values
+        assert np.median(tw) > np.median(ds.equity_drawdown_pct.sel(equity_index="S&P 500").values)
 
 
 def test_same_seed_same_file_numbers(run_folder, tmp_path):

@@ -78,7 +78,7 @@ def test_critical_minerals_cut_hits_vehicles_harder_when_critical():
     kw = dict(table="default", draws=256, seed=0, model="constrained", markets=None)
     plain = sm.run(scenario_from_dict(_scenario()), **kw)
     crit = sm.run(scenario_from_dict(_scenario(VEHICLES)), **kw)
-    sel = dict(sector="TRANSPORT_EQ", stat="mean")
+    sel = dict(sector="TRANSPORT_EQ", statistic="mean")
     a = plain["output_loss_pct"].sel(**sel).values
     b = crit["output_loss_pct"].sel(**sel).values
     assert np.all(b >= a - 1e-9) and (b - a).max() > 1.0

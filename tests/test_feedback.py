@@ -31,7 +31,7 @@ def runs(table):
 
 
 def world_mean(ds) -> float:
-    return float(ds.world_gdp_loss_pct_summary.sel(metric="mean"))
+    return float(ds.world_gdp_loss_pct_summary.sel(statistic="mean"))
 
 
 def test_parse_channels():
@@ -79,7 +79,7 @@ def test_each_channel_moves_the_world_loss_the_expected_way(runs):
 
 def test_terms_of_trade_move_income_from_importers_to_exporters(runs):
     """Russia 2022 raises the European gas price: the EU (importer) loses more with the prices channel."""
-    eu = lambda ds: float(ds.gdp_loss_pct_summary.sel(metric="mean", region="DEU"))  # noqa: E731
+    eu = lambda ds: float(ds.gdp_loss_pct_summary.sel(statistic="mean", region="DEU"))  # noqa: E731
     assert eu(runs["prices"]) > eu(runs["none"])
 
 

@@ -352,7 +352,7 @@ def test_no_library_scenario_has_more_than_5pct_of_draws_at_a_price_bound(librar
 
 def test_taiwan_is_never_flagged_as_sanctioned(library_runs):
     for name in ("taiwan_blockade", "taiwan_war", "combined_coordinated"):
-        closed = library_runs[name]["equity_closed"].sel(index="TAIEX")
+        closed = library_runs[name]["equity_closed"].sel(equity_index="TAIEX")
         assert float(closed.max()) == 0.0, name
 
 
@@ -360,11 +360,11 @@ def test_moex_closed_to_foreign_holders_with_the_cited_probability(library_runs)
     """russia_2022: the reserve freeze and capital controls were adopted (severity, i.e. probability, 1):
     MOEX is closed to foreign holders in every draw. russia_escalation: two measures with probability
     pert(0.90, 0.98, 1.0) each: closed unless both fail, about 1 - 0.02^2."""
-    c22 = library_runs["russia_2022"]["equity_closed"].sel(index="MOEX Russia").values
+    c22 = library_runs["russia_2022"]["equity_closed"].sel(equity_index="MOEX Russia").values
     assert c22.mean() == 1.0
-    esc = library_runs["russia_escalation"]["equity_closed"].sel(index="MOEX Russia").values
+    esc = library_runs["russia_escalation"]["equity_closed"].sel(equity_index="MOEX Russia").values
     assert 0.99 <= esc.mean() <= 1.0
-    dd = library_runs["russia_2022"]["equity_drawdown_pct"].sel(index="MOEX Russia").values
+    dd = library_runs["russia_2022"]["equity_drawdown_pct"].sel(equity_index="MOEX Russia").values
     assert np.all(dd >= 50.0)          # a foreign holder loses at least the uninvestable loss (>= 50%)
     for name in ("taiwan_blockade", "china_sanctions", "baseline"):
         assert float(library_runs[name]["equity_closed"].max()) == 0.0

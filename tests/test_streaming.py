@@ -33,7 +33,7 @@ def test_streamed_summaries_match_exact_statistics(full_and_kept):
     assert "streamed" in kept["world_gdp_loss_pct_summary"].attrs["note"]
     tab = aggregate.summarize(kept)
     world = tab[(tab.variable == "gdp_loss_pct") & (tab.region == "World")].iloc[0]
-    assert world["ES99"] == pytest.approx(float(kept["world_gdp_loss_pct_summary"].sel(metric="ES99")))
+    assert world["ES99"] == pytest.approx(float(kept["world_gdp_loss_pct_summary"].sel(statistic="ES99")))
 
 
 def test_hist_expected_shortfall_close_to_exact():

@@ -131,11 +131,20 @@ def test_sweep_dataset_layout(serial):
     folder, calls = serial
     ds = read_dataset(folder)
     assert folder.name.split("-")[1:3] == ["sweep", "rho"]
-    assert ds.sizes["cell"] == N_CELLS and ds["world_gdp_loss_pct"].dims == ("cell", "draw")
-    assert ds["gdp_loss_pct"].dims == ("cell", "draw", "region")
-    assert ds["trade_loss"].dims == ("cell", "exporter", "importer", "stat")
-    assert list(ds["scenario"].values) == ["combined_coordinated"] * 4 + ["combined_half"] * 4
-    assert list(ds["coordination"].values) == RHOS * 2
+    grid = ("base_scenario", "coordination")
+    assert ds["world_gdp_loss_pct"].dims == (*grid, "draw") and ds.sizes["base_scenario"] * ds.sizes["coordination"] == N_CELLS
+    assert ds["gdp_loss_pct"].dims == (*grid, "draw", "region")
+    assert ds["trade_loss"].dims == (*grid, "exporter", "importer", "statistic")
+    assert list(ds["base_scenario"].values) == ["combined_coordinated", "combined_half"]
+    assert list(ds["coordination"].values) == RHOS and ds["coordination"].attrs["key_path"] == "coordination"
+    assert not [c for c in ds.coords if "." in c]   # no dotted coordinates to set_index / unstack
+    # the premium per cell: the combination minus each package alone, on the same draws
+    premium = ds["world_simultaneity_premium_pct"]
+    assert premium.dims == (*grid, "draw") and np.isfinite(premium.values).all()
+    cell = read_dataset(folder / "cells" / f"{ds.cell_id.values[0, 1]}.nc")
+    world = cell["world_gdp_loss_pct"]
+    np.testing.assert_allclose(premium.values[0, 1], (world.sel(scenario="combined") - world.sel(scenario="russia")
+                                                      - world.sel(scenario="china_taiwan")).values, rtol=1e-12)
     assert ds.attrs["swept"] == "scenario,coordination" and ds.attrs["run_id"] == folder.name
     assert (ds.attrs["draws"], ds.attrs["seed"], ds.attrs["table"]) == (512, 3, "default")
     assert calls == [(i, N_CELLS) for i in range(N_CELLS + 1)]
@@ -144,7 +153,7 @@ def test_sweep_dataset_layout(serial):
     assert manifest["cells"][1]["overrides"] == {"coordination": 0.0}
     assert (folder / "inputs" / "sweep.toml").is_file()
     world = ds["world_gdp_loss_pct"].values
-    assert not np.array_equal(world[0], world[3])  # coordination matters
+    assert not np.array_equal(world[0, 0], world[0, 3])  # coordination matters
 
 
 def test_cells_share_random_numbers(serial):
@@ -152,8 +161,8 @@ def test_cells_share_random_numbers(serial):
     package's sampled severities untouched."""
     folder = serial[0]
     ds = read_dataset(folder)
-    certain, half = (read_dataset(folder / "cells" / f"{ds.cell.values[i]}.nc") for i in (2, 6))
-    assert ds.coordination.values[2] == ds.coordination.values[6] == 0.5
+    certain, half = (read_dataset(folder / "cells" / f"{ds.cell_id.values[i, 2]}.nc") for i in (0, 1))
+    assert ds.coordination.values[2] == 0.5
     russia = [s for s in certain.shock.values if s.startswith("russia.")]
     assert np.array_equal(certain.severity.sel(shock=russia), half.severity.sel(shock=russia))
     assert half.occurred.sel(package="china_taiwan").mean() < 1 == certain.occurred.sel(package="china_taiwan").mean()

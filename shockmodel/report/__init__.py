@@ -15,7 +15,7 @@ _EXPORTS = {
     "plot_output_heatmap": "shockmodel.report.plots",
     "plot_trade_matrix": "shockmodel.report.plots",
     "plot_simultaneity_premium": "shockmodel.report.plots",
-    "plot_combined_vs_parts": "shockmodel.report.plots",
+    "plot_premium_by_region": "shockmodel.report.plots",
     "plot_fan_chart": "shockmodel.report.plots",
     "plot_tornado": "shockmodel.report.plots",
     "plot_draw_distribution": "shockmodel.report.plots",

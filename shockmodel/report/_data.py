@@ -49,8 +49,10 @@ def require(ds, *names: str) -> None:
 
 
 def units(ds, name: str) -> str:
-    """``attrs["units"]`` of a variable, else the contract's unit, else ``""``."""
-    found = ds[name].attrs.get("units") if name in ds.variables else None
+    """A variable's unit in words (``attrs["units_description"]``, else ``attrs["units"]``), else the
+    contract's unit, else ``""``."""
+    attrs = ds[name].attrs if name in ds.variables else {}
+    found = attrs.get("units_description") or attrs.get("units")
     return str(found) if found else CONTRACT_UNITS.get(name, "")
 
 
@@ -60,12 +62,13 @@ def labels(ds, dim: str) -> list[str]:
 
 
 def combined(ds):
-    """The ``combined`` scenario of a run with variants (the first scenario if none is called so),
-    or ``ds`` unchanged when it has no ``scenario`` dimension."""
+    """The combination of a run with variants (``attrs["combination"]``, else the variant called
+    ``combined``, else the first), or ``ds`` unchanged when it has no ``scenario`` dimension."""
     if "scenario" not in ds.dims:
         return ds
     names = labels(ds, "scenario")
-    return ds.isel(scenario=names.index(COMBINED) if COMBINED in names else 0)
+    name = str(ds.attrs.get("combination", COMBINED))
+    return ds.isel(scenario=names.index(name) if name in names else 0)
 
 
 def finite(values) -> np.ndarray:
@@ -94,17 +97,44 @@ def world_draws(ds, var: str = "world_gdp_loss_pct") -> np.ndarray:
 
 
 def stat_matrix(ds, var: str, rows: str, cols: str, stat: str) -> np.ndarray:
-    """A 2-D float matrix ``var[rows, cols]`` at ``stat`` (when the variable has a ``stat`` dim)."""
+    """A 2-D float matrix ``var[rows, cols]`` at ``stat`` (when the variable has a ``statistic`` dim, or
+    ``stat`` in files written before the one statistic dimension)."""
     require(ds, var)
     da = combined(ds)[var]
-    if "stat" in da.dims:
-        stats = labels(da, "stat")
+    dim = next((d for d in ("statistic", "stat") if d in da.dims), None)
+    if dim is not None:
+        stats = labels(da, dim)
         if stat not in stats:
-            raise ReportDataError(f"{var!r} has no stat {stat!r}; choose one of {', '.join(stats)}")
-        da = da.isel(stat=stats.index(stat))
+            raise ReportDataError(f"{var!r} has no statistic {stat!r}; choose one of {', '.join(stats)}")
+        da = da.isel({dim: stats.index(stat)})
     if set(da.dims) != {rows, cols}:
         raise ReportDataError(f"{var!r} has dims {da.dims}, expected ({rows!r}, {cols!r})")
     return np.asarray(da.transpose(rows, cols).values, dtype=float)
+
+
+def assumptions(ds) -> dict:
+    """The resolved scenario (``attrs["scenario_resolved"]``, JSON written by the pipeline), or ``{}``."""
+    import json
+
+    text = ds.attrs.get("scenario_resolved")
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def conditional(ds) -> bool:
+    """True when the run's probabilities are conditional on the scenario occurring: every package has
+    probability 1 (from the stored assumptions, else from ``occurred``: every package in every draw)."""
+    packages = assumptions(ds).get("packages")
+    if isinstance(packages, dict) and packages:
+        return all(float(p.get("probability", 1.0)) >= 1.0 for p in packages.values())
+    if "occurred" in ds.variables:
+        return bool(np.all(np.asarray(ds["occurred"].values)))
+    return True
 
 
 def run_label(ds) -> str:

@@ -15,17 +15,21 @@ import io
 import os
 import re
 import tempfile
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from shockmodel.errors import UserError
 from shockmodel.report import _style as st
+from shockmodel.report import document as doc
 from shockmodel.report import plots
 from shockmodel.report._data import ReportDataError, has
+from shockmodel.report.document import Section, TextTable
 from shockmodel.report.stats import (
     Table,
-    format_number,
     gdp_summary_table,
     scenario_table,
     sweep_table,
@@ -34,9 +38,8 @@ from shockmodel.report.sweepdata import swept_params
 
 FORMATS = ("html", "pdf")
 DATA_FILE = "data.nc"
-MARKET_VARIABLES = (("price_change_pct", "commodity"), ("equity_drawdown_pct", "index"))
-META_KEYS = ("run_id", "scenario", "sweep", "table", "draws", "seed", "model", "horizon_months", "created_utc",
-             "shockmodel_version", "table_sha256", "scenario_sha256")
+MARKET_VARIABLES = (("price_change_pct", "commodity"), ("equity_drawdown_pct", "equity_index"),
+                    ("equity_drawdown_pct", "index"))
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,14 @@ def build_report(source: str | Path, formats=FORMATS, out_dir: str | Path | None
     out.mkdir(parents=True, exist_ok=True)
     with _open(data_path) as ds:
         tables, skipped_tables = summary_tables(ds)
+        sections = doc.document(ds, tables)
         rendered, skipped = render_figures(ds, dpi=dpi)
         skipped = skipped_tables + skipped
         written = {fig.name: _write_bytes(out / f"{fig.name}.png", fig.png) for fig in rendered}
         if "html" in formats:
-            written["html"] = _write_bytes(out / "report.html", html_report(ds, tables, rendered, skipped).encode())
+            written["html"] = _write_bytes(out / "report.html", html_report(ds, sections, rendered, skipped).encode())
         if "pdf" in formats:
-            written["pdf"] = write_pdf(out / "report.pdf", ds, tables, rendered)
+            written["pdf"] = write_pdf(out / "report.pdf", ds, sections, rendered)
     return written
 
 
@@ -142,6 +146,11 @@ def figure_specs(ds) -> list[FigureSpec]:
                                     lambda d, p=param: plots.plot_fan_chart(d, p)))
         specs.append(FigureSpec("tornado", "One-at-a-time effects of the swept parameters on the median "
                                 "world GDP loss", plots.plot_tornado))
+        if has(ds, plots.PREMIUM):
+            for param in swept_params(ds, plots.PREMIUM):
+                specs.append(FigureSpec(f"premium_fan_chart_{_slug(param)}", f"World simultaneity premium across "
+                                        f"{param} (5/25/50/75/95 % quantiles over draws)",
+                                        lambda d, p=param: plots.plot_fan_chart(d, p, var=plots.PREMIUM)))
         return specs
     if has(ds, "gdp_loss_pct") or has(ds, "world_gdp_loss_pct"):
         specs += [
@@ -156,15 +165,16 @@ def figure_specs(ds) -> list[FigureSpec]:
         specs.append(FigureSpec("trade_matrix", "Bilateral trade loss, exporter to importer (mean over draws)",
                                 plots.plot_trade_matrix))
     if "scenario" in ds.dims and has(ds, "world_simultaneity_premium_pct"):
-        specs += [
-            FigureSpec("simultaneity_premium", "World simultaneity premium per draw: combined loss minus "
-                       "the sum of the packages alone", plots.plot_simultaneity_premium),
-            FigureSpec("combined_vs_parts", "Combined scenario against the sum of the packages alone, "
-                       "per draw", plots.plot_combined_vs_parts),
-        ]
+        specs.append(FigureSpec("simultaneity_premium", "World simultaneity premium per draw: combined loss "
+                                "minus the sum of the packages alone", plots.plot_simultaneity_premium))
+        if has(ds, "simultaneity_premium_pct"):
+            specs.append(FigureSpec("premium_by_region", "Simultaneity premium by region (percentage points of "
+                                    "each region's value added)", plots.plot_premium_by_region))
     for var, dim in MARKET_VARIABLES:
-        if has(ds, var):
-            specs.append(FigureSpec(f"{var}_distribution", f"{var} by {dim}, distribution over draws",
+        if has(ds, var) and dim in ds[var].dims:
+            words = plots.short_name(ds, var)
+            specs.append(FigureSpec(f"{var}_distribution", f"{words} by {dim.replace('_', ' ')}, distribution "
+                                    "over draws; bounds and caps marked with the share of draws at them",
                                     lambda d, v=var, m=dim: plots.plot_draw_distribution(d, v, m)))
     return specs
 
@@ -193,57 +203,56 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
 max-width:1100px;padding:0 1rem;color:#222;line-height:1.45}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+h3{font-size:1rem;margin-bottom:.2rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
-th,td{padding:.2rem .6rem;border-bottom:1px solid #eee}th{background:#f6f6f6;text-align:left}
+th,td{padding:.2rem .6rem;border-bottom:1px solid #eee;vertical-align:top}th{background:#f6f6f6;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-.meta td:first-child{color:#555}.note,.credit{color:#555;font-size:.85rem}
+.note,.credit{color:#555;font-size:.85rem}
 figure{margin:1.5rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9rem;color:#444}
 """
 
 
-def html_report(ds, tables: list[Table], figures: list[RenderedFigure], skipped: list[tuple[str, str]]) -> str:
-    """A self-contained HTML page: metadata, summary tables, embedded figures, data credit."""
-    title = f"shockmodel report: {ds.attrs.get('scenario') or ds.attrs.get('sweep') or 'run'}"
+def html_report(ds, sections: list[Section], figures: list[RenderedFigure], skipped: list[tuple[str, str]]) -> str:
+    """A self-contained HTML page: the report's sections, then the embedded figures."""
+    head = doc.title(ds)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<title>{html.escape(head)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(head)}</h1>",
         f'<p class="credit">{html.escape(st.footer_text(ds))}</p>',
-        "<h2>Run</h2>",
-        _html_meta(ds),
-        *(_html_table(t) for t in tables),
+        *(_html_section(s) for s in sections if s.title != "Run details"),
         "<h2>Figures</h2>",
         *(_html_figure(f) for f in figures),
         _html_skipped(skipped),
-        "<h2>Data and licence</h2>",
-        f'<p class="credit">{html.escape(str(ds.attrs.get("attribution") or "No attribution recorded."))}</p>',
+        *(_html_section(s) for s in sections if s.title == "Run details"),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
 
 
-def _meta_rows(ds) -> list[tuple[str, str]]:
-    return [(key, str(ds.attrs[key])) for key in META_KEYS if key in ds.attrs]
+def _html_section(section: Section) -> str:
+    out = [f"<h2>{html.escape(section.title)}</h2>"]
+    out += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
+    out += [_html_table(t) for t in section.tables]
+    return "\n".join(out)
 
 
-def _html_meta(ds) -> str:
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in _meta_rows(ds))
-    return f'<table class="meta">{rows}</table>'
+NUM = ' class="num"'
 
 
-def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in (table.label_header, *table.columns))
+def _html_table(table: TextTable) -> str:
+    numeric = table.numeric or (False,) * len(table.header)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.header)
     body = "".join(
-        f"<tr><td>{html.escape(label)}</td>"
-        + "".join(f'<td class="num">{format_number(v)}</td>' for v in values) + "</tr>"
-        for label, values in table.rows
+        "<tr>" + "".join(f"<td{NUM if numeric[i] else ''}>{html.escape(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in table.rows
     )
-    note = f"Units: {st.format_units(table.units)}; {table.note}." if table.units else f"{table.note}."
-    return (f'<h2>{html.escape(table.title)}</h2><table class="summary"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{body}</tbody></table><p class="note">{html.escape(note)} VaR = quantile of the loss; '
-            "ES = mean loss at or beyond VaR.</p>")
+    note = f'<p class="note">{html.escape(table.note)}</p>' if table.note else ""
+    return (f'<h3>{html.escape(table.title)}</h3><table class="summary"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>{note}")
 
 
 def _html_figure(fig: RenderedFigure) -> str:
@@ -260,83 +269,129 @@ def _html_skipped(skipped: list[tuple[str, str]]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- PDF
-ROWS_PER_PAGE = 24
-
-
-def write_pdf(path: Path, ds, tables: list[Table], figures: list[RenderedFigure]) -> Path:
-    """Summary page(s), then one figure per page; PDF metadata without a creation date (reproducible)."""
+def write_pdf(path: Path, ds, sections: list[Section], figures: list[RenderedFigure]) -> Path:
+    """The sections as text pages, then one figure per page; PDF metadata without a creation date."""
     from matplotlib.backends.backend_pdf import PdfPages
 
     with _atomic(path) as tmp:
         meta = {"Title": f"shockmodel report {ds.attrs.get('run_id', '')}".strip(), "Creator": "shockmodel",
                 "CreationDate": None}
         with PdfPages(tmp, metadata=meta) as pdf:
-            for page in summary_pages(ds, tables):
+            for page in text_pages(ds, sections):
                 pdf.savefig(page)
             for fig in figures:
                 pdf.savefig(fig.figure)
     return path
 
 
-ROW_HEIGHT = 0.034   # axes fraction per table row on an A4-landscape page
-TITLE_HEIGHT = 0.07  # table title and note
-META_LINE = 0.016    # one line of run metadata
-GAP = 0.05
+PAGE = (11.69, 8.27)       # A4 landscape, inches
+MARGIN = 0.55              # inches
+TEXT_PT, TABLE_PT = 9.5, 7.8
+CHAR_IN = 0.0078           # average width of one character per point of font size, inches (DejaVu Sans)
+LINE = 1.45 / 72           # line height per point of font size, inches
 
 
-def summary_pages(ds, tables: list[Table]) -> Iterator:
-    """A4-landscape pages: run metadata, then the summary tables packed top to bottom; a table longer
-    than a page continues on the next one."""
-    fig, ax, top = _new_summary_page(ds, first=True)
-    chunks = [(t, t.rows[i:i + ROWS_PER_PAGE]) for t in tables for i in range(0, len(t.rows), ROWS_PER_PAGE)]
-    for table, rows in chunks:
-        need = TITLE_HEIGHT + ROW_HEIGHT * (len(rows) + 1)
-        if top - need < 0:
-            yield fig
-            fig, ax, top = _new_summary_page(ds, first=False)
-        _draw_table(ax, table, rows, top)
-        top -= need + GAP
-    yield fig
+class _Pages:
+    """Lays text and tables out top to bottom on A4-landscape figures, starting a page when one is full."""
+
+    def __init__(self, ds):
+        self.ds, self.pages = ds, []
+        self._new()
+
+    def _new(self):
+        fig = Figure(figsize=PAGE)
+        self.pages.append(fig)
+        self.fig, self.y, self.used = fig, PAGE[1] - MARGIN, False
+        fig.text(MARGIN / PAGE[0], 0.25 / PAGE[1], st.footer_text(self.ds), fontsize=6.5, color="#555555",
+                 gid=st.FOOTER_GID)
+        fig.text(1 - MARGIN / PAGE[0], 0.25 / PAGE[1], f"page {len(self.pages)}", fontsize=6.5,
+                 color="#555555", ha="right")
+
+    def page_break(self):
+        if self.used:
+            self._new()
+
+    def keep(self, height: float):
+        """Start a new page unless ``height`` inches are left."""
+        self._room(height)
+
+    def _room(self, height: float):
+        if self.y - height < MARGIN + 0.2:
+            self._new()
+
+    def text(self, text: str, size: float, *, weight="normal", color="#222222", indent: float = 0.0,
+             gap: float = 0.08):
+        width = PAGE[0] - 2 * MARGIN - indent
+        lines = textwrap.wrap(text, max(20, int(width / (CHAR_IN * size)))) or [""]
+        for line in lines:
+            self._room(LINE * size)
+            self.fig.text((MARGIN + indent) / PAGE[0], self.y / PAGE[1], line, fontsize=size, va="top",
+                          fontweight=weight, color=color)
+            self.y -= LINE * size
+            self.used = True
+        self.y -= gap
+
+    def table(self, table: TextTable):
+        self._room(LINE * 10.5 + 4 * LINE * TABLE_PT * 1.6)   # the title never sits alone at a page's foot
+        self.text(table.title, 10.5, weight="bold", gap=0.04)
+        widths = _column_widths(table, PAGE[0] - 2 * MARGIN)
+        numeric = table.numeric or (False,) * len(table.header)
+        for r, row in enumerate((table.header, *table.rows)):
+            # wrap a little short of the column: long names of wide letters must not run into the next one
+            cells = [textwrap.wrap(c, max(4, int((w - 0.12) / (1.15 * CHAR_IN * TABLE_PT)))) or [""]
+                     for c, w in zip(row, widths)]
+            height = LINE * TABLE_PT * max(len(c) for c in cells) + 0.05
+            self._room(height)
+            x = MARGIN
+            for c, (lines, w) in enumerate(zip(cells, widths)):
+                right = numeric[c] if c < len(numeric) else False
+                self.fig.text((x + (w - 0.08 if right else 0)) / PAGE[0], self.y / PAGE[1], "\n".join(lines),
+                              fontsize=TABLE_PT, va="top", ha="right" if right else "left",
+                              fontweight="bold" if r == 0 else "normal", linespacing=1.25)
+                x += w
+            self.y -= height
+            self.fig.add_artist(_rule(self.y + 0.02))
+            self.used = True
+        if table.note:
+            self.y -= 0.03
+            self.text(table.note, 7.5, color="#555555")
+        self.y -= 0.12
+
+
+def _rule(y: float):
+    from matplotlib.lines import Line2D
+
+    return Line2D([MARGIN / PAGE[0], 1 - MARGIN / PAGE[0]], [y / PAGE[1]] * 2, linewidth=0.4, color="#dddddd")
+
+
+def _column_widths(table: TextTable, total: float) -> list[float]:
+    """Column widths (inches) in proportion to their longest cell, numbers never wrapped."""
+    longest = [max([len(table.header[c])] + [len(row[c]) for row in table.rows]) for c in range(len(table.header))]
+    need = [min(n, 70) * 1.15 * CHAR_IN * TABLE_PT + 0.2 for n in longest]   # as wrapped in _Pages.table
+    if sum(need) <= total:
+        return [w * total / sum(need) for w in need]
+    fixed = [(table.numeric[c] if c < len(table.numeric) else False) or longest[c] <= 18
+             for c in range(len(need))]
+    room = total - sum(w for w, f in zip(need, fixed) if f)
+    flex = sum(w for w, f in zip(need, fixed) if not f)
+    return [w if f else w * room / flex for w, f in zip(need, fixed)]
 
 
 @st.styled
-def _new_summary_page(ds, *, first: bool):
-    """An empty page (with the title and run metadata on the first); returns (figure, axes, free top)."""
-    ax = st.new_axes(None, (11.69, 8.27))
-    ax.axis("off")
-    st.add_footer(ax, ds)
-    if not first:
-        return ax.figure, ax, 1.0
-    ax.text(0, 1.0, f"shockmodel report: {ds.attrs.get('scenario') or ds.attrs.get('sweep') or 'run'}",
-            fontsize=16, fontweight="bold", va="top", transform=ax.transAxes)
-    meta = [f"{k}: {v}" for k, v in _meta_rows(ds) if not k.endswith("sha256")]
-    ax.text(0, 0.94, "\n".join(meta), fontsize=8.5, va="top", family="monospace", transform=ax.transAxes)
-    return ax.figure, ax, 0.94 - META_LINE * len(meta) - GAP
-
-
-@st.styled
-def _draw_table(ax, table: Table, rows, top: float) -> None:
-    """A table with its title and note, its top edge at ``top`` (axes fraction)."""
-    from matplotlib.table import Table as GridTable
-
-    ax.text(0, top, table.title, fontsize=11, fontweight="bold", va="top", transform=ax.transAxes)
-    note = f"Units: {st.format_units(table.units)}; {table.note}. VaR = quantile; ES = mean at or beyond VaR."
-    ax.text(0, top - 0.035, note, fontsize=7.5, color="#555555", va="top", transform=ax.transAxes)
-
-    header = [table.label_header, *table.columns]
-    cells = [header, *([label, *(format_number(v) for v in values)] for label, values in rows)]
-    height = ROW_HEIGHT * len(cells)
-    grid = GridTable(ax, bbox=(0, top - TITLE_HEIGHT - height, 1, height))
-    widths = [0.22] + [0.78 / len(table.columns)] * len(table.columns)
-    for r, row in enumerate(cells):
-        for c, text in enumerate(row):
-            cell = grid.add_cell(r, c, widths[c], 1.0 / len(cells), text=text, loc="left" if c == 0 else "right",
-                                 edgecolor="#dddddd", facecolor="#f2f2f2" if r == 0 else "white")
-            if r == 0:
-                cell.set_text_props(fontweight="bold")
-    grid.auto_set_font_size(False)
-    grid.set_fontsize(8)
-    ax.add_table(grid)
+def text_pages(ds, sections: list[Section]) -> list:
+    """The report's sections as A4-landscape figures (page 1: title and executive summary)."""
+    pages = _Pages(ds)
+    pages.text(doc.title(ds), 16, weight="bold", gap=0.12)
+    for section in sections:
+        if section.new_page:
+            pages.page_break()
+        pages.keep(1.4)   # a heading never sits alone at a page's foot
+        pages.text(section.title, 13, weight="bold", gap=0.06)
+        for paragraph in section.paragraphs:
+            pages.text(paragraph, TEXT_PT)
+        for table in section.tables:
+            pages.table(table)
+    return pages.pages
 
 
 # -------------------------------------------------------------------------------------------- files

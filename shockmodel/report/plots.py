@@ -14,9 +14,9 @@ from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
 
 from shockmodel.report import _style as st
 from shockmodel.report._data import (
-    COMBINED,
     WORLD,
     ReportDataError,
+    conditional,
     has,
     labels,
     require,
@@ -25,7 +25,15 @@ from shockmodel.report._data import (
     units,
     world_draws,
 )
-from shockmodel.report.stats import exceedance_curve, expected_shortfall, format_value, value_at_risk
+from shockmodel.report.stats import (
+    bounds_hit,
+    exceedance_curve,
+    expected_shortfall,
+    format_probability,
+    format_sig,
+    format_value,
+    value_at_risk,
+)
 from shockmodel.report.sweepdata import reference_draws, sweep_series, swept_params
 
 __all__ = [
@@ -34,7 +42,7 @@ __all__ = [
     "plot_output_heatmap",
     "plot_trade_matrix",
     "plot_simultaneity_premium",
-    "plot_combined_vs_parts",
+    "plot_premium_by_region",
     "plot_fan_chart",
     "plot_tornado",
     "plot_draw_distribution",
@@ -81,6 +89,7 @@ def plot_gdp_loss_distribution(ds, ax=None, *, n_regions: int = 8):
     series = _gdp_series(ds, n_regions)
     ax = st.new_axes(ax, (7.5, 0.42 * len(series) + 1.9))
     _draw_boxes(ax, series, risk=True, highlight=WORLD)
+    scale_for_spread(ax, series.values(), "x")
     ax.set_xlabel(st.axis_label("GDP loss", units(ds, GDP if has(ds, GDP) else WORLD_GDP)))
     ax.set_ylabel("Region")
     n = len(series) - (WORLD in series)
@@ -102,6 +111,38 @@ def _gdp_series(ds, n_regions: int) -> dict[str, np.ndarray]:
     if not series:
         raise ReportDataError(f"the dataset has no draws of {GDP!r} or {WORLD_GDP!r}")
     return series
+
+
+#: Rows whose 95th percentiles differ by more than this factor (an order of magnitude) get a symmetric-log axis.
+SPREAD_FOR_SYMLOG = 10.0
+
+
+def scale_for_spread(ax, samples, axis: str) -> str:
+    """Give ``axis`` a logarithmic scale when the rows' 95th percentiles span more than
+    :data:`SPREAD_FOR_SYMLOG` (one region's range would otherwise flatten the others to dots): ``log``
+    when every row's 5th percentile is positive (the axis starts just below the smallest), else
+    ``symlog`` (linear below the smallest row's 95th percentile, rounded down to a power of ten). Tick
+    labels stay plain numbers. Returns the scale set ("linear", "log" or "symlog")."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    samples = [np.asarray(x) for x in samples if np.size(x)]
+    tops = np.array([np.quantile(np.abs(x), 0.95) for x in samples])
+    positive = tops[tops > 0]
+    if positive.size < 2 or positive.max() / positive.min() <= SPREAD_FOR_SYMLOG:
+        return "linear"
+    lows = np.array([np.quantile(x, 0.05) for x in samples])
+    if lows.min() > 0:
+        scale, kwargs = "log", {}
+    else:
+        scale, kwargs = "symlog", {"linthresh": float(10 ** np.floor(np.log10(positive.min())))}
+    getattr(ax, f"set_{axis}scale")(scale, **kwargs)
+    target = getattr(ax, f"{axis}axis")
+    if scale == "log":
+        getattr(ax, f"set_{axis}lim")(float(lows.min()) * 0.7, None)
+        target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: format_sig(v, 2)))
+    target.set_minor_formatter(NullFormatter())
+    return scale
 
 
 def _most_affected(per_label: dict[str, np.ndarray], n: int) -> list[str]:
@@ -168,20 +209,30 @@ def plot_exceedance(ds, ax=None, *, regions: list[str] | None = None, n_regions:
             i += 1
     ax.set_yscale("log")
     ax.set_ylim(0.5 / n_max, 1.3)
+    scale_for_spread(ax, series.values(), "x")
     if all(not np.any(x > 0) for x in series.values()):
         ax.annotate("no draw has a positive loss", (0.5, 0.5), xycoords="axes fraction", ha="center",
                     color="#555555")
-    for level, text in ((0.05, "1 in 20"), (0.01, "1 in 100")):
+    cond = conditional(ds)
+    for level in (0.05, 0.01):
         ax.axhline(level, color="#999999", linewidth=0.7, linestyle=":")
-        ax.annotate(text, (1.0, level), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                    fontsize=7, color="#666666")
+        ax.annotate(probability_label(level, cond), (1.0, level), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize=7, color="#666666")
     ax.set_xlabel(st.axis_label("GDP loss x", units(ds, GDP if has(ds, GDP) else WORLD_GDP)))
-    ax.set_ylabel("Exceedance probability P(loss > x)")
-    ax.set_title("Exceedance probability of GDP loss")
+    ax.set_ylabel("P(loss > x | scenario occurs)" if cond else "Probability P(loss > x) over the horizon")
+    ax.set_title("Conditional exceedance probability of GDP loss" if cond
+                 else "Exceedance probability of GDP loss")
     ax.grid(which="major")
     ax.legend(loc="lower left")
     st.add_footer(ax, ds)
     return ax
+
+
+def probability_label(p: float, cond: bool) -> str:
+    """Text for a probability level on a chart: says whether it is conditional on the scenario
+    (then it is not a return period of calendar time)."""
+    return (f"{format_probability(p)} conditional probability (given the scenario)" if cond
+            else f"{format_probability(p)} probability over the horizon")
 
 
 def _exceedance_series(ds, regions, n_regions: int) -> dict[str, np.ndarray]:
@@ -229,18 +280,27 @@ def plot_trade_matrix(ds, ax=None, *, stat: str = "mean", var: str = "trade_loss
     ``log`` (default: automatic when positive values span more than two orders of magnitude) switches
     the colour scale to logarithmic; zero cells (domestic flows) are drawn in light grey.
     """
-    matrix = stat_matrix(ds, var, "exporter", "importer", stat)
+    matrix = international(stat_matrix(ds, var, "exporter", "importer", stat),
+                           labels(ds, "exporter"), labels(ds, "importer"))
     rows, cols = labels(ds, "exporter"), labels(ds, "importer")
     ax = st.new_axes(ax, _heatmap_size(len(rows), len(cols)))
     label = st.axis_label(f"{short_name(ds, var)}, {stat}", units(ds, var))
     _heatmap(ax, matrix, rows, cols, label, log=log, annotate=annotate)
-    ax.set_xlabel("Importer")
+    ax.set_xlabel("Importer (grey: domestic sales, not trade; or zero loss)")
     ax.set_ylabel("Exporter")
     ax.set_title(f"Bilateral {st.phrase(short_name(ds, var))}, exporter to importer ({_stat_words(stat)})")
-    if np.any(matrix == 0):
-        ax.set_xlabel("Importer (grey cells: zero loss, e.g. domestic flows)")
     st.add_footer(ax, ds)
     return ax
+
+
+def international(matrix: np.ndarray, exporters: list[str], importers: list[str]) -> np.ndarray:
+    """The exporter x importer matrix with domestic cells (exporter = importer: domestic sales, not
+    trade) set to NaN, so they are neither coloured nor counted."""
+    out = np.array(matrix, dtype=float)
+    for i, name in enumerate(exporters):
+        if name in importers:
+            out[i, importers.index(name)] = np.nan
+    return out
 
 
 def _stat_words(stat: str) -> str:
@@ -308,56 +368,46 @@ def plot_simultaneity_premium(ds, ax=None, *, bins: int = 40):
     x = world_draws(ds, PREMIUM)
     if not x.size:
         raise ReportDataError(f"{PREMIUM!r} has no finite draws")
-    ax = st.new_axes(ax, (7.5, 4.5))
+    ax = st.new_axes(ax, (8.5, 4.5))
     ax.hist(x, bins=bins, color=st.loss_colour(0.6), edgecolor="white", linewidth=0.5)
-    ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":")
-    ax.axvline(float(x.mean()), color="black", linewidth=1.3,
-               label=f"mean {x.mean():.2f} {st.format_units(units(ds, PREMIUM)) or ''}".rstrip())
-    ax.plot([], [], linestyle="none", label=f"P(premium > 0) = {np.mean(x > 0):.0%}")
+    ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":", label="zero: no premium")
+    ax.axvline(float(x.mean()), color="black", linewidth=1.3, label=f"mean {format_sig(x.mean())}")
+    ax.plot([], [], linestyle="none", label=f"P(premium > 0) = {format_probability(np.mean(x > 0))}")
     ax.set_xlabel(st.axis_label("World simultaneity premium", units(ds, PREMIUM)))
     ax.set_ylabel("Draws [count]")
     ax.set_title("Simultaneity premium: combined minus the packages alone")
-    ax.legend(loc="upper right")
+    # outside the plotting area: the note never covers the bars or the mean line
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     st.add_footer(ax, ds)
     return ax
 
 
 @st.styled
-def plot_combined_vs_parts(ds, ax=None, *, var: str = WORLD_GDP):
-    """Per draw: the combined scenario's world loss against the sum of the packages alone."""
-    combined_x, parts_x = _combined_and_parts(ds, var)
-    ax = st.new_axes(ax, (6.2, 5.4))
-    ax.scatter(parts_x, combined_x, s=9, alpha=0.55, color=st.loss_colour(0.75), edgecolors="none",
-               label="one draw")
-    top = float(np.nanmax([combined_x.max(), parts_x.max(), 0.0])) * 1.05 or 1.0
-    low = min(0.0, float(np.nanmin([combined_x.min(), parts_x.min()])))
-    ax.plot([low, top], [low, top], color="black", linewidth=0.8, linestyle="--", label="combined = sum of parts")
-    ax.set_xlim(low, top)
-    ax.set_ylim(low, top)
-    unit = units(ds, var)
-    ax.set_xlabel(st.axis_label(f"{short_name(ds, var)}, sum of the packages alone", unit))
-    ax.set_ylabel(st.axis_label(f"{short_name(ds, var)}, combined scenario", unit))
-    ax.set_title("Combined scenario vs the sum of its packages alone")
-    ax.legend(loc="upper left", title="above the line: worse together", title_fontsize=7)
+def plot_premium_by_region(ds, ax=None, *, n_regions: int = 10):
+    """The simultaneity premium per region (percentage points of each region's value added): where the
+    crises together cost more, or less, than apart. Regions ranked by the size of the mean premium."""
+    require(ds, "simultaneity_premium_pct")
+    da = ds["simultaneity_premium_pct"]
+    if set(da.dims) != {"draw", "region"}:
+        raise ReportDataError(f"'simultaneity_premium_pct' has dims {da.dims}, expected ('draw', 'region')")
+    table = np.asarray(da.transpose("region", "draw").values, dtype=float)
+    per_region = {r: finite_row for r, finite_row in zip(labels(da, "region"), table)}
+    per_region = {r: x[np.isfinite(x)] for r, x in per_region.items() if np.isfinite(x).any()}
+    if not per_region:
+        raise ReportDataError("'simultaneity_premium_pct' has no finite draws")
+    order = sorted(per_region, key=lambda r: -abs(float(per_region[r].mean())))[:n_regions]
+    series = {r: per_region[r] for r in order}
+    ax = st.new_axes(ax, (7.5, 0.42 * len(series) + 1.9))
+    _draw_boxes(ax, series, risk=False)
+    ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":")
+    scale_for_spread(ax, series.values(), "x")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,   # below the axes: covers no row
+              title="box 25–75 %, whiskers 5–95 %, line median", title_fontsize=7)
+    ax.set_xlabel(st.axis_label("Simultaneity premium", units(ds, "simultaneity_premium_pct")))
+    ax.set_ylabel("Region")
+    ax.set_title(f"Simultaneity premium by region: the {len(series)} largest (positive: worse together)")
     st.add_footer(ax, ds)
     return ax
-
-
-def _combined_and_parts(ds, var: str) -> tuple[np.ndarray, np.ndarray]:
-    require(ds, var)
-    da = ds[var]
-    if set(da.dims) != {"scenario", "draw"}:
-        raise ReportDataError(f"{var!r} has dims {da.dims}, expected ('scenario', 'draw')")
-    names = labels(da, "scenario")
-    if COMBINED not in names or len(names) < 2:
-        raise ReportDataError(f"scenario must hold {COMBINED!r} and at least one package; has {names}")
-    table = np.asarray(da.transpose("scenario", "draw").values, dtype=float)
-    combined_x = table[names.index(COMBINED)]
-    parts_x = np.delete(table, names.index(COMBINED), axis=0).sum(axis=0)
-    ok = np.isfinite(combined_x) & np.isfinite(parts_x)
-    if not ok.any():
-        raise ReportDataError(f"{var!r} has no draw with finite values in every scenario")
-    return combined_x[ok], parts_x[ok]
 
 
 # --------------------------------------------------------------------------------------------- (f)
@@ -398,23 +448,30 @@ def _coord_units(ds, name: str) -> str:
 @st.styled
 def plot_tornado(ds, ax=None, *, var: str = WORLD_GDP):
     """One-at-a-time effects: for each swept parameter, the median of ``var`` at its lowest and highest
-    value, as bars from the reference median; parameters sorted by the size of the effect (largest on top)."""
+    value (two bars from the base cell's median, each with its value at its end); parameters sorted by
+    the size of the effect (largest on top). The reference line is the base cell (every parameter at its
+    reference value), never a pool of cells; without a base cell (a sampled design) the figure is skipped."""
     effects = _tornado_effects(ds, var)
-    base = _tornado_base(ds, var, effects)
-    effects.sort(key=lambda e: abs(e[4] - e[2]))
-    ax = st.new_axes(ax, (7.5, 0.55 * len(effects) + 2.0))
+    ref = reference_draws(ds, var)
+    if ref is None or not ref.size:
+        raise ReportDataError(f"no base cell (every swept parameter at its reference value) in {var!r}")
+    base = float(np.median(ref))
+    effects.sort(key=lambda e: max(abs(e[2] - base), abs(e[4] - base)))
+    ax = st.new_axes(ax, (7.5, 0.75 * len(effects) + 2.0))
     for i, (param, lo_value, lo_med, hi_value, hi_med) in enumerate(effects):
-        ends = [("lowest value", lo_value, lo_med, 0.35), ("highest value", hi_value, hi_med, 0.8)]
-        for label, value, med, shade in sorted(ends, key=lambda e: -abs(e[2] - base)):
-            ax.barh(i, med - base, left=base, height=0.6, color=st.loss_colour(shade),
+        # one bar per end, offset vertically, so the two value labels can never print over each other
+        for label, value, med, shade, dy in (("lowest value", lo_value, lo_med, 0.35, 0.19),
+                                             ("highest value", hi_value, hi_med, 0.8, -0.19)):
+            ax.barh(i + dy, med - base, left=base, height=0.34, color=st.loss_colour(shade),
                     label=label if i == 0 else "_nolegend_")
-            ax.annotate(format_value(value), (med, i), xytext=(3 if med >= base else -3, 0),
-                        textcoords="offset points", ha="left" if med >= base else "right", va="center",
-                        fontsize=7)
-    ax.axvline(base, color="black", linewidth=0.9, label=f"reference ({base:.3g})")
+            right = med >= base
+            ax.annotate(f"{format_value(value)} → {format_sig(med, 3)}", (med, i + dy),
+                        xytext=(3 if right else -3, 0), textcoords="offset points",
+                        ha="left" if right else "right", va="center", fontsize=7)
+    ax.axvline(base, color="black", linewidth=0.9, label=f"base cell ({format_sig(base, 3)})")
     ax.set_yticks(np.arange(len(effects)), [e[0] for e in effects])
     ax.set_ylim(-0.7, len(effects) + 0.3)  # a free row on top for the legend
-    ax.margins(x=0.15)
+    ax.margins(x=0.3)
     ax.set_xlabel(st.axis_label(f"Median {st.phrase(short_name(ds, var))}", units(ds, var)))
     ax.set_ylabel("Swept parameter")
     ax.set_title(f"One-at-a-time effects on the median {st.phrase(short_name(ds, var))}")
@@ -443,14 +500,6 @@ def _tornado_effects(ds, var: str) -> list[tuple]:
     return effects
 
 
-def _tornado_base(ds, var: str, effects: list[tuple]) -> float:
-    """Median at the reference point, else the mean of the bars' ends."""
-    ref = reference_draws(ds, var)
-    if ref is not None and ref.size:
-        return float(np.median(ref))
-    return float(np.mean([[e[2], e[4]] for e in effects]))
-
-
 # --------------------------------------------------------------------------------------------- (g)
 @st.styled
 def plot_draw_distribution(ds, var: str, dim: str, ax=None):
@@ -459,13 +508,35 @@ def plot_draw_distribution(ds, var: str, dim: str, ax=None):
     series = {k: v for k, v in series_by_label(ds, var, dim).items() if v.size}
     if not series:
         raise ReportDataError(f"{var!r} has no finite draws")
-    ax = st.new_axes(ax, (7.5, 0.42 * len(series) + 1.9))
+    ax = st.new_axes(ax, (8.5, 0.42 * len(series) + 1.9))
     _draw_boxes(ax, series, risk=False)
     values = np.concatenate(list(series.values()))
     if values.min() < 0 < values.max():
         ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":")
+    _mark_bounds(ax, ds, var, series)
     ax.set_xlabel(st.axis_label(short_name(ds, var), units(ds, var)))
     ax.set_ylabel(dim.replace("_", " ").capitalize())
     ax.set_title(f"{short_name(ds, var)} by {dim.replace('_', ' ')}: distribution over draws")
     st.add_footer(ax, ds)
     return ax
+
+
+def _mark_bounds(ax, ds, var: str, series: dict[str, np.ndarray]) -> None:
+    """A bar marker at every bound or cap a row reaches, and the share of draws at it to the right of the
+    axes (a box squeezed onto its cap is otherwise invisible)."""
+    names = list(series)[::-1]   # _draw_boxes puts the first series on top
+    marked = False
+    for pos, name in enumerate(names):
+        hits = bounds_hit(series[name], ds[var].attrs)
+        for value, share, kind in hits:
+            ax.plot([value], [pos], marker="|", markersize=14, markeredgewidth=2.2, color="#08519c",
+                    linestyle="none", label="bound or cap reached" if not marked else "_nolegend_")
+            marked = True
+        if hits:
+            text = "; ".join(f"{format_probability(share)} of draws at {kind} {format_sig(value, 3)}"
+                             for value, share, kind in hits)
+            ax.annotate(text, (1.01, pos), xycoords=("axes fraction", "data"), va="center", fontsize=6.5,
+                        color="#08519c", annotation_clip=False)
+    if marked:   # below the axes: the legend never covers a row
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3,
+                  title="box 25–75 %, whiskers 5–95 %, line median", title_fontsize=7)

@@ -8,7 +8,8 @@ Conventions (losses are positive numbers):
 * the exceedance probability of a sorted sample ``x_(1) <= ... <= x_(n)`` at ``x_(k)`` is ``(n - k + 1) / n``,
   the share of draws with a loss of at least ``x_(k)``.
 
-When a run's dataset carries ``gdp_loss_pct_summary`` / ``world_gdp_loss_pct_summary``, tables use those
+When a run's dataset carries ``gdp_loss_pct_summary`` / ``world_gdp_loss_pct_summary`` (dimension
+``statistic``), tables use those
 numbers (the model's own); otherwise they are computed from the draws with the conventions above.
 """
 
@@ -86,16 +87,17 @@ def exceedance_curve(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _stored_metrics(ds, name: str, region: str | None) -> dict[str, float] | None:
     """Metrics from a stored ``*_summary`` variable, or None when it lacks one of :data:`METRICS`."""
-    if not has(ds, name) or "metric" not in ds[name].dims:
+    dim = next((d for d in ("statistic", "metric") if has(ds, name) and d in ds[name].dims), None)
+    if dim is None:   # ("metric": files written before the one statistic dimension)
         return None
     da = ds[name]
     if region is not None:
         if "region" not in da.dims or region not in labels(da, "region"):
             return None
         da = da.isel(region=labels(da, "region").index(region))
-    if da.dims != ("metric",):
+    if da.dims != (dim,):
         return None
-    stored = dict(zip(labels(da, "metric"), np.asarray(da.values, dtype=float)))
+    stored = dict(zip(labels(da, dim), np.asarray(da.values, dtype=float)))
     if not set(METRICS) <= stored.keys():
         return None
     return {m: float(stored[m]) for m in METRICS}
@@ -198,6 +200,57 @@ def format_value(value) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.4g}"
     return str(value)
+
+
+#: A value reached exactly by at least this share of draws (and two draws) at the end of a sample is a bound.
+BOUND_SHARE = 0.005
+
+
+def bounds_hit(x: np.ndarray, attrs=None) -> list[tuple[float, float, str]]:
+    """``(value, share of draws at it, "lower bound" | "upper bound")`` for each end of the sample that
+    draws pile up on: the variable's CF ``valid_min`` / ``valid_max`` when reached, or an extreme value
+    repeated exactly (a cap in the model clips draws to one number) by at least :data:`BOUND_SHARE`."""
+    x = finite(x)
+    if x.size < 2:
+        return []
+    attrs = dict(attrs or {})
+    out = []
+    for kind, end, declared in (("lower bound", float(x.min()), attrs.get("valid_min")),
+                                ("upper bound", float(x.max()), attrs.get("valid_max"))):
+        count = int(np.sum(x == end))
+        at_declared = declared is not None and np.isclose(end, float(declared))
+        if count and (at_declared or (count >= 2 and count / x.size >= BOUND_SHARE)):
+            out.append((end, count / x.size, kind))
+    return out
+
+
+def format_probability(p: float) -> str:
+    """THE way a probability is printed (figures, tables, console): a percentage with two significant
+    digits and no trailing zeros, so small values stay visible: ``0.41 -> "41%"``, ``0.025 -> "2.5%"``,
+    ``0.005 -> "0.5%"``, ``0.0012 -> "0.12%"``, ``0 -> "0%"``, ``1 -> "100%"``; ``–`` for NaN."""
+    p = float(p)
+    if not np.isfinite(p):
+        return "–"
+    pct = 100.0 * p
+    if pct == 0.0:
+        return "0%"
+    text = f"{pct:.2g}" if abs(pct) < 10 else f"{pct:.0f}"
+    if "e" in text:   # below 0.001 %: keep two significant digits without exponent notation
+        text = np.format_float_positional(pct, precision=2, fractional=False, trim="-")
+    return f"{text}%"
+
+
+def format_sig(x: float, digits: int = 2) -> str:
+    """A value with ``digits`` significant digits, never rounded to zero: ``0.005 -> "0.005"``,
+    ``0.0123 -> "0.012"``, ``3.14159 -> "3.1"``, ``1234.5 -> "1,234"`` (no decimals beyond units)."""
+    x = float(x)
+    if not np.isfinite(x):
+        return "–"
+    if x == 0.0:
+        return "0"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    return np.format_float_positional(x, precision=digits, fractional=False, trim="-")
 
 
 def format_number(x: float, digits: int = 2) -> str:

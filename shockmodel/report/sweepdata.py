@@ -7,6 +7,7 @@ Two layouts are understood:
 * **cell**: the result variable has a ``cell`` dimension and each swept parameter is a coordinate along
   ``cell``, e.g. ``world_gdp_loss_pct(cell, draw)`` with ``coordination(cell)``, ``inventory_days(cell)``.
 
+A coordinate with a single value (e.g. the one base scenario of a sweep) is not a swept parameter.
 A parameter's series varies that parameter while every other parameter is held at its *reference* value:
 the coordinate's ``attrs["baseline"]`` when given, else (grid) the middle swept value or (cell) the value
 shared by most cells, which is the baseline of a one-at-a-time design.
@@ -22,8 +23,8 @@ from shockmodel.report._data import ReportDataError, combined, finite, require
 
 #: Dimensions of result variables that are never swept parameters.
 RESULT_DIMS = frozenset(
-    {"draw", "scenario", "region", "sector", "exporter", "importer", "stat", "metric", "package", "shock",
-     "commodity", "index", "quantile", "return_period"}
+    {"draw", "scenario", "region", "sector", "exporter", "importer", "stat", "metric", "statistic", "package",
+     "shock", "commodity", "index", "equity_index", "quantile", "return_period", "exceedance_probability"}
 )
 
 
@@ -43,9 +44,10 @@ def swept_params(ds, var: str = "world_gdp_loss_pct") -> tuple[str, ...]:
         return ()
     da = combined(ds)[var]
     if "cell" in da.dims:
-        names = [str(c) for c in ds.coords if ds[c].dims == ("cell",) and c != "cell"]
-        return tuple(names) or ("cell",)
-    return tuple(str(d) for d in da.dims if d not in RESULT_DIMS)
+        names = [str(c) for c in ds.coords if ds[c].dims == ("cell",) and c != "cell"
+                 and len(_unique(ds[c].values)) > 1]
+        return tuple(names) or (("cell",) if da.sizes["cell"] > 1 else ())
+    return tuple(str(d) for d in da.dims if d not in RESULT_DIMS and da.sizes[d] > 1)
 
 
 def sweep_series(ds, param: str, var: str = "world_gdp_loss_pct") -> SweepSeries:
@@ -60,20 +62,38 @@ def sweep_series(ds, param: str, var: str = "world_gdp_loss_pct") -> SweepSeries
 
 
 def reference_draws(ds, var: str = "world_gdp_loss_pct") -> np.ndarray | None:
-    """Draws of ``var`` with every parameter at its reference value (None if no cell matches)."""
+    """Draws of ``var`` in the base cell, where every swept parameter is at its reference value
+    (None if no cell is: e.g. a sampled design). Never pooled over cells."""
     params = swept_params(ds, var)
     if not params:
         return None
-    series = sweep_series(ds, params[0], var)
-    ref = _reference(ds, params[0], _param_values(ds, params[0]))
-    for value, draws in zip(series.values, series.draws):
-        if _same(value, ref):
-            return draws
-    return None
+    da = _squeezed(combined(ds)[var], params)
+    if "cell" in da.dims:
+        mask = np.ones(da.sizes["cell"], dtype=bool)
+        for param in params:
+            values = _param_values(ds, param)
+            ref = _reference(ds, param, values)
+            mask &= np.array([_same(v, ref) for v in values])
+        if not mask.any():
+            return None
+        return finite(da.isel(cell=int(np.flatnonzero(mask)[0])).values)
+    for param in params:
+        values = np.asarray(da[param].values)
+        hits = np.flatnonzero([_same(v, _reference(ds, param, values)) for v in values])
+        if not hits.size:
+            return None
+        da = da.isel({param: int(hits[0])})
+    return finite(da.values)
+
+
+def _squeezed(da, params: tuple[str, ...]):
+    """``da`` without its unswept length-1 dimensions (a single base scenario, a single value)."""
+    extra = [d for d in da.dims if d not in params and d not in RESULT_DIMS and d != "cell" and da.sizes[d] == 1]
+    return da.isel({d: 0 for d in extra}, drop=True) if extra else da
 
 
 def _grid_series(ds, param: str, var: str, params: tuple[str, ...]) -> SweepSeries:
-    da = combined(ds)[var]
+    da = _squeezed(combined(ds)[var], params)
     reference = {}
     for other in params:
         if other != param:

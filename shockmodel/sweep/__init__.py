@@ -12,7 +12,9 @@ differences are not noise.
     folder = run_sweep(None, resume=folder)              # after an interruption: only missing cells run
 
 Each finished cell is written at once to ``<folder>/cells/<cell_id>.nc`` (atomically); ``data.nc``
-holds all cells along a ``cell`` dimension with the scenario and each swept key path as coordinates
+holds all cells on a grid of named dimensions (``base_scenario`` when there are several, one per [grid]
+key path, ``cell`` for sampled points; layout in :func:`shockmodel.sweep.run.assemble`), each cell with
+the simultaneity premium when its scenario has two or more packages
 (layout in :mod:`shockmodel.sweep.run`). Numbers are bit-identical whatever the backend or worker count.
 
 Backends: serial (default); ``workers=N``: a dask.distributed LocalCluster of N single-threaded worker

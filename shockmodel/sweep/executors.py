@@ -41,11 +41,21 @@ def run_cell(task: CellTask) -> str:
 
     overrides = dict(task.overrides)
     ds = pipeline.run(task.scenario, table=task.table, draws=task.draws, seed=task.seed, model=task.model,
-                      overrides=overrides, markets=task.markets, threads=task.threads)
+                      overrides=overrides, markets=task.markets, threads=task.threads,
+                      variants=premium_variants(task.scenario, overrides))
     ds.attrs.update(run_id=f"{task.sweep_id}/{task.cell_id}", cell_id=task.cell_id,
                     overrides=json.dumps(overrides, sort_keys=True))
     write_dataset(ds, task.path)
     return task.cell_id
+
+
+def premium_variants(scenario: str, overrides) -> dict[str, list[str]] | None:
+    """A cell of a scenario with two or more packages also runs each package alone on the same draws,
+    so the sweep carries the simultaneity premium per cell (``combined`` = every package)."""
+    from shockmodel.scenario import load_scenario
+
+    names = list(load_scenario(scenario, overrides=overrides or None).package_names)
+    return {"combined": names, **{n: [n] for n in names}} if len(names) > 1 else None
 
 
 def run_serial(tasks: Sequence[CellTask], done: Callable[[str], None]) -> None:

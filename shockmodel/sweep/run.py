@@ -6,7 +6,7 @@ Folder layout (``results/<UTC time>-sweep-<name>-<hash8>/``)::
     inputs/scenarios/NAME.toml   each base scenario, resolved (includes merged), as run
     manifest.json                settings, backend, and every cell with its parameter values and file
     cells/<cell_id>.nc           one result dataset per cell, written when the cell finishes
-    data.nc                      all cells along a ``cell`` dimension (written last)
+    data.nc                      all cells on a grid of named dimensions (written last; see :func:`assemble`)
 
 Every file is written atomically, so after an interruption a cell file is either complete or absent;
 ``resume`` recomputes only the absent ones (and any cell file that does not open as that cell's result,
@@ -43,7 +43,10 @@ CELLS = "cells"
 
 #: Variables of each cell kept in the combined ``data.nc`` (market variables when the cells have them).
 KEEP = ("world_gdp_loss_pct", "gdp_loss_pct", "gdp_loss_pct_summary", "world_gdp_loss_pct_summary",
-        "output_loss_pct", "trade_loss", "price_change_pct", "equity_drawdown_pct")
+        "output_loss_pct", "trade_loss", "price_change_pct", "equity_drawdown_pct",
+        "world_simultaneity_premium_pct", "simultaneity_premium_pct")
+#: Dimension of the sampled design points ([random] / [lhs]); each sampled key path is a coordinate along it.
+SAMPLE_DIM = "cell"
 
 
 def run_sweep(spec_path: str | os.PathLike | None, *, workers: int | None = None, scheduler: str | None = None,
@@ -245,18 +248,49 @@ def _manifest(spec: SweepSpec, folder: Path, workers: int | None, scheduler: str
 
 
 def assemble(spec: SweepSpec, folder: Path):
-    """All cells of ``folder`` as one ``xarray.Dataset`` with a ``cell`` dimension (cell ids), the
-    scenario name and each swept key path as coordinates along ``cell``, and the sweep's attrs."""
+    """All cells of ``folder`` as one ``xarray.Dataset`` laid out as a grid of named dimensions:
+    ``base_scenario`` (when the spec has several scenarios), one dimension per [grid] key path (named by
+    :func:`dim_name`, e.g. ``china_taiwan_probability``; ``attrs["key_path"]`` holds the key path), and
+    for a sampled design a ``cell`` dimension with each sampled key path as a coordinate along it.
+    Cells with variants keep their combination and the simultaneity premium. ``cell_id`` names each
+    cell's file."""
     import xarray as xr
 
     parts = [_cell_part(cell_path(folder, cell), cell.id) for cell in spec.cells]
-    ds = xr.concat([part for part, _ in parts], dim="cell", join="exact", combine_attrs="override")
-    coords = {"scenario": ("cell", [cell.scenario_name for cell in spec.cells], {"long_name": "base scenario"})}
-    for key in spec.params:
-        coords[key] = ("cell", [dict(cell.overrides)[key] for cell in spec.cells],
-                       {"long_name": f"swept scenario key path {key}"})
+    stacked = xr.concat([part for part, _ in parts], dim="cell", join="exact", combine_attrs="override")
+    names = {key: dim_name(key) for key in spec.params}
+    grid_keys = [key for key, _ in spec.grid]
+    shape, coords = [], {}
+    if len(spec.scenarios) > 1:
+        shape.append(("base_scenario", list(dict.fromkeys(c.scenario_name for c in spec.cells))))
+    for key, values in spec.grid:
+        shape.append((names[key], list(values)))
+    if spec.sampling:
+        shape.append((SAMPLE_DIM, list(range(spec.sampling.samples))))
+    dims = [d for d, _ in shape]
+    sizes = [len(v) for _, v in shape]
+    data_vars = {}
+    for name, var in stacked.data_vars.items():
+        rest = var.dims[1:]
+        data_vars[name] = xr.Variable(dims + list(rest), var.values.reshape(sizes + [var.shape[i + 1] for i in
+                                                                                     range(len(rest))]), var.attrs)
+    for d, values in shape:
+        attrs = {"long_name": "base scenario"} if d == "base_scenario" else {}
+        if d == SAMPLE_DIM:
+            attrs = {"long_name": "sampled design point"}
+        key = next((k for k in grid_keys if names[k] == d), None)
+        if key:
+            attrs = {"long_name": f"swept scenario key path {key}", "key_path": key}
+        coords[d] = (d, values, attrs)
+    if spec.sampling:
+        points = spec.sampling.points()
+        for key, _, _ in spec.sampling.ranges:
+            coords[names[key]] = (SAMPLE_DIM, [p[key] for p in points],
+                                  {"long_name": f"sampled scenario key path {key}", "key_path": key})
+    coords["cell_id"] = (dims, np.array([c.id for c in spec.cells]).reshape(sizes), {"long_name": "cell file id"})
+    keep = {k: v for k, v in stacked.coords.items() if "cell" not in v.dims and k not in coords}
+    ds = xr.Dataset(data_vars, coords={**keep, **coords})
     first = parts[0][1]
-    ds = ds.assign_coords(coords)
     ds.attrs = {
         "sweep": spec.name, "description": spec.description, "swept": ",".join(spec.swept),
         "draws": spec.draws, "seed": spec.seed, "table": spec.table, "table_sha256": first["table_sha256"],
@@ -264,7 +298,18 @@ def assemble(spec: SweepSpec, folder: Path):
         "shockmodel_version": __version__, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "attribution": first["attribution"],
     }
-    return ds
+    if len(spec.scenarios) == 1:
+        ds.attrs["base_scenario"] = spec.cells[0].scenario_name
+    from shockmodel.aggregate import cf_encode
+
+    return cf_encode(ds)
+
+
+def dim_name(key: str) -> str:
+    """The dimension name of a swept key path: dots to ``_``, without the ``packages`` and ``shocks``
+    levels: ``packages.china_taiwan.probability`` -> ``china_taiwan_probability``."""
+    parts = [p for p in key.split(".") if p not in ("packages", "shocks")]
+    return "_".join(parts) or key.replace(".", "_")
 
 
 def _cell_part(path: Path, cell_id: str):
@@ -273,4 +318,6 @@ def _cell_part(path: Path, cell_id: str):
 
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         part = ds[[name for name in KEEP if name in ds]].load()
+        if "scenario" in part.dims:   # variants: keep the combination (the premium has no scenario dim)
+            part = part.sel(scenario=ds.attrs.get("combination", "combined"), drop=True)
         return part.expand_dims(cell=[cell_id]), dict(ds.attrs)

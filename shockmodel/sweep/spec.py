@@ -430,6 +430,7 @@ def _cell(spec: SweepSpec, entry: str, name: str, scenario_sha256: str, point: M
     """A cell whose id hashes the resolved scenario, its overrides and the run settings: a cell file with
     this id can only hold these numbers."""
     key = {"scenario": name, "scenario_sha256": scenario_sha256, "overrides": dict(point), "table": spec.table,
-           "model": spec.model, "draws": spec.draws, "seed": spec.seed, "markets": spec.markets}
+           "model": spec.model, "draws": spec.draws, "seed": spec.seed, "markets": spec.markets,
+           "variants": "each package alone"}   # cells carry the simultaneity premium
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Cell(id=digest, scenario=entry, scenario_name=name, overrides=tuple(point.items()))
