@@ -9,6 +9,8 @@ sum are never built from quantiles of its parts. Risk measures follow the usual 
 
 from __future__ import annotations
 
+import re
+
 import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +25,12 @@ from shockmodel.engine import RawResult, hist_edges
 
 STATS = ("mean", "p05", "p50", "p95")
 METRICS = ("mean", "std", "p01", "p05", "p25", "p50", "p75", "p95", "p99", "VaR95", "VaR99", "ES95", "ES99")
-#: The one statistic dimension of every statistic variable; its labels are :data:`METRICS`. Streamed
-#: region x sector and exporter x importer statistics fill :data:`STATS` of them (the others are NaN).
+#: The one statistic dimension of every statistic variable; its labels are :data:`METRICS` (region x
+#: sector and exporter x importer statistics stream them from histograms of every draw).
 STAT_DIM = "statistic"
 PCT = "percent of baseline value added"
 USD = "USD million (2011 prices)"  # a table without a year in its metadata; else money_units(mrio)
+_MONEY = re.compile(r"USD million \((?:\d{4} )?prices\)")   #: money_units of any table year
 
 
 def money_units(mrio) -> str:
@@ -247,14 +250,35 @@ def streamed_metrics(counts: np.ndarray, sums: np.ndarray, sumsq: np.ndarray, dr
     return np.stack([mean, np.sqrt(var), *qs, *es])
 
 
+def _binned_std(counts: np.ndarray, ranges: np.ndarray | None) -> np.ndarray:
+    """Standard deviation (percent) of the values in histograms ``counts[..., bin]``, each value taken at
+    its bin's midpoint (within one bin width, at most 1.6%, of the draws' own; bin 0 is exact zeros)."""
+    flat = _flat_counts(counts).astype(np.float64)
+    rng = _flat_ranges(ranges, flat)
+    bins = np.arange(flat.shape[1])
+    inside = (bins[None, :] >= rng[:, :1]) & (bins[None, :] < rng[:, 1:])
+    inside[:, 0] = True
+    flat = np.where(inside, flat, 0.0)   # bins outside a cell's range are never read (hist_quantiles)
+    lo, hi = hist_edges()
+    mid = 0.5 * (lo + hi)
+    n = flat.sum(axis=1)
+    m1 = np.divide(flat @ mid, n, out=np.zeros_like(n), where=n > 0)
+    m2 = np.divide(flat @ (mid * mid), n, out=np.zeros_like(n), where=n > 0)
+    var = np.clip(m2 - m1 * m1, 0.0, None) * np.divide(n, n - 1, out=np.zeros_like(n), where=n > 1)
+    return np.sqrt(var).reshape(counts.shape[:-1])
+
+
 def _stats_from_stream(counts, sums, draws, baseline, ranges=None):
-    """(..., 4) mean/p05/p50/p95 in percent of ``baseline`` plus the same in absolute units."""
+    """(..., len(METRICS)) statistics in percent of ``baseline`` and the same in absolute units, from
+    the streamed histograms (percent losses) and exact sums: mean exact, standard deviation from the
+    bins' midpoints, quantiles/VaR and ES from the bins (each within one bin width, at most 1.6%)."""
     mean_abs = sums / draws
     mean_pct = np.divide(100.0 * mean_abs, baseline, out=np.zeros_like(mean_abs), where=baseline > 0)
-    q_pct = hist_quantiles(counts, (0.05, 0.50, 0.95), ranges)
-    pct = np.concatenate([mean_pct[..., None], q_pct], axis=-1)
-    q_abs = q_pct * baseline[..., None] / 100.0
-    absolute = np.concatenate([mean_abs[..., None], q_abs], axis=-1)
+    q_pct = hist_quantiles(counts, QUANTILE_LEVELS + (0.95, 0.99), ranges)
+    es_pct = np.stack([hist_expected_shortfall(counts, a, ranges) for a in (0.95, 0.99)], axis=-1)
+    pct = np.concatenate([mean_pct[..., None], _binned_std(counts, ranges)[..., None], q_pct, es_pct], axis=-1)
+    absolute = pct * baseline[..., None] / 100.0
+    absolute[..., 0] = mean_abs
     return pct, absolute
 
 
@@ -321,15 +345,8 @@ def _label_coords(regions: tuple[str, ...], sectors: tuple[str, ...], packages: 
 runtime.register_cache(_label_coords.cache_clear)
 
 
-STREAMED_NOTE = ("mean exact; p05/p50/p95 streamed from log-linear bins (64 per octave, at most 1.6% wide); "
-                 "the other statistics are not computed for this variable (NaN)")
-
-
-def _on_statistics(values: np.ndarray) -> np.ndarray:
-    """``(..., 4)`` values at :data:`STATS` placed on the :data:`METRICS` axis, NaN elsewhere."""
-    out = np.full(values.shape[:-1] + (len(METRICS),), np.nan)
-    out[..., [METRICS.index(s) for s in STATS]] = values
-    return out
+STREAMED_NOTE = ("mean exact; the other statistics streamed from log-linear bins of every draw (64 per "
+                 "octave, at most 1.6% wide): quantiles, VaR and ES within one bin, std from the bins' midpoints")
 
 
 def _var(dims, data, units, long_name, **attrs):
@@ -374,12 +391,12 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
     out_rng, trade_rng, head_rng = raw.hist_ranges
     out_pct, out_abs = _stats_from_stream(raw.output_hist, raw.output_sum, raw.draws, plan.x0[None, :],
                                           out_rng)
-    out_pct = out_pct.reshape(V, R, S, 4)
-    out_abs = out_abs.reshape(V, R, S, 4)
+    out_pct = out_pct.reshape(V, R, S, len(METRICS))
+    out_abs = out_abs.reshape(V, R, S, len(METRICS))
     T0 = plan.T0.reshape(-1)
     _, tr_abs = _stats_from_stream(raw.trade_hist, raw.trade_sum.reshape(V, R * R), raw.draws, T0[None, :],
                                    trade_rng)
-    tr_abs = tr_abs.reshape(V, R, R, 4)
+    tr_abs = tr_abs.reshape(V, R, R, len(METRICS))
 
     if full:
         world_summary = np.moveaxis(risk_metrics(world_pct, axis=1), 0, 1)  # (V, M)
@@ -402,12 +419,12 @@ def to_dataset(raw: RawResult, compiled, mrio, *, attrs: dict | None = None, mar
                                "exports lost (intermediate and final), percent of baseline exports"),
         "world_trade_loss_pct": _var(lead + ("draw",), sel(world_trade_pct), "percent of baseline exports",
                                      "world exports lost, percent of baseline world exports"),
-        "trade_loss": _var(lead + ("exporter", "importer", STAT_DIM), sel(_on_statistics(tr_abs)), USD,
+        "trade_loss": _var(lead + ("exporter", "importer", STAT_DIM), sel(tr_abs), USD,
                            "bilateral trade lost (diagonal: domestic sales lost)",
                            note=STREAMED_NOTE + "; quantiles binned on the percent loss"),
-        "output_loss": _var(lead + ("region", "sector", STAT_DIM), sel(_on_statistics(out_abs)), USD,
+        "output_loss": _var(lead + ("region", "sector", STAT_DIM), sel(out_abs), USD,
                             "gross output lost", note=STREAMED_NOTE),
-        "output_loss_pct": _var(lead + ("region", "sector", STAT_DIM), sel(_on_statistics(out_pct)),
+        "output_loss_pct": _var(lead + ("region", "sector", STAT_DIM), sel(out_pct),
                                 "percent of baseline output",
                                 "gross output lost, percent of baseline",
                                 note=STREAMED_NOTE),
@@ -491,9 +508,10 @@ def cf_encode(ds: xr.Dataset, mrio=None) -> xr.Dataset:
     })
     for name, var in ds.variables.items():
         text = var.attrs.get("units")
-        if text in CF_UNITS and CF_UNITS[text] != text:
+        unit = CF_UNITS.get(text) or ("1e6 USD" if _MONEY.fullmatch(str(text)) else None)
+        if unit is not None and unit != text:
             var.attrs["units_description"] = text
-            var.attrs["units"] = CF_UNITS[text]
+            var.attrs["units"] = unit
     coord_names = {"draw": "Monte Carlo draw", "region": "region (table label)", "sector": "sector (table label)",
                    "exporter": "exporting region", "importer": "importing region",
                    STAT_DIM: "statistic over draws", "package": "shock package",

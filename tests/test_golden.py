@@ -56,8 +56,13 @@ def _differences(stored: dict[str, np.ndarray], now: dict[str, np.ndarray]) -> l
         if a.shape != b.shape or a.dtype != b.dtype:
             lines.append(f"{k}: shape/dtype {a.shape} {a.dtype} -> {b.shape} {b.dtype}")
         elif not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
-            diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-            lines.append(f"{k}: {int(np.count_nonzero(diff > 0))} of {a.size} values differ, largest by {np.nanmax(diff):.3g}")
+            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            moved = ~((a64 == b64) | (np.isnan(a64) & np.isnan(b64)))
+            diff = np.abs(a64 - b64)[moved]
+            finite = diff[np.isfinite(diff)]
+            lines.append(f"{k}: {int(moved.sum())} of {a.size} values differ"
+                         + (f", largest by {finite.max():.3g}" if finite.size else "")
+                         + (f", {int(diff.size - finite.size)} to or from NaN/inf" if finite.size < diff.size else ""))
     return lines
 
 
