@@ -8,7 +8,8 @@ frequency and neighbours: on a noisy machine only a ratio measured this way mean
 one run of each version, in alternating order, on the same scenario, table, seed and draws (markets off:
 the engine alone, the part both versions share). Prints, per model, the draws per second of each version,
 the ratio new / old of every round, its median and its spread (min-max), and checks that both versions
-gave identical numbers (``np.array_equal`` on the world GDP loss of every draw).
+gave the same numbers (largest difference of the world GDP loss over every draw; the 2011 table as
+rebuilt from the repository's sources differs from the earlier file in the last bits, about 1e-11).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_COMMIT = "cea1c1d"   #: the last commit before the models moved behind a registry
 CASES = (("constrained", 10_000), ("leontief", 100_000))
-SCENARIO, TABLE, SEED = "combined_coordinated", "default2011", 0
+SCENARIO, TABLE, SEED = "taiwan_blockade", "default2011", 0   #: a scenario both versions ship unchanged
 
 
 def load_old(commit: str, where: Path):
@@ -79,7 +80,7 @@ def main() -> None:
             for name, (pkg, table) in versions.items():   # compile and warm
                 _, ref[name] = timed(pkg, table, model, draws)
                 timed(pkg, table, model, draws)
-            same = np.array_equal(ref["new"], ref["old"])
+            same = float(np.max(np.abs(ref["new"] - ref["old"])))
             ratios, rates = [], {"new": [], "old": []}
             for r in range(rounds):
                 order = ("new", "old") if r % 2 == 0 else ("old", "new")
@@ -92,7 +93,7 @@ def main() -> None:
             print(f"{model:12s} {draws:>8,d} draws  new {statistics.median(rates['new']):>10,.0f}/s  "
                   f"old {statistics.median(rates['old']):>10,.0f}/s  ratio new/old median "
                   f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}, {rounds} rounds)  "
-                  f"identical numbers: {same}")
+                  f"largest difference {same:.2g} pp")
 
 
 if __name__ == "__main__":
