@@ -1198,18 +1198,14 @@ def count_shapes(V: int, n: int, R: int) -> tuple[tuple[int, ...], ...]:
     return (V, n, HIST_BINS), (V, R * R, HIST_BINS), (V, 2 * R + 2, HIST_BINS)
 
 
-class HistSet(NamedTuple):
+class HistSet(structs.Histograms):
     """One set of streamed histograms: int64 counts (V, cells, HIST_BINS) of the output, trade and headline
     cells (:func:`count_shapes`), then the *bin ranges* of each, (V, cells, 2): a cell's counts lie in bin
     0 and ``[lo, hi)``, which the kernels widen as they count, and the drain, the zeroing and the
-    statistics read only there (``kernels.propagate.drain_counts``)."""
+    statistics read only there (``kernels.propagate.drain_counts``). The fields of
+    :class:`kernels.structs.Histograms`, for every variant at once."""
 
-    output: np.ndarray
-    trade: np.ndarray
-    headline: np.ndarray
-    output_rng: np.ndarray
-    trade_rng: np.ndarray
-    headline_rng: np.ndarray
+    __slots__ = ()
 
     @property
     def hists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
