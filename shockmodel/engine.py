@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
