@@ -477,8 +477,8 @@ def ordered_hist_quantiles(counts, qs, lo, hi, rng, ext, out):
 @njit(cache=True, nogil=True)
 def ordered_hist_expected_shortfall(counts, ks, lo, hi, rng, ext, out):
     """Mean ``out[c]`` of the largest ``ks[c]`` values of histograms with ordered bins ``[lo[i], hi[i]]``,
-    values spread evenly inside each bin (as :func:`hist_expected_shortfall`), held at or below the exact
-    maximum ``ext[c, 1]``; NaN for an empty histogram (``ks[c] == 0``)."""
+    values spread evenly inside each bin (as :func:`hist_expected_shortfall`), held inside the exact
+    extremes ``ext[c]``; NaN for an empty histogram (``ks[c] == 0``)."""
     C = counts.shape[0]
     for c in range(C):
         k = ks[c]
@@ -496,4 +496,4 @@ def ordered_hist_expected_shortfall(counts, ks, lo, hi, rng, ext, out):
             need -= take
             if need == 0:
                 break
-        out[c] = min(total / k, ext[c, 1])
+        out[c] = min(max(total / k, ext[c, 0]), ext[c, 1])
