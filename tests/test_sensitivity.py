@@ -137,3 +137,25 @@ def test_tariff_elasticity_is_an_input_and_mapped_as_the_engine_maps_it():
 def test_dynamic_model_is_refused_with_a_clear_error():
     with pytest.raises(UserError, match="static models"):
         sensitivity.analyse("russia_2022", samples=32, model="dynamic")
+
+
+def _full_disk(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_sensitivity_folder_appears_complete_or_not_at_all(small_run, tmp_path, monkeypatch):
+    """Written as a staged folder (io.results.staged_run_dir), as runs are: a failure while writing
+    the report is one line and leaves neither the folder nor a hidden temporary."""
+    from shockmodel.errors import UserError
+    from shockmodel.report import sensitivity as charts
+
+    spec, ds = small_run
+    folder, files = sensitivity.write_sensitivity(ds.copy(), spec, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    assert files and all(folder in p.parents and p.is_file() for p in files.values())
+    monkeypatch.setattr(charts, "write_charts", _full_disk)
+    with pytest.raises(UserError, match="no space left"):
+        sensitivity.write_sensitivity(ds.copy(), spec, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]

@@ -343,6 +343,11 @@ def new_run_dir(out: str | os.PathLike, rid: str) -> Path:
     raise UserError("too many run folders with the same name", file=str(out / rid))
 
 
+def in_final(files: dict, stage: Path, final: Path) -> dict:
+    """``files`` (name -> path written under ``stage``) as the paths they have once the stage is ``final``."""
+    return {k: final / Path(p).relative_to(stage) if isinstance(p, (str, Path)) else p for k, p in files.items()}
+
+
 @contextmanager
 def staged_run_dir(out: str | os.PathLike, rid: str) -> Iterator[tuple[Path, Path]]:
     """Claim a run folder and yield ``(stage, final)``: write everything into ``stage`` (a hidden
