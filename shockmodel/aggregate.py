@@ -254,7 +254,7 @@ def signed_streamed_metrics(hists: tuple, sums: np.ndarray, draws: int) -> np.nd
     """The statistics of :data:`METRICS` (metric first, then the cells) of a series that can be negative,
     from its signed histograms ``hists`` (``engine.new_signed_hist``: counts (..., bins), ranges, exact
     extremes) and streamed ``sums`` (..., 2): mean and standard deviation from the sums over every draw
-    (exact up to rounding), quantiles, VaR and ES from the bins, each within one bin of the draws' own
+    (exact up to rounding), X
     (at most 1.6% of the value; below 2^-20 percent, within 1e-6 percentage points) and held inside the
     exact minimum and maximum. The same numbers whatever number of draws is kept."""
     from shockmodel.engine import signed_hist_edges

@@ -447,11 +447,28 @@ def add_signed_histograms(total, part, total_rng, part_rng, total_ext, part_ext)
 
 
 @njit(cache=True, nogil=True)
+def _order_stat(counts, c, r0, r1, lo, hi, rank):
+    """Estimate of the ``rank``-th smallest value (0-based) of histogram ``counts[c]`` with ordered bins
+    ``[lo[i], hi[i]]`` (range ``[r0, r1)``): inside the bin that holds that rank, at the middle of the rank's
+    slot when the bin's values are spread evenly over it. Within one bin of the value itself."""
+    below = 0
+    i = r0
+    while i < r1 - 1 and below + counts[c, i] <= rank:
+        below += counts[c, i]
+        i += 1
+    cnt = counts[c, i]
+    pos = (rank - below + 0.5) / cnt if cnt else 0.5
+    return lo[i] + min(max(pos, 0.0), 1.0) * (hi[i] - lo[i])
+
+
+@njit(cache=True, nogil=True)
 def ordered_hist_quantiles(counts, qs, lo, hi, rng, ext, out):
     """Quantiles ``out[c, a]`` at levels ``qs[a]`` of histograms whose bins are ordered intervals
-    ``[lo[i], hi[i]]``: the first bin whose cumulative count reaches ``q * total``, interpolated linearly
-    inside it (as :func:`hist_quantiles`), then held inside the exact extremes ``ext[c]``; NaN for an
-    empty histogram. Only the range ``rng[c]`` is read."""
+    ``[lo[i], hi[i]]``, by numpy's default (linear) definition: with ``N`` values and ``h = (N - 1) q``,
+    the order statistics of ranks ``floor(h)`` and ``floor(h) + 1`` (:func:`_order_stat`, each within one
+    bin of the draw's own) interpolated linearly; so the result is within one bin of numpy's quantile
+    of the draws. Held inside the exact extremes ``ext[c]``; NaN for an empty histogram. Only the range
+    ``rng[c]`` is read."""
     C = counts.shape[0]
     for c in range(C):
         r0, r1 = rng[c, 0], min(rng[c, 1], counts.shape[1])
@@ -462,16 +479,12 @@ def ordered_hist_quantiles(counts, qs, lo, hi, rng, ext, out):
             if total == 0:
                 out[c, a] = np.nan
                 continue
-            target = qs[a] * total
-            below = 0
-            i = r0
-            while i < r1 - 1 and below + counts[c, i] < target:
-                below += counts[c, i]
-                i += 1
-            cnt = counts[c, i]
-            frac = (target - below) / cnt if cnt else 0.0
-            v = lo[i] + min(max(frac, 0.0), 1.0) * (hi[i] - lo[i])
-            out[c, a] = min(max(v, ext[c, 0]), ext[c, 1])
+            h = (total - 1) * qs[a]
+            k0 = min(max(np.int64(np.floor(h)), 0), total - 1)
+            k1 = min(k0 + 1, total - 1)
+            v0 = min(max(_order_stat(counts, c, r0, r1, lo, hi, k0), ext[c, 0]), ext[c, 1])
+            v1 = min(max(_order_stat(counts, c, r0, r1, lo, hi, k1), ext[c, 0]), ext[c, 1])
+            out[c, a] = v0 + (h - k0) * (v1 - v0)
 
 
 @njit(cache=True, nogil=True)
