@@ -29,6 +29,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from shockmodel import limits
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -156,9 +157,11 @@ def load_case(name_or_path: str) -> Case:
     """Read and check a case (UserError naming file and field on a mistake)."""
     file = case_path(name_or_path)
     try:
-        t = tomllib.loads(file.read_text(encoding="utf-8"))
+        t = limits.parse_toml(limits.read_input_file(file, what="backtest case.toml").decode("utf-8"), file=str(file))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"not valid TOML: {exc}", file=str(file)) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text: {exc.reason}", file=str(file)) from None
     outputs = tuple(_output(o, i, file) for i, o in enumerate(t.get("outputs", [])))
     if not outputs:
         raise UserError("a case needs at least one [[outputs]] table", file=str(file), field="outputs")
@@ -194,7 +197,7 @@ def scenario_sources(path: Path) -> list[tuple[str, str]]:
                 else:
                     walk(v, here)
 
-    walk(tomllib.loads(Path(path).read_text(encoding="utf-8")), "")
+    walk(limits.parse_toml(limits.read_input_file(path, what="scenario .toml file").decode("utf-8"), file=str(path)), "")
     return found
 
 

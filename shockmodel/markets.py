@@ -453,7 +453,7 @@ def _resolve_file(name_or_path: str | os.PathLike) -> Path:
             f"unknown market parameters {key!r}{hint} (shipped: {', '.join(names) or 'none'}; "
             "or give a path to a .toml file)", file=key)
     path = Path(key).expanduser()
-    if not path.is_file():
+    if not path.exists():   # a pipe, device or directory is named as such when read (limits.read_input_file)
         raise MarketParamsError("no such file", file=key)
     return path
 
@@ -464,14 +464,20 @@ def load_market_params(name_or_path: str | os.PathLike = "default") -> MarketPar
     Raises :class:`MarketParamsError` (a :class:`~shockmodel.errors.UserError`: one line naming the file,
     the field and what was expected, with "did you mean" for unknown keys).
     """
+    from shockmodel import limits
+
     path = _resolve_file(name_or_path)
-    try:
-        raw = path.read_bytes()
-        data = tomllib.loads(raw.decode("utf-8"))
+    try:   # a regular file of at most limits.MAX_FILE_BYTES, nested at most limits.MAX_TOML_DEPTH deep
+        data = limits.parse_toml(limits.read_input_file(path, what="market parameter .toml file").decode("utf-8"),
+                                 file=str(path))
     except tomllib.TOMLDecodeError as exc:
         raise MarketParamsError(f"not valid TOML ({exc})", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MarketParamsError(f"cannot read ({exc})", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise MarketParamsError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+    except MarketParamsError:
+        raise
+    except UserError as exc:
+        raise MarketParamsError(exc.message, file=exc.file, field=exc.field) from None
     return market_params_from_dict(data, source_file=str(path), default_name=path.stem)
 
 

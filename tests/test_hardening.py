@@ -201,6 +201,38 @@ def test_fifo_and_device_as_scenario_do_not_hang(tmp_path):
         assert_one_line_error(res.returncode, res.stderr + res.stdout, "not a regular file")
 
 
+def test_market_parameter_files_are_read_through_the_size_capped_reader(tmp_path):
+    """--markets FILE: a pipe or device does not hang, an oversized or too deeply nested file is one line
+    (limits.read_input_file, limits.parse_toml), and nothing is computed or written."""
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    for path in (fifo, "/dev/zero"):
+        res = cli_subprocess("run", "taiwan_blockade", "-n", 256, "-m", "leontief", "--no-report", "-q",
+                             "--out", out, "--markets", path, timeout=120)
+        assert_one_line_error(res.returncode, res.stderr + res.stdout, str(path), "not a regular file")
+    big = write(tmp_path, "# padding\n" * (limits.MAX_FILE_BYTES // 10 + 10), "big.toml")
+    deep = write(tmp_path, "x = " + "[" * (limits.MAX_TOML_DEPTH + 5) + "]" * (limits.MAX_TOML_DEPTH + 5) + "\n",
+                 "deep.toml")
+    for path, needle in ((big, "too large"), (deep, "nested deeper"), (tmp_path, "is a directory"), (tmp_path / "none.toml", "no such file")):
+        assert_one_line_error(*_fast_run(out, "--markets", path), needle)
+    assert not out.exists()
+
+
+def test_backtest_cases_and_concordances_are_read_through_the_size_capped_reader(tmp_path):
+    from shockmodel import backtest
+    from shockmodel.io.pymrio_bridge import read_concordance
+
+    big = write(tmp_path, "# padding\n" * (limits.MAX_FILE_BYTES // 10 + 10), "case.toml")
+    with pytest.raises(UserError, match="too large"):
+        backtest.load_case(str(big))
+    with pytest.raises(TableError, match="not a regular file"):
+        read_concordance("/dev/zero")
+    with pytest.raises(TableError, match="too large"):
+        read_concordance(write(tmp_path, "a,b\n" * (limits.MAX_FILE_BYTES // 4 + 10), "map.csv"))
+    assert read_concordance(write(tmp_path, "\ufeffsource,target\nx, y\n", "ok.csv")) == {"x": "y"}
+
+
 # --- destinations checked before computing ---------------------------------------------------------------
 
 
