@@ -238,7 +238,7 @@ PIECE_BYTES = 16 << 20
 
 #: Per-draw variables a run stores as float32 (docs/contracts.md section 3, "storage"): percent losses,
 #: market series, 0/1 flags and horizon fractions, whose 7 significant digits (relative rounding at most
-#: 2^-24 = 6e-8) are far finer than their Monte Carlo error; the file is about half as large. Money
+#: 2^-24 = 6e-8) are far finer than their Monte Carlo error; the file is about a quarter smaller. Money
 #: (``gdp_loss``, ``world_gdp_loss``: sums a reader may add up) and the sampled ``severity`` (a draw's
 #: inputs, to propagate it again) stay float64, as do all statistics. In memory every variable is float64.
 FLOAT32_DRAWS = ("gdp_loss_pct", "world_gdp_loss_pct", "trade_loss_pct", "world_trade_loss_pct",
