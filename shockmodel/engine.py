@@ -1006,6 +1006,7 @@ def _stream_market(name: str, part: np.ndarray, res: ChunkResult, v: int, a: int
     statistics cover every draw, as the GDP statistics do, and only the kept draws stay in memory."""
     from shockmodel.kernels.stats import signed_histogram
 
+    part = np.asarray(part, dtype=np.float64)   # flags may come as bool; the statistics are of numbers
     _stream_draws(name, part, res, v, a, b, q, V)
     with _MARKET_LOCK:
         hist = res.market_hists.get(name)
