@@ -321,6 +321,11 @@ def _print_premium(ds):
         click.echo(line)
 
 
+STRUCTURE_HELP = ("Model structure: 'sampled' draws each declared critical input's class (critical / important / "
+                  "non-critical) per draw from params/critical_inputs.toml [uncertainty]; 'central' keeps the declared "
+                  "weights. Dynamic-model and market parameters are drawn per draw from their ranges under both.")
+
+
 @main.command("run")
 @click.argument("scenario")
 @click.option("--draws", "-n", default=10_000, show_default=True, type=click.IntRange(1, limits.MAX_DRAWS))
@@ -348,10 +353,12 @@ def _print_premium(ds):
                    "others its parts; the simultaneity premium is computed when the parts split it exactly.")
 @click.option("--feedback", "feedback", default="none", show_default=True, metavar="CHANNELS",
               help="Second-round demand feedback: comma-separated income,prices,uncertainty, 'all' or 'none'.")
+@click.option("--structure", default="sampled", show_default=True, type=click.Choice(["sampled", "central"]),
+              help=STRUCTURE_HELP)
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
-            markets_name, variants_text, feedback, report, quiet):
+            markets_name, variants_text, feedback, structure, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
@@ -368,7 +375,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
                           keep_draws=keep_draws, precision=precision, variants=variants,
-                          feedback=feedback)
+                          feedback=feedback, structure=structure)
     finally:
         if bar is not None:
             bar.close()
@@ -506,13 +513,17 @@ def export_cmd(folder, fmt, out, with_draws):
 @click.argument("cases", nargs=-1)
 @click.option("--draws", "-n", default=None, type=click.IntRange(min=2), help="Draws per case (default: each case's).")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--model", "-m", default=None, type=click.Choice(MODELS),
+              help="Model for every case (default: each case's; dynamic is slow, about 150 draws a second).")
+@click.option("--structure", default=None, type=click.Choice(["sampled", "central"]),
+              help="Model structure for every case (default: each case's, sampled unless it says). " + STRUCTURE_HELP)
 @click.option("--report/--no-report", default=True, show_default=True, help="Write skill.html and skill.pdf.")
-def backtest_cmd(cases, draws, out, report):
+def backtest_cmd(cases, draws, model, structure, out, report):
     """Forecast past events from what was knowable then (params/backtests; default: every case), print the
     scores (CRPS, PIT, 50/90% coverage, |median error| beside the competitors') and write a skill report."""
     from shockmodel import backtest
 
-    res = backtest.run_backtests(list(cases) or None, draws=draws,
+    res = backtest.run_backtests(list(cases) or None, draws=draws, model=model, structure=structure,
                                  progress=lambda name: click.echo(f"case {name} ...", err=True))
     folder, files = backtest.write_backtest(res, out, report=report)
     click.echo(backtest.format_scores(res))
@@ -536,9 +547,13 @@ def backtest_cmd(cases, draws, out, report):
 @click.option("--output", "outputs", multiple=True, default=("World",), show_default=True,
               help="GDP loss to chart and print: World or a region (repeatable); every region is in data.nc.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
+@click.option("--structure", default="sampled", show_default=True, type=click.Choice(["sampled", "central"]),
+              help="sampled: each declared critical input's class is an input (group 'structure: critical-input "
+                   "classes'); central: the declared weights. The dynamic model's behavioural parameters are "
+                   "inputs under both.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--quiet", "-q", is_flag=True)
-def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, sets, out, quiet):
+def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, sets, structure, out, quiet):
     """Global sensitivity of SCENARIO: first- and total-order Sobol indices (SALib) of GDP losses over
     groups of the engine's independent latent inputs, mapped through the copula as the engine does."""
     from shockmodel import sensitivity
@@ -555,7 +570,7 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
     try:
         spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
                                        seed=seed, overrides=_parse_set(sets) or None, progress=update,
-                                       outputs=outputs)
+                                       outputs=outputs, structure=structure)
     finally:
         if bar is not None:
             bar.close()

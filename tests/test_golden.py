@@ -3,8 +3,10 @@
 Each file ``tests/golden/<scenario>-<model>.npz`` holds every numeric variable (data and coordinates) of a
 small run: ``GOLDEN_DRAWS`` draws (part of one block: a run's last, partial block; fewer for the dynamic
 model, whose monthly paths make each draw twenty times larger), seed ``GOLDEN_SEED``, the default
-table, the default market parameters, and, for scenarios with several packages, each package alone beside
-the combination (the simultaneity premium). A changed, missing or new variable fails the test; only
+table, the default market parameters, ``structure="central"`` (the declared critical-input weights: the
+default run samples their classes, docs/model.md eq. 54-55, and is checked against this one in
+tests/test_structure.py), and, for scenarios with several packages, each package alone beside the
+combination (the simultaneity premium). A changed, missing or new variable fails the test; only
 ``pytest tests/test_golden.py --update-golden`` rewrites the files, and it prints what changed.
 """
 
@@ -45,7 +47,8 @@ def _run(scenario: str, model: str):
 
     names = load_scenario(scenario).package_names
     variants = {"combined": list(names), **{n: [n] for n in names}} if len(names) > 1 else None
-    return shockmodel.run(scenario, draws=GOLDEN_DRAWS_BY_MODEL.get(model, GOLDEN_DRAWS), seed=GOLDEN_SEED, model=model, variants=variants)
+    return shockmodel.run(scenario, draws=GOLDEN_DRAWS_BY_MODEL.get(model, GOLDEN_DRAWS), seed=GOLDEN_SEED, model=model,
+                          variants=variants, structure="central")
 
 
 def _differences(stored: dict[str, np.ndarray], now: dict[str, np.ndarray]) -> list[str]:

@@ -134,6 +134,11 @@ def test_tariff_elasticity_is_an_input_and_mapped_as_the_engine_maps_it():
     np.testing.assert_allclose(world, 100 * out.gdp_loss.sum(axis=1) / plan.gdp0.sum(), rtol=1e-12)
 
 
-def test_dynamic_model_is_refused_with_a_clear_error():
-    with pytest.raises(UserError, match="static models"):
-        sensitivity.analyse("russia_2022", samples=32, model="dynamic")
+def test_dynamic_model_takes_its_behavioural_parameters_as_structural_inputs():
+    """The dynamic model's uniforms (targets, substitutable shares, speeds) are inputs, in groups of their own,
+    beside the critical-input classes of a sampled structure; an index per group, finite."""
+    _, ds = sensitivity.analyse("russia_2022", samples=4, model="dynamic", structure="sampled")
+    groups = set(ds.group.values.tolist())
+    assert {"structure: inventory target days (per product)", "structure: rerouting speed",
+            "structure: critical-input classes"} <= groups
+    assert np.isfinite(ds.ST.sel(output="World").values).all()
