@@ -212,7 +212,7 @@ def _started_cells(folder: Path) -> list[str]:
 
 def _task(spec: SweepSpec, cell: Cell, folder: Path, *, threads: int | None) -> CellTask:
     return CellTask(cell_id=cell.id, scenario=cell.scenario, overrides=cell.overrides, table=spec.table,
-                    model=spec.model, draws=spec.draws, seed=spec.seed, markets=spec.markets,
+                    model=spec.model, draws=spec.draws, seed=spec.seed, markets=spec.markets, structure=spec.structure,
                     path=str(cell_path(folder, cell)), sweep_id=folder.name, threads=threads)
 
 
