@@ -82,6 +82,7 @@ def _cell_files(folder: Path) -> dict[str, tuple[int, int]]:
     ({"model": "leontiev"}, "model", "did you mean 'leontief'"),
     ({"scenarios": ["no_such_scenario"]}, "scenarios", "does not load"),
     ({"markets": "bogus"}, "markets", "unknown market parameters"),
+    ({"structure": "median"}, "structure", "choose sampled or central"),
     ({"lhs": {"samples": 4, "coordination": {"low": 0.5, "high": 0.1}}}, "lhs.coordination", "low < high"),
     ({"lhs": {"samples": 4, "coordination": {"low": 0, "hi": 1}}}, "lhs.coordination.hi",
      "did you mean 'high'"),
@@ -111,6 +112,9 @@ def test_cell_ids_are_stable_distinct_and_cover_the_settings(spec_path, tmp_path
     assert len({c.id for c in spec.cells}) == N_CELLS
     more_draws = load_sweep_spec(_write_spec(tmp_path, {**SPEC, "draws": 1024}))
     assert not {c.id for c in spec.cells} & {c.id for c in more_draws.cells}
+    central = load_sweep_spec(_write_spec(tmp_path, {**SPEC, "structure": "central"}, "central.toml"))
+    assert spec.structure == "sampled" and central.structure == "central"
+    assert not {c.id for c in spec.cells} & {c.id for c in central.cells}   # a cell file holds one structure's numbers
 
 
 def test_library_specs_load():
