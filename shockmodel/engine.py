@@ -497,6 +497,8 @@ def _check_severities(tables: np.ndarray, caps: np.ndarray, shocks) -> None:
 
 
 STRUCTURES = ("sampled", "central")
+#: the models that read critical-input weights (eq. 16, 19; D8); the linear models draw no structure
+CRITICAL_MODELS = ("constrained", "dynamic")
 #: spawn-key suffix of the structural stream of a block (critical-input classes; docs/model.md eq. 55)
 STRUCTURE_STREAM = 3
 
@@ -521,7 +523,7 @@ def structure_uniforms(plan: Plan, seed: int, block: int) -> np.ndarray:
 def structure_weights(plan: Plan, seed: int, block: int) -> np.ndarray | None:
     """(Q, BLOCK) critical-input weights of block ``block`` (eq. 55), or None for a central structure (the
     models then use the plan's weights, exactly as before structure was sampled)."""
-    if plan.structure != "sampled":
+    if plan.structure != "sampled" or plan.model not in CRITICAL_MODELS:
         return None
     u = structure_uniforms(plan, seed, block)
     return np.ascontiguousarray(sampled_weights(u[plan.crit_pair], plan.crit_thresholds))

@@ -90,7 +90,9 @@ def input_layout(compiled, plan, grouping: str = "packages") -> Layout:
         names.append("tariff.trade_elasticity")
         groups.append("trade elasticity (tariff shocks)")
     pair_cols = dyn_cols = None
-    if plan.structure == "sampled" and len(plan.crit_pair):
+    from shockmodel.engine import CRITICAL_MODELS
+
+    if plan.structure == "sampled" and len(plan.crit_pair) and plan.model in CRITICAL_MODELS:
         pair_cols = {}
         sectors, S = compiled.sectors, plan.n_sectors
         for pair in sorted(set(plan.crit_pair.tolist())):
