@@ -342,7 +342,8 @@ def write_backtest(res: BacktestResult, out: str = "results", *, report: bool = 
     from shockmodel.io import results
 
     ds = to_dataset(res)
-    rid = results.run_id("backtest", *sorted(ds.forecast.values.tolist()), ds.sizes["draw"], __version__)
+    rid = results.run_id("backtest", *sorted(ds.forecast.values.tolist()), ds.sizes["draw"], __version__,
+                         ds.attrs["models"], ds.attrs["structure"])
     folder = results.new_run_dir(out, rid)
     ds.attrs["run_id"] = rid
     results.write_dataset(ds, folder / results.DATA_FILE)
