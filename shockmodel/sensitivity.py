@@ -35,8 +35,6 @@ import numpy as np
 from shockmodel.errors import UserError
 
 GROUPINGS = ("packages", "kinds", "shocks")
-#: models whose draws are the sampled severities alone (the dynamic model also draws behavioural parameters)
-STATIC_MODELS = ("constrained", "leontief", "ghosh")
 #: the dynamic model's behavioural uniforms (models.dynamic.draw_uniforms) and their groups
 DYNAMIC_GROUPS = (("target", "structure: inventory target days (per product)"),
                   ("phi", "structure: substitutable share of blocked orders (per product)"))
