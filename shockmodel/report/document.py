@@ -33,9 +33,11 @@ from shockmodel.report.stats import (
     format_probability,
     format_sig,
     loss_metrics,
+    two_clusters,
 )
 
-META_KEYS = ("run_id", "scenario", "sweep", "table", "draws", "draws_kept", "seed", "model", "precision",
+META_KEYS = ("run_id", "scenario", "sweep", "table", "draws", "draws_kept", "seed", "model", "copula", "coordination",
+             "precision",
              "horizon_months", "market_params", "non_converged_draws", "created_utc", "shockmodel_version",
              "table_sha256", "scenario_sha256")
 
@@ -94,8 +96,9 @@ class Section:
     new_page: bool = True
 
 
-def document(ds, tables: list[Table]) -> list[Section]:
-    """Every text section of the report of ``ds``, in order; ``tables`` are the numeric summary tables."""
+def document(ds, tables: list[Table], companions: list[Section] = ()) -> list[Section]:
+    """Every text section of the report of ``ds``, in order; ``tables`` are the numeric summary tables,
+    ``companions`` the sensitivity and validation sections (:mod:`shockmodel.report.companions`)."""
     sections = [executive_summary(ds), assumptions_section(ds)]
     results = [from_table(t) for t in tables]
     ept = exceedance_text_table(ds)
@@ -105,10 +108,14 @@ def document(ds, tables: list[Table]) -> list[Section]:
     if market is not None:
         results.append(market)
     if results:
-        sections.append(Section("Results", (_conditional_sentence(ds),), tuple(results)))
+        sections.append(Section("Results", (_conditional_sentence(ds), *cluster_notes(ds)), tuple(results)))
     premium = premium_section(ds)
     if premium is not None:
         sections.append(premium)
+    paths = paths_section(ds)
+    if paths is not None:
+        sections.append(paths)
+    sections += list(companions)
     sections.append(glossary_section())
     sections.append(Section("Run details", (), (meta_table(ds),), new_page=False))
     return sections
@@ -141,7 +148,59 @@ def executive_summary(ds) -> Section:
     if narrative:
         paragraphs.append(f"Scenario. {narrative}")
     paragraphs.append(_conditional_sentence(ds))
+    paragraphs.append(setup_sentence(ds))
     return Section("Executive summary", tuple(paragraphs), (key_numbers(ds),), new_page=False)
+
+
+def copula_words(ds) -> str:
+    """``"Gaussian copula"`` or ``"Student-t copula with 4 degrees of freedom"``, with the coordination."""
+    text = str(ds.attrs.get("copula") or assumptions(ds).get("copula") or "gaussian")
+    if text.startswith("student-t") or text == "t":
+        df = text.split(",")[1].strip().split()[0] if "," in text else assumptions(ds).get("copula_df", "?")
+        words = f"Student-t copula with {df} degrees of freedom (joint extremes more likely than Gaussian)"
+    else:
+        words = "Gaussian copula"
+    coordination = ds.attrs.get("coordination", assumptions(ds).get("coordination"))
+    if coordination is not None:
+        words += f", coordination (latent correlation between packages) {format_sig(float(coordination), 2)}"
+    return words
+
+
+def setup_sentence(ds) -> str:
+    """Model, table, draws, seed and dependence structure in one sentence."""
+    parts = [f"model {ds.attrs.get('model', '?')}", f"table {ds.attrs.get('table', '?')}"]
+    if ds.attrs.get("table_year"):
+        parts[-1] += f" (year {ds.attrs['table_year']})"
+    parts += [f"{ds.attrs.get('draws', ds.sizes.get('draw', '?'))} draws", f"seed {ds.attrs.get('seed', '?')}"]
+    return f"How. {', '.join(parts)}; dependence between packages: {copula_words(ds)}."
+
+
+def cluster_notes(ds, n_regions: int = 8) -> tuple[str, ...]:
+    """A sentence for each of the world and the most affected regions whose GDP loss falls into two
+    clearly separated clusters of draws (:func:`shockmodel.report.stats.two_clusters`): there the mean lies
+    between the clusters and describes few draws."""
+    series: dict[str, np.ndarray] = {}
+    if has(ds, "world_gdp_loss_pct") and not swept_params(ds):
+        series["the world"] = world_draws(ds)
+    if has(ds, "gdp_loss_pct") and not swept_params(ds):
+        per = {r: v for r, v in series_by_label(ds, "gdp_loss_pct", "region").items() if v.size}
+        for r in sorted(per, key=lambda r: -float(per[r].mean()))[:n_regions]:
+            series[r] = per[r]
+    notes = []
+    for name, x in series.items():
+        c = two_clusters(x)
+        if c is None:
+            continue
+        text = (f"Two outcomes for {name}: the GDP loss falls into two separate groups of draws, "
+                f"{format_probability(1 - c.high_share)} near {format_sig(c.low_mean, 2)} % and "
+                f"{format_probability(c.high_share)} near {format_sig(c.high_mean, 2)} % (split at "
+                f"{format_sig(c.threshold, 2)} %); the mean ({format_sig(float(x.mean()), 2)} %) lies between "
+                "them and describes few draws, so read the two groups and the quantiles, not the mean alone.")
+        if ds.attrs.get("model") == "dynamic":
+            text += (" In the dynamic model such a split comes from thresholds in time: whether a disruption "
+                     "outlasts the inventories and rerouting that bridge it within the horizon, or not.")
+        notes.append(text)
+    return tuple(notes)
 
 
 def _conditional_sentence(ds) -> str:
@@ -232,8 +291,10 @@ def assumptions_section(ds) -> Section:
                           "which losses are counted.")
     if "coordination" in spec:
         source = spec.get("coordination_source") or "not given"
-        paragraphs.append(f"Coordination between packages (Gaussian-copula correlation of their occurrence and "
-                          f"intensity): {format_sig(float(spec['coordination']), 2)}. Source: {source}")
+        paragraphs.append(f"Dependence between packages (occurrence and intensity): {copula_words(ds)}. "
+                          f"Source: {source}")
+    if spec.get("copula_source"):
+        paragraphs.append(f"Copula source: {spec['copula_source']}")
     packages = spec.get("packages") or {}
     rows = []
     for pname, pkg in packages.items():
@@ -361,3 +422,53 @@ def meta_table(ds) -> TextTable:
     rows = tuple((k, str(ds.attrs[k])) for k in META_KEYS if k in ds.attrs)
     credit = str(ds.attrs.get("attribution") or "No attribution recorded.")
     return TextTable("Run", ("Key", "Value"), rows, credit)
+
+
+# ---------------------------------------------------------------------------------------------- paths
+PATH_STATS = "world_gdp_loss_path_pct_stats"
+
+
+def _path_stat(da, stat: str) -> np.ndarray:
+    names = [str(v) for v in np.asarray(da["path_stat"].values)]
+    return np.asarray(da.isel(path_stat=names.index(stat)).values, dtype=float)
+
+
+def paths_section(ds, n_regions: int = 3) -> Section | None:
+    """Time paths of the dynamic model: when the monthly loss peaks, how high, and where it ends, for the
+    world and the regions with the largest loss over the horizon."""
+    if not has(ds, PATH_STATS):
+        return None
+    from shockmodel.report._data import combined
+
+    c = combined(ds)
+    months = np.asarray(c["month"].values)
+    rows = []
+    places = [("World", c[PATH_STATS])]
+    if "gdp_loss_path_pct_stats" in c:
+        regional = c["gdp_loss_path_pct_stats"]
+        regional = regional.transpose("month", "region", "path_stat")
+        mean = _path_stat(regional, "mean")   # (month, region)
+        order = np.argsort(-np.nansum(mean, axis=0), kind="stable")[:n_regions]
+        names = [str(v) for v in np.asarray(regional["region"].values)]
+        places += [(names[i], regional.isel(region=i)) for i in order if np.nansum(mean[:, i]) > 0]
+    for name, da in places:
+        da = da.transpose("month", "path_stat")
+        med, p95, mean = _path_stat(da, "p50"), _path_stat(da, "p95"), _path_stat(da, "mean")
+        if not np.isfinite(med).any():
+            continue
+        peak = int(np.nanargmax(med))
+        rows.append((name, f"month {int(months[peak])}", format_sig(float(med[peak]), 3),
+                     format_sig(float(p95[peak]), 3), format_sig(float(med[-1]), 3),
+                     format_sig(float(np.nanmean(mean)), 3)))
+    if not rows:
+        return None
+    text = ("The dynamic model gives the loss month by month (inventories run down, orders reroute, shocks "
+            "start and end on their timelines). The fan charts show the 5-95 % band of draws, the median and "
+            "the mean of each month's loss.")
+    table = TextTable("Monthly GDP loss: peak and end of the horizon",
+                      ("Where", "Peak of the median", "Median at peak", "95th percentile at peak",
+                       f"Median in the last month ({int(months[-1])})", "Mean over the months"),
+                      tuple(rows), "Units: percent of the region's (world's) baseline value added in the month. "
+                      "Mean and standard deviation over all draws; quantiles over the kept draws.",
+                      (False, False, True, True, True, True))
+    return Section("Time paths", (text, _conditional_sentence(ds)), (table,), new_page=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
+from matplotlib.figure import Figure
 
 from shockmodel.report import _style as st
 from shockmodel.report._data import (
@@ -46,6 +47,8 @@ __all__ = [
     "plot_fan_chart",
     "plot_tornado",
     "plot_draw_distribution",
+    "plot_loss_paths",
+    "plot_premium_path",
 ]
 
 GDP = "gdp_loss_pct"
@@ -540,3 +543,128 @@ def _mark_bounds(ax, ds, var: str, series: dict[str, np.ndarray]) -> None:
     if marked:   # below the axes: the legend never covers a row
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3,
                   title="box 25–75 %, whiskers 5–95 %, line median", title_fontsize=7)
+
+
+# --------------------------------------------------------------------------------------------- (h)
+WORLD_PATH_STATS = "world_gdp_loss_path_pct_stats"
+PATH_STATS_VAR = "gdp_loss_path_pct_stats"
+PATH_BAND = ("p05", "p95")
+
+
+def path_stats(ds, region: str | None = None) -> dict[str, np.ndarray]:
+    """Per statistic (``mean``, ``p05``, ``p50``, ``p95``, ...) the monthly GDP-loss path of the world
+    (``region`` None) or of one region, from the streamed path statistics of the dynamic model
+    (``world_gdp_loss_path_pct_stats`` / ``gdp_loss_path_pct_stats``, scenario resolved to the combination),
+    and ``month``: the month numbers."""
+    from shockmodel.report._data import combined
+
+    var = WORLD_PATH_STATS if region is None else PATH_STATS_VAR
+    require(ds, var)
+    da = combined(ds)[var]
+    if region is not None:
+        names = labels(da, "region")
+        if region not in names:
+            raise ReportDataError(f"no monthly path for region {region!r}; known: {', '.join(names)}")
+        da = da.isel(region=names.index(region))
+    if set(da.dims) != {"month", "path_stat"}:
+        raise ReportDataError(f"{var!r} has dims {da.dims}, expected ('month', 'path_stat'[, 'region'])")
+    table = np.asarray(da.transpose("path_stat", "month").values, dtype=float)
+    out = dict(zip(labels(da, "path_stat"), table))
+    missing = [s for s in ("p05", "p50", "p95") if s not in out]
+    if missing:
+        raise ReportDataError(f"{var!r} lacks the statistics {', '.join(missing)}")
+    out["month"] = np.asarray(da["month"].values, dtype=float)
+    return out
+
+
+def path_regions(ds, n: int) -> list[str]:
+    """The ``n`` regions with the largest mean loss summed over the months (most affected first)."""
+    from shockmodel.report._data import combined
+
+    if not has(ds, PATH_STATS_VAR):
+        return []
+    da = combined(ds)[PATH_STATS_VAR]
+    stat = labels(da, "path_stat")
+    mean = np.asarray(da.isel(path_stat=stat.index("mean")).transpose("region", "month").values, dtype=float)
+    total = np.nansum(mean, axis=1)
+    names = labels(da, "region")
+    return [names[i] for i in np.argsort(-total, kind="stable")[:n] if total[i] > 0]
+
+
+def _draw_path(ax, stats: dict[str, np.ndarray], colour_level: float = 0.9) -> None:
+    """The 5-95 % band, the median and the mean of one monthly path on ``ax``."""
+    months = stats["month"]
+    ax.fill_between(months, stats["p05"], stats["p95"], color=st.loss_colour(0.25), linewidth=0,
+                    label="5–95 % of draws", step=None)
+    ax.plot(months, stats["p50"], color=st.loss_colour(colour_level), linewidth=1.8, marker="o",
+            markersize=2.5, label="median")
+    if "mean" in stats:
+        ax.plot(months, stats["mean"], color="black", linewidth=1.0, linestyle="--", label="mean")
+    ax.axhline(0.0, color="#777777", linewidth=0.7, linestyle=":")
+    ax.set_xlim(months.min() - 0.5, months.max() + 0.5)
+    ax.grid(axis="y")
+    ax.set_axisbelow(True)
+
+
+@st.styled
+def plot_loss_paths(ds, ax=None, *, n_regions: int = 3):
+    """Fan chart of the monthly GDP loss (dynamic model): the world's path (5-95 % band of draws, median,
+    mean) and, on a new figure, beside it the ``n_regions`` regions with the largest loss over the horizon,
+    each on its own axis (their scales differ by orders of magnitude). Returns the world's axes."""
+    world = path_stats(ds)
+    regions = path_regions(ds, n_regions) if ax is None else []
+    if ax is None:
+        fig = Figure(figsize=(11.0, 6.4), layout="constrained")
+        bottom = st.FOOTER_INCHES / 6.4
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
+        if regions:
+            grid = fig.add_gridspec(len(regions), 2, width_ratios=(1.6, 1.0))
+            ax = fig.add_subplot(grid[:, 0])
+            panels = [fig.add_subplot(grid[i, 1]) for i in range(len(regions))]
+        else:
+            ax, panels = fig.add_subplot(), []
+    else:
+        panels = []
+    unit = units(ds, "world_gdp_loss_path_pct" if has(ds, "world_gdp_loss_path_pct") else WORLD_PATH_STATS)
+    _draw_path(ax, world)
+    ax.set_xlabel("Month after the shock begins")
+    ax.set_ylabel(st.axis_label("World value added lost in the month", unit))
+    cond = conditional(ds)
+    ax.set_title("Monthly world GDP loss " + ("(given the scenario occurs)" if cond else "over the horizon"))
+    ax.legend(loc="upper right", title="quantiles over draws", title_fontsize=7)
+    for panel, region in zip(panels, regions):
+        _draw_path(panel, path_stats(ds, region))
+        panel.set_title(f"{region}", fontsize=9, loc="left")
+        panel.set_ylabel("% of VA", fontsize=7)
+        panel.tick_params(labelsize=7)
+    if panels:
+        panels[-1].set_xlabel("Month")
+        panels[0].set_title(f"{regions[0]}: most affected (each panel its own scale)", fontsize=9, loc="left")
+    st.add_footer(ax, ds)
+    return ax
+
+
+@st.styled
+def plot_premium_path(ds, ax=None):
+    """Fan chart of the world simultaneity premium month by month (dynamic model with variants): quantiles
+    over the kept draws of ``world_simultaneity_premium_path_pct``."""
+    var = "world_simultaneity_premium_path_pct"
+    require(ds, var)
+    da = ds[var]
+    if set(da.dims) != {"draw", "month"}:
+        raise ReportDataError(f"{var!r} has dims {da.dims}, expected ('draw', 'month')")
+    x = np.asarray(da.transpose("draw", "month").values, dtype=float)
+    x = x[np.all(np.isfinite(x), axis=1)]
+    if not x.shape[0]:
+        raise ReportDataError(f"{var!r} has no finite draws")
+    q = np.quantile(x, (0.05, 0.5, 0.95), axis=0)
+    stats = {"month": np.asarray(da["month"].values, dtype=float), "p05": q[0], "p50": q[1], "p95": q[2],
+             "mean": x.mean(axis=0)}
+    ax = st.new_axes(ax, (8.5, 4.6))
+    _draw_path(ax, stats)
+    ax.set_xlabel("Month after the shock begins")
+    ax.set_ylabel(st.axis_label("World simultaneity premium in the month", units(ds, var)))
+    ax.set_title("Simultaneity premium by month: combination minus its parts alone (positive: worse together)")
+    ax.legend(loc="upper right", title=f"quantiles over {x.shape[0]} draws", title_fontsize=7)
+    st.add_footer(ax, ds)
+    return ax
