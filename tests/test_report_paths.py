@@ -115,6 +115,27 @@ def test_results_name_a_bimodal_region_and_say_the_mean_misleads():
     text = " ".join(p for s in document(ds, summary_tables(ds)[0]) for p in s.paragraphs)
     assert "Two outcomes for CHN" in text and "not the mean alone" in text
     assert "Two outcomes for TWN" not in text
+    # the inputs named are those whose medians differ between the groups: make one severity decide the group
+    sev = ds["severity"].values.copy()
+    sev[:, 0] = np.where(values[:, chn] > 4.0, 0.95, 0.1)
+    ds["severity"] = ds["severity"].copy(data=sev)
+    text = " ".join(p for s in document(ds, summary_tables(ds)[0]) for p in s.paragraphs)
+    assert f"{str(ds.shock.values[0])} 0.95 vs 0.1" in text
+
+
+def test_a_small_outlying_group_is_named_as_setting_the_tail():
+    ds = synthetic_run_dataset(draws=2000, seed=8)
+    rng = np.random.default_rng(2)
+    values = ds["gdp_loss_pct"].values.copy()
+    chn = list(ds.region.values).index("CHN")
+    values[:, chn] = np.where(rng.random(2000) < 0.015, rng.normal(11.0, 1.5, 2000), rng.normal(2.7, 0.8, 2000))
+    ds["gdp_loss_pct"] = ds["gdp_loss_pct"].copy(data=values)
+    text = " ".join(p for s in document(ds, summary_tables(ds)[0]) for p in s.paragraphs)
+    assert "Two outcomes for CHN" in text and "sets the tail measures" in text
+    values[:, chn] = rng.lognormal(0.0, 2.0, 2000)            # a heavy tail is not a second group
+    ds["gdp_loss_pct"] = ds["gdp_loss_pct"].copy(data=values)
+    text = " ".join(p for s in document(ds, summary_tables(ds)[0]) for p in s.paragraphs)
+    assert "Two outcomes for CHN" not in text
 
 
 def test_page_one_names_model_table_seed_and_copula(path_ds):

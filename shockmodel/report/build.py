@@ -372,8 +372,7 @@ class _Pages:
         numeric = table.numeric or (False,) * len(table.header)
         for r, row in enumerate((table.header, *table.rows)):
             # wrap a little short of the column: long names of wide letters must not run into the next one
-            cells = [textwrap.wrap(c, max(4, int((w - 0.12) / (1.15 * CHAR_IN * TABLE_PT)))) or [""]
-                     for c, w in zip(row, widths)]
+            cells = [wrap_cell(c, max(4, int((w - 0.12) / (1.15 * CHAR_IN * TABLE_PT)))) for c, w in zip(row, widths)]
             height = LINE * TABLE_PT * max(len(c) for c in cells) + 0.05
             self._room(height)
             x = MARGIN
@@ -390,6 +389,20 @@ class _Pages:
             self.y -= 0.03
             self.text(table.note, 7.5, color="#555555")
         self.y -= 0.12
+
+
+def wrap_cell(text: str, width: int) -> list[str]:
+    """``text`` wrapped at spaces to ``width`` characters; a longer word (an identifier such as
+    ``russia.west_energy_embargo``) breaks after a ``.`` or ``_``, mid-word only when it has neither."""
+    lines = []
+    for line in textwrap.wrap(text, width, break_long_words=False) or [""]:
+        while len(line) > width:
+            cut = max(line.rfind(".", 0, width), line.rfind("_", 0, width))
+            cut = cut + 1 if cut > 0 else width
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
 
 
 def _rule(y: float):
