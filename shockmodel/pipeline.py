@@ -321,6 +321,7 @@ def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
         "run_id": ds.attrs["run_id"], "scenario": ds.attrs["scenario"], "table": ds.attrs["table"],
         "table_sha256": ds.attrs["table_sha256"], "scenario_sha256": ds.attrs["scenario_sha256"],
         "seed": ds.attrs["seed"], "draws": ds.attrs["draws"], "model": ds.attrs["model"],
+        "copula": ds.attrs.get("copula", "gaussian"), "coordination": ds.attrs.get("coordination"),
         "precision": ds.attrs.get("precision", "float64"), "draws_kept": ds.attrs.get("draws_kept"),
         "chunk_size": ds.attrs["chunk_size"], "backend": "serial", "threads": numba.get_num_threads(),
         "wall_seconds": ds.attrs["wall_seconds"], "created_utc": ds.attrs["created_utc"],

@@ -123,7 +123,8 @@ def test_distribution_ranks_regions_and_marks_risk(run_ds):
 
 def test_exceedance_selected_regions_and_unknown_region(run_ds):
     ax = plots.plot_exceedance(run_ds, regions=["USA", "DEU"])
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"World", "USA", "DEU"}
+    assert {t.get_text() for t in ax.get_legend().get_texts()} - {"dotted: 5% and 1% probability over the horizon"} \
+        == {"World", "USA", "DEU"}
     assert ax.get_yscale() == "log"
     with pytest.raises(ReportDataError, match="XXX"):
         plots.plot_exceedance(run_ds, regions=["XXX"])
