@@ -623,15 +623,21 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
 @main.command("report")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf.")
-def report_cmd(folder, formats):
-    """Rebuild the report of a run or sweep FOLDER from its data.nc alone."""
+@click.option("--sensitivity", default=None, type=click.Path(exists=True),
+              help="A `shockmodel sensitivity` result folder to include (default: one beside the run for the "
+                   "same scenario and table, if any).")
+@click.option("--backtest", default=None, type=click.Path(exists=True),
+              help="A `shockmodel backtest` result folder to include (default: the newest beside the run, if any).")
+def report_cmd(folder, formats, sensitivity, backtest):
+    """Rebuild the report of a run or sweep FOLDER from its data.nc (and the sensitivity and backtest
+    results given or found beside it: a Sensitivity and a Validation section)."""
     from shockmodel import pipeline
 
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("html", "pdf")]
     if bad:
         raise UserError(f"unknown format {bad[0]!r}; choose html, pdf", field="--format")
-    for name, path in pipeline.build_report(folder, fmts).items():
+    for name, path in pipeline.build_report(folder, fmts, sensitivity=sensitivity, backtest=backtest).items():
         click.echo(f"{name}: {path}")
 
 

@@ -386,9 +386,10 @@ def check_destination(out, *, draws: int | None = None, seed: int | None = None)
     limits.check_destination(out)
 
 
-def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
-    """The report of a run or sweep ``folder`` from its data.nc; a file that is not a shockmodel result
-    or an unwritable report folder is a one-line UserError."""
+def build_report(folder, formats: Sequence[str] = ("html", "pdf"), *, sensitivity=None, backtest=None) -> dict:
+    """The report of a run or sweep ``folder`` from its data.nc (with the sensitivity and backtest result
+    folders given, or found beside the run: shockmodel.report.companions); a file that is not a shockmodel
+    result or an unwritable report folder is a one-line UserError."""
     from shockmodel.io import results
     from shockmodel.report.build import build_report as _build
 
@@ -398,7 +399,7 @@ def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
         raise UserError(f"no {results.DATA_FILE} here (expected a run or sweep folder)", file=str(folder))
     results.check_result_file(data)
     try:
-        return _build(folder, formats=tuple(formats))
+        return _build(folder, formats=tuple(formats), sensitivity=sensitivity, backtest=backtest)
     except OSError as err:
         raise results.disk_error(err, data.parent / "report") from None
 
