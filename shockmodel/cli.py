@@ -328,7 +328,7 @@ def _premium_lines(ds) -> list[str]:
             f"of {', '.join(str(da.attrs.get('parts', 'its parts')).split())} alone, percentage points, per draw):",
             f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
             f"P(premium > 0) = {format_probability((p > 0).mean())}",
-            *textwrap.wrap(premium_words(float(p.mean()), float((p > 0).mean())), 100,
+            *textwrap.wrap(premium_words(float(p.mean()), float((p > 0).mean()), ds.attrs.get("model")), 100,
                            initial_indent="  ", subsequent_indent="  ")]
 
 

@@ -291,7 +291,7 @@ def key_numbers(ds) -> TextTable:
                          "percentage points of world value added"))
             rows.append(("Probability that the crises cost more together than apart",
                          format_probability(float(np.mean(p > 0))), "share of draws"))
-            premium_note = premium_words(float(p.mean()), float(np.mean(p > 0)))
+            premium_note = premium_words(float(p.mean()), float(np.mean(p > 0)), ds.attrs.get("model"))
     for var, dims in MARKETS:
         dim = next((d for d in dims if has(ds, var) and d in ds[var].dims), None)
         if dim is None or sweep:
@@ -460,18 +460,19 @@ def premium_section(ds) -> Section | None:
             ("P(premium > 0)", format_probability(float(np.mean(p > 0))), "share of draws"))
     text = (f"The premium is the world GDP loss of the variant '{combo}' minus the sum of the losses of "
             f"its parts ({', '.join(str(parts).split())}) run alone on the same draws (common random numbers, so "
-            f"the difference is not sampling noise). {premium_words(float(p.mean()), float(np.mean(p > 0)))}")
+            f"the difference is not sampling noise). {premium_words(float(p.mean()), float(np.mean(p > 0)), ds.attrs.get("model"))}")
     return Section("Simultaneity premium", (text,), (TextTable("World simultaneity premium",
                                                                 ("Statistic", "Value", "Unit"), rows, "",
                                                                 (False, True, False)),), new_page=False)
 
 
-def premium_words(mean: float, share_positive: float) -> str:
+def premium_words(mean: float, share_positive: float, model: str | None = None) -> str:
     """What the sign of a simultaneity premium means, in words (report, console)."""
+    where = "docs/model-dynamic.md, shocks" if model == "dynamic" else "docs/model.md, eq. 9-11"
     if mean < 0 and share_positive < 0.5:
         return ("Here it is negative: together the crises cost LESS than the sum of each alone, because they "
                 "hit partly the same flows and industries and shocks on one flow combine multiplicatively "
-                "(docs/model.md, eq. 9-11): what one crisis has already cut cannot be lost again to the other. "
+                f"({where}): what one crisis has already cut cannot be lost again to the other. "
                 "A negative premium is overlap, not a gain.")
     if mean > 0 and share_positive > 0.5:
         return "Here it is positive: together the crises cost more than the sum of each alone."

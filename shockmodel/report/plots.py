@@ -661,7 +661,7 @@ def plot_loss_paths(ds, ax=None, *, n_regions: int = 3):
     for panel, region in zip(panels, regions):
         _draw_path(panel, path_stats(ds, region))
         panel.set_title(f"{region}", fontsize=9, loc="left")
-        panel.set_ylabel("% of VA", fontsize=7)
+        panel.set_ylabel("% of value added", fontsize=7)
         panel.tick_params(labelsize=7)
     if panels:
         panels[-1].set_xlabel("Month")
