@@ -460,7 +460,7 @@ def premium_section(ds) -> Section | None:
             ("P(premium > 0)", format_probability(float(np.mean(p > 0))), "share of draws"))
     text = (f"The premium is the world GDP loss of the variant '{combo}' minus the sum of the losses of "
             f"its parts ({', '.join(str(parts).split())}) run alone on the same draws (common random numbers, so "
-            f"the difference is not sampling noise). {premium_words(float(p.mean()), float(np.mean(p > 0)), ds.attrs.get("model"))}")
+            f"the difference is not sampling noise). {premium_words(float(p.mean()), float(np.mean(p > 0)), ds.attrs.get('model'))}")
     return Section("Simultaneity premium", (text,), (TextTable("World simultaneity premium",
                                                                 ("Statistic", "Value", "Unit"), rows, "",
                                                                 (False, True, False)),), new_page=False)
