@@ -195,6 +195,7 @@ def test_companions_beside_the_run_add_sensitivity_and_validation(tmp_path, path
     text = out["html"].read_text(encoding="utf-8")
     assert "Sensitivity: what drives the loss" in text and "Validation: backtests on past events" in text
     assert "The 90 % band held 2 of 3 outcomes" in text and "Crimea GDP" in text
+    assert "Verdict" not in text          # 2 of 3 is within two binomial standard deviations of 2.7
     assert {"sensitivity", "validation_pit"} <= set(out)
 
 
@@ -229,3 +230,14 @@ def test_a_companion_of_the_wrong_kind_is_one_line(tmp_path, path_ds):
     run = _write(path_ds, tmp_path / "run")
     with pytest.raises(UserError, match="not a backtest result"):
         build_report(run, formats=("html",), backtest=run)
+
+
+def test_validation_verdict_when_bands_miss_far_too_often():
+    from shockmodel.report import companions as comp
+
+    back = _backtest()
+    back = xr.concat([back] * 4, dim="forecast")            # 12 outcomes
+    back["cover90"] = back["cover90"] * 0                     # none in its band
+    text = " ".join(comp.validation_section(back).paragraphs)
+    assert "held 0 of 12 outcomes" in text and "understating the uncertainty" in text
+

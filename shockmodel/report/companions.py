@@ -117,9 +117,11 @@ def sensitivity_section(sens, ds, folder: Path | None = None) -> Section:
     paragraphs = [
         f"Which uncertain inputs drive the spread of the world GDP loss: Sobol indices (share of the loss's "
         f"variance) of groups of the engine's independent inputs ({a.get('grouping', 'packages')}), from "
-        f"{a.get('evaluations', '?')} model evaluations, model {a.get('model', '?')}, copula "
-        f"{a.get('copula', '?')}, seed {a.get('seed', '?')}. First order: the share an input explains alone; "
-        f"total order: alone and through its interactions. Intervals: {level:.0%} bootstrap half-widths."]
+        f"{a.get('evaluations', '?')} model evaluations ({a.get('samples', '?')} base samples, its own draws, not "
+        f"this run's), model {a.get('model', '?')}, copula {a.get('copula', '?')}, seed {a.get('seed', '?')}. First "
+        "order: the share an input explains alone; total order: alone and through its interactions. Intervals: "
+        f"{level:.0%} bootstrap half-widths; with few samples a first-order index can exceed its total-order "
+        "index by sampling error, within those intervals."]
     if a.get("model") != ds.attrs.get("model"):
         paragraphs.append(f"Note: the sensitivity analysis used the {a.get('model')} model, this run the "
                           f"{ds.attrs.get('model')} model (the analysis covers the static models only).")
@@ -153,7 +155,8 @@ def validation_section(back, folder: Path | None = None) -> Section:
                  for i in range(n))
     c50 = int(np.sum(back.cover50.values)) if "cover50" in back else 0
     c90 = int(np.sum(back.cover90.values)) if "cover90" in back else 0
-    text = (f"Backtests: the model forecast {n} outcomes of past events ({back.attrs.get('cases', '')}) from what "
+    cases = ", ".join(str(back.attrs.get("cases", "")).split(","))
+    text = (f"Backtests: the model forecast {n} outcomes of past events ({cases}) from what "
             f"was knowable at each forecast date, then scored against what happened. The 90 % band held "
             f"{c90} of {n} outcomes (expected {format_sig(0.9 * n, 2)}), the 50 % band {c50} (expected "
             f"{format_sig(0.5 * n, 2)}); PIT is the share of forecast draws below the outcome (near 0 or 1: the "
@@ -161,6 +164,14 @@ def validation_section(back, folder: Path | None = None) -> Section:
             f"bands. With {n} outcomes the coverage itself is uncertain (binomial: "
             f"{format_probability(_binomial_sd(n, 0.9) / max(n, 1))} standard deviation around 90 %).")
     paragraphs = [text]
+    sd = _binomial_sd(n, 0.9)
+    if n and c90 < 0.9 * n - 2 * sd:
+        paragraphs.append(f"Verdict: the 90 % bands held the outcome far less often than they should (more than two "
+                          "standard deviations below 90 %): on these cases the model's ranges were too narrow or "
+                          "off-centre, so read this run's ranges as understating the uncertainty.")
+    elif n and c90 > 0.9 * n + 2 * sd:
+        paragraphs.append("Verdict: the 90 % bands held the outcome more often than they should: on these cases "
+                          "the model's ranges were wider than needed.")
     if folder is not None:
         paragraphs.append(f"Source: backtest run {back.attrs.get('run_id', folder.name)}; its skill report has the "
                           "per-case charts and the competitors' forecasts.")
