@@ -80,8 +80,8 @@ def given(ds, distribution: bool = True) -> str:
     """What a chart's draws are conditional on, in words (every chart of draws says it)."""
     what = "distribution over draws, " if distribution else ""
     if conditional(ds):
-        return f"{what}given the scenario occurs (every package has probability 1)"
-    return f"{what}each package occurring with its probability over the horizon"
+        return f"{what}given the scenario occurs"
+    return f"{what}packages occurring with their probabilities"
 
 
 def short_name(ds, var: str) -> str:
