@@ -241,3 +241,51 @@ def test_validation_verdict_when_bands_miss_far_too_often():
     text = " ".join(comp.validation_section(back).paragraphs)
     assert "held 0 of 12 outcomes" in text and "understating the uncertainty" in text
 
+
+
+@pytest.mark.parametrize("draw", [
+    lambda d: plots.plot_gdp_loss_distribution(d),
+    lambda d: plots.plot_exceedance(d),
+    lambda d: plots.plot_output_heatmap(d),
+    lambda d: plots.plot_trade_matrix(d),
+    lambda d: plots.plot_simultaneity_premium(d),
+    lambda d: plots.plot_premium_by_region(d),
+    lambda d: plots.plot_draw_distribution(d, "price_change_pct", "commodity"),
+    lambda d: plots.plot_draw_distribution(d, "equity_drawdown_pct", "equity_index"),
+    lambda d: plots.plot_loss_paths(d),
+], ids=["distribution", "exceedance", "output", "trade", "premium", "premium_region", "prices", "equity", "paths"])
+def test_every_chart_of_draws_says_it_is_conditional_and_its_footer_fits(draw):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from shockmodel.report._style import FOOTER_GID
+
+    ds = with_paths(synthetic_run_dataset(draws=60, seed=9, with_variants=True, with_markets=True), months=6)
+    ds["occurred"] = ds["occurred"] | True                 # every package in every draw: conditional
+    ax = draw(ds)
+    words = " ".join([ax.get_title(), ax.get_ylabel()] + [t.get_text() for t in ax.get_legend().get_texts()]
+                     if ax.get_legend() else [ax.get_title(), ax.get_ylabel()])
+    assert "given the scenario" in words or "scenario occurs" in words
+    fig = ax.figure
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    footer = next(t for t in fig.texts if t.get_gid() == FOOTER_GID)
+    box, page = footer.get_window_extent(renderer), fig.bbox
+    assert box.x0 >= page.x0 and box.x1 <= page.x1 + 0.5      # the data credit is never clipped
+    title = ax.title.get_window_extent(renderer)
+    assert title.x0 >= page.x0 - 0.5 and title.x1 <= page.x1 + 0.5
+
+
+def test_market_flags_are_on_the_chart_and_in_the_table():
+    from shockmodel.report.document import market_table
+
+    ds = synthetic_run_dataset(draws=100, seed=4, with_markets=True)
+    closed = np.zeros((100, ds.sizes["equity_index"]), dtype=np.int8)
+    closed[:37, 3] = 1                                        # MOEX closed in 37 % of draws
+    ds["equity_closed"] = (("draw", "equity_index"), closed)
+    ds["price_at_bound"] = (("draw", "commodity"), np.zeros((100, ds.sizes["commodity"]), dtype=np.int8))
+    ax = plots.plot_draw_distribution(ds, "equity_drawdown_pct", "equity_index")
+    assert any(t.get_text().endswith("37% of draws closed to foreign holders") for t in ax.texts)
+    rows = {r[0]: r[-1] for r in market_table(ds).rows}
+    assert "37% closed to foreign holders" in rows[f"{ds.equity_index.values[3]} (equity drawdown)"]
+    assert "0% at a historical price bound" in rows[f"{ds.commodity.values[0]} (price change)"]
+    prices = plots.plot_draw_distribution(ds, "price_change_pct", "commodity")
+    assert "no draw at a historical price bound" in [t.get_text() for t in prices.get_legend().get_texts()]
