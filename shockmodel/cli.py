@@ -198,7 +198,7 @@ def scenarios_show(name, table_name):
 
 @scenarios.command("validate")
 @click.argument("file")
-@click.option("--table", "table_name", default="default", show_default=True, help="Table to validate against.")
+@click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table to validate against.")
 def scenarios_validate(file, table_name):
     """Check FILE (structure, then meaning against TABLE); exit status 2 on the first problem."""
     from shockmodel.io.tables import load_table
@@ -273,9 +273,19 @@ def _progress(total: int, quiet: bool, label: str):
     return bar, update
 
 
+def _run_header(ds) -> str:
+    """What the numbers below were computed with: scenario, model, table, draws, seed, copula."""
+    from shockmodel.report.document import copula_words
+
+    a = ds.attrs
+    return (f"\n{a.get('scenario', 'run')}: model {a.get('model', '?')}, table {a.get('table', '?')}, "
+            f"{a.get('draws', '?')} draws, seed {a.get('seed', '?')}; {copula_words(ds)}")
+
+
 def _print_summary(ds, top: int = 6, tab=None):
     from shockmodel.aggregate import summarize
 
+    click.echo(_run_header(ds))
     tab = summarize(ds) if tab is None else tab
     gdp = tab[tab.variable == "gdp_loss_pct"]
     cols = ["mean", "p05", "p50", "p95", "VaR99", "ES99"]
@@ -310,10 +320,16 @@ def _premium_lines(ds) -> list[str]:
     da = ds["world_simultaneity_premium_pct"]
     p = da.values
     q = np.quantile(p, [0.05, 0.5, 0.95])
+    import textwrap
+
+    from shockmodel.report.document import premium_words
+
     return [f"\nSimultaneity premium (world GDP loss of {da.attrs.get('combination', 'combined')} minus the sum "
             f"of {', '.join(str(da.attrs.get('parts', 'its parts')).split())} alone, percentage points, per draw):",
             f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
-            f"P(premium > 0) = {format_probability((p > 0).mean())}"]
+            f"P(premium > 0) = {format_probability((p > 0).mean())}",
+            *textwrap.wrap(premium_words(float(p.mean()), float((p > 0).mean()), ds.attrs.get("model")), 100,
+                           initial_indent="  ", subsequent_indent="  ")]
 
 
 def _print_premium(ds):
@@ -435,9 +451,11 @@ def demo_cmd(draws, seed, out, report, quiet):
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", default=None, type=click.Path(exists=True, file_okay=False),
               help="An interrupted sweep folder: compute only its missing cells.")
+@click.option("--draws", "-n", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
+              help="Draws per cell, replacing the spec's (e.g. a quick look before the full sweep).")
 @click.option("--report/--no-report", default=True, show_default=True)
-@click.option("--quiet", "-q", is_flag=True)
-def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def sweep_cmd(spec, workers, scheduler, out, resume, draws, report, quiet):
     """Run the sweep SPEC (params/sweeps name or TOML path): scenarios x parameter values, common random
     numbers across cells; each finished cell is stored at once, so --resume never redoes work."""
     from shockmodel import pipeline
@@ -459,15 +477,48 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
             bars[0].n = done
             bars[0].refresh()
     try:
-        folder = run_sweep(spec, workers=workers, scheduler=scheduler, out=out, resume=resume, progress=update)
+        folder = run_sweep(spec, workers=workers, scheduler=scheduler, out=out, resume=resume, progress=update,
+                           draws=draws)
     finally:
         for bar in bars:
             bar.close()
     click.echo(f"Sweep folder: {folder}")
+    if not quiet:
+        for line in _sweep_summary_lines(folder):
+            click.echo(line)
     if report:
         for name, path in pipeline.build_report(folder, ("html", "pdf")).items():
             if name in ("html", "pdf"):
                 click.echo(f"Report ({name}): {path}")
+
+
+def _sweep_summary_lines(folder) -> list[str]:
+    """The sweep's answer on the terminal: world GDP loss (and the simultaneity premium, when the cells
+    carry it) for each value of each swept parameter, the others at their reference values."""
+    import xarray as xr
+
+    from shockmodel.io.results import DATA_FILE
+    from shockmodel.report.stats import format_sig, sweep_table
+
+    with xr.open_dataset(folder / DATA_FILE, engine="h5netcdf") as ds:
+        a = ds.attrs
+        lines = [f"\nSweep {a.get('sweep', '')}: model {a.get('model', '?')}, table {a.get('table', '?')}, "
+                 f"{a.get('draws', '?')} draws per cell, seed {a.get('seed', '?')} (common random numbers across "
+                 "cells)"]
+        for var, what in (("world_gdp_loss_pct", "World GDP loss, percent of baseline value added"),
+                          ("world_simultaneity_premium_pct", "World simultaneity premium, percentage points "
+                                                             "(combination minus its parts alone)")):
+            table = sweep_table(ds, var) if var in ds.variables else None
+            if table is None:
+                continue
+            cols = ("mean", "p50", "p95")
+            idx = [table.columns.index(c) for c in cols]
+            width = max(len(label) for label, _ in table.rows)
+            lines.append(f"\n{what}; one parameter at a time, the others at their reference values")
+            lines.append(f"{'':{width}s}" + "".join(f"{c:>10s}" for c in cols))
+            lines += [f"{label:{width}s}" + "".join(f"{format_sig(values[i], 3):>10s}" for i in idx)
+                      for label, values in table.rows]
+    return lines
 
 
 @main.command("compare")
@@ -587,15 +638,21 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
 @main.command("report")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf.")
-def report_cmd(folder, formats):
-    """Rebuild the report of a run or sweep FOLDER from its data.nc alone."""
+@click.option("--sensitivity", default=None, type=click.Path(exists=True),
+              help="A `shockmodel sensitivity` result folder to include (default: one beside the run for the "
+                   "same scenario and table, if any).")
+@click.option("--backtest", default=None, type=click.Path(exists=True),
+              help="A `shockmodel backtest` result folder to include (default: the newest beside the run, if any).")
+def report_cmd(folder, formats, sensitivity, backtest):
+    """Rebuild the report of a run or sweep FOLDER from its data.nc (and the sensitivity and backtest
+    results given or found beside it: a Sensitivity and a Validation section)."""
     from shockmodel import pipeline
 
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("html", "pdf")]
     if bad:
         raise UserError(f"unknown format {bad[0]!r}; choose html, pdf", field="--format")
-    for name, path in pipeline.build_report(folder, fmts).items():
+    for name, path in pipeline.build_report(folder, fmts, sensitivity=sensitivity, backtest=backtest).items():
         click.echo(f"{name}: {path}")
 
 

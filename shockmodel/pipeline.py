@@ -339,6 +339,7 @@ def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
         "run_id": ds.attrs["run_id"], "scenario": ds.attrs["scenario"], "table": ds.attrs["table"],
         "table_sha256": ds.attrs["table_sha256"], "scenario_sha256": ds.attrs["scenario_sha256"],
         "seed": ds.attrs["seed"], "draws": ds.attrs["draws"], "model": ds.attrs["model"],
+        "copula": ds.attrs.get("copula", "gaussian"), "coordination": ds.attrs.get("coordination"),
         "precision": ds.attrs.get("precision", "float64"), "draws_kept": ds.attrs.get("draws_kept"),
         "chunk_size": ds.attrs["chunk_size"], "backend": "serial", "threads": numba.get_num_threads(),
         "wall_seconds": ds.attrs["wall_seconds"], "created_utc": ds.attrs["created_utc"],
@@ -404,9 +405,10 @@ def check_destination(out, *, draws: int | None = None, seed: int | None = None)
     limits.check_destination(out)
 
 
-def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
-    """The report of a run or sweep ``folder`` from its data.nc; a file that is not a shockmodel result
-    or an unwritable report folder is a one-line UserError."""
+def build_report(folder, formats: Sequence[str] = ("html", "pdf"), *, sensitivity=None, backtest=None) -> dict:
+    """The report of a run or sweep ``folder`` from its data.nc (with the sensitivity and backtest result
+    folders given, or found beside the run: shockmodel.report.companions); a file that is not a shockmodel
+    result or an unwritable report folder is a one-line UserError."""
     from shockmodel.io import results
     from shockmodel.report.build import build_report as _build
 
@@ -416,7 +418,7 @@ def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
         raise UserError(f"no {results.DATA_FILE} here (expected a run or sweep folder)", file=str(folder))
     results.check_result_file(data)
     try:
-        return _build(folder, formats=tuple(formats))
+        return _build(folder, formats=tuple(formats), sensitivity=sensitivity, backtest=backtest)
     except OSError as err:
         raise results.disk_error(err, data.parent / "report") from None
 

@@ -384,14 +384,18 @@ def _model(value, check: _Checker) -> str:
     return model
 
 
-def load_sweep_spec(path: str | os.PathLike) -> SweepSpec:
-    """Read and check a sweep spec by library name (``params/sweeps/NAME.toml``) or path.
+def load_sweep_spec(path: str | os.PathLike, *, draws: int | None = None) -> SweepSpec:
+    """Read and check a sweep spec by library name (``params/sweeps/NAME.toml``) or path; ``draws``
+    replaces the file's ``draws`` (``shockmodel sweep --draws``; checked like the file's).
 
     Every cell's scenario is resolved with its overrides before this returns, so a bad key path or
     value fails here, naming the spec file and the field, not halfway through a sweep.
     """
     file = _spec_path(path)
-    return spec_from_dict(_read_toml(file), source=str(file), base_dir=file.parent)
+    data = _read_toml(file)
+    if draws is not None:
+        data = {**data, "draws": draws}
+    return spec_from_dict(data, source=str(file), base_dir=file.parent)
 
 
 def _cells(spec: SweepSpec, check: _Checker) -> tuple[Cell, ...]:
