@@ -260,3 +260,64 @@ def test_float32_products_stay_within_a_stated_tolerance_of_float64(default_tabl
     pa, pb = (r.gdp_loss[0] / default_table.gdp * 100 for r in (a, b))
     assert pa.max() > 1.0
     assert np.abs(pa - pb).max() <= 1e-4
+
+
+def test_a_shock_with_its_own_timeline_is_phased_in_later_and_may_end_sooner():
+    """D1: a shock's own start counts from its package's start, its own duration from its own start; the
+    keys it leaves out (here the recovery) are its package's; its package's other shocks keep the package's
+    timeline."""
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    late = {**cap, "sectors": ["ENERGY"], "start_months": 1.0, "ramp_months": 1.0, "duration_months": 2.0}
+    c = _compiled(m, {"p": {"start_months": 0.5, "recovery_months": 0.5,
+                            "shocks": {"c": cap, "late": late, "d": {"kind": "duration", "severity": fixed(5.0)}}}},
+                  horizon_months=8)
+    plan, shk, par = _inputs(m, c, None, alpha_max=1.0, phi=0.0)
+    assert shk.timeline.shape[0] == 2 and list(shk.cap_pkg) == [0, 1]
+    assert tuple(shk.timeline[0, :, 0]) == pytest.approx((0.5 * DPM, 0.5 * DPM, 5.5 * DPM, 6 * DPM))
+    assert tuple(shk.timeline[1, :, 0]) == pytest.approx((1.5 * DPM, 2.5 * DPM, 3.5 * DPM, 4 * DPM))
+    tr = dyn.run_kernel(plan, shk, par, trace=True).trace_dx[:, :, 0]
+    alone = _compiled(m, {"p": {"start_months": 0.5, "recovery_months": 0.5,
+                                "shocks": {"c": cap, "d": {"kind": "duration", "severity": fixed(5.0)}}}},
+                      horizon_months=8)
+    plan0, shk0, par0 = _inputs(m, alone, None, alpha_max=1.0, phi=0.0)
+    extra = tr - dyn.run_kernel(plan0, shk0, par0, trace=True).trace_dx[:, :, 0]   # what the late shock adds
+    day = np.arange(tr.shape[0]) * par.dt
+    energy = extra[:, 0]                        # AAA's ENERGY, the late shock's own cell
+    assert (extra[day < 1.5 * DPM] == 0).all()                                  # nothing before it starts
+    assert (np.diff(energy[(day > 1.5 * DPM) & (day < 2.5 * DPM)]) > 0).all()    # its own ramp
+    assert energy[(day > 2.5 * DPM) & (day < 3.5 * DPM)].min() > 0.9 * energy.max() > 0
+    assert np.abs(energy[day > 4.5 * DPM]).max() < 0.01 * energy.max()         # gone with its own duration
+
+
+def test_a_scenario_without_own_timelines_keeps_one_row_per_package():
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    c = _compiled(m, {"a": {"shocks": {"c": cap, "f": {**cap, "kind": "final_demand"}}}, "b": {"shocks": {"c": cap}}})
+    plan = engine.make_plan(c, m, "dynamic", None)
+    assert len(plan.dyn.rows) == 2 and list(plan.dyn.shock_row) == list(plan.shock_pkg)
+
+
+def test_a_sampled_start_varies_by_draw_within_its_support_whatever_the_chunking():
+    """D1, D15: a package's start drawn per draw from its distribution, from the block's own timeline
+    stream: the same numbers whatever the chunking and threads."""
+    m = toy_mrio(1)
+    pkg = {"start_months": {"dist": "uniform", "low": 1.0, "high": 4.0}, "shocks": {
+        "b": {"kind": "trade_block", "exporters": ["AAA"], "importers": ["BBB"], "sectors": ["ALL"],
+              "severity": {"dist": "uniform", "low": 0.3, "high": 0.9}}}}
+    c = _compiled(m, {"p": pkg}, horizon_months=6)
+    plan = engine.make_plan(c, m, "dynamic", None)
+    smp = engine.sample_block(plan, 3, 0, engine.BLOCK)
+    shk, _ = dyn.kernel_inputs(plan, smp.severity, smp.occurred, 3, 0, DPM)
+    start = shk.timeline[0, 0]
+    assert start.min() >= 1.0 * DPM and start.max() <= 4.0 * DPM and start.std() > 0.5 * DPM
+    shk2, _ = dyn.kernel_inputs(plan, smp.severity, smp.occurred, 3, 1, DPM)
+    assert not np.array_equal(shk2.timeline[0, 0], start)           # another block, other starts
+    a = engine.simulate(c, m, draws=300, seed=3, model="dynamic", chunk_size=256)
+    b = engine.simulate(c, m, draws=300, seed=3, model="dynamic", chunk_size=512, threads=1)
+    assert np.array_equal(a.gdp_loss, b.gdp_loss) and a.gdp_loss.sum() > 0
+    fixed_start = _compiled(m, {"p": {**pkg, "start_months": 1.0}}, horizon_months=6)
+    late = _compiled(m, {"p": {**pkg, "start_months": 4.0}}, horizon_months=6)
+    lo = engine.simulate(fixed_start, m, draws=300, seed=3, model="dynamic").gdp_loss.sum()
+    hi = engine.simulate(late, m, draws=300, seed=3, model="dynamic").gdp_loss.sum()
+    assert hi < a.gdp_loss.sum() < lo            # a later start leaves less of the horizon to lose

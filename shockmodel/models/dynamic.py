@@ -25,6 +25,7 @@ IGNORES = {"inventory": "inventory shocks (buyers' inventories are modelled: tar
 WORKSPACE = False
 SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
 PARAM_STREAM = 2        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
+TIMELINE_STREAM = 3     #: spawn_key (block, TIMELINE_STREAM): sampled timeline lengths (D1), one uniform each
 
 
 def default_params_path() -> Path:
@@ -41,11 +42,46 @@ class DynamicSetup(NamedTuple):
     phi_lo: np.ndarray          # (S,) substitutable share of each product: range
     phi_hi: np.ndarray
     scalars: dict               # name -> (lo, hi): tau_days, adjustment_days, alpha_max, tau_alpha_days
-    timeline: np.ndarray        # (P, 3) start, ramp, recovery (days) of each package
-    has_duration: np.ndarray    # (P,) bool
+    rows: tuple                 # TimelineRow of each timeline: the P packages', then each shock with its own
+    shock_row: np.ndarray       # (K,) timeline row of each shock (its package's unless it has its own)
     step_days: float
     n_steps: int
     n_months: int
+
+
+class TimelineRow(NamedTuple):
+    """One timeline of D1 in months: a package's (``package`` its index, ``start`` its own start as a
+    distribution added to ``offset``, which holds a fixed start and the scenario's package offset) or a
+    shock's own (``start`` counted from its package's start; ``None`` keys are the package's)."""
+
+    package: int
+    own: bool                   # a shock's own timeline
+    offset: float
+    start: object               # scenario.Distribution or None
+    ramp: object
+    duration: object            # a shock's own duration; packages take theirs from their duration shock
+    recovery: object
+
+
+def timeline_rows(compiled) -> tuple[tuple[TimelineRow, ...], np.ndarray]:
+    """The timelines of ``compiled`` (packages first, in order, then each shock that sets its own) and the
+    row of every shock."""
+    from shockmodel.scenario import as_distribution
+
+    rows = [TimelineRow(p, False, float(getattr(pkg, "start_months", 0.0)), getattr(pkg, "start_dist", None),
+                        as_distribution(getattr(pkg, "ramp_months", 0.0)), None,
+                        as_distribution(getattr(pkg, "recovery_months", 0.0)))
+            for p, pkg in enumerate(compiled.packages)]
+    shock_row = np.zeros(len(compiled.shocks), dtype=np.int64)
+    for k, sh in enumerate(compiled.shocks):
+        own = dict(getattr(sh, "timeline", ()))
+        if own:
+            shock_row[k] = len(rows)
+            rows.append(TimelineRow(sh.package, True, 0.0, own.get("start_months"), own.get("ramp_months"),
+                                    own.get("duration_months"), own.get("recovery_months")))
+        else:
+            shock_row[k] = sh.package
+    return tuple(rows), shock_row
 
 
 def _range(value, file: str, field: str, lo: float, hi: float) -> tuple[float, float]:
@@ -152,19 +188,14 @@ def prepare(ctx) -> dict:
         src_i=c["src_i"], src_z=c["src_z"], src_t=c["src_t"], pr_m=pr_m, pr_s=pr_s, pr_ptr=pr_ptr,
         pr_tri=pr_tri, pr_base=np.ascontiguousarray(pr_base, dtype=np.float64), pair_of=pair_of)
     compiled = ctx.compiled
-    P = len(compiled.packages)
     dpm = ctx.days_per_month
-    timeline = np.array([[getattr(p, "start_months", 0.0) * dpm, getattr(p, "ramp_months", 0.0) * dpm,
-                          getattr(p, "recovery_months", 0.0) * dpm] for p in compiled.packages],
-                        dtype=np.float64).reshape(P, 3)
-    has_dur = np.zeros(P, dtype=bool)
-    has_dur[c["dur_pkg"]] = True
+    rows, shock_row = timeline_rows(compiled)
     step = prm["step_days"]
     horizon_days = float(compiled.horizon_months) * dpm
     setup = DynamicSetup(
         tab=tab, target_lo=prm["target"][:, 0], target_hi=prm["target"][:, 1], crit_s=crit_s,
         phi_lo=prm["phi"][:, 0], phi_hi=prm["phi"][:, 1], scalars=prm["scalars"],
-        timeline=timeline, has_duration=has_dur, step_days=step,
+        rows=rows, shock_row=shock_row, step_days=step,
         n_steps=max(1, int(round(horizon_days / step))), n_months=max(1, int(math.ceil(horizon_days / dpm - 1e-9))))
     return {"dyn": setup}
 
@@ -187,6 +218,72 @@ def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
     return out
 
 
+def timeline_values(rows, seed: int, block: int, B: int) -> list[dict]:
+    """Each row's timeline lengths in months, ``{key: (B,) array or None}`` (D1). Every sampled one takes
+    one uniform per draw from ``SeedSequence(seed, spawn_key=(block, TIMELINE_STREAM))``, drawn for the full
+    block in row and key order and independent of the severities (assumption: when a measure starts does
+    not depend on how severe it is), so a draw's values depend only on the seed and its place (D15)."""
+    from shockmodel.sampling import ppf
+
+    keys = ("start", "ramp", "duration", "recovery")
+    sampled = [(r, k) for r, row in enumerate(rows) for k in keys
+               if getattr(row, k) is not None and getattr(row, k).dist != "fixed"]
+    u = (np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, TIMELINE_STREAM))).random((len(sampled), B))
+         if sampled else None)
+    out = []
+    for r, row in enumerate(rows):
+        vals = {}
+        for k in keys:
+            d = getattr(row, k)
+            if d is None:
+                vals[k] = None
+            elif d.dist == "fixed":
+                vals[k] = np.full(B, d.params[0])
+            else:
+                vals[k] = np.asarray(ppf(d.dist, d.params, u[sampled.index((r, k))]), dtype=np.float64)
+        out.append(vals)
+    return out
+
+
+def timelines(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float) -> np.ndarray:
+    """(rows, 4, B) start, full, end, gone (days) of every timeline (D1). A package ends its duration shock's
+    months after its start, or outlasts the horizon; a shock with a timeline of its own starts its
+    ``start_months`` after its package's start and ends ``duration_months`` after its own start, or with its
+    package; its ramp and recovery are its package's unless it sets them. A package that did not occur
+    never starts (its shocks neither), so its draws settle at once."""
+    setup = plan.dyn
+    B = sev.shape[0]
+    dpm = days_per_month
+    horizon_days = setup.n_steps * setup.step_days
+    vals = timeline_values(setup.rows, seed, block, B)
+    P = plan.n_packages
+    tl = np.zeros((max(len(setup.rows), 1), 4, B))
+    pk = {}
+    for r, (row, v) in enumerate(zip(setup.rows, vals)):
+        p = row.package
+        if not row.own:
+            start = (row.offset + (v["start"] if v["start"] is not None else 0.0)) * dpm
+            ramp, rec = v["ramp"] * dpm, v["recovery"] * dpm
+            end = start + horizon_days + 1.0
+            for q, k in enumerate(plan.dur_cols):
+                if plan.dur_pkg[q] == p:
+                    end = start + sev[:, k] * dpm
+            pk[p] = (start, ramp, end, rec)
+        else:
+            p_start, p_ramp, p_end, p_rec = pk[p]
+            start = p_start + (v["start"] * dpm if v["start"] is not None else 0.0)
+            ramp = v["ramp"] * dpm if v["ramp"] is not None else p_ramp
+            rec = v["recovery"] * dpm if v["recovery"] is not None else p_rec
+            end = start + v["duration"] * dpm if v["duration"] is not None else p_end
+        tl[r, 0] = start
+        tl[r, 1] = start + ramp
+        tl[r, 2] = np.maximum(end, start + ramp)
+        tl[r, 3] = tl[r, 2] + rec
+        if p < P:
+            tl[r, :, ~on[:, p]] = 0.0
+    return tl
+
+
 def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float):
     """The kernel's shocks and parameters for a whole block (kernels.dynamic.DynShocks, DynParams), draws-last;
     :func:`sub_batch` cuts them. Tests change fields with ``_replace`` and call the kernel themselves."""
@@ -205,27 +302,14 @@ def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, 
         phi[plan.subst_mask[q]] = np.maximum(phi[plan.subst_mask[q]], eff[k][None, :])
     n_target = prm["n_target"]
     n_target = np.maximum(n_target, step)        # at least one step of cover: the baseline never binds
-    # D1: timelines (start, full, end, gone), days; duration shocks end a package, else it outlasts the horizon
-    P = plan.n_packages
-    horizon_days = setup.n_steps * step
-    tl = np.zeros((max(P, 1), 4, B))
-    for p in range(P):
-        start, ramp, rec = setup.timeline[p]
-        dur = np.full(B, horizon_days + 1.0)
-        for q, k in enumerate(plan.dur_cols):
-            if plan.dur_pkg[q] == p:
-                dur = sev[:, k] * dpm
-        tl[p, 0] = start
-        tl[p, 1] = start + ramp
-        tl[p, 2] = np.maximum(start + dur, start + ramp)
-        tl[p, 3] = tl[p, 2] + rec
-        tl[p, :, ~on[:, p]] = 0.0     # a package that did not occur never starts (its draws settle at once)
+    tl = timelines(plan, sev, on, seed, block, dpm)      # D1
     trade_k, cap_k, fd_k = plan.trade_cols, plan.cap_cols, plan.fd_cols
     shk = kd.DynShocks(
-        trade_eff=np.ascontiguousarray(eff[trade_k]), trade_pkg=plan.trade_pkg, trade_ptr=plan.trade_ptr,
-        trade_tri=plan.trade_tri, cap_eff=np.ascontiguousarray(eff[cap_k]), cap_pkg=plan.shock_pkg[cap_k],
-        cap_ptr=plan.cap_ptr, cap_cells=plan.cap_cells, fd_eff=np.ascontiguousarray(eff[fd_k]),
-        fd_pkg=plan.shock_pkg[fd_k], fd_ptr=plan.fd_ptr, fd_cells=plan.fd_cells, timeline=tl)
+        trade_eff=np.ascontiguousarray(eff[trade_k]), trade_pkg=np.ascontiguousarray(setup.shock_row[trade_k]),
+        trade_ptr=plan.trade_ptr, trade_tri=plan.trade_tri, cap_eff=np.ascontiguousarray(eff[cap_k]),
+        cap_pkg=np.ascontiguousarray(setup.shock_row[cap_k]), cap_ptr=plan.cap_ptr, cap_cells=plan.cap_cells,
+        fd_eff=np.ascontiguousarray(eff[fd_k]), fd_pkg=np.ascontiguousarray(setup.shock_row[fd_k]),
+        fd_ptr=plan.fd_ptr, fd_cells=plan.fd_cells, timeline=tl)
     par = kd.DynParams(
         n_target=n_target, phi=phi, tau=np.maximum(prm["tau_days"], step), t_sub=prm["adjustment_days"],
         alpha_max=prm["alpha_max"], tau_alpha=prm["tau_alpha_days"], dt=step, n_steps=setup.n_steps,
