@@ -145,6 +145,18 @@ class MarketHook:
                 "equity_drawdown_pct": res.equity_drawdown_pct, "equity_closed": res.equity_closed.astype(np.float64)}
 
 
+#: What the static models do with timelines (docs/model-dynamic.md, "Timelines and the static models").
+STATIC_TIMELINE_NOTE = ("timelines (package start, ramp, recovery and offset; shocks' own start, ramp, duration "
+                        "and recovery): a static model has no time; every shock acts at full severity for its "
+                        "package's horizon fraction (duration and inventory shocks)")
+
+
+def has_timelines(compiled) -> bool:
+    """True when a package or shock of ``compiled`` has a timeline other than 'from day 0, for good'."""
+    return any(p.start_months or p.ramp_months or p.recovery_months or p.start_dist is not None
+               for p in compiled.packages) or any(sh.timeline for sh in compiled.shocks)
+
+
 def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
         chunk_size: int | None = None, *, variants: Mapping[str, Sequence[str]] | None = None,
         overrides: Mapping[str, Any] | None = None, threads: int | None = None, markets: str | None = "default",
@@ -203,6 +215,8 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
     if ignored:   # the model leaves part of the scenario out: every result says which (docs/model-dynamic.md)
         attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
+    if model != "dynamic" and has_timelines(compiled):
+        attrs["ignored_timelines"] = STATIC_TIMELINE_NOTE
     attrs.update(scenario_record(spec, compiled))
     if variants is not None:
         attrs["variants"] = format_variants(variants)
