@@ -89,12 +89,10 @@ def _shares(M: np.ndarray) -> np.ndarray:
     return np.divide(M, tot, out=np.zeros_like(M), where=tot > 0)
 
 
-def compile_feedback(cm: mk.CompiledMarkets, mrio, channels: tuple[str, ...]) -> FeedbackArrays:
-    """Consumption and investment shares from the table's final-demand categories (``CONS_h`` and
-    ``GFCF``; all final demand where a table has none), the Leontief inverse products and the baseline net
-    commodity sales that the terms-of-trade channel prices."""
-    R, S = mrio.n_regions, mrio.n_sectors
-    n = R * S
+def demand_shares(mrio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Household consumption shares ``C`` and investment shares ``G`` (n, R) of each region's final demand
+    by supplying industry, and baseline investment ``invest0`` (R,), from the table's ``CONS_h`` and ``GFCF``
+    categories (all final demand, and FALLBACK_INVESTMENT_SHARE of it as investment, where a table has none)."""
     Ypos = np.clip(np.asarray(mrio.Y, dtype=np.float64), 0.0, None)
     cons = _category(mrio, "CONS_h")
     gfcf = _category(mrio, "GFCF")
@@ -103,6 +101,15 @@ def compile_feedback(cm: mk.CompiledMarkets, mrio, channels: tuple[str, ...]) ->
         G, invest0 = _shares(gfcf), gfcf.sum(axis=0)
     else:
         G, invest0 = _shares(Ypos), FALLBACK_INVESTMENT_SHARE * Ypos.sum(axis=0)
+    return C, G, invest0
+
+
+def compile_feedback(cm: mk.CompiledMarkets, mrio, channels: tuple[str, ...]) -> FeedbackArrays:
+    """Consumption and investment shares from the table's final-demand categories (``CONS_h`` and
+    ``GFCF``; all final demand where a table has none), the Leontief inverse products and the baseline net
+    commodity sales that the terms-of-trade channel prices."""
+    R, S = mrio.n_regions, mrio.n_sectors
+    C, G, invest0 = demand_shares(mrio)
     L = np.asarray(mrio.L, dtype=np.float64)
     V = cm.va_ratio[:, None] * cm.region_onehot                               # (n, R)
     LC, LG = L @ C, L @ G

@@ -189,9 +189,12 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     if channels and not markets:
         raise UserError("feedback needs the market channel (its prices and risk premia); give a market "
                         "parameter set", field="feedback")
-    if channels and model not in ("constrained", "leontief", "ghosh"):
-        raise UserError(f"feedback is a second round for the static models (constrained, leontief, ghosh), not "
-                        f"{model!r}", field="feedback")
+    from shockmodel import models as model_registry
+
+    inside = getattr(model_registry.get(model), "FEEDBACK_CHANNELS", None)   # feedback inside the model's steps
+    left_out = [c for c in channels if inside is not None and c not in inside]
+    if inside is not None:
+        channels = tuple(c for c in channels if c in inside)
     hook = MarketHook(markets, mrio, compiled, channels) if markets else None
     # the scenario's own critical inputs ([critical_inputs], docs/scenarios.md) replace the file's weights
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))
@@ -215,6 +218,9 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
     if ignored:   # the model leaves part of the scenario out: every result says which (docs/model-dynamic.md)
         attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
+    if left_out:
+        attrs["ignored_feedback"] = (f"{', '.join(left_out)}: model {model!r} runs the feedback inside its steps, "
+                                     f"with the channels {', '.join(inside)} only (docs/model-dynamic.md, D16-D18)")
     if model != "dynamic" and has_timelines(compiled):
         attrs["ignored_timelines"] = STATIC_TIMELINE_NOTE
     attrs.update(scenario_record(spec, compiled))

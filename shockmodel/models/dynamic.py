@@ -23,6 +23,9 @@ from shockmodel.paths import params_dir
 IGNORES = {"inventory": "inventory shocks (buyers' inventories are modelled: target days by input class, "
                         "params/dynamic.toml)"}
 WORKSPACE = False
+#: the feedback to demand (shockmodel.feedback's channels) runs inside the step (D16-D18), not as the
+#: static second round after it; the terms-of-trade channel is not in the step (docs/model-dynamic.md)
+FEEDBACK_CHANNELS = ("income", "uncertainty")
 SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
 PARAM_STREAM = 2        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
 TIMELINE_STREAM = 3     #: spawn_key (block, TIMELINE_STREAM): sampled timeline lengths (D1), one uniform each
@@ -110,6 +113,7 @@ def load_params(mrio, path: str | Path | None = None) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"invalid TOML: {exc}", file=f) from None
     allowed = {"steps": {"step_days"}, "orders": {"tau_days"}, "rerouting": {"adjustment_days"},
+               "feedback": {"lag_days"},
                "overproduction": {"alpha_max", "tau_alpha_days"}, "classes": None,
                "default": {"target_days", "substitutable"}}
     for key, val in data.items():
@@ -126,7 +130,9 @@ def load_params(mrio, path: str | Path | None = None) -> dict:
                                              0.0, 3650.0),
                    "alpha_max": _range(data["overproduction"]["alpha_max"], f, "overproduction.alpha_max", 1.0, 3.0),
                    "tau_alpha_days": _range(data["overproduction"]["tau_alpha_days"], f,
-                                            "overproduction.tau_alpha_days", 1.0, 3650.0)}
+                                            "overproduction.tau_alpha_days", 1.0, 3650.0),
+                   "lag_days": _range(data.get("feedback", {}).get("lag_days", 0.0), f, "feedback.lag_days",
+                                      0.0, 3650.0)}
         step = data.get("steps", {}).get("step_days", 1.0)
         if isinstance(step, bool) or not isinstance(step, (int, float)) or not 1.0 <= step <= 7.0:
             raise UserError(f"expected a number of days from 1 (daily) to 7 (weekly), got {step!r}", file=f,
@@ -215,6 +221,8 @@ def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
     for r, name in enumerate(("tau_days", "adjustment_days", "alpha_max", "tau_alpha_days")):
         lo, hi = setup.scalars[name]
         out[name] = lo + u_s[r] * (hi - lo)
+    lo, hi = setup.scalars["lag_days"]       # drawn after the others, so theirs are as without it
+    out["lag_days"] = lo + rng.random(B) * (hi - lo)
     return out
 
 
@@ -317,6 +325,60 @@ def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, 
     return shk, par
 
 
+def no_feedback(plan, B: int):
+    """kernels.dynamic.DynFeedback switched off: the step runs exactly as without the feedback."""
+    from shockmodel.kernels import dynamic as kd
+
+    R, S = plan.n_regions, plan.n_sectors
+    zero = np.zeros(B)
+    return kd.DynFeedback(on=False, mpc=zero, inv_risk=zero, lag=zero, cons_cut=np.zeros(R * S),
+                          inv_cut=np.zeros(R * S), gdp0=np.ones(R), world_full=0.0)
+
+
+def demand_cells(mrio) -> tuple[np.ndarray, np.ndarray]:
+    """(R S,) each final-demand cell's household consumption share of its region's consumption and its
+    baseline investment, each divided by the cell's baseline final demand (D17, D18): a cut of ``a`` in
+    consumption and ``b`` in investment lowers the cell's multiplier by ``a cons_cut + b inv_cut``."""
+    from shockmodel import feedback as fbm
+
+    R, S = mrio.n_regions, mrio.n_sectors
+    C, G, invest0 = fbm.demand_shares(mrio)                        # (n, R), (n, R), (R,)
+    ytot = np.clip(np.asarray(mrio.Y, dtype=np.float64), 0.0, None).reshape(R, S, R).sum(axis=0)   # (S, R)
+    cons_cell = C.reshape(R, S, R).sum(axis=0)                     # (S, R) consumption share of product s in r
+    inv_cell = G.reshape(R, S, R).sum(axis=0) * invest0[None, :]   # (S, R) investment of r in product s
+    cons_cut = np.divide(cons_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
+    inv_cut = np.divide(inv_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
+    return np.ascontiguousarray(cons_cut), np.ascontiguousarray(inv_cut)
+
+
+def feedback_inputs(plan, hook, u_market: np.ndarray, lag_days: np.ndarray):
+    """The feedback's parameters for a block (D16-D18): the marginal propensity to consume, the investment
+    semi-elasticity and the common risk premium from the market channel's own draws (params/markets,
+    ``shockmodel markets show``), so one draw has one risk premium for equities and investment; the
+    consumption and investment shares of each (region, product) final-demand cell from the table's
+    categories (shockmodel.feedback.demand_shares)."""
+    from shockmodel.kernels import dynamic as kd
+
+    channels = hook.feedback.channels
+    B = u_market.shape[0]
+    draws = hook._m.sample_market_draws(hook.cm, u_market, hook.n_financial)
+    cons_cut, inv_cut = demand_cells(hook._mrio)
+    gdp0 = np.asarray(plan.gdp0, dtype=np.float64)
+    mpc = draws.mpc if "income" in channels else np.zeros(B)
+    inv_risk = (draws.investment_semi_elasticity * draws.common_risk_premium_pp / 100.0
+                if "uncertainty" in channels else np.zeros(B))
+    return kd.DynFeedback(on=True, mpc=np.ascontiguousarray(mpc, dtype=np.float64),
+                          inv_risk=np.ascontiguousarray(inv_risk, dtype=np.float64),
+                          lag=np.ascontiguousarray(lag_days, dtype=np.float64),
+                          cons_cut=np.ascontiguousarray(cons_cut), inv_cut=np.ascontiguousarray(inv_cut),
+                          gdp0=gdp0, world_full=float(hook.params.risk_full_at_world_gdp_loss * gdp0.sum()))
+
+
+def cut_feedback(fb, lo: int, hi: int):
+    return fb._replace(mpc=np.ascontiguousarray(fb.mpc[lo:hi]), inv_risk=np.ascontiguousarray(fb.inv_risk[lo:hi]),
+                       lag=np.ascontiguousarray(fb.lag[lo:hi]))
+
+
 def sub_batch(shk, par, lo: int, hi: int):
     """Draws ``lo:hi`` of a block's kernel inputs, contiguous."""
     def cut(a):
@@ -329,8 +391,9 @@ def sub_batch(shk, par, lo: int, hi: int):
     return shk, par
 
 
-def run_kernel(plan, shk, par, trace: bool = False):
-    """kernels.dynamic.dynamic_sub_batch on one sub-batch; with ``trace`` the per-step checks are filled."""
+def run_kernel(plan, shk, par, trace: bool = False, fb=None):
+    """kernels.dynamic.dynamic_sub_batch on one sub-batch; with ``trace`` the per-step checks are filled;
+    ``fb`` the sub-batch's kernels.dynamic.DynFeedback (None: no feedback)."""
     from shockmodel.kernels import dynamic as kd
 
     R, S = plan.n_regions, plan.n_sectors
@@ -339,7 +402,7 @@ def run_kernel(plan, shk, par, trace: bool = False):
     out = kd.DynOut(dx=np.empty((n, B)), trade=np.empty((R, R, B)), gdp_path=np.empty((par.n_months, R, B)),
                     steps=np.empty(B, dtype=np.int64), trace_dx=np.empty((k, n, B)), trace_stock=np.empty((k, B)),
                     trace_balance=np.empty((k, B)))
-    kd.dynamic_sub_batch(plan.dyn.tab, shk, par, out)
+    kd.dynamic_sub_batch(plan.dyn.tab, shk, par, out, no_feedback(plan, B) if fb is None else fb)
     return out
 
 
@@ -350,6 +413,11 @@ def propagate(plan, sev, on, ctx):
     n = R * S
     seed, block = ctx.extras.get("_seed_block", (0, 0)) if ctx.extras is not None else (0, 0)
     shk, par = kernel_inputs(plan, sev, on, seed, block, ctx.days_per_month)
+    market = ctx.extras.get("_market") if ctx.extras is not None else None   # (hook, u_market) with feedback on
+    fb = None
+    if market is not None:
+        lag = draw_params(setup, seed, block, B)["lag_days"]
+        fb = feedback_inputs(plan, market[0], market[1], lag)
     dxT = np.zeros((n, B))
     tradeT = np.zeros((R, R, B))
     path = np.zeros((setup.n_months, R, B))
@@ -358,7 +426,7 @@ def propagate(plan, sev, on, ctx):
 
     def run(lo: int) -> None:
         hi = min(lo + SUB_BATCH, B)
-        out = run_kernel(plan, *sub_batch(shk, par, lo, hi))
+        out = run_kernel(plan, *sub_batch(shk, par, lo, hi), fb=None if fb is None else cut_feedback(fb, lo, hi))
         sl = slice(lo, hi)
         dxT[:, sl], tradeT[:, :, sl], path[:, :, sl], steps[sl] = out.dx, out.trade, out.gdp_path, out.steps
 
