@@ -3,12 +3,15 @@ simultaneity premium of `combined_coordinated` at package offsets of 0, 3 and 6 
 
     python scripts/static_vs_dynamic.py [--table default] [--static-draws 2000] [--dynamic-draws 400]
                                         [--seed 0] [--offsets 0 3 6] [--feedback none]
+                                        [--dynamic-params PATH] [--scenarios NAME ...]
 
 Markets are off (the feedback needs them: with --feedback CHANNELS the market channel `default` is on for
 both models). GDP loss in % of the table's baseline GDP over the scenario's horizon: mean and the 5th and
 95th percentiles of the draws (exact quantiles of the kept draws, every draw kept). Regions: the world and
 TWN, CHN, USA, RUS, DEU. The premium is the combination minus the sum of its packages alone, per draw on
 the same draws (docs/model.md); the static model has no time, so its premium does not depend on the offset.
+--dynamic-params replaces params/dynamic.toml (e.g. a copy without rerouting or overproduction, to take the
+differences apart by mechanism).
 """
 
 from __future__ import annotations
@@ -77,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offsets", type=float, nargs="*", default=[0.0, 3.0, 6.0])
     p.add_argument("--feedback", default="none")
     p.add_argument("--scenarios", nargs="*", default=None, help="default: every library scenario but baseline")
+    p.add_argument("--dynamic-params", default=None, help="a params/dynamic.toml to use instead of the shipped one")
     a = p.parse_args(argv)
+    if a.dynamic_params:
+        from shockmodel.models import dynamic
+
+        path = Path(a.dynamic_params).resolve()
+        dynamic.default_params_path = lambda: path
     names = a.scenarios or [s for s in list_scenarios() if s != "baseline"]
     variants = {"combined": list(PARTS), **{x: [x] for x in PARTS}}
     draws = {"constrained": a.static_draws, "dynamic": a.dynamic_draws}
@@ -100,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["World", *REGIONS]
     print(f"GDP loss over the horizon, % of baseline GDP, mean [p05, p95]; table `{a.table}`, seed {a.seed}, "
           f"constrained {a.static_draws:,} draws, dynamic {a.dynamic_draws:,} draws, feedback {a.feedback}, "
-          f"markets {'default' if a.feedback != 'none' else 'off'}.\n")
+          f"markets {'default' if a.feedback != 'none' else 'off'}"
+          f"{f', dynamic parameters {a.dynamic_params}' if a.dynamic_params else ''}.\n")
     print("| scenario | model | " + " | ".join(cols) + " |")
     print("|---|---|" + "---|" * len(cols))
     for name in names:

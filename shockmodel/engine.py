@@ -257,9 +257,10 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
              f"{compiled.regions}|{compiled.sectors}".encode())
     for p in compiled.packages:
         h.update(f"|{p.probability!r}|{p.correlation!r}|{p.start_months!r}|{p.ramp_months!r}|"
-                 f"{p.recovery_months!r}".encode())
+                 f"{p.recovery_months!r}|{getattr(p, 'start_dist', None)!r}".encode())
     for sh in compiled.shocks:
-        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}|"
+                 f"{getattr(sh, 'timeline', ())!r}".encode())
         if getattr(sh, "elasticity", None) is not None:
             h.update(f"|{sh.elasticity.dist}|{sh.elasticity.params!r}".encode())
         if sh.mask is not None:

@@ -405,3 +405,14 @@ def test_run_feedback_in_the_dynamic_model_each_channel_raises_the_loss_and_is_r
     assert runs["all"].attrs["feedback"] == "income,uncertainty" and "prices" in runs["all"].attrs["ignored_feedback"]
     other = pipeline.run("taiwan_blockade", feedback="all", chunk_size=512, threads=1, **kw)
     np.testing.assert_array_equal(other.gdp_loss.values, runs["all"].gdp_loss.values)
+
+
+def test_plans_differ_by_timeline():
+    """A cached plan is never reused for a scenario that differs only in a timeline (sampled start or a
+    shock's own timeline)."""
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    plans = [engine.cached_plan(_compiled(m, {"p": {**top, "shocks": {"c": {**cap, **own}}}}), m, "dynamic")
+             for top, own in (({}, {}), ({"start_months": {"dist": "uniform", "low": 0.0, "high": 2.0}}, {}),
+                              ({}, {"start_months": 1.0}), ({}, {"ramp_months": 1.0}))]
+    assert len({id(p) for p in plans}) == 4
