@@ -104,6 +104,21 @@ def demand_shares(mrio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return C, G, invest0
 
 
+def demand_cells(mrio) -> tuple[np.ndarray, np.ndarray]:
+    """(R S,) each final-demand cell's household consumption share of its region's consumption and its
+    baseline investment, each divided by the cell's baseline final demand: a cut of ``a`` in consumption and
+    ``b`` in investment lowers the cell's multiplier by ``a cons_cut + b inv_cut`` (the dynamic model's
+    feedback inside its steps, docs/model-dynamic.md D17-D18)."""
+    R, S = mrio.n_regions, mrio.n_sectors
+    C, G, invest0 = demand_shares(mrio)                        # (n, R), (n, R), (R,)
+    ytot = np.clip(np.asarray(mrio.Y, dtype=np.float64), 0.0, None).reshape(R, S, R).sum(axis=0)   # (S, R)
+    cons_cell = C.reshape(R, S, R).sum(axis=0)                     # (S, R) consumption share of product s in r
+    inv_cell = G.reshape(R, S, R).sum(axis=0) * invest0[None, :]   # (S, R) investment of r in product s
+    cons_cut = np.divide(cons_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
+    inv_cut = np.divide(inv_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
+    return np.ascontiguousarray(cons_cut), np.ascontiguousarray(inv_cut)
+
+
 def compile_feedback(cm: mk.CompiledMarkets, mrio, channels: tuple[str, ...]) -> FeedbackArrays:
     """Consumption and investment shares from the table's final-demand categories (``CONS_h`` and
     ``GFCF``; all final demand where a table has none), the Leontief inverse products and the baseline net

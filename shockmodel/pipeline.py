@@ -99,6 +99,7 @@ class MarketHook:
             from shockmodel import feedback as fb
 
             self.feedback = fb.compile_feedback(self.cm, mrio, tuple(feedback))
+            self.feedback_cells = fb.demand_cells(mrio)   # the dynamic model's feedback cells (D17, D18)
         self._horizon_years = float(compiled.horizon_months) / 12.0
         commodities = [c.name for c in self.params.commodities]
         indices = [i.name for i in self.params.indices]

@@ -329,7 +329,9 @@ def test_a_sampled_start_varies_by_draw_within_its_support_whatever_the_chunking
 def _feedback(plan, m, mpc=0.0, inv=0.0, lag=10.0, full=1.0):
     from shockmodel.kernels import dynamic as kd
 
-    cons_cut, inv_cut = dyn.demand_cells(m)
+    from shockmodel.feedback import demand_cells
+
+    cons_cut, inv_cut = demand_cells(m)
     gdp0 = np.asarray(plan.gdp0, dtype=np.float64)
     return kd.DynFeedback(on=True, mpc=np.array([mpc]), inv_risk=np.array([inv]), lag=np.array([lag]),
                           cons_cut=cons_cut, inv_cut=inv_cut, gdp0=gdp0, world_full=full * gdp0.sum())

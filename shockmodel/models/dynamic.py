@@ -335,34 +335,18 @@ def no_feedback(plan, B: int):
                           inv_cut=np.zeros(R * S), gdp0=np.ones(R), world_full=0.0)
 
 
-def demand_cells(mrio) -> tuple[np.ndarray, np.ndarray]:
-    """(R S,) each final-demand cell's household consumption share of its region's consumption and its
-    baseline investment, each divided by the cell's baseline final demand (D17, D18): a cut of ``a`` in
-    consumption and ``b`` in investment lowers the cell's multiplier by ``a cons_cut + b inv_cut``."""
-    from shockmodel import feedback as fbm
-
-    R, S = mrio.n_regions, mrio.n_sectors
-    C, G, invest0 = fbm.demand_shares(mrio)                        # (n, R), (n, R), (R,)
-    ytot = np.clip(np.asarray(mrio.Y, dtype=np.float64), 0.0, None).reshape(R, S, R).sum(axis=0)   # (S, R)
-    cons_cell = C.reshape(R, S, R).sum(axis=0)                     # (S, R) consumption share of product s in r
-    inv_cell = G.reshape(R, S, R).sum(axis=0) * invest0[None, :]   # (S, R) investment of r in product s
-    cons_cut = np.divide(cons_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
-    inv_cut = np.divide(inv_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
-    return np.ascontiguousarray(cons_cut), np.ascontiguousarray(inv_cut)
-
-
 def feedback_inputs(plan, hook, u_market: np.ndarray, lag_days: np.ndarray):
     """The feedback's parameters for a block (D16-D18): the marginal propensity to consume, the investment
     semi-elasticity and the common risk premium from the market channel's own draws (params/markets,
     ``shockmodel markets show``), so one draw has one risk premium for equities and investment; the
     consumption and investment shares of each (region, product) final-demand cell from the table's
-    categories (shockmodel.feedback.demand_shares)."""
+    categories (the hook's ``feedback_cells``: shockmodel.feedback.demand_cells)."""
     from shockmodel.kernels import dynamic as kd
 
     channels = hook.feedback.channels
     B = u_market.shape[0]
     draws = hook._m.sample_market_draws(hook.cm, u_market, hook.n_financial)
-    cons_cut, inv_cut = demand_cells(hook._mrio)
+    cons_cut, inv_cut = hook.feedback_cells       # shockmodel.feedback.demand_cells of the table
     gdp0 = np.asarray(plan.gdp0, dtype=np.float64)
     mpc = draws.mpc if "income" in channels else np.zeros(B)
     inv_risk = (draws.investment_semi_elasticity * draws.common_risk_premium_pp / 100.0
