@@ -418,3 +418,16 @@ def test_plans_differ_by_timeline():
              for top, own in (({}, {}), ({"start_months": {"dist": "uniform", "low": 0.0, "high": 2.0}}, {}),
                               ({}, {"start_months": 1.0}), ({}, {"ramp_months": 1.0}))]
     assert len({id(p) for p in plans}) == 4
+
+
+def test_static_models_name_the_timelines_they_ignore():
+    from shockmodel import pipeline
+
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    timed = _compiled(m, {"p": {"shocks": {"c": {**cap, "start_months": 2.0}}}})
+    plain = _compiled(m, {"p": {"shocks": {"c": cap}}})
+    ds = pipeline.run(timed, table=m, draws=16, model="constrained", markets=None)
+    assert ds.attrs["ignored_timelines"] == pipeline.STATIC_TIMELINE_NOTE
+    assert "ignored_timelines" not in pipeline.run(plain, table=m, draws=16, model="constrained", markets=None).attrs
+    assert "ignored_timelines" not in pipeline.run(timed, table=m, draws=16, model="dynamic", markets=None).attrs
