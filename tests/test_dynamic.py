@@ -420,11 +420,11 @@ def test_plans_differ_by_timeline():
     assert len({id(p) for p in plans}) == 4
 
 
-def test_static_models_name_the_timelines_they_ignore():
+def test_static_models_name_the_timelines_they_ignore(default_table):
     from shockmodel import pipeline
 
-    m = toy_mrio(0)
-    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    m = default_table
+    cap = {"kind": "capacity", "regions": ["TWN"], "sectors": ["SEMICONDUCTORS"], "severity": fixed(0.5)}
     timed = _compiled(m, {"p": {"shocks": {"c": {**cap, "start_months": 2.0}}}})
     plain = _compiled(m, {"p": {"shocks": {"c": cap}}})
     ds = pipeline.run(timed, table=m, draws=16, model="constrained", markets=None)
