@@ -1,5 +1,5 @@
 """numba kernel of the dynamic production network (L0: numpy + numba only): one sub-batch of draws
-stepped through the horizon, draws-last ``(..., B)``. Equations: docs/model-dynamic.md (numbers D1-D14).
+stepped through the horizon, draws-last ``(..., B)``. Equations: docs/model-dynamic.md (numbers D1-D14; the feedback to demand D16-D18).
 
 Everything is in *deviation form* (losses from the baseline), as in kernels.propagate: an unshocked draw
 gives exactly zero at every step, bit for bit. Units: flows are annual rates (USD million a year, as the
