@@ -206,8 +206,12 @@ def prepare(ctx) -> dict:
     return {"dyn": setup}
 
 
-def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
-    """The behavioural parameters of the block's draws, from ``SeedSequence(seed, spawn_key=(block,
+#: the four scalar parameters, in the order of their uniforms (rows of ``u_scalars``)
+SCALARS = ("tau_days", "adjustment_days", "alpha_max", "tau_alpha_days")
+
+
+def draw_uniforms(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
+    """The behavioural uniforms of the block's draws, from ``SeedSequence(seed, spawn_key=(block,
     PARAM_STREAM))``: drawn for the full block in a fixed order, so a draw's values depend only on the seed
     and its place, never on chunking, threads, variants or how many draws are asked for (D15)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, PARAM_STREAM)))
@@ -215,14 +219,24 @@ def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
     u_t = rng.random((S, B))      # one target per input product and draw: every buyer of it holds as many days
     u_p = rng.random((S, B))
     u_s = rng.random((4, B))
+    u_l = rng.random(B)           # the feedback lag (D16), drawn after the others: theirs are as without it
+    return {"target": u_t, "phi": u_p, "scalars": u_s, "lag": u_l}
+
+
+def draw_params(setup: DynamicSetup, seed: int, block: int, B: int, uniforms: dict | None = None) -> dict:
+    """The behavioural parameters of the block's draws (D15): from :func:`draw_uniforms`, or from the
+    ``uniforms`` given (``target`` (S, B), ``phi`` (S, B), ``scalars`` (4, B); shockmodel.sensitivity)."""
+    u = uniforms if uniforms is not None else draw_uniforms(setup, seed, block, B)
+    u_t, u_p, u_s = u["target"], u["phi"], u["scalars"]
     target = setup.target_lo[:, None] + u_t * (setup.target_hi - setup.target_lo)[:, None]
     out = {"n_target": target[setup.crit_s],
            "phi": setup.phi_lo[:, None] + u_p * (setup.phi_hi - setup.phi_lo)[:, None]}
-    for r, name in enumerate(("tau_days", "adjustment_days", "alpha_max", "tau_alpha_days")):
+    for r, name in enumerate(SCALARS):
         lo, hi = setup.scalars[name]
         out[name] = lo + u_s[r] * (hi - lo)
-    lo, hi = setup.scalars["lag_days"]       # drawn after the others, so theirs are as without it
-    out["lag_days"] = lo + rng.random(B) * (hi - lo)
+    lo, hi = setup.scalars["lag_days"]
+    u_l = u["lag"] if "lag" in u else np.full(B, 0.5)    # uniforms given without it: the range's midpoint
+    out["lag_days"] = lo + u_l * (hi - lo)
     return out
 
 
@@ -292,13 +306,16 @@ def timelines(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days
     return tl
 
 
-def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float):
+def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float,
+                  crit_w: np.ndarray | None = None, uniforms: dict | None = None):
     """The kernel's shocks and parameters for a whole block (kernels.dynamic.DynShocks, DynParams), draws-last;
-    :func:`sub_batch` cuts them. Tests change fields with ``_replace`` and call the kernel themselves."""
+    :func:`sub_batch` cuts them. ``crit_w`` (Q, B): the draws' critical-pair weights (None: as declared);
+    ``uniforms``: the behavioural uniforms given instead of drawn. Tests change fields with ``_replace``
+    and call the kernel themselves."""
     from shockmodel.kernels import dynamic as kd
 
     setup = plan.dyn
-    prm = draw_params(setup, seed, block, sev.shape[0])
+    prm = draw_params(setup, seed, block, sev.shape[0], uniforms)
     B = sev.shape[0]
     dpm = days_per_month
     step = setup.step_days
@@ -320,7 +337,10 @@ def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, 
         fd_ptr=plan.fd_ptr, fd_cells=plan.fd_cells, timeline=tl)
     par = kd.DynParams(
         n_target=n_target, phi=phi, tau=np.maximum(prm["tau_days"], step), t_sub=prm["adjustment_days"],
-        alpha_max=prm["alpha_max"], tau_alpha=prm["tau_alpha_days"], dt=step, n_steps=setup.n_steps,
+        alpha_max=prm["alpha_max"], tau_alpha=prm["tau_alpha_days"],
+        crit_w=np.ascontiguousarray(crit_w) if crit_w is not None else
+        np.repeat(np.asarray(setup.tab.crit_w, dtype=np.float64)[:, None], sev.shape[0], axis=1),
+        dt=step, n_steps=setup.n_steps,
         days_per_month=dpm, n_months=setup.n_months)
     return shk, par
 
@@ -371,7 +391,7 @@ def sub_batch(shk, par, lo: int, hi: int):
     shk = shk._replace(trade_eff=cut(shk.trade_eff), cap_eff=cut(shk.cap_eff), fd_eff=cut(shk.fd_eff),
                        timeline=cut(shk.timeline))
     par = par._replace(n_target=cut(par.n_target), phi=cut(par.phi), tau=cut(par.tau), t_sub=cut(par.t_sub),
-                       alpha_max=cut(par.alpha_max), tau_alpha=cut(par.tau_alpha))
+                       alpha_max=cut(par.alpha_max), tau_alpha=cut(par.tau_alpha), crit_w=cut(par.crit_w))
     return shk, par
 
 
@@ -396,11 +416,11 @@ def propagate(plan, sev, on, ctx):
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     seed, block = ctx.extras.get("_seed_block", (0, 0)) if ctx.extras is not None else (0, 0)
-    shk, par = kernel_inputs(plan, sev, on, seed, block, ctx.days_per_month)
+    shk, par = kernel_inputs(plan, sev, on, seed, block, ctx.days_per_month, ctx.crit_w, ctx.dyn_uniforms)
     market = ctx.extras.get("_market") if ctx.extras is not None else None   # (hook, u_market) with feedback on
     fb = None
     if market is not None:
-        lag = draw_params(setup, seed, block, B)["lag_days"]
+        lag = draw_params(setup, seed, block, B, ctx.dyn_uniforms)["lag_days"]
         fb = feedback_inputs(plan, market[0], market[1], lag)
     dxT = np.zeros((n, B))
     tradeT = np.zeros((R, R, B))
