@@ -3,7 +3,7 @@ simultaneity premium of `combined_coordinated` at package offsets of 0, 3 and 6 
 
     python scripts/static_vs_dynamic.py [--table default] [--static-draws 2000] [--dynamic-draws 400]
                                         [--seed 0] [--offsets 0 3 6] [--feedback none]
-                                        [--dynamic-params PATH] [--scenarios NAME ...]
+                                        [--dynamic-params PATH] [--scenarios NAME ...] [--structure central]
 
 Markets are off (the feedback needs them: with --feedback CHANNELS the market channel `default` is on for
 both models). GDP loss in % of the table's baseline GDP over the scenario's horizon: mean and the 5th and
@@ -59,7 +59,7 @@ def _run(scenario, model, draws, a, **kw):
     markets = "default" if a.feedback != "none" else None
     t0 = time.perf_counter()
     ds = pipeline.run(scenario, table=a.table, draws=draws, seed=a.seed, model=model, markets=markets,
-                      keep_draws=draws, feedback=a.feedback, **kw)
+                      keep_draws=draws, feedback=a.feedback, structure=a.structure, **kw)
     print(f"  {scenario} {model} {kw.get('overrides', '')}: {draws} draws in {time.perf_counter() - t0:.0f} s",
           file=sys.stderr, flush=True)
     return ds
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offsets", type=float, nargs="*", default=[0.0, 3.0, 6.0])
     p.add_argument("--feedback", default="none")
     p.add_argument("--scenarios", nargs="*", default=None, help="default: every library scenario but baseline")
+    p.add_argument("--structure", default="sampled", choices=("sampled", "central"),
+                   help="critical-input weights drawn per draw (sampled, run's default) or as declared (central)")
     p.add_argument("--dynamic-params", default=None, help="a params/dynamic.toml to use instead of the shipped one")
     a = p.parse_args(argv)
     if a.dynamic_params:
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["World", *REGIONS]
     print(f"GDP loss over the horizon, % of baseline GDP, mean [p05, p95]; table `{a.table}`, seed {a.seed}, "
           f"constrained {a.static_draws:,} draws, dynamic {a.dynamic_draws:,} draws, feedback {a.feedback}, "
+          f"structure {a.structure}, "
           f"markets {'default' if a.feedback != 'none' else 'off'}"
           f"{f', dynamic parameters {a.dynamic_params}' if a.dynamic_params else ''}.\n")
     print("| scenario | model | " + " | ".join(cols) + " |")
