@@ -500,7 +500,9 @@ def test_market_outcomes_rejects_wrong_shapes(default_table):
 
 
 def test_grouped_sampler_matches_column_by_column_inverse_cdfs(params, default_table):
-    """The grouped inverse CDFs give the numbers of each distribution's own ppf, bit for bit."""
+    """The kernel's inverse CDFs give the numbers of each distribution's own ppf: bit for bit, except that
+    a lognormal's ``exp`` is the C library's in the kernel and numpy's own (SIMD) one in ``ppf``, which may
+    differ in the last bit."""
     from shockmodel.markets import _column_dists
 
     cm = compile_market_params(params, default_table)
@@ -509,4 +511,7 @@ def test_grouped_sampler_matches_column_by_column_inverse_cdfs(params, default_t
     u[0], u[1] = 0.0, 1.0
     X = cm.sampler(u)
     for j, d in enumerate(dists):
-        np.testing.assert_array_equal(X[:, j], d.ppf(u[:, j]), err_msg=str(d))
+        if d.dist == "lognormal":
+            np.testing.assert_allclose(X[:, j], d.ppf(u[:, j]), rtol=2 * np.finfo(float).eps, atol=0, err_msg=str(d))
+        else:
+            np.testing.assert_array_equal(X[:, j], d.ppf(u[:, j]), err_msg=str(d))
