@@ -213,14 +213,17 @@ def clearing_price(q_s, q_d, e_d, e_s, log_lo, log_hi):
     qd = min(max(q_d, 0.0), _ALMOST_ONE)
     theta = min(max(e_d / _ETA, 1e-9), 1.0)
     es = max(e_s, 0.0)
-    a = np.log1p(-qd) - np.log1p(-qs)
     lo = max(log_lo, -50.0)            # a price ratio of e^-50: the physical zero
     hi = log_hi
     top = min(hi, 50.0) + 1.0
-    if a == 0.0:
+    if qs == qd:
         return 0.0, 0.0 >= hi or 0.0 <= lo
-    p0 = 1.0 + np.expm1(a / _ETA) / theta
-    x = min(max(np.log(max(p0, 1e-300)), lo), top)
+    d = (qs - qd) / (1.0 - qs)         # (1 - q_d) / (1 - q_s) - 1
+    a = np.log1p(d)
+    # the start: 1 - theta + theta P = e^(a / eta), i.e. P - 1 = d / theta when eta = 1; P <= 0 means the
+    # demand left cannot be met at any positive price (the physical zero)
+    z = d / theta if _ETA == 1.0 else np.expm1(a / _ETA) / theta
+    x = min(max(np.log1p(z), lo), top) if z > -1.0 else lo
     if es > 0.0:
         for _ in range(_MAX_STEPS):
             ex = np.exp(x)
