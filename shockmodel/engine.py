@@ -941,8 +941,8 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
                               blocked_export_share=None, severity=smp.severity, on=on, blocked_class_share=uT.T)
             for name, arr in market(plan, out, smp.u_market).items():
                 buf = res.extras.get(name)
-                if buf is None:
-                    buf = res.extras[name] = np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:])
+                if buf is None:   # setdefault: another thread may have made it meanwhile
+                    buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
                 buf[v, a:b] = arr[:k]
             t = _lap("market", t)
     if t:
@@ -959,12 +959,12 @@ def _keep_model_extras(extras: dict, res: ChunkResult, v: int, a: int, b: int, q
             continue
         part = arr[:k]
         buf = res.extras.get(name)
-        if buf is None:
-            buf = res.extras[name] = np.zeros((V, res.severity.shape[0]) + arr.shape[1:])
+        if buf is None:   # setdefault: another thread may have made it meanwhile
+            buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
         buf[v, a:b] = part
         sums = res.stream_block_sums.get(name)
         if sums is None:
-            sums = res.stream_block_sums[name] = np.zeros((V, n_blocks, 2) + arr.shape[1:])
+            sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
         sums[v, q, 0] = part.sum(axis=0)
         sums[v, q, 1] = (part * part).sum(axis=0)
 

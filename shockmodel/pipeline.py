@@ -164,13 +164,12 @@ class MarketHook:
         B = out.severity.shape[0]
         # per-thread output and work arrays, reused block after block: the engine copies the series out
         # before this thread's next block
-        key = ("market_block", id(sm), B)
         hit = getattr(runtime.scratch, "market_block", None)
-        if hit is None or hit[0] != key:
-            hit = (key, self._m.block_buffers(self.cm, sm, B))
+        if hit is None or hit[0] is not sm or hit[1] != B:
+            hit = (sm, B, self._m.block_buffers(self.cm, sm, B))
             runtime.scratch.market_block = hit
         res = self._m.market_block(self.cm, sm, out.dx.T, out.horizon_fraction, out.severity, out.on,
-                                   out.blocked_class_share, u, out=hit[1])
+                                   out.blocked_class_share, u, out=hit[2])
         return {"price_change_pct": res.price.T, "price_at_bound": res.at_bound.T,
                 "equity_drawdown_pct": res.drawdown.T, "equity_closed": res.closed.T}
 
