@@ -292,9 +292,10 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
              f"{compiled.regions}|{compiled.sectors}".encode())
     for p in compiled.packages:
         h.update(f"|{p.probability!r}|{p.correlation!r}|{p.start_months!r}|{p.ramp_months!r}|"
-                 f"{p.recovery_months!r}".encode())
+                 f"{p.recovery_months!r}|{getattr(p, 'start_dist', None)!r}".encode())
     for sh in compiled.shocks:
-        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}|"
+                 f"{getattr(sh, 'timeline', ())!r}".encode())
         if getattr(sh, "elasticity", None) is not None:
             h.update(f"|{sh.elasticity.dist}|{sh.elasticity.params!r}".encode())
         if sh.mask is not None:
@@ -685,7 +686,7 @@ class BlockOutput:
     horizon_fraction: np.ndarray  # (B,)
     converged: np.ndarray    # (B,) bool
     iterations: np.ndarray   # (B,) int
-    blocked_export_share: np.ndarray  # (B, R) share of baseline exports on blocked routes (static)
+    blocked_export_share: np.ndarray | None  # (B, R) share of baseline exports on blocked routes (static); None in the hook's view
     # the block's random inputs and blocked pass shares, for the market channel (None outside the engine loop)
     severity: np.ndarray | None = None       # (B, K) sampled severities
     on: np.ndarray | None = None             # (B, P) bool: package occurred and switched on in the variant
@@ -992,24 +993,29 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     n_market = getattr(market, "n_uniforms", 0) if market is not None else 0
     a, b = lo - start, hi - start
     k = hi - lo
-    if k == BLOCK and n_market == 0:   # a full block: sampled straight into the result
-        smp = sample_block(plan, seed, first_block + q, BLOCK, 0,
-                           Sample(res.occurred[a:b], res.severity[a:b], _NO_MARKET))
+    if k == BLOCK:   # a full block: sampled straight into the result (the market's uniforms per thread)
+        u_market = _scratch("u_market", (BLOCK, n_market), np.float64) if n_market else _NO_MARKET
+        smp = sample_block(plan, seed, first_block + q, BLOCK, n_market,
+                           Sample(res.occurred[a:b], res.severity[a:b], u_market))
     else:
         smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
     ws = _workspace(plan, BLOCK) if models.get(plan.model).WORKSPACE else None
+    feedback = market is not None and getattr(market, "feedback", None) is not None
     crit_w = structure_weights(plan, seed, first_block + q)   # one structural draw for every variant (CRN)
     t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         extras = {"_seed_block": (seed, first_block + q)}
+        inside = feedback and hasattr(models.get(plan.model), "FEEDBACK_CHANNELS")
+        if inside:   # the model runs the feedback to demand in its own steps (models.dynamic, D16-D18)
+            extras["_market"] = (market, smp.u_market)
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, solver.tol, solver.max_iter,
                                                                    ws, keep=k, extras=extras, aa_depth=solver.aa_depth,
                                                                    crit_w=crit_w)
         _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
-        if market is not None and getattr(market, "feedback", None) is not None:   # demand feedback, second round
+        if feedback and not inside:   # demand feedback, second round
             market.second_round(plan, dxT, f, smp.severity, on, uT, smp.u_market)
         t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.n_sectors, k, plan.scales, HIST_SPEC,
@@ -1027,8 +1033,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
             # the whole block (cut afterwards), so a draw's market numbers do not depend on the draw count
             out = BlockOutput(dx=dxT.T, trade=tradeT.transpose(2, 0, 1), gdp_loss=None, horizon_fraction=f,
                               converged=converged, iterations=iterations,
-                              blocked_export_share=(plan.blocked_weight.T @ uT).T,
-                              severity=smp.severity, on=on, blocked_class_share=uT.T)
+                              blocked_export_share=None, severity=smp.severity, on=on, blocked_class_share=uT.T)
             for name, arr in market(plan, out, smp.u_market).items():
                 _stream_market(name, arr[:k], res, v, a, b, q, variants.shape[0])
             t = _lap("market", t)
@@ -1050,9 +1055,13 @@ def _stream_draws(name: str, part: np.ndarray, res: ChunkResult, v: int, a: int,
     accumulator keeps the first ``keep_draws``), and their sum and sum of squares into
     ``res.stream_block_sums`` (block ``q`` of the chunk, added in block order over every draw)."""
     n_blocks = res.output_block_sums.shape[1]
-    buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + part.shape[1:]))
+    buf = res.extras.get(name)
+    if buf is None:   # setdefault: another thread may have made it meanwhile
+        buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + part.shape[1:]))
     buf[v, a:b] = part
-    sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + part.shape[1:]))
+    sums = res.stream_block_sums.get(name)
+    if sums is None:
+        sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + part.shape[1:]))
     sums[v, q, 0] = part.sum(axis=0)
     sums[v, q, 1] = (part * part).sum(axis=0)
 
