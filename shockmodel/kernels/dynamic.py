@@ -26,12 +26,7 @@ from numba.extending import overload
 class DynTables(NamedTuple):
     x0: np.ndarray         # (n,) baseline output
     va: np.ndarray         # (n,) value added per unit of output
-    A: np.ndarray          # (n, n) technical coefficients (GEMM dtype)
     A_cols: np.ndarray     # (R, n, S): A[:, J_m], the coefficients of buyer region m's industries
-    Ae: np.ndarray         # (R, n) sum_{i in e} A_ij: coefficients by supplying region
-    tm_ptr: np.ndarray     # (R + 1,) triples grouped by importer m (CSR over positions)
-    tm_pos: np.ndarray     # (T,) position of triple t in that grouping
-    tm_A: np.ndarray       # (T, S) A[(e, s), J_m] of the triple at each position (GEMM dtype)
     Zsum: np.ndarray       # (n, R) baseline intermediate sales of i to region m
     Ypos: np.ndarray       # (n, R) baseline final sales of i to region m (non-negative part)
     tri_e: np.ndarray      # (T,) exporter, importer, product of each blockable triple
@@ -94,228 +89,32 @@ class DynOut(NamedTuple):
     trace_balance: np.ndarray  # (n_steps, B) max_i |deliveries_i - production_i| / x0_i
 
 
-def _small_gemm(a, x, out):
-    """out = a x, float64 out whatever a's dtype (the triples' rows, D4)."""
-
-
-@overload(_small_gemm, jit_options={"cache": True, "nogil": True})
-def _small_gemm_impl(a, x, out):
-    if a.dtype == x.dtype:
-        def direct(a, x, out):
-            np.dot(a, x, out)
-        return direct
-
-    def cast(a, x, out):
-        np.dot(a.astype(np.float64), x, out)
-    return cast
-
-
-def _orders_gemm(A, dx, Ad, dxg, Adg):
-    """Ad = A dx: the orders lost by all buyers from each supplier (D4), one GEMM (n x n) by (n x B)."""
+def _orders_gemm(A_cols, dx, W, dxg, Wg):
+    """W[m] = A[:, J_m] dx[J_m] for every importer m (D4): one GEMM per importer."""
 
 
 @overload(_orders_gemm, jit_options={"cache": True, "nogil": True})
-def _orders_gemm_impl(A, dx, Ad, dxg, Adg):
-    if A.dtype == dx.dtype:
-        def direct(A, dx, Ad, dxg, Adg):        # float64: no copies
-            np.dot(A, dx, Ad)
+def _orders_gemm_impl(A_cols, dx, W, dxg, Wg):
+    if A_cols.dtype == dx.dtype:
+        def direct(A_cols, dx, W, dxg, Wg):    # float64: from the losses' rows straight into W[m], no copies
+            R, _, S = A_cols.shape
+            for m in range(R):
+                np.dot(A_cols[m], dx[m * S:(m + 1) * S], W[m])
         return direct
 
-    def cast(A, dx, Ad, dxg, Adg):              # float32 GEMM: through buffers of the GEMM dtype
-        n, B = dx.shape
-        for i in range(n):
-            for b in range(B):
-                dxg[i, b] = dx[i, b]
-        np.dot(A, dxg, Adg)
-        for i in range(n):
-            for b in range(B):
-                Ad[i, b] = Adg[i, b]
-    return cast
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _moved(row, base):
-    """True if any draw's value in ``row`` differs from ``base``."""
-    for v in row:
-        if v != base:
-            return True
-    return False
-
-
-@njit(cache=True, nogil=True)
-def _blocked_triples(tab, passT, dx, tblk, Wt, S):
-    """Mark the triples blocked today in some draw and give every triple its order deficit (GEMM part, D4):
-    Wt[tm_pos[t]] = A[i, J_m] dx[J_m] for t = (e, m, s), i = (e, s); one small GEMM per importer m over the
-    rows of its triples (tm_A, grouped by importer)."""
-    for tt in range(tab.tri_e.shape[0]):
-        tblk[tt] = _moved(passT[tt], 1.0)
-    R = tab.tm_ptr.shape[0] - 1
-    for m in range(R):
-        lo, hi = tab.tm_ptr[m], tab.tm_ptr[m + 1]
-        if hi > lo:
-            _small_gemm(tab.tm_A[lo:hi], dx[m * S:(m + 1) * S], Wt[lo:hi])
-
-
-@njit(cache=True, nogil=True)
-def _pair_corrections(tab, dq, cD, ct):
-    """The critical pairs' inventory terms of the order deficit (D4): Z_ij (do_q - dx_j / x0_j) for every
-    supplier i of pair q = (s, j), summed per supplier (cD) and per blockable route (ct); ``dq`` holds
-    do_q - dx_j / x0_j."""
-    cD[:, :] = 0.0
-    ct[:, :] = 0.0
-    B = dq.shape[1]
-    for q in range(dq.shape[0]):
-        d = dq[q]
-        for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
-            z = tab.src_z[q2]
-            tt = tab.src_t[q2]
-            c = cD[tab.src_i[q2]]
-            for b in range(B):
-                c[b] += z * d[b]
-            if tt >= 0:
-                c = ct[tt]
-                for b in range(B):
-                    c[b] += z * d[b]
-
-
-@njit(cache=True, nogil=True)
-def _trade_lost(tab, dxT, dq, passT, dem, rr, drho, tblk, Wt, acc, S):
-    """Add one step's trade lost on every route (e, m), except its part linear in yesterday's losses
-    (:func:`_trade_from_lagged_losses`), to ``acc`` (D14). Per supplier i and importer m the trade lost is
-    (Zsum + Y+) - (1 - drho_i) [pass (Zsum - Wd + Y+ dem) + rerouted], written in deviations:
-    drho (Zsum + Y+) + (1 - drho)(1 - pass)(Zsum + Y+) + (1 - drho) pass Y+ (1 - dem)
-    + (1 - drho) pass Wd - (1 - drho) rerouted, each zero at the baseline. The GEMM part of
-    sum_{i in e} (1 - drho_i) pass Wd_mi is sum_{i in e} Wd_mi (linear in dx: summed at the end) less its
-    rationed rows (sparse: drho is 0 where output meets demand) less its blocked routes."""
-    n = tab.x0.shape[0]
-    R = n // S
-    B = dxT.shape[0]
-    for i in range(n):                       # rationed: drho_i (Zsum + Y+ - Wd_mi), draw by draw
-        if not _moved(drho[i], 0.0):
-            continue
-        e = i // S
-        Ai = tab.A[i]
-        for b in range(B):
-            r = drho[i, b]
-            if r == 0.0:
-                continue
-            d = dxT[b]
-            for m in range(R):
-                w = 0.0
-                for k in range(m * S, (m + 1) * S):
-                    w += np.float64(Ai[k]) * d[k]
-                acc[e, m, b] += r * (tab.Zsum[i, m] + tab.Ypos[i, m] - w)
-    for tt in range(tab.tri_e.shape[0]):     # blocked routes: (1 - drho)(1 - pass)(Zsum + Y+ - Wd)
-        if not tblk[tt]:
-            continue
-        e = tab.tri_e[tt]
-        m = tab.tri_m[tt]
-        i = e * S + tab.tri_s[tt]
-        zy = tab.Zsum[i, m] + tab.Ypos[i, m]
-        t = acc[e, m]
-        w = Wt[tab.tm_pos[tt]]
-        for b in range(B):
-            t[b] += (1.0 - drho[i, b]) * (1.0 - passT[tt, b]) * (zy - w[b])
-    for c in range(R * S):                   # final demand lost: (1 - drho) pass Y+ (1 - dem)
-        if not _moved(dem[c], 1.0):
-            continue
-        m = c // S
-        s = c % S
-        for e in range(R):
-            i = e * S + s
-            y = tab.Ypos[i, m]
-            tt = tab.tri_of[e, m, s] if m != e else -1
-            t = acc[e, m]
-            for b in range(B):
-                pb = passT[tt, b] if tt >= 0 else 1.0
-                t[b] += (1.0 - drho[i, b]) * pb * y * (1.0 - dem[c, b])
-    for j in range(n):                       # the critical pairs' terms of Wd: (1 - drho) pass Z_ij dq_q
-        m = j // S
-        for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
-            d = dq[q]
-            for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
-                i = tab.src_i[q2]
-                z = tab.src_z[q2]
-                tt = tab.src_t[q2]
-                t = acc[i // S, m]
-                r = drho[i]
-                if tt < 0:
-                    for b in range(B):
-                        t[b] += (1.0 - r[b]) * z * d[b]
-                else:
-                    pt = passT[tt]
-                    for b in range(B):
-                        t[b] += (1.0 - r[b]) * pt[b] * z * d[b]
-    for gq in range(tab.pr_m.shape[0]):      # rerouted orders served: -(1 - drho) rerouted
-        m = tab.pr_m[gq]
-        s = tab.pr_s[gq]
-        for e in range(R):
-            i = e * S + s
-            t = acc[e, m]
-            r = rr[gq, e]
-            for b in range(B):
-                t[b] -= (1.0 - drho[i, b]) * r[b]
-
-
-@njit(cache=True, nogil=True)
-def _trade_from_lagged_losses(tab, dx_lag, acc, S):
-    """Add sum_{i in e} Wd_mi = sum_{j in m} Ae_ej dx_j (Ae_ej = sum_{i in e} A_ij), over all steps at once:
-    it is linear in yesterday's losses, so their sum over the steps gives its sum (D14)."""
-    n, B = dx_lag.shape
-    R = n // S
-    for e in range(R):
-        for j in range(n):
-            a = tab.Ae[e, j]
-            if a == 0.0:
-                continue
-            t = acc[e, j // S]
-            d = dx_lag[j]
-            for b in range(B):
-                t[b] += a * d[b]
-
-
-@njit(cache=True, nogil=True)
-def _route_deliveries(tab, dx, do, passT, dem, rr, drho, newdx, bal, S):
-    """Per-step check (tracing only): deliveries of every supplier summed route by route from each importer's
-    own order deficit Wd_mi (A[i, J_m] dx[J_m] plus the pairs' terms, the per-importer form of D4-D7), against
-    its production; ``bal[b]`` = max_i |deliveries_i - production_i| / x0_i. Independent of the summed form
-    the step uses, so it checks that too."""
-    n, B = dx.shape
-    R = n // S
-    W = np.zeros((R, n, B))
-    for m in range(R):
-        for i in range(n):
-            for k in range(S):
-                a = np.float64(tab.A_cols[m, i, k])
-                for b in range(B):
-                    W[m, i, b] += a * dx[m * S + k, b]
-    for j in range(n):
-        m = j // S
-        xj = tab.x0[j]
-        for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
-            for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
-                for b in range(B):
-                    drj = dx[j, b] / xj if xj > 0.0 else 0.0
-                    W[m, tab.src_i[q2], b] += tab.src_z[q2] * (do[q, b] - drj)
-    deliv = np.zeros(B)
-    for b in range(B):
-        bal[b] = 0.0
-    for i in range(n):
-        e = i // S
-        s = i % S
-        deliv[:] = 0.0
+    def cast(A_cols, dx, W, dxg, Wg):          # float32 GEMM: through buffers of the GEMM dtype
+        R, n, S = A_cols.shape
+        B = dx.shape[1]
         for m in range(R):
-            tt = tab.tri_of[e, m, s] if m != e else -1
-            gq = tab.pair_of[m, s]
-            for b in range(B):
-                pb = passT[tt, b] if tt >= 0 else 1.0
-                inner = pb * (tab.Zsum[i, m] - W[m, i, b] + tab.Ypos[i, m] * dem[m * S + s, b])
-                if gq >= 0:
-                    inner += rr[gq, e, b]
-                deliv[b] += (1.0 - drho[i, b]) * inner
-        for b in range(B):
-            v = abs((tab.x0[i] - newdx[i, b]) - deliv[b]) / max(tab.x0[i], 1e-300)
-            bal[b] = max(bal[b], v)
+            for s in range(S):
+                for b in range(B):
+                    dxg[s, b] = dx[m * S + s, b]
+            np.dot(A_cols[m], dxg, Wg)
+            Wm = W[m]
+            for i in range(n):
+                for b in range(B):
+                    Wm[i, b] = Wg[i, b]
+    return cast
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -363,28 +162,22 @@ def dynamic_sub_batch(tab, shk, par, out):
     passT = np.ones((T, B))
     capm = np.ones((n, B))
     dem = np.ones((R * S, B))
-    Ad = np.zeros((n, B))          # orders lost by all buyers from each supplier, GEMM part (A dx)
-    Adg = np.zeros((n, B), dtype=tab.A.dtype)
-    dxg = np.zeros((n, B), dtype=tab.A.dtype)
-    tblk = np.zeros(T, dtype=np.bool_)   # triple blocked today in some draw
-    Wt = np.zeros((T, B))          # order deficit of importer m on triple (e, m, s), GEMM part
-    ct = np.zeros((T, B))          # ... the critical pairs' inventory terms on it
-    cD = np.zeros((n, B))          # the critical pairs' inventory terms summed over buyers, per supplier
-    dx_lag = np.zeros((n, B))      # sum over the steps of yesterday's losses
-    dxT = np.zeros((B, n))         # yesterday's losses, draws first (the rationed rows' dots)
+    W = np.zeros((R, n, B))        # order deficit of importer m towards i: sum_{j in m} Z_ij do_sj
+    Wg = np.zeros((n, B), dtype=tab.A_cols.dtype)
+    dxg = np.zeros((S, B), dtype=tab.A_cols.dtype)
     do = np.zeros((Q, B))
-    dq = np.zeros((Q, B))          # do_q - dx_j / x0_j: the pair's term of the order deficit (D4)
     dD = np.zeros((n, B))
     drho = np.zeros((n, B))
     bk = np.zeros((G, B))          # blocked orders of each pair
     omega_den = np.zeros((G, B))
     rr = np.zeros((G, R, B))       # rerouted orders of pair g to origin e
     rhobar = np.zeros((G, B))
-    cg = np.zeros(B)
     phit = np.zeros((G, B))        # substitutable share of each pair's blocked orders today
     dcrit = np.zeros((n, B))
     newdx = np.zeros((n, B))
     active = np.ones(B, dtype=np.bool_)
+    deliv = np.zeros(B)
+    inner = np.zeros(B)
     cvec = np.zeros(B)
     cbvec = np.zeros(B)
     out.dx[:, :] = 0.0
@@ -472,13 +265,18 @@ def dynamic_sub_batch(tab, shk, par, out):
                 for b in range(B):
                     drj = dx[j, b] / xj if xj > 0.0 else 0.0
                     do[q, b] = min(drj - dI[q, b] / par.tau[b], 1.0)
-                    dq[q, b] = do[q, b] - drj
-        # D4: orders lost. One GEMM over all buyers gives each supplier's total (A dx); the order deficit of
-        # importer m on a route (e, m, s) is needed apart only where that route is blocked today, and the
-        # critical pairs' inventory terms are added entry by entry (sparse)
-        _orders_gemm(tab.A, dx, Ad, dxg, Adg)
-        _blocked_triples(tab, passT, dx, tblk, Wt, S)
-        _pair_corrections(tab, dq, cD, ct)
+        # D4: orders lost towards every supplier, per importer (one GEMM each), plus the pairs' corrections
+        _orders_gemm(tab.A_cols, dx, W, dxg, Wg)
+        for j in range(n):
+            m = j // S
+            xj = tab.x0[j]
+            for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
+                for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
+                    i = tab.src_i[q2]
+                    z = tab.src_z[q2]
+                    for b in range(B):
+                        drj = dx[j, b] / xj if xj > 0.0 else 0.0
+                        W[m, i, b] += z * (do[q, b] - drj)
         # D5: blocked orders per (importer, product) pair, rerouted to the other origins (D6)
         for gq in range(G):
             m = tab.pr_m[gq]
@@ -488,13 +286,9 @@ def dynamic_sub_batch(tab, shk, par, out):
                 omega_den[gq, b] = 0.0
             for q in range(tab.pr_ptr[gq], tab.pr_ptr[gq + 1]):
                 tt = tab.pr_tri[q]
-                if not tblk[tt]:
-                    continue
                 i = tab.tri_e[tt] * S + s
-                z = tab.Zsum[i, m]
-                y = tab.Ypos[i, m]
                 for b in range(B):
-                    bk[gq, b] += (1.0 - passT[tt, b]) * (z - Wt[tab.tm_pos[tt], b] - ct[tt, b] + y * dem[m * S + s, b])
+                    bk[gq, b] += (1.0 - passT[tt, b]) * (tab.Zsum[i, m] - W[m, i, b] + tab.Ypos[i, m] * dem[m * S + s, b])
             for e in range(R):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
@@ -504,51 +298,40 @@ def dynamic_sub_batch(tab, shk, par, out):
                 else:
                     for b in range(B):
                         omega_den[gq, b] += base * passT[tt, b]
-            for b in range(B):          # 1 / sum_e' base pass (0 if nothing passes), then the shares
-                den = omega_den[gq, b]
-                omega_den[gq, b] = 1.0 / den if den > 0.0 else 0.0
-                cg[b] = phit[gq, b] * bk[gq, b] * omega_den[gq, b]
             for e in range(R):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
-                r = rr[gq, e]
                 if tt < 0:      # a route no shock can block: pe = 1
                     for b in range(B):
-                        r[b] = cg[b] * base
+                        den = omega_den[gq, b]
+                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base / den if den > 0.0 else 0.0
                 else:
-                    pt = passT[tt]
                     for b in range(B):
-                        r[b] = cg[b] * base * pt[b]
-        # D7: demand lost by every supplier: all orders lost (A dx plus the pairs' terms), final demand lost in
-        # the shocked cells, the blocked routes' remainder, less the rerouted orders gained
+                        den = omega_den[gq, b]
+                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base * passT[tt, b] / den if den > 0.0 else 0.0
+        # D7: demand lost by every supplier
         for i in range(n):
+            e = i // S
+            s = i % S
             for b in range(B):
-                dD[i, b] = Ad[i, b] + cD[i, b]
-        for c in range(R * S):
-            if not _moved(dem[c], 1.0):
-                continue
-            m = c // S
-            s = c % S
-            for e in range(R):
-                y = tab.Ypos[e * S + s, m]
-                for b in range(B):
-                    dD[e * S + s, b] += y * (1.0 - dem[c, b])
-        for tt in range(T):
-            if not tblk[tt]:
-                continue
-            m = tab.tri_m[tt]
-            s = tab.tri_s[tt]
-            i = tab.tri_e[tt] * S + s
-            z = tab.Zsum[i, m]
-            y = tab.Ypos[i, m]
-            for b in range(B):
-                dD[i, b] += (1.0 - passT[tt, b]) * (z - Wt[tab.tm_pos[tt], b] - ct[tt, b] + y * dem[m * S + s, b])
-        for gq in range(G):
-            s = tab.pr_s[gq]
-            for e in range(R):
-                i = e * S + s
-                for b in range(B):
-                    dD[i, b] -= rr[gq, e, b]
+                dD[i, b] = 0.0
+            for m in range(R):
+                tt = tab.tri_of[e, m, s] if m != e else -1
+                z = tab.Zsum[i, m]
+                y = tab.Ypos[i, m]
+                ms = m * S + s
+                Wm = W[m, i]
+                if tt < 0:
+                    for b in range(B):
+                        dD[i, b] += Wm[b] + y * (1.0 - dem[ms, b])
+                else:
+                    for b in range(B):
+                        pb = passT[tt, b]
+                        dD[i, b] += z + y - pb * (z - Wm[b] + y * dem[ms, b])
+                gq = tab.pair_of[m, s]
+                if gq >= 0:
+                    for b in range(B):
+                        dD[i, b] -= rr[gq, e, b]
         # D8: critical-input bound from the stock at the start of the day
         for j in range(n):
             xj = tab.x0[j]
@@ -588,12 +371,16 @@ def dynamic_sub_batch(tab, shk, par, out):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
                 i = e * S + s
-                if tt < 0:      # omega_den holds 1 / the shares' denominator (D5)
+                if tt < 0:
                     for b in range(B):
-                        rhobar[gq, b] += base * omega_den[gq, b] * (1.0 - drho[i, b])
+                        den = omega_den[gq, b]
+                        if den > 0.0:
+                            rhobar[gq, b] += base / den * (1.0 - drho[i, b])
                 else:
                     for b in range(B):
-                        rhobar[gq, b] += base * passT[tt, b] * omega_den[gq, b] * (1.0 - drho[i, b])
+                        den = omega_den[gq, b]
+                        if den > 0.0:
+                            rhobar[gq, b] += base * passT[tt, b] / den * (1.0 - drho[i, b])
         # D12-D13: arrivals, use and inventories of the critical pairs
         for j in range(n):
             m = j // S
@@ -634,22 +421,45 @@ def dynamic_sub_batch(tab, shk, par, out):
                 for q in range(Q):
                     smin = min(smin, par.n_target[q, b] - dI[q, b])
                 out.trace_stock[step, b] = smin
-            _route_deliveries(tab, dx, do, passT, dem, rr, drho, newdx, out.trace_balance[step], S)
-        for i in range(n):
-            for b in range(B):
-                dxT[b, i] = dx[i, b]
-        _trade_lost(tab, dxT, dq, passT, dem, rr, drho, tblk, Wt, out.trade, S)   # orders of yesterday's dx
+                out.trace_balance[step, b] = 0.0
         for i in range(n):
             e = i // S
+            s = i % S
             vai = tab.va[i]
             for b in range(B):
-                dx_lag[i, b] += dx[i, b]
                 dx[i, b] = newdx[i, b]
                 out.dx[i, b] += w_step * newdx[i, b]
                 out.gdp_path[month, e, b] += vai * newdx[i, b] * dt
+            for m in range(R):
+                tt = tab.tri_of[e, m, s] if m != e else -1
+                z = tab.Zsum[i, m]
+                y = tab.Ypos[i, m]
+                ms = m * S + s
+                Wm = W[m, i]
+                gq = tab.pair_of[m, s]
+                # branch-free loops over draws: the route's case is fixed for the row
+                if tt < 0:
+                    for b in range(B):
+                        inner[b] = z - Wm[b] + y * dem[ms, b]
+                else:
+                    for b in range(B):
+                        inner[b] = passT[tt, b] * (z - Wm[b] + y * dem[ms, b])
+                if gq >= 0:
+                    for b in range(B):
+                        inner[b] += rr[gq, e, b]
+                trade_em = out.trade[e, m]
+                zy = z + y
+                for b in range(B):
+                    trade_em[b] += w_step * (zy - (1.0 - drho[i, b]) * inner[b])
+                if tracing:
+                    for b in range(B):
+                        deliv[b] += (1.0 - drho[i, b]) * inner[b]
             if tracing:
                 for b in range(B):
                     out.trace_dx[step, i, b] = dx[i, b]
+                    bal = abs((tab.x0[i] - dx[i, b]) - deliv[b]) / max(tab.x0[i], 1e-300)
+                    out.trace_balance[step, b] = max(out.trace_balance[step, b], bal)
+                    deliv[b] = 0.0
         # settled: every package over and no deviation left
         for b in range(B):
             if active[b]:
@@ -667,11 +477,6 @@ def dynamic_sub_batch(tab, shk, par, out):
                             dal[i, b] = 0.0
                         for q in range(Q):
                             dI[q, b] = 0.0
-    _trade_from_lagged_losses(tab, dx_lag, out.trade, S)
-    for e in range(R):
-        for m in range(R):
-            for b in range(B):
-                out.trade[e, m, b] *= w_step
     # months: mean annual rate over the days of each month (a step counts in the month it starts in)
     for mo in range(par.n_months):
         span = month_days[mo]

@@ -145,19 +145,8 @@ def prepare(ctx) -> dict:
     base = c["Zsum"] + c["Ypos"]                      # (n, R)
     pr_base = np.ascontiguousarray(base.reshape(R, S, R)[:, pr_s, pr_m].T) if len(keys) else np.zeros((0, R))
     crit_s = np.ascontiguousarray(c["crit_s"], dtype=np.int64)
-    A_cols = np.asarray(c["A_cols"], dtype=np.float64)
-    A = A_cols.transpose(1, 0, 2).reshape(R * S, R * S)          # A[:, J_m] = A_cols[m]
-    # the triples grouped by importer, for one small GEMM each (kernels.dynamic._blocked_triples)
-    order = np.argsort(c["tri_m"], kind="stable")
-    tm_pos = np.empty(T, dtype=np.int64)
-    tm_pos[order] = np.arange(T)
-    tm_ptr = np.zeros(R + 1, dtype=np.int64)
-    tm_ptr[1:] = np.cumsum(np.bincount(c["tri_m"], minlength=R))
-    tm_A = A_cols[c["tri_m"][order], (c["tri_e"] * S + c["tri_s"])[order]] if T else np.zeros((0, S))
     tab = DynTables(
-        x0=c["x0"], va=c["va"], A=np.ascontiguousarray(A, dtype=ctx.gemm_dtype),
-        A_cols=np.ascontiguousarray(A_cols, dtype=ctx.gemm_dtype), Ae=np.ascontiguousarray(A.reshape(R, S, R * S).sum(1)),
-        tm_ptr=tm_ptr, tm_pos=tm_pos, tm_A=np.ascontiguousarray(tm_A, dtype=ctx.gemm_dtype),
+        x0=c["x0"], va=c["va"], A_cols=np.ascontiguousarray(c["A_cols"], dtype=ctx.gemm_dtype),
         Zsum=c["Zsum"], Ypos=c["Ypos"], tri_e=c["tri_e"], tri_m=c["tri_m"], tri_s=c["tri_s"], tri_of=c["tri_of"],
         crit_ptr=c["crit_ptr"], crit_s=crit_s, crit_w=c["crit_w"], req=c["req"], src_ptr=c["src_ptr"],
         src_i=c["src_i"], src_z=c["src_z"], src_t=c["src_t"], pr_m=pr_m, pr_s=pr_s, pr_ptr=pr_ptr,
