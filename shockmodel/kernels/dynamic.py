@@ -166,6 +166,8 @@ def dynamic_sub_batch(tab, shk, par, out):
     Wg = np.zeros((n, B), dtype=tab.A_cols.dtype)
     dxg = np.zeros((S, B), dtype=tab.A_cols.dtype)
     do = np.zeros((Q, B))
+    dr = np.zeros((n, B))          # dx_j / x0_j: yesterday's output lost, share of baseline
+    dq = np.zeros((Q, B))          # do_q - dr_j: the pair's term of the order deficit (D4)
     dD = np.zeros((n, B))
     drho = np.zeros((n, B))
     bk = np.zeros((G, B))          # blocked orders of each pair
@@ -261,22 +263,23 @@ def dynamic_sub_batch(tab, shk, par, out):
         # D3: orders of critical pairs: replace yesterday's use plus close the inventory gap over tau days
         for j in range(n):
             xj = tab.x0[j]
+            for b in range(B):
+                dr[j, b] = dx[j, b] / xj if xj > 0.0 else 0.0
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
                 for b in range(B):
-                    drj = dx[j, b] / xj if xj > 0.0 else 0.0
-                    do[q, b] = min(drj - dI[q, b] / par.tau[b], 1.0)
+                    do[q, b] = min(dr[j, b] - dI[q, b] / par.tau[b], 1.0)
+                    dq[q, b] = do[q, b] - dr[j, b]
         # D4: orders lost towards every supplier, per importer (one GEMM each), plus the pairs' corrections
         _orders_gemm(tab.A_cols, dx, W, dxg, Wg)
         for j in range(n):
             m = j // S
-            xj = tab.x0[j]
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
+                d = dq[q]
                 for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
-                    i = tab.src_i[q2]
                     z = tab.src_z[q2]
+                    w = W[m, tab.src_i[q2]]
                     for b in range(B):
-                        drj = dx[j, b] / xj if xj > 0.0 else 0.0
-                        W[m, i, b] += z * (do[q, b] - drj)
+                        w[b] += z * d[b]
         # D5: blocked orders per (importer, product) pair, rerouted to the other origins (D6)
         for gq in range(G):
             m = tab.pr_m[gq]
