@@ -174,6 +174,7 @@ def dynamic_sub_batch(tab, shk, par, out):
     omega_den = np.zeros((G, B))
     rr = np.zeros((G, R, B))       # rerouted orders of pair g to origin e
     rhobar = np.zeros((G, B))
+    cg = np.zeros(B)               # rerouted orders of a pair per unit of baseline share
     phit = np.zeros((G, B))        # substitutable share of each pair's blocked orders today
     dcrit = np.zeros((n, B))
     newdx = np.zeros((n, B))
@@ -301,17 +302,21 @@ def dynamic_sub_batch(tab, shk, par, out):
                 else:
                     for b in range(B):
                         omega_den[gq, b] += base * passT[tt, b]
+            for b in range(B):          # 1 / sum_e' base pass (0 if nothing passes), then the shares
+                den = omega_den[gq, b]
+                omega_den[gq, b] = 1.0 / den if den > 0.0 else 0.0
+                cg[b] = phit[gq, b] * bk[gq, b] * omega_den[gq, b]
             for e in range(R):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
+                r = rr[gq, e]
                 if tt < 0:      # a route no shock can block: pe = 1
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base / den if den > 0.0 else 0.0
+                        r[b] = cg[b] * base
                 else:
+                    pt = passT[tt]
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base * passT[tt, b] / den if den > 0.0 else 0.0
+                        r[b] = cg[b] * base * pt[b]
         # D7: demand lost by every supplier
         for i in range(n):
             e = i // S
@@ -374,16 +379,12 @@ def dynamic_sub_batch(tab, shk, par, out):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
                 i = e * S + s
-                if tt < 0:
+                if tt < 0:      # omega_den holds 1 / the shares' denominator (D5), 0 if nothing passes
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        if den > 0.0:
-                            rhobar[gq, b] += base / den * (1.0 - drho[i, b])
+                        rhobar[gq, b] += base * omega_den[gq, b] * (1.0 - drho[i, b])
                 else:
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        if den > 0.0:
-                            rhobar[gq, b] += base * passT[tt, b] / den * (1.0 - drho[i, b])
+                        rhobar[gq, b] += base * passT[tt, b] * omega_den[gq, b] * (1.0 - drho[i, b])
         # D12-D13: arrivals, use and inventories of the critical pairs
         for j in range(n):
             m = j // S
