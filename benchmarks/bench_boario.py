@@ -69,7 +69,9 @@ def _worker(npz: str, days: int, reps: int) -> None:
 
 
 def _boario_python(arg: str | None) -> str | None:
-    cands = [arg, os.environ.get("SHOCKMODEL_BOARIO_PYTHON"), "/tmp/boario-venv/bin/python", sys.executable]
+    """The interpreter to run BoARIO in: the one asked for (only it), else $SHOCKMODEL_BOARIO_PYTHON, the
+    private venv /tmp/boario-venv, or this one; None if none of them imports boario and pymrio."""
+    cands = [arg] if arg else [os.environ.get("SHOCKMODEL_BOARIO_PYTHON"), "/tmp/boario-venv/bin/python", sys.executable]
     for c in cands:
         if c and Path(c).exists():
             ok = subprocess.run([c, "-c", "import boario, pymrio"], capture_output=True).returncode == 0
