@@ -145,11 +145,25 @@ class MarketHook:
                 "equity_drawdown_pct": res.equity_drawdown_pct, "equity_closed": res.equity_closed.astype(np.float64)}
 
 
+#: the structure of user-facing runs (run, sweep, backtest, sensitivity); the engine's own default is central
+DEFAULT_STRUCTURE = "sampled"
+
+
+def structure_description(structure: str, model: str) -> str:
+    """What ``structure`` means for ``model``'s results, in words (dataset attribute ``structure_description``)."""
+    crit = ("critical-input classes drawn per draw (params/critical_inputs.toml [uncertainty], eq. 54-55)"
+            if structure == "sampled" else "critical-input weights as declared (params/critical_inputs.toml)")
+    uses = {"constrained": crit, "dynamic": crit + "; inventory targets, rerouting, overproduction and order "
+                                                   "speed drawn per draw (params/dynamic.toml, D15)"}
+    text = uses.get(model, "this model uses no critical inputs: structure changes nothing")
+    return text + "; market-channel elasticities and sensitivities drawn per draw (params/markets)"
+
+
 def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
         chunk_size: int | None = None, *, variants: Mapping[str, Sequence[str]] | None = None,
         overrides: Mapping[str, Any] | None = None, threads: int | None = None, markets: str | None = "default",
         progress: Callable[[int], None] | None = None, keep_draws: int | None = None, precision: str = "float64",
-        feedback: str | Sequence[str] | None = None):
+        feedback: str | Sequence[str] | None = None, structure: str = DEFAULT_STRUCTURE):
     """Run a scenario and return the result ``xarray.Dataset`` (docs/contracts.md section 3).
 
     scenario: library name (``shockmodel scenarios list``), path to a TOML file, a ScenarioSpec or a
@@ -162,6 +176,9 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     within 1e-5 of float64, tests/test_precision.py).
     feedback: second-round demand feedback channels (``"income,prices,uncertainty"``, a list of them,
     ``"all"``, or None / ``"none"``: off, the default); they need the market channel (shockmodel.feedback).
+    structure: "sampled" (the default: critical-input classes drawn per draw, docs/model.md eq. 54-55) or
+    "central" (the declared weights in every draw). The dynamic model's and the market channel's
+    behavioural parameters are drawn per draw from their declared ranges under both.
     """
     from shockmodel import aggregate, engine
     from shockmodel.criticality import critical_weights, with_overrides
@@ -186,7 +203,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
                           variants=variants, critical=critical, threads=threads, market=hook,
                           progress=progress, keep_draws=engine.KEEP_DRAWS if keep_draws is None else keep_draws,
-                          precision=precision)
+                          precision=precision, structure=structure)
     attrs = {
         "scenario": compiled.name, "table": mrio.name, "table_sha256": mrio.sha256, "precision": precision,
         "scenario_sha256": compiled.spec_sha256, "seed": int(seed), "draws": int(draws), "model": model,
@@ -197,6 +214,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "table_year": mrio.meta.get("year", ""),
         "market_params": markets or "", "feedback": ",".join(channels) or "none", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),
+        "structure": structure, "structure_description": structure_description(structure, model),
     }
     from shockmodel.models import ignored_kinds
 
@@ -214,7 +232,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
     digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}"
-                            f"{','.join(channels)}".encode())
+                            f"{','.join(channels)}{structure}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
 
@@ -321,10 +339,11 @@ def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
         "run_id": ds.attrs["run_id"], "scenario": ds.attrs["scenario"], "table": ds.attrs["table"],
         "table_sha256": ds.attrs["table_sha256"], "scenario_sha256": ds.attrs["scenario_sha256"],
         "seed": ds.attrs["seed"], "draws": ds.attrs["draws"], "model": ds.attrs["model"],
+        "copula": ds.attrs.get("copula", "gaussian"), "coordination": ds.attrs.get("coordination"),
         "precision": ds.attrs.get("precision", "float64"), "draws_kept": ds.attrs.get("draws_kept"),
         "chunk_size": ds.attrs["chunk_size"], "backend": "serial", "threads": numba.get_num_threads(),
         "wall_seconds": ds.attrs["wall_seconds"], "created_utc": ds.attrs["created_utc"],
-        "non_converged_draws": ds.attrs["non_converged_draws"],
+        "non_converged_draws": ds.attrs["non_converged_draws"], "structure": ds.attrs.get("structure", "central"),
         "versions": {"shockmodel": __version__, "numpy": np.__version__, "numba": numba.__version__,
                      "xarray": xarray.__version__, "python": platform.python_version()},
         "attribution": ds.attrs.get("attribution", ATTRIBUTION), "table_year": ds.attrs.get("table_year", ""),
@@ -348,7 +367,8 @@ def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = Tr
 
     rid = results.run_id(ds.attrs["scenario"], ds.attrs["scenario_sha256"], ds.attrs["table_sha256"],
                          ds.attrs["seed"], ds.attrs["draws"], ds.attrs["model"], ds.attrs.get("market_params"),
-                         *([ds.attrs["precision"]] if ds.attrs.get("precision", "float64") != "float64" else []))
+                         *([ds.attrs["precision"]] if ds.attrs.get("precision", "float64") != "float64" else []),
+                         *([ds.attrs["structure"]] if ds.attrs.get("structure", "central") != "central" else []))
     with results.staged_run_dir(out, rid) as (stage, folder):
         ds.attrs["run_id"] = folder.name
         if spec is not None:
@@ -385,9 +405,10 @@ def check_destination(out, *, draws: int | None = None, seed: int | None = None)
     limits.check_destination(out)
 
 
-def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
-    """The report of a run or sweep ``folder`` from its data.nc; a file that is not a shockmodel result
-    or an unwritable report folder is a one-line UserError."""
+def build_report(folder, formats: Sequence[str] = ("html", "pdf"), *, sensitivity=None, backtest=None) -> dict:
+    """The report of a run or sweep ``folder`` from its data.nc (with the sensitivity and backtest result
+    folders given, or found beside the run: shockmodel.report.companions); a file that is not a shockmodel
+    result or an unwritable report folder is a one-line UserError."""
     from shockmodel.io import results
     from shockmodel.report.build import build_report as _build
 
@@ -397,7 +418,7 @@ def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
         raise UserError(f"no {results.DATA_FILE} here (expected a run or sweep folder)", file=str(folder))
     results.check_result_file(data)
     try:
-        return _build(folder, formats=tuple(formats))
+        return _build(folder, formats=tuple(formats), sensitivity=sensitivity, backtest=backtest)
     except OSError as err:
         raise results.disk_error(err, data.parent / "report") from None
 

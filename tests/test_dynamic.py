@@ -143,6 +143,31 @@ def test_a_block_shorter_than_the_cover_costs_the_buyers_nothing_longer_costs_fr
             assert (extra == 0).all()
 
 
+def test_the_draws_weight_of_a_critical_pair_scales_its_stock_out_loss():
+    """D8 with the draw's weight (DynParams.crit_w, eq. 55): a chip pair drawn non-critical (w = 0) costs BBB
+    nothing when its chips run out, important (0.5) less than critical (1), and each draw reads its own."""
+    m = _chips_only_from(0)
+    c = _compiled(m, _block_for(45.0), horizon_months=3)
+    S = 3
+    bbb = slice(S, 2 * S)
+    runs = {}
+    for name, n_target in (("cover", 20.0), ("ample", 1e6)):
+        plan, shk, par = _inputs(m, c, CHIPS_CRIT, alpha_max=1.0, phi=0.0, tau=10.0)
+        par = par._replace(n_target=np.where(par.n_target > 0, n_target, 0.0))
+
+        def three(a):   # the one draw, three times (draws last)
+            return np.ascontiguousarray(np.repeat(a, 3, axis=-1)) if isinstance(a, np.ndarray) else a
+
+        shk = shk._replace(**{f: three(getattr(shk, f)) for f in ("trade_eff", "cap_eff", "fd_eff", "timeline")})
+        par = par._replace(**{f: three(getattr(par, f)) for f in ("n_target", "phi", "tau", "t_sub", "alpha_max",
+                                                                  "tau_alpha", "crit_w")})
+        par = par._replace(crit_w=np.ascontiguousarray(np.broadcast_to([1.0, 0.5, 0.0], par.crit_w.shape)))
+        runs[name] = dyn.run_kernel(plan, shk, par, trace=True).trace_dx[:, bbb, :]
+    extra = (runs["cover"] - runs["ample"]).sum(axis=(0, 1))   # per draw: the loss from running out of chips
+    assert extra[0] > extra[1] > 0.0
+    assert extra[2] == 0.0
+
+
 # --- conservation per step ------------------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ class DynTables(NamedTuple):
     tri_of: np.ndarray     # (R, R, S) triple index or -1
     crit_ptr: np.ndarray   # (n + 1,) critical pairs q = (s, j) of each buyer j (CSR)
     crit_s: np.ndarray     # (Q,) input product s of each pair
-    crit_w: np.ndarray     # (Q,) weight 1 (critical) or 0.5 (important)
+    crit_w: np.ndarray     # (Q,) declared weight 1 (critical) or 0.5 (important); the kernel reads DynParams.crit_w
     req: np.ndarray        # (Q,) baseline use Zsec_sj (annual rate)
     src_ptr: np.ndarray    # (Q + 1,) supplying industries of each pair (CSR)
     src_i: np.ndarray
@@ -72,6 +72,7 @@ class DynParams(NamedTuple):
     t_sub: np.ndarray      # (B,) days for rerouting to ramp up
     alpha_max: np.ndarray  # (B,) overproduction ceiling (1: none)
     tau_alpha: np.ndarray  # (B,) days for overproduction to adjust
+    crit_w: np.ndarray     # (Q, B) weight of each critical pair in each draw (declared, or sampled: eq. 55)
     dt: float              # days per step
     n_steps: int
     days_per_month: float
@@ -346,11 +347,13 @@ def dynamic_sub_batch(tab, shk, par, out):
             for b in range(B):
                 dcrit[j, b] = -np.inf      # no critical input: no bound
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
-                wq = tab.crit_w[q]
                 for b in range(B):
-                    # output x_j <= x0_j (1 - w + w stock / (one day of use)): Pichler's S / A for w = 1
-                    stock = (par.n_target[q, b] - dI[q, b]) / dt
-                    dcrit[j, b] = max(dcrit[j, b], xj * wq * (1.0 - stock))
+                    # output x_j <= x0_j (1 - w + w stock / (one day of use)): Pichler's S / A for w = 1;
+                    # a pair drawn non-critical (w = 0) sets no bound
+                    wq = par.crit_w[q, b]
+                    if wq > 0.0:
+                        stock = (par.n_target[q, b] - dI[q, b]) / dt
+                        dcrit[j, b] = max(dcrit[j, b], xj * wq * (1.0 - stock))
         # D9: production = min(capacity x overproduction, critical inputs, demand); D10: rationing
         for i in range(n):
             xi = tab.x0[i]

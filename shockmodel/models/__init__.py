@@ -60,6 +60,8 @@ class RunContext(NamedTuple):
     aa_depth: int                       # engine.AA_DEPTH
     days_per_month: float
     extras: dict | None = None          # per-block extra outputs a model may fill (name -> (B, ...) array)
+    crit_w: np.ndarray | None = None    # (Q, B) sampled critical-input weights (eq. 55); None: the plan's central
+    dyn_uniforms: dict | None = None    # dynamic model: its behavioural uniforms given (sensitivity), not drawn
 
 
 def ignored_kinds(name: str, kinds) -> dict[str, str]:

@@ -169,8 +169,12 @@ def prepare(ctx) -> dict:
     return {"dyn": setup}
 
 
-def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
-    """The behavioural parameters of the block's draws, from ``SeedSequence(seed, spawn_key=(block,
+#: the four scalar parameters, in the order of their uniforms (rows of ``u_scalars``)
+SCALARS = ("tau_days", "adjustment_days", "alpha_max", "tau_alpha_days")
+
+
+def draw_uniforms(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
+    """The behavioural uniforms of the block's draws, from ``SeedSequence(seed, spawn_key=(block,
     PARAM_STREAM))``: drawn for the full block in a fixed order, so a draw's values depend only on the seed
     and its place, never on chunking, threads, variants or how many draws are asked for (D15)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, PARAM_STREAM)))
@@ -178,22 +182,33 @@ def draw_params(setup: DynamicSetup, seed: int, block: int, B: int) -> dict:
     u_t = rng.random((S, B))      # one target per input product and draw: every buyer of it holds as many days
     u_p = rng.random((S, B))
     u_s = rng.random((4, B))
+    return {"target": u_t, "phi": u_p, "scalars": u_s}
+
+
+def draw_params(setup: DynamicSetup, seed: int, block: int, B: int, uniforms: dict | None = None) -> dict:
+    """The behavioural parameters of the block's draws (D15): from :func:`draw_uniforms`, or from the
+    ``uniforms`` given (``target`` (S, B), ``phi`` (S, B), ``scalars`` (4, B); shockmodel.sensitivity)."""
+    u = uniforms if uniforms is not None else draw_uniforms(setup, seed, block, B)
+    u_t, u_p, u_s = u["target"], u["phi"], u["scalars"]
     target = setup.target_lo[:, None] + u_t * (setup.target_hi - setup.target_lo)[:, None]
     out = {"n_target": target[setup.crit_s],
            "phi": setup.phi_lo[:, None] + u_p * (setup.phi_hi - setup.phi_lo)[:, None]}
-    for r, name in enumerate(("tau_days", "adjustment_days", "alpha_max", "tau_alpha_days")):
+    for r, name in enumerate(SCALARS):
         lo, hi = setup.scalars[name]
         out[name] = lo + u_s[r] * (hi - lo)
     return out
 
 
-def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float):
+def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, days_per_month: float,
+                  crit_w: np.ndarray | None = None, uniforms: dict | None = None):
     """The kernel's shocks and parameters for a whole block (kernels.dynamic.DynShocks, DynParams), draws-last;
-    :func:`sub_batch` cuts them. Tests change fields with ``_replace`` and call the kernel themselves."""
+    :func:`sub_batch` cuts them. ``crit_w`` (Q, B): the draws' critical-pair weights (None: as declared);
+    ``uniforms``: the behavioural uniforms given instead of drawn. Tests change fields with ``_replace``
+    and call the kernel themselves."""
     from shockmodel.kernels import dynamic as kd
 
     setup = plan.dyn
-    prm = draw_params(setup, seed, block, sev.shape[0])
+    prm = draw_params(setup, seed, block, sev.shape[0], uniforms)
     B = sev.shape[0]
     dpm = days_per_month
     step = setup.step_days
@@ -228,7 +243,10 @@ def kernel_inputs(plan, sev: np.ndarray, on: np.ndarray, seed: int, block: int, 
         fd_pkg=plan.shock_pkg[fd_k], fd_ptr=plan.fd_ptr, fd_cells=plan.fd_cells, timeline=tl)
     par = kd.DynParams(
         n_target=n_target, phi=phi, tau=np.maximum(prm["tau_days"], step), t_sub=prm["adjustment_days"],
-        alpha_max=prm["alpha_max"], tau_alpha=prm["tau_alpha_days"], dt=step, n_steps=setup.n_steps,
+        alpha_max=prm["alpha_max"], tau_alpha=prm["tau_alpha_days"],
+        crit_w=np.ascontiguousarray(crit_w) if crit_w is not None else
+        np.repeat(np.asarray(setup.tab.crit_w, dtype=np.float64)[:, None], sev.shape[0], axis=1),
+        dt=step, n_steps=setup.n_steps,
         days_per_month=dpm, n_months=setup.n_months)
     return shk, par
 
@@ -241,7 +259,7 @@ def sub_batch(shk, par, lo: int, hi: int):
     shk = shk._replace(trade_eff=cut(shk.trade_eff), cap_eff=cut(shk.cap_eff), fd_eff=cut(shk.fd_eff),
                        timeline=cut(shk.timeline))
     par = par._replace(n_target=cut(par.n_target), phi=cut(par.phi), tau=cut(par.tau), t_sub=cut(par.t_sub),
-                       alpha_max=cut(par.alpha_max), tau_alpha=cut(par.tau_alpha))
+                       alpha_max=cut(par.alpha_max), tau_alpha=cut(par.tau_alpha), crit_w=cut(par.crit_w))
     return shk, par
 
 
@@ -265,7 +283,7 @@ def propagate(plan, sev, on, ctx):
     R, S = plan.n_regions, plan.n_sectors
     n = R * S
     seed, block = ctx.extras.get("_seed_block", (0, 0)) if ctx.extras is not None else (0, 0)
-    shk, par = kernel_inputs(plan, sev, on, seed, block, ctx.days_per_month)
+    shk, par = kernel_inputs(plan, sev, on, seed, block, ctx.days_per_month, ctx.crit_w, ctx.dyn_uniforms)
     dxT = np.zeros((n, B))
     tradeT = np.zeros((R, R, B))
     path = np.zeros((setup.n_months, R, B))
