@@ -405,6 +405,10 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     click.echo(f"Run folder: {res.folder}")
     if ds.attrs.get("ignored_shock_kinds"):
         click.echo(f"NOTE: model {model!r} ignored {ds.attrs['ignored_shock_kinds']}", err=True)
+    if ds.attrs.get("ignored_feedback"):
+        click.echo(f"NOTE: feedback channel {ds.attrs['ignored_feedback']}", err=True)
+    if ds.attrs.get("ignored_timelines"):
+        click.echo(f"NOTE: model {model!r} ignored the {ds.attrs['ignored_timelines']}", err=True)
     if not quiet:
         _print_summary(ds, tab=tab)
         for line in premium:

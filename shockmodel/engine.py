@@ -265,9 +265,10 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
              f"{compiled.regions}|{compiled.sectors}".encode())
     for p in compiled.packages:
         h.update(f"|{p.probability!r}|{p.correlation!r}|{p.start_months!r}|{p.ramp_months!r}|"
-                 f"{p.recovery_months!r}".encode())
+                 f"{p.recovery_months!r}|{getattr(p, 'start_dist', None)!r}".encode())
     for sh in compiled.shocks:
-        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}|"
+                 f"{getattr(sh, 'timeline', ())!r}".encode())
         if getattr(sh, "elasticity", None) is not None:
             h.update(f"|{sh.elasticity.dist}|{sh.elasticity.params!r}".encode())
         if sh.mask is not None:
@@ -971,16 +972,20 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
     ws = _workspace(plan, BLOCK) if models.get(plan.model).WORKSPACE else None
+    feedback = market is not None and getattr(market, "feedback", None) is not None
     crit_w = structure_weights(plan, seed, first_block + q)   # one structural draw for every variant (CRN)
     t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         extras = {"_seed_block": (seed, first_block + q)}
+        inside = feedback and hasattr(models.get(plan.model), "FEEDBACK_CHANNELS")
+        if inside:   # the model runs the feedback to demand in its own steps (models.dynamic, D16-D18)
+            extras["_market"] = (market, smp.u_market)
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, solver.tol, solver.max_iter,
                                                                    ws, keep=k, extras=extras, aa_depth=solver.aa_depth,
                                                                    crit_w=crit_w)
         _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
-        if market is not None and getattr(market, "feedback", None) is not None:   # demand feedback, second round
+        if feedback and not inside:   # demand feedback, second round
             market.second_round(plan, dxT, f, smp.severity, on, uT, smp.u_market)
         t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.n_sectors, k, plan.scales, HIST_SPEC,

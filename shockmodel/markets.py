@@ -790,7 +790,8 @@ def format_market_params(params: MarketParams) -> str:
         lines.append(f"    source: {ix.source}")
     fb = params.feedback
     lines.append("")
-    lines.append("Feedback to demand (second round, shockmodel.feedback; off unless `run --feedback`):")
+    lines.append("Feedback to demand (shockmodel.feedback: a second round for the static models, inside the steps "
+                 "for dynamic, D16-D18; off unless `run --feedback`):")
     lines.append(f"  income: marginal propensity to consume mpc: {fb.mpc.describe()}")
     lines.append(f"  prices: terms-of-trade pass-through to spending: {fb.tot_pass.describe()}")
     lines.append(f"  uncertainty: investment semi-elasticity (% per pp of risk premium): "

@@ -99,6 +99,7 @@ class MarketHook:
             from shockmodel import feedback as fb
 
             self.feedback = fb.compile_feedback(self.cm, mrio, tuple(feedback))
+            self.feedback_cells = fb.demand_cells(mrio)   # the dynamic model's feedback cells (D17, D18)
         self._horizon_years = float(compiled.horizon_months) / 12.0
         commodities = [c.name for c in self.params.commodities]
         indices = [i.name for i in self.params.indices]
@@ -143,6 +144,18 @@ class MarketHook:
         res = self.outcome(plan, out, u)
         return {"price_change_pct": res.price_change_pct, "price_at_bound": res.price_at_bound.astype(np.float64),
                 "equity_drawdown_pct": res.equity_drawdown_pct, "equity_closed": res.equity_closed.astype(np.float64)}
+
+
+#: What the static models do with timelines (docs/model-dynamic.md, "Timelines and the static models").
+STATIC_TIMELINE_NOTE = ("timelines (package start, ramp, recovery and offset; shocks' own start, ramp, duration "
+                        "and recovery): a static model has no time; every shock acts at full severity for its "
+                        "package's horizon fraction (duration and inventory shocks)")
+
+
+def has_timelines(compiled) -> bool:
+    """True when a package or shock of ``compiled`` has a timeline other than 'from day 0, for good'."""
+    return any(p.start_months or p.ramp_months or p.recovery_months or p.start_dist is not None
+               for p in compiled.packages) or any(sh.timeline for sh in compiled.shocks)
 
 
 #: the structure of user-facing runs (run, sweep, backtest, sensitivity); the engine's own default is central
@@ -194,9 +207,12 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     if channels and not markets:
         raise UserError("feedback needs the market channel (its prices and risk premia); give a market "
                         "parameter set", field="feedback")
-    if channels and model not in ("constrained", "leontief", "ghosh"):
-        raise UserError(f"feedback is a second round for the static models (constrained, leontief, ghosh), not "
-                        f"{model!r}", field="feedback")
+    from shockmodel import models as model_registry
+
+    inside = getattr(model_registry.get(model), "FEEDBACK_CHANNELS", None)   # feedback inside the model's steps
+    left_out = [c for c in channels if inside is not None and c not in inside]
+    if inside is not None:
+        channels = tuple(c for c in channels if c in inside)
     hook = MarketHook(markets, mrio, compiled, channels) if markets else None
     # the scenario's own critical inputs ([critical_inputs], docs/scenarios.md) replace the file's weights
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))
@@ -221,6 +237,11 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
     if ignored:   # the model leaves part of the scenario out: every result says which (docs/model-dynamic.md)
         attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
+    if left_out:
+        attrs["ignored_feedback"] = (f"{', '.join(left_out)}: model {model!r} runs the feedback inside its steps, "
+                                     f"with the channels {', '.join(inside)} only (docs/model-dynamic.md, D16-D18)")
+    if model != "dynamic" and has_timelines(compiled):
+        attrs["ignored_timelines"] = STATIC_TIMELINE_NOTE
     attrs.update(scenario_record(spec, compiled))
     if variants is not None:
         attrs["variants"] = format_variants(variants)
