@@ -659,7 +659,7 @@ class BlockOutput:
     horizon_fraction: np.ndarray  # (B,)
     converged: np.ndarray    # (B,) bool
     iterations: np.ndarray   # (B,) int
-    blocked_export_share: np.ndarray  # (B, R) share of baseline exports on blocked routes (static)
+    blocked_export_share: np.ndarray | None  # (B, R) share of baseline exports on blocked routes (static); None in the hook's view
     # the block's random inputs and blocked pass shares, for the market channel (None outside the engine loop)
     severity: np.ndarray | None = None       # (B, K) sampled severities
     on: np.ndarray | None = None             # (B, P) bool: package occurred and switched on in the variant
@@ -964,9 +964,10 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     n_market = getattr(market, "n_uniforms", 0) if market is not None else 0
     a, b = lo - start, hi - start
     k = hi - lo
-    if k == BLOCK and n_market == 0:   # a full block: sampled straight into the result
-        smp = sample_block(plan, seed, first_block + q, BLOCK, 0,
-                           Sample(res.occurred[a:b], res.severity[a:b], _NO_MARKET))
+    if k == BLOCK:   # a full block: sampled straight into the result (the market's uniforms per thread)
+        u_market = _scratch("u_market", (BLOCK, n_market), np.float64) if n_market else _NO_MARKET
+        smp = sample_block(plan, seed, first_block + q, BLOCK, n_market,
+                           Sample(res.occurred[a:b], res.severity[a:b], u_market))
     else:
         smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
         res.occurred[a:b] = smp.occurred[:k]
@@ -1003,10 +1004,11 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
             # the whole block (cut afterwards), so a draw's market numbers do not depend on the draw count
             out = BlockOutput(dx=dxT.T, trade=tradeT.transpose(2, 0, 1), gdp_loss=None, horizon_fraction=f,
                               converged=converged, iterations=iterations,
-                              blocked_export_share=(plan.blocked_weight.T @ uT).T,
-                              severity=smp.severity, on=on, blocked_class_share=uT.T)
+                              blocked_export_share=None, severity=smp.severity, on=on, blocked_class_share=uT.T)
             for name, arr in market(plan, out, smp.u_market).items():
-                buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
+                buf = res.extras.get(name)
+                if buf is None:   # setdefault: another thread may have made it meanwhile
+                    buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
                 buf[v, a:b] = arr[:k]
             t = _lap("market", t)
     if t:
@@ -1022,9 +1024,13 @@ def _keep_model_extras(extras: dict, res: ChunkResult, v: int, a: int, b: int, q
         if name.startswith("_"):
             continue
         part = arr[:k]
-        buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
+        buf = res.extras.get(name)
+        if buf is None:   # setdefault: another thread may have made it meanwhile
+            buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
         buf[v, a:b] = part
-        sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
+        sums = res.stream_block_sums.get(name)
+        if sums is None:
+            sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
         sums[v, q, 0] = part.sum(axis=0)
         sums[v, q, 1] = (part * part).sum(axis=0)
 

@@ -71,6 +71,22 @@ def compile_for(scenario, mrio, overrides=None):
 _COMPILED = runtime.COMPILED
 
 
+#: market parameters by file (path, modification time, size), compiled against a table by (parameters,
+#: table), and scenario arrays by (engine plan, compiled parameters): what a run's market channel builds
+#: before its first block, kept for the next run in the process (runtime.clear_caches drops them)
+_MARKETS: dict[tuple, Any] = {}
+runtime.register_cache(_MARKETS.clear)
+
+
+def _market_cached(key: tuple, make: Callable[[], Any]) -> Any:
+    hit = _MARKETS.get(key)
+    if hit is None:
+        if len(_MARKETS) >= 32:
+            _MARKETS.clear()
+        hit = _MARKETS[key] = make()
+    return hit
+
+
 class MarketHook:
     """Adapter between the engine's per-block outputs and :mod:`shockmodel.markets`.
 
@@ -86,8 +102,12 @@ class MarketHook:
         self._m = markets
         self._mrio = mrio
         self._compiled = compiled
-        self.params = markets.load_market_params(params_name)
-        self.cm = markets.compile_market_params(self.params, mrio)
+        path = markets._resolve_file(params_name)
+        st = path.stat()
+        self.params = _market_cached(("params", str(path), st.st_mtime_ns, st.st_size),
+                                     lambda: markets.load_market_params(params_name))
+        self.cm = _market_cached(("compiled", id(self.params), mrio.sha256), lambda: (
+            self.params, markets.compile_market_params(self.params, mrio)))[1]
         self.n_financial = sum(sh.kind in markets.FINANCIAL_KINDS for sh in compiled.shocks)
         self.n_uniforms = markets.n_market_uniforms(self.cm, self.n_financial)
         self._sm: tuple = (None, None)
@@ -116,7 +136,9 @@ class MarketHook:
     def scenario_arrays(self, plan):
         """The :class:`markets.ScenarioMarkets` of ``plan`` (built on first use, kept for the plan)."""
         if self._sm[0] is not plan:
-            self._sm = (plan, self._m.compile_scenario_markets(self.cm, self._compiled, plan, self._L))
+            hit = _market_cached(("scenario", id(plan), id(self.cm)), lambda: (
+                plan, self.cm, self._m.compile_scenario_markets(self.cm, self._compiled, plan, self._L)))
+            self._sm = (plan, hit[2])
         return self._sm[1]
 
     def outcome(self, plan, out, u):
@@ -130,20 +152,27 @@ class MarketHook:
         it by the horizon fraction ``f`` and reduces it (in place)."""
         from shockmodel import feedback as fb
 
-        m = self._m
         sm = self.scenario_arrays(plan)
-        draws = m.sample_market_draws(self.cm, u, sm.n_financial)
-        W, U = m.cell_losses(self.cm, sm, f, severity, on, uT.T)
-        price, _ = m.commodity_prices(self.cm, W, U, draws)
+        price, draws = self._m.block_prices(self.cm, sm, f, severity, on, uT.T, u)
         dx1 = dxT.T * f[:, None]
         dx = fb.second_round(self.feedback, self.cm, dx1, price, draws, self._horizon_years)
         scaled = np.divide(dx, f[:, None], out=dxT.T.copy(), where=f[:, None] > 0)   # f = 0: nothing occurred
         dxT[...] = scaled.T
 
     def __call__(self, plan, out, u):
-        res = self.outcome(plan, out, u)
-        return {"price_change_pct": res.price_change_pct, "price_at_bound": res.price_at_bound.astype(np.float64),
-                "equity_drawdown_pct": res.equity_drawdown_pct, "equity_closed": res.equity_closed.astype(np.float64)}
+        """The block's per-draw market series, from one kernel call (markets.market_block)."""
+        sm = self.scenario_arrays(plan)
+        B = out.severity.shape[0]
+        # per-thread output and work arrays, reused block after block: the engine copies the series out
+        # before this thread's next block
+        hit = getattr(runtime.scratch, "market_block", None)
+        if hit is None or hit[0] is not sm or hit[1] != B:
+            hit = (sm, B, self._m.block_buffers(self.cm, sm, B))
+            runtime.scratch.market_block = hit
+        res = self._m.market_block(self.cm, sm, out.dx.T, out.horizon_fraction, out.severity, out.on,
+                                   out.blocked_class_share, u, out=hit[2])
+        return {"price_change_pct": res.price.T, "price_at_bound": res.at_bound.T,
+                "equity_drawdown_pct": res.drawdown.T, "equity_closed": res.closed.T}
 
 
 #: What the static models do with timelines (docs/model-dynamic.md, "Timelines and the static models").
