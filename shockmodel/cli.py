@@ -81,7 +81,7 @@ def main():
 
 @main.group(cls=_Group)
 def table():
-    """Input-output tables: list and describe."""
+    """Input-output tables: list, describe, build."""
 
 
 @table.command("list")
@@ -140,6 +140,22 @@ def table_info(table_name, top):
     click.echo(f"  column gap |1'Z + v - x| / x: max {report['col_gap_max_rel']:.2e}")
     click.echo(f"  spectral radius of A: {report['spectral_radius_A']:.4f} (< 1: productive); "
                f"largest column sum of A: {report['max_column_sum_A']:.3f}")
+
+
+@table.command("build")
+@click.argument("names", nargs=-1, metavar="[TABLE]...")
+@click.option("--force", is_flag=True, help="Rebuild even if the cache holds the table.")
+def table_build(names, force):
+    """Build the 41-region nowcast tables (wiod2021, wiod2022; default: both) from data/sources into the
+    user cache ($SHOCKMODEL_CACHE_DIR/tables, else ~/.cache/shockmodel/tables). Any command builds a
+    missing one on first use; --force rebuilds."""
+    from shockmodel.errors import TableError
+    from shockmodel.io.build import BUILT_ON_FIRST_USE, cached_table
+
+    for name in names or tuple(BUILT_ON_FIRST_USE):
+        if name not in BUILT_ON_FIRST_USE:
+            raise TableError(f"{name!r} is not built on first use; buildable: {', '.join(BUILT_ON_FIRST_USE)}")
+        click.echo(f"{name}: {cached_table(name, rebuild=force)}")
 
 
 @table.command("import")

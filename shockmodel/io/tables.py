@@ -3,7 +3,9 @@
 Our own format is one ``.npz`` (numpy, no pickle) with keys ``Z``, ``Y``, ``x``, ``v``, ``regions``,
 ``sectors`` and optionally ``Y_categories``, ``fd_categories``, ``region_names``, ``sector_names``,
 ``region_group_of``/``sector_group_of`` (built-in groups, one code per label, "" for none) and
-``meta_json`` (provenance). Shipped tables are in ``params/mrio/`` (``shockmodel table list``).
+``meta_json`` (provenance). Shipped tables are in ``params/mrio/`` (``shockmodel table list``), except the
+two 41-region nowcast tables (``wiod2021``, ``wiod2022``): :mod:`shockmodel.io.build` builds them from
+``data/sources/`` on first use into the user cache.
 """
 
 from __future__ import annotations
@@ -29,14 +31,25 @@ def table_dir() -> Path:
 
 
 def list_tables() -> dict[str, Path]:
-    """Shipped tables: name -> path."""
-    return {p.stem: p for p in sorted(table_dir().glob("*.npz"))}
+    """Shipped tables: name -> path, by name. The tables built on first use map to their place in the user
+    cache, which need not exist yet (:func:`resolve_table` builds it)."""
+    from shockmodel.io.build import BUILT_ON_FIRST_USE, build_key, cache_dir
+
+    shipped = {p.stem: p for p in table_dir().glob("*.npz")}
+    for name in BUILT_ON_FIRST_USE:
+        shipped.setdefault(name, cache_dir() / f"{name}-{build_key()}.npz")
+    return dict(sorted(shipped.items()))
 
 
 def resolve_table(name_or_path: str | os.PathLike) -> Path:
-    """A shipped table name or a path to an ``.npz`` file -> the file's path (or a clear error)."""
+    """A shipped table name or a path to an ``.npz`` file -> the file's path (or a clear error); a table
+    built on first use is built into the user cache first if it is not there."""
+    from shockmodel.io.build import BUILT_ON_FIRST_USE, cached_table
+
     shipped = list_tables()
     key = str(name_or_path)
+    if key in BUILT_ON_FIRST_USE and not shipped[key].is_file():
+        return cached_table(key)
     if key in shipped:
         return shipped[key]
     path = Path(key).expanduser()
