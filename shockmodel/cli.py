@@ -14,7 +14,7 @@ import click
 from shockmodel import limits
 from shockmodel.errors import UserError
 
-from shockmodel.models import MODELS  # the registry's names (no model is imported)
+from shockmodel.models import MODELS, PRECISIONS  # the registry's names (no model is imported)
 
 #: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
 EXIT_INTERRUPTED = 130
@@ -351,7 +351,7 @@ def _print_premium(ds):
 @click.option("--chunk-size", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
               help="Draws per chunk (memory bound).")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="numba threads (default: all cores).")
-@click.option("--precision", default="float64", show_default=True, type=click.Choice(["float64", "float32"]),
+@click.option("--precision", default="float64", show_default=True, type=click.Choice(PRECISIONS),
               help="Precision of the matrix products (float32: faster, results within 1e-5).")
 @click.option("--keep-draws", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
               help="Per-draw variables keep the first N draws (default 1,000,000; statistics cover all draws).")

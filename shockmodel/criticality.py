@@ -7,12 +7,11 @@ important ("half-critical"), 0 = non-critical (acts only through demand).
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from shockmodel import runtime
+from shockmodel import limits, runtime
 from shockmodel.errors import UserError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
@@ -75,11 +74,10 @@ runtime.register_cache(_PARSED.clear)
 
 def _parse_weights(text: bytes, mrio: MRIO, path: Path) -> np.ndarray:
     try:
-        data = tomllib.loads(text.decode("utf-8-sig"))
+        decoded = text.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text: {exc.reason}", file=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"invalid TOML: {exc}", file=str(path)) from None
+        raise UserError(f"not UTF-8 text (byte 0x{text[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+    data = limits.parse_toml_text(decoded, file=str(path))
     unknown = set(data) - {"weights"}
     if unknown:
         raise UserError(f"unknown keys {sorted(unknown)}; expected [weights.<using sector>]", file=str(path))

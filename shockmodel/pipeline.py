@@ -19,6 +19,7 @@ import numpy as np
 
 from shockmodel import __version__, runtime
 from shockmodel.errors import UserError
+from shockmodel.models import STATIC_MODELS
 
 ATTRIBUTION = ("Data: WIOD 2013 release (Timmer et al. 2015, Review of International Economics 23: 575-605), "
                "CC BY 4.0; converted by shockmodel.")  # for a table without its own attribution in its metadata
@@ -177,7 +178,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     if channels and not markets:
         raise UserError("feedback needs the market channel (its prices and risk premia); give a market "
                         "parameter set", field="feedback")
-    if channels and model not in ("constrained", "leontief", "ghosh"):
+    if channels and model not in STATIC_MODELS:
         raise UserError(f"feedback is a second round for the static models (constrained, leontief, ghosh), not "
                         f"{model!r}", field="feedback")
     hook = MarketHook(markets, mrio, compiled, channels) if markets else None

@@ -26,11 +26,9 @@ from typing import Sequence
 import numpy as np
 
 from shockmodel.errors import UserError
+from shockmodel.models import STATIC_MODELS
 
 GROUPINGS = ("packages", "kinds", "shocks")
-#: models whose draws are the sampled severities alone (the dynamic model also draws behavioural parameters)
-STATIC_MODELS = ("constrained", "leontief", "ghosh")
-U_CLIP = 1e-15   # uniforms kept inside (0, 1) so every inverse CDF is finite (as sampling.to_uniform)
 
 
 @dataclass(frozen=True)
@@ -116,7 +114,7 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
     from scipy.special import ndtri
 
     from shockmodel import engine
-    from shockmodel.sampling import table_ppf
+    from shockmodel.sampling import U_CLIP, table_ppf
     from shockmodel.scenario import tariff_share_lost
 
     N, P, K = X.shape[0], plan.n_packages, plan.n_shocks

@@ -445,18 +445,19 @@ def _reference_env() -> dict[str, str]:
     return env
 
 
-def build_to(out: str | os.PathLike, names: tuple[str, ...] = ALL_TABLES, *, quiet: bool = False) -> list[Path]:
-    """Build the named tables into the folder ``out`` (in a child process on the reference numpy path;
-    each file written atomically). Returns their paths."""
+def build_to(out: str | os.PathLike, names: tuple[str, ...] = ALL_TABLES, *, quiet: bool = False,
+             suffix: str = "") -> list[Path]:
+    """Build the named tables into the folder ``out`` as ``<name><suffix>.npz`` (in a child process on
+    the reference numpy path; each file written atomically by ``write_npz``). Returns their paths."""
     out = Path(out)
-    cmd = [sys.executable, "-m", "shockmodel.io.build", "--out", str(out), *names]
+    cmd = [sys.executable, "-m", "shockmodel.io.build", "--out", str(out), f"--suffix={suffix}", *names]
     res = subprocess.run(cmd, env=_reference_env(), capture_output=True, text=True)
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise TableError(f"building {', '.join(names)} failed: {last}", file=str(out))
     if not quiet:
         sys.stdout.write(res.stdout)
-    return [out / f"{n}.npz" for n in names]
+    return [out / f"{n}{suffix}.npz" for n in names]
 
 
 def cache_dir() -> Path:
@@ -500,16 +501,7 @@ def cached_table(name: str, *, rebuild: bool = False) -> Path:
     except OSError as exc:
         raise TableError(f"cannot create the table cache ({exc}); set SHOCKMODEL_CACHE_DIR to a writable folder",
                          file=str(path.parent)) from None
-    stage = path.parent / f".{name}-{build_key()}.{os.getpid()}"
-    try:
-        built = build_to(stage, (name,), quiet=True)[0]
-        os.replace(built, path)   # atomic: a reader sees the old file or the whole new one
-    finally:
-        for p in (stage.glob("*") if stage.is_dir() else ()):
-            p.unlink()
-        if stage.is_dir():
-            stage.rmdir()
-    return path
+    return build_to(path.parent, (name,), quiet=True, suffix=f"-{build_key()}")[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,13 +514,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Build shipped tables (run through build_to).")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--suffix", default="", help="file names: <name><suffix>.npz")
     parser.add_argument("names", nargs="*", default=list(ALL_TABLES))
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     tables = build(tuple(args.names))
     for mrio in tables:
         report = validate(mrio, source=mrio.name)
-        path = write_npz(mrio, args.out / f"{mrio.name}.npz")
+        path = write_npz(mrio, args.out / f"{mrio.name}{args.suffix}.npz")
         print(f"{path.name}: {mrio.meta['year']}, {mrio.n_regions} x {mrio.n_sectors}, "
               f"{path.stat().st_size / 1e6:.2f} MB, spectral radius {report['spectral_radius_A']:.3f}, "
               f"row gap max rel {report['row_gap_max_rel']:.2e}"

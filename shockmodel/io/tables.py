@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from shockmodel.errors import TableError
+from shockmodel.io.results import atomic_path
 from shockmodel.mrio import MRIO, validate
 from shockmodel.paths import params_dir
 
@@ -156,10 +156,9 @@ def _savez_reproducible(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_npz(mrio: MRIO, path: str | os.PathLike) -> Path:
-    """Write a table atomically (temporary file in the same folder, then rename); the same table always
-    gives the same bytes."""
+    """Write a table atomically (:func:`shockmodel.io.results.atomic_path`); the same table always gives
+    the same bytes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(
         Z=mrio.Z, Y=mrio.Y, x=mrio.x, v=mrio.v,
         regions=np.array(mrio.regions), sectors=np.array(mrio.sectors),
@@ -173,13 +172,6 @@ def write_npz(mrio: MRIO, path: str | os.PathLike) -> Path:
     payload["sector_group_of"] = _group_of(mrio.sectors, mrio.sector_groups)
     if mrio.Y_categories is not None:
         payload["Y_categories"] = mrio.Y_categories
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        _savez_reproducible(tmp, payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a table is a shared, readable file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:   # the one atomic write (io.results): temporary beside it, then rename
+        _savez_reproducible(str(tmp), payload)
     return path
