@@ -116,8 +116,13 @@ def test_format_market_params_shows_numbers_and_sources(params):
 
 
 def test_markets_show_cli_prints_feedback_parameters():
-    out = subprocess.run([sys.executable, "-m", "shockmodel.cli", "markets", "show"], capture_output=True,
-                         text=True, check=True).stdout
+    from click.testing import CliRunner
+
+    from shockmodel.cli import main
+
+    res = CliRunner().invoke(main, ["markets", "show"])   # in-process: no second interpreter to start
+    assert res.exit_code == 0, res.output
+    out = res.output
     assert "mpc" in out and "Feedback to demand" in out and "gas_europe" in out
 
 

@@ -66,7 +66,6 @@ import numpy as np
 
 from shockmodel import runtime
 from shockmodel.errors import TableError
-from shockmodel.gras import gras
 from shockmodel.mrio import MRIO, balance, split_sector
 from shockmodel.paths import params_dir, sources_dir
 
@@ -194,6 +193,8 @@ def _seed_prior(Z, Y, targets, group_z, group_y, sector_of, fd_region, fd_catego
 
 def nowcast(year: int) -> tuple[MRIO, dict[str, str]]:
     """The full WIOD table (41 regions x 35 industries, unsplit) brought to ADB's margins of ``year``."""
+    from shockmodel.gras import gras   # numba: only when a table is built
+
     d = _load_npz(_wiod() / "wiod2013_2011_full.npz")
     regions = tuple(str(r) for r in d["regions"])
     sectors = tuple(str(s) for s in d["sectors"])
