@@ -140,7 +140,7 @@ def read_toml_text(path: str | os.PathLike, *, what: str = "TOML file", error: t
     except UserError as exc:
         raise error(exc.message, file=name) from None
     if b"\0" in raw:
-        raise error(f"binary file, expected {what}", file=name)
+        raise error("binary file, expected TOML text", file=name)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -946,7 +946,7 @@ def _unknown_library_name(name: str) -> str:
 def _read_toml(path: Path) -> tuple[dict, str]:
     """Read one scenario file; every failure is a one-line error naming the file (limits.read_toml_text)."""
     file = str(path)
-    text = limits.read_toml_text(path, what="a scenario .toml file", error=ScenarioError)
+    text = limits.read_toml_text(path, what="scenario .toml file", error=ScenarioError)
     if not text.strip():
         raise ScenarioError("empty file, expected a scenario", file=file)
     data = _PARSED.get(text)
