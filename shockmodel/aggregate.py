@@ -516,10 +516,14 @@ def cf_encode(ds: xr.Dataset, mrio=None) -> xr.Dataset:
                    "exporter": "exporting region", "importer": "importing region",
                    STAT_DIM: "statistic over draws", "package": "shock package",
                    "shock": "shock (package.shock)", "shock_kind": "kind of shock", "shock_units": "units of the shock's severity",
-                   "scenario": "variant (packages switched on)", "commodity": "commodity", "equity_index": "equity index"}
+                   "scenario": "variant (packages switched on)", "commodity": "commodity", "equity_index": "equity index",
+                   "month": "month after the shock begins (1 = the first)", "path_stat": "statistic over draws of a path"}
     for name, long_name in coord_names.items():
         if name in ds.coords and "long_name" not in ds[name].attrs:
             ds[name].attrs["long_name"] = long_name
+    for name in ("draw", "month"):   # numeric coordinates are counts: CF 3.1 wants their units, "1"
+        if name in ds.coords and "units" not in ds[name].attrs:
+            ds[name].attrs["units"] = "1"
     if mrio is not None:
         for dim, names in (("region", getattr(mrio, "region_names", ())), ("sector", getattr(mrio, "sector_names", ()))):
             if dim in ds.dims and len(names) == ds.sizes[dim]:

@@ -30,11 +30,13 @@ import numpy as np
 
 from shockmodel import limits
 from shockmodel.errors import UserError
-from shockmodel.models import STATIC_MODELS   # draws that depend only on the sampled severities
 from shockmodel.paths import params_dir
 
 CASES_DIR = params_dir() / "backtests"
 MEASURES = ("value_added", "gross_output")
+#: every model: forecast_draws hands the dynamic model its block's seed, so it draws its behavioural
+#: parameters from the stream a run uses (slow: about 150 draws a second on the default table)
+BACKTEST_MODELS = ("constrained", "leontief", "ghosh", "dynamic")
 ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
 
@@ -71,6 +73,7 @@ class Case:
     draws: int
     seed: int
     outputs: tuple[Output, ...] = field(default_factory=tuple)
+    structure: str = "sampled"   # critical-input classes drawn per draw, or "central" (docs/model.md eq. 54-55)
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -167,13 +170,16 @@ def load_case(name_or_path: str) -> Case:
     if draws < 2:
         raise UserError(f"draws must be at least 2, got {draws}", file=str(file), field="draws")
     model = t.get("model", "constrained")
-    if model not in STATIC_MODELS:
-        raise UserError(f"backtests run the static models ({', '.join(STATIC_MODELS)}), got {model!r}",
+    if model not in BACKTEST_MODELS:
+        raise UserError(f"unknown model {model!r}; choose one of {', '.join(BACKTEST_MODELS)}",
                         file=str(file), field="model")
+    structure = t.get("structure", "sampled")
+    if structure not in ("sampled", "central"):
+        raise UserError(f"unknown structure {structure!r}; choose sampled or central", file=str(file), field="structure")
     return Case(name=_req(t, "name", str, file, ""), title=_req(t, "title", str, file, ""), folder=file.parent,
                 forecast_date=_req(t, "forecast_date", dt.date, file, ""), scenario=scenario,
                 table=t.get("table", "default"), model=model, draws=draws,
-                seed=int(t.get("seed", 0)), outputs=outputs)
+                seed=int(t.get("seed", 0)), outputs=outputs, structure=structure)
 
 
 def scenario_sources(path: Path) -> list[tuple[str, str]]:
@@ -222,8 +228,10 @@ def _cells(out: Output, mrio, file: Path) -> np.ndarray:
     return np.array([mrio.regions.index(r) * S + mrio.sectors.index(s) for r in regions for s in sectors], dtype=np.int64)
 
 
-def forecast_draws(case: Case, draws: int | None = None, seed: int | None = None) -> dict[str, np.ndarray]:
-    """Per-draw forecast (loss, percent) of every output of ``case``: ``{output id: (draws,) array}``."""
+def forecast_draws(case: Case, draws: int | None = None, seed: int | None = None, model: str | None = None,
+                   structure: str | None = None) -> dict[str, np.ndarray]:
+    """Per-draw forecast (loss, percent) of every output of ``case``: ``{output id: (draws,) array}``.
+    ``model`` and ``structure`` replace the case's own when given."""
     from shockmodel import engine
     from shockmodel.criticality import critical_weights, with_overrides
     from shockmodel.io.tables import load_table
@@ -234,13 +242,15 @@ def forecast_draws(case: Case, draws: int | None = None, seed: int | None = None
     mrio = load_table(case.table)
     compiled = compile_scenario(load_scenario(case.scenario), mrio)
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))   # as pipeline.run
-    plan = engine.cached_plan(compiled, mrio, case.model, critical)
+    plan = engine.cached_plan(compiled, mrio, model or case.model, critical, structure=structure or case.structure)
     dx = np.empty((n, mrio.n))
     with engine.blas_single_thread():
         for block in range(-(-n // engine.BLOCK)):
             lo, hi = block * engine.BLOCK, min(n, (block + 1) * engine.BLOCK)
             smp = engine.sample_block(plan, s, block, engine.BLOCK)
-            dx[lo:hi] = engine.propagate_block(plan, smp.severity, smp.occurred).dx[: hi - lo]
+            out = engine.propagate_block(plan, smp.severity, smp.occurred, seed=s, block=block,
+                                         crit_w=engine.structure_weights(plan, s, block))
+            dx[lo:hi] = out.dx[: hi - lo]
     result = {}
     for out in case.outputs:
         cells = _cells(out, mrio, case.folder / "case.toml")
@@ -263,13 +273,19 @@ class BacktestResult:
 
 
 def run_backtests(names: Sequence[str] | None = None, *, draws: int | None = None, seed: int | None = None,
-                  progress=None) -> BacktestResult:
-    """Forecast and score every case in ``names`` (default: all shipped cases)."""
+                  progress=None, model: str | None = None, structure: str | None = None) -> BacktestResult:
+    """Forecast and score every case in ``names`` (default: all shipped cases); ``model`` and ``structure``
+    replace each case's own when given."""
     import pandas as pd
 
     from shockmodel import scoring
 
-    cases = [load_case(n) for n in (names or list_cases())]
+    import dataclasses
+
+    if model is not None and model not in BACKTEST_MODELS:
+        raise UserError(f"unknown model {model!r}; choose one of {', '.join(BACKTEST_MODELS)}", field="--model")
+    cases = [dataclasses.replace(c, model=model or c.model, structure=structure or c.structure)
+             for c in (load_case(n) for n in (names or list_cases()))]
     forecasts, rows, comp_rows = {}, [], []
     for case in cases:
         if progress:
@@ -311,7 +327,9 @@ def to_dataset(res: BacktestResult):
 
     ds.attrs.update({"kind": "backtest", "shockmodel_version": __version__, "cases": ",".join(c.name for c in res.cases),
                      "tables": ",".join(sorted({c.table for c in res.cases})),
-                     "forecast_dates": ",".join(f"{c.name}={c.forecast_date}" for c in res.cases)})
+                     "forecast_dates": ",".join(f"{c.name}={c.forecast_date}" for c in res.cases),
+                     "models": ",".join(f"{c.name}={c.model}" for c in res.cases),
+                     "structure": ",".join(f"{c.name}={c.structure}" for c in res.cases)})
     return ds
 
 
@@ -321,7 +339,8 @@ def write_backtest(res: BacktestResult, out: str = "results", *, report: bool = 
     from shockmodel.io import results
 
     ds = to_dataset(res)
-    rid = results.run_id("backtest", *sorted(ds.forecast.values.tolist()), ds.sizes["draw"], __version__)
+    rid = results.run_id("backtest", *sorted(ds.forecast.values.tolist()), ds.sizes["draw"], __version__,
+                         ds.attrs["models"], ds.attrs["structure"])
     folder = results.new_run_dir(out, rid)
     ds.attrs["run_id"] = rid
     results.write_dataset(ds, folder / results.DATA_FILE)
@@ -330,6 +349,7 @@ def write_backtest(res: BacktestResult, out: str = "results", *, report: bool = 
     results.write_json(folder / results.MANIFEST, {
         "run_id": rid, "kind": "backtest", "shockmodel_version": __version__, "draws": int(ds.sizes["draw"]),
         "cases": {c.name: {"forecast_date": c.forecast_date.isoformat(), "table": c.table, "model": c.model,
+                           "structure": c.structure,
                            "seed": c.seed, "scenario": str(c.scenario.name)} for c in res.cases}})
     files = {}
     if report:

@@ -214,7 +214,7 @@ def scenarios_show(name, table_name):
 
 @scenarios.command("validate")
 @click.argument("file")
-@click.option("--table", "table_name", default="default", show_default=True, help="Table to validate against.")
+@click.option("--table", "-t", "table_name", default="default", show_default=True, help="Table to validate against.")
 def scenarios_validate(file, table_name):
     """Check FILE (structure, then meaning against TABLE); exit status 2 on the first problem."""
     from shockmodel.io.tables import load_table
@@ -289,9 +289,19 @@ def _progress(total: int, quiet: bool, label: str):
     return bar, update
 
 
+def _run_header(ds) -> str:
+    """What the numbers below were computed with: scenario, model, table, draws, seed, copula."""
+    from shockmodel.report.document import copula_words
+
+    a = ds.attrs
+    return (f"\n{a.get('scenario', 'run')}: model {a.get('model', '?')}, table {a.get('table', '?')}, "
+            f"{a.get('draws', '?')} draws, seed {a.get('seed', '?')}; {copula_words(ds)}")
+
+
 def _print_summary(ds, top: int = 6, tab=None):
     from shockmodel.aggregate import summarize
 
+    click.echo(_run_header(ds))
     tab = summarize(ds) if tab is None else tab
     gdp = tab[tab.variable == "gdp_loss_pct"]
     cols = ["mean", "p05", "p50", "p95", "VaR99", "ES99"]
@@ -326,15 +336,26 @@ def _premium_lines(ds) -> list[str]:
     da = ds["world_simultaneity_premium_pct"]
     p = da.values
     q = np.quantile(p, [0.05, 0.5, 0.95])
+    import textwrap
+
+    from shockmodel.report.document import premium_words
+
     return [f"\nSimultaneity premium (world GDP loss of {da.attrs.get('combination', 'combined')} minus the sum "
             f"of {', '.join(str(da.attrs.get('parts', 'its parts')).split())} alone, percentage points, per draw):",
             f"  mean {p.mean():+.3f}  p05 {q[0]:+.3f}  p50 {q[1]:+.3f}  p95 {q[2]:+.3f}  "
-            f"P(premium > 0) = {format_probability((p > 0).mean())}"]
+            f"P(premium > 0) = {format_probability((p > 0).mean())}",
+            *textwrap.wrap(premium_words(float(p.mean()), float((p > 0).mean()), ds.attrs.get("model")), 100,
+                           initial_indent="  ", subsequent_indent="  ")]
 
 
 def _print_premium(ds):
     for line in _premium_lines(ds):
         click.echo(line)
+
+
+STRUCTURE_HELP = ("Model structure: 'sampled' draws each declared critical input's class (critical / important / "
+                  "non-critical) per draw from params/critical_inputs.toml [uncertainty]; 'central' keeps the declared "
+                  "weights. Dynamic-model and market parameters are drawn per draw from their ranges under both.")
 
 
 @main.command("run")
@@ -364,10 +385,12 @@ def _print_premium(ds):
                    "others its parts; the simultaneity premium is computed when the parts split it exactly.")
 @click.option("--feedback", "feedback", default="none", show_default=True, metavar="CHANNELS",
               help="Second-round demand feedback: comma-separated income,prices,uncertainty, 'all' or 'none'.")
+@click.option("--structure", default="sampled", show_default=True, type=click.Choice(["sampled", "central"]),
+              help=STRUCTURE_HELP)
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html and report.pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, precision, keep_draws, sets,
-            markets_name, variants_text, feedback, report, quiet):
+            markets_name, variants_text, feedback, structure, report, quiet):
     """Run SCENARIO (library name or TOML path) and write a result folder under --out."""
     from shockmodel import pipeline
 
@@ -384,7 +407,7 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
         ds = pipeline.run(compiled, table=mrio, draws=draws, seed=seed, model=model, chunk_size=chunk_size,
                           threads=threads, markets=None if markets_name == "none" else markets_name, progress=update,
                           keep_draws=keep_draws, precision=precision, variants=variants,
-                          feedback=feedback)
+                          feedback=feedback, structure=structure)
     finally:
         if bar is not None:
             bar.close()
@@ -398,6 +421,10 @@ def run_cmd(scenario, draws, seed, model, table_name, out, chunk_size, threads, 
     click.echo(f"Run folder: {res.folder}")
     if ds.attrs.get("ignored_shock_kinds"):
         click.echo(f"NOTE: model {model!r} ignored {ds.attrs['ignored_shock_kinds']}", err=True)
+    if ds.attrs.get("ignored_feedback"):
+        click.echo(f"NOTE: feedback channel {ds.attrs['ignored_feedback']}", err=True)
+    if ds.attrs.get("ignored_timelines"):
+        click.echo(f"NOTE: model {model!r} ignored the {ds.attrs['ignored_timelines']}", err=True)
     if not quiet:
         _print_summary(ds, tab=tab)
         for line in premium:
@@ -444,9 +471,11 @@ def demo_cmd(draws, seed, out, report, quiet):
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", default=None, type=click.Path(exists=True, file_okay=False),
               help="An interrupted sweep folder: compute only its missing cells.")
+@click.option("--draws", "-n", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
+              help="Draws per cell, replacing the spec's (e.g. a quick look before the full sweep).")
 @click.option("--report/--no-report", default=True, show_default=True)
-@click.option("--quiet", "-q", is_flag=True)
-def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def sweep_cmd(spec, workers, scheduler, out, resume, draws, report, quiet):
     """Run the sweep SPEC (params/sweeps name or TOML path): scenarios x parameter values, common random
     numbers across cells; each finished cell is stored at once, so --resume never redoes work."""
     from shockmodel import pipeline
@@ -468,15 +497,48 @@ def sweep_cmd(spec, workers, scheduler, out, resume, report, quiet):
             bars[0].n = done
             bars[0].refresh()
     try:
-        folder = run_sweep(spec, workers=workers, scheduler=scheduler, out=out, resume=resume, progress=update)
+        folder = run_sweep(spec, workers=workers, scheduler=scheduler, out=out, resume=resume, progress=update,
+                           draws=draws)
     finally:
         for bar in bars:
             bar.close()
     click.echo(f"Sweep folder: {folder}")
+    if not quiet:
+        for line in _sweep_summary_lines(folder):
+            click.echo(line)
     if report:
         for name, path in pipeline.build_report(folder, ("html", "pdf")).items():
             if name in ("html", "pdf"):
                 click.echo(f"Report ({name}): {path}")
+
+
+def _sweep_summary_lines(folder) -> list[str]:
+    """The sweep's answer on the terminal: world GDP loss (and the simultaneity premium, when the cells
+    carry it) for each value of each swept parameter, the others at their reference values."""
+    import xarray as xr
+
+    from shockmodel.io.results import DATA_FILE
+    from shockmodel.report.stats import format_sig, sweep_table
+
+    with xr.open_dataset(folder / DATA_FILE, engine="h5netcdf") as ds:
+        a = ds.attrs
+        lines = [f"\nSweep {a.get('sweep', '')}: model {a.get('model', '?')}, table {a.get('table', '?')}, "
+                 f"{a.get('draws', '?')} draws per cell, seed {a.get('seed', '?')} (common random numbers across "
+                 "cells)"]
+        for var, what in (("world_gdp_loss_pct", "World GDP loss, percent of baseline value added"),
+                          ("world_simultaneity_premium_pct", "World simultaneity premium, percentage points "
+                                                             "(combination minus its parts alone)")):
+            table = sweep_table(ds, var) if var in ds.variables else None
+            if table is None:
+                continue
+            cols = ("mean", "p50", "p95")
+            idx = [table.columns.index(c) for c in cols]
+            width = max(len(label) for label, _ in table.rows)
+            lines.append(f"\n{what}; one parameter at a time, the others at their reference values")
+            lines.append(f"{'':{width}s}" + "".join(f"{c:>10s}" for c in cols))
+            lines += [f"{label:{width}s}" + "".join(f"{format_sig(values[i], 3):>10s}" for i in idx)
+                      for label, values in table.rows]
+    return lines
 
 
 @main.command("compare")
@@ -522,13 +584,17 @@ def export_cmd(folder, fmt, out, with_draws):
 @click.argument("cases", nargs=-1)
 @click.option("--draws", "-n", default=None, type=click.IntRange(min=2), help="Draws per case (default: each case's).")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--model", "-m", default=None, type=click.Choice(MODELS),
+              help="Model for every case (default: each case's; dynamic is slow, about 150 draws a second).")
+@click.option("--structure", default=None, type=click.Choice(["sampled", "central"]),
+              help="Model structure for every case (default: each case's, sampled unless it says). " + STRUCTURE_HELP)
 @click.option("--report/--no-report", default=True, show_default=True, help="Write skill.html and skill.pdf.")
-def backtest_cmd(cases, draws, out, report):
+def backtest_cmd(cases, draws, model, structure, out, report):
     """Forecast past events from what was knowable then (params/backtests; default: every case), print the
     scores (CRPS, PIT, 50/90% coverage, |median error| beside the competitors') and write a skill report."""
     from shockmodel import backtest
 
-    res = backtest.run_backtests(list(cases) or None, draws=draws,
+    res = backtest.run_backtests(list(cases) or None, draws=draws, model=model, structure=structure,
                                  progress=lambda name: click.echo(f"case {name} ...", err=True))
     folder, files = backtest.write_backtest(res, out, report=report)
     click.echo(backtest.format_scores(res))
@@ -552,9 +618,13 @@ def backtest_cmd(cases, draws, out, report):
 @click.option("--output", "outputs", multiple=True, default=("World",), show_default=True,
               help="GDP loss to chart and print: World or a region (repeatable); every region is in data.nc.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
+@click.option("--structure", default="sampled", show_default=True, type=click.Choice(["sampled", "central"]),
+              help="sampled: each declared critical input's class is an input (group 'structure: critical-input "
+                   "classes'); central: the declared weights. The dynamic model's behavioural parameters are "
+                   "inputs under both.")
 @click.option("--out", "-o", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--quiet", "-q", is_flag=True)
-def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, sets, out, quiet):
+def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, outputs, sets, structure, out, quiet):
     """Global sensitivity of SCENARIO: first- and total-order Sobol indices (SALib) of GDP losses over
     groups of the engine's independent latent inputs, mapped through the copula as the engine does."""
     from shockmodel import sensitivity
@@ -571,7 +641,7 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
     try:
         spec, ds = sensitivity.analyse(scenario, table=table_name, model=model, grouping=grouping, samples=samples,
                                        seed=seed, overrides=_parse_set(sets) or None, progress=update,
-                                       outputs=outputs)
+                                       outputs=outputs, structure=structure)
     finally:
         if bar is not None:
             bar.close()
@@ -588,15 +658,21 @@ def sensitivity_cmd(scenario, grouping, samples, seed, model, table_name, output
 @main.command("report")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf.")
-def report_cmd(folder, formats):
-    """Rebuild the report of a run or sweep FOLDER from its data.nc alone."""
+@click.option("--sensitivity", default=None, type=click.Path(exists=True),
+              help="A `shockmodel sensitivity` result folder to include (default: one beside the run for the "
+                   "same scenario and table, if any).")
+@click.option("--backtest", default=None, type=click.Path(exists=True),
+              help="A `shockmodel backtest` result folder to include (default: the newest beside the run, if any).")
+def report_cmd(folder, formats, sensitivity, backtest):
+    """Rebuild the report of a run or sweep FOLDER from its data.nc (and the sensitivity and backtest
+    results given or found beside it: a Sensitivity and a Validation section)."""
     from shockmodel import pipeline
 
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("html", "pdf")]
     if bad:
         raise UserError(f"unknown format {bad[0]!r}; choose html, pdf", field="--format")
-    for name, path in pipeline.build_report(folder, fmts).items():
+    for name, path in pipeline.build_report(folder, fmts, sensitivity=sensitivity, backtest=backtest).items():
         click.echo(f"{name}: {path}")
 
 

@@ -3,6 +3,10 @@
 Weights follow Pichler et al. (2022), "Forecasting the propagation of pandemic shocks with a dynamic
 input-output model", JEDC 144:104527: 1 = critical (output falls with the input's shortage), 0.5 =
 important ("half-critical"), 0 = non-critical (acts only through demand).
+
+The file's weights are the central classification; its ``[uncertainty]`` tables give, for a pair declared
+critical or important, the probabilities of each of the three classes in a draw (``--structure sampled``,
+docs/model.md eq. 54-55): :func:`class_probabilities`, :func:`class_thresholds`, :func:`sampled_weights`.
 """
 
 from __future__ import annotations
@@ -78,9 +82,10 @@ def _parse_weights(text: bytes, mrio: MRIO, path: Path) -> np.ndarray:
     except UnicodeDecodeError as exc:
         raise UserError(f"not UTF-8 text (byte 0x{text[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
     data = limits.parse_toml_text(decoded, file=str(path))
-    unknown = set(data) - {"weights"}
+    unknown = set(data) - {"weights", "uncertainty"}
     if unknown:
-        raise UserError(f"unknown keys {sorted(unknown)}; expected [weights.<using sector>]", file=str(path))
+        raise UserError(f"unknown keys {sorted(unknown)}; expected [weights.<using sector>] and [uncertainty.<class>]",
+                        file=str(path))
     W = np.zeros((mrio.n_sectors, mrio.n_sectors))
     for using, inputs in data.get("weights", {}).items():
         cols = _expand(using, mrio, str(path), f"weights.{using}")
@@ -94,3 +99,59 @@ def _parse_weights(text: bytes, mrio: MRIO, path: Path) -> np.ndarray:
                 for c in cols:
                     W[r, c] = max(W[r, c], float(w))
     return W
+
+
+#: the classes of Pichler et al. (2022), in the order of the columns of :func:`class_probabilities`
+CLASS_WEIGHTS = (0.0, 0.5, 1.0)
+_CLASS_KEYS = ("non_critical", "important", "critical")
+_ROWS = ("critical", "important")   # row 0: pairs declared critical (weight 1); row 1: any other positive weight
+
+
+def class_probabilities(path: str | Path | None = None) -> np.ndarray:
+    """(2, 3) probabilities of the classes non-critical, important, critical (columns) for a pair declared
+    critical (row 0) or important (row 1), from the file's ``[uncertainty.critical]`` and
+    ``[uncertainty.important]`` tables (eq. 54). Each row is checked: three numbers in [0, 1] summing to 1
+    and a ``source``."""
+    path = Path(path) if path is not None else default_path()
+    data = limits.load_toml(path, what="critical-input file")
+    unc = data.get("uncertainty")
+    if not isinstance(unc, dict):
+        raise UserError("missing [uncertainty.critical] and [uncertainty.important] tables", file=str(path),
+                        field="uncertainty")
+    out = np.zeros((2, 3))
+    for r, row in enumerate(_ROWS):
+        t = unc.get(row)
+        field = f"uncertainty.{row}"
+        if not isinstance(t, dict):
+            raise UserError(f"missing table [{field}]", file=str(path), field=field)
+        extra = set(t) - {*_CLASS_KEYS, "source"}
+        if extra:
+            raise UserError(f"unknown keys {sorted(extra)}; expected {', '.join(_CLASS_KEYS)}, source", file=str(path),
+                            field=field)
+        if not isinstance(t.get("source"), str) or not t["source"].strip():
+            raise UserError("every class distribution needs a source (or 'assumption')", file=str(path),
+                            field=f"{field}.source")
+        for c, key in enumerate(_CLASS_KEYS):
+            v = t.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise UserError(f"expected a probability in [0, 1], got {v!r}", file=str(path), field=f"{field}.{key}")
+            out[r, c] = float(v)
+        if abs(out[r].sum() - 1.0) > 1e-9:
+            raise UserError(f"probabilities must sum to 1, got {out[r].sum():g}", file=str(path), field=field)
+    return out
+
+
+def class_thresholds(central_w: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """(Q, 2) cumulative thresholds per declared pair from its central weight: ``P(non-critical)`` and
+    ``P(non-critical) + P(important)`` of the row its weight takes (1: critical; else important)."""
+    rows = np.where(np.asarray(central_w) >= 1.0, 0, 1)
+    cum = np.cumsum(probs, axis=1)[:, :2]
+    return np.ascontiguousarray(cum[rows])
+
+
+def sampled_weights(u: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Eq. 55: the weight of each pair (rows) in each draw (columns) from its uniform ``u`` (Q, B):
+    0 below the first threshold, 0.5 below the second, 1 above; monotone in ``u``, so a larger uniform is
+    never a less critical input (common random numbers across scenarios and sensitivity inputs)."""
+    t0, t1 = thresholds[:, 0:1], thresholds[:, 1:2]
+    return np.where(u < t0, CLASS_WEIGHTS[0], np.where(u < t1, CLASS_WEIGHTS[1], CLASS_WEIGHTS[2]))

@@ -29,6 +29,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from shockmodel import models, runtime
+from shockmodel.criticality import class_probabilities, class_thresholds, sampled_weights
 from shockmodel.errors import UserError
 from shockmodel.kernels import structs
 from shockmodel.models._shared import static_shocks as _static_shocks  # noqa: F401  (tests use the old name)
@@ -182,6 +183,12 @@ class Plan:
     tariff_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     elasticities: tuple = ()          # per tariff column: (dist, params) of its trade elasticity
     technology: structs.Technology | None = None   # constrained: A and tri_A in the GEMM dtype
+    # structural uncertainty (docs/model.md eq. 54-55): "central" (the file's weights) or "sampled" (each
+    # declared pair's class drawn per draw); per critical input q its declared pair s * S + sector(j) and
+    # the cumulative class thresholds of its central weight
+    structure: str = "central"
+    crit_pair: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    crit_thresholds: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
     # the arrays of the named parts, by their own names
     shock_pkg = property(lambda self: self.columns.shock_pkg)
@@ -246,7 +253,8 @@ def _csr(lists: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ptr, idx
 
 
-def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, precision: str) -> str:
+def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, precision: str,
+              structure: str = "central", probs: np.ndarray | None = None) -> str:
     """Content hash of everything a plan is built from (never object identity: a scenario or table
     edited in place, or rebuilt with other numbers, must not hit a stale plan)."""
     import hashlib
@@ -257,9 +265,10 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
              f"{compiled.regions}|{compiled.sectors}".encode())
     for p in compiled.packages:
         h.update(f"|{p.probability!r}|{p.correlation!r}|{p.start_months!r}|{p.ramp_months!r}|"
-                 f"{p.recovery_months!r}".encode())
+                 f"{p.recovery_months!r}|{getattr(p, 'start_dist', None)!r}".encode())
     for sh in compiled.shocks:
-        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}".encode())
+        h.update(f"|{sh.kind}|{sh.package}|{sh.severity.dist}|{sh.severity.params!r}|"
+                 f"{getattr(sh, 'timeline', ())!r}".encode())
         if getattr(sh, "elasticity", None) is not None:
             h.update(f"|{sh.elasticity.dist}|{sh.elasticity.params!r}".encode())
         if sh.mask is not None:
@@ -267,19 +276,23 @@ def _plan_key(compiled, mrio: MRIO, model: str, critical: np.ndarray | None, pre
     h.update(b"|critical|")
     if critical is not None:
         h.update(np.ascontiguousarray(critical, dtype=np.float64).tobytes())
+    if structure != "central":   # central plans keep the key they had before structure was sampled
+        h.update(f"|structure|{structure}|".encode())
+        h.update(np.ascontiguousarray(probs, dtype=np.float64).tobytes())
     return h.hexdigest()
 
 
 def cached_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.ndarray | None = None,
-                precision: str = "float64") -> Plan:
+                precision: str = "float64", structure: str = "central") -> Plan:
     """:func:`make_plan`, reused across runs of the same (scenario, table, model, criticality,
     precision) in one process: building a plan costs ~17 ms on the default table (pass classes,
     L @ Yc), which is a tenth of a 100,000-draw leontief run. Plans are immutable, so sharing is safe."""
-    key = _plan_key(compiled, mrio, model, critical, precision)
+    probs = _structure_probs(structure)
+    key = _plan_key(compiled, mrio, model, critical, precision, structure, probs)
     with runtime.PLANS_LOCK:
         plan = runtime.PLANS.pop(key, None)
     if plan is None:
-        plan = make_plan(compiled, mrio, model, critical, precision)
+        plan = make_plan(compiled, mrio, model, critical, precision, structure)
     with runtime.PLANS_LOCK:
         runtime.PLANS[key] = plan          # most recently used last
         while len(runtime.PLANS) > runtime.PLANS_SIZE:
@@ -288,16 +301,18 @@ def cached_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.n
 
 
 def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.ndarray | None = None,
-              precision: str = "float64") -> Plan:
+              precision: str = "float64", structure: str = "central") -> Plan:
     """Precompute index lists and baseline arrays for ``compiled`` (a CompiledScenario) on ``mrio``.
 
     ``precision``: dtype of the matrix products ("float32" halves their cost; every other quantity
-    stays float64).
+    stays float64). ``structure``: "central" (critical-input weights as declared) or "sampled" (each
+    declared pair's class drawn per draw, :func:`structure_weights`).
     """
     if model not in MODELS:
         raise UserError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}", field="model")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}", field="precision")
+    probs = _structure_probs(structure)
     g = np.float32 if precision == "float32" else np.float64
     if tuple(compiled.regions) != mrio.regions or tuple(compiled.sectors) != mrio.sectors:
         raise UserError("scenario was compiled against another table", field="table")
@@ -346,6 +361,8 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         crit_lists_r.append(Zsec[ss, j])
     crit_ptr, crit_s = _csr(crit_lists_s)
     crit_w = np.concatenate(crit_lists_w) if crit_lists_w else np.zeros(0)
+    # eq. 54: the declared pair (input sector, using sector) of each critical input, one uniform per pair
+    crit_pair = (crit_s * S + np.repeat(np.arange(n) % S, np.diff(crit_ptr))).astype(np.int64)
     req = np.concatenate(crit_lists_r) if crit_lists_r else np.zeros(0)
     src_lists_i, src_lists_t = [], []
     for j in range(n):
@@ -410,6 +427,8 @@ def make_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.nda
         head_scale=headline_scale(mrio.gdp, exports0),
         precision=precision, copula_df=float(getattr(compiled, "copula_df", 0.0)),
         **_tariff_plan(shocks),
+        structure=structure, crit_pair=crit_pair,
+        crit_thresholds=class_thresholds(crit_w, probs) if probs is not None else np.zeros((len(crit_w), 2)),
     )
     _check_severities(common["tables"], common["sev_cap"], shocks)
     common.update(kernel_parts(common))
@@ -476,6 +495,39 @@ def _check_severities(tables: np.ndarray, caps: np.ndarray, shocks) -> None:
         if not (np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= hi):
             raise UserError(f"severity {sh.severity} cannot be sampled inside the range of a {sh.kind} shock "
                             f"(draws from {values.min():g} to {values.max():g})", field=f"shocks.{sh.key}.severity")
+
+
+STRUCTURES = ("sampled", "central")
+#: the models that read critical-input weights (eq. 16, 19; D8); the linear models draw no structure
+CRITICAL_MODELS = ("constrained", "dynamic")
+#: spawn-key suffix of the structural stream of a block (critical-input classes; docs/model.md eq. 55)
+STRUCTURE_STREAM = 3
+
+
+def _structure_probs(structure: str) -> np.ndarray | None:
+    """The class probabilities of params/critical_inputs.toml for a sampled structure; None for central."""
+    if structure not in STRUCTURES:
+        raise UserError(f"unknown structure {structure!r}; choose one of {', '.join(STRUCTURES)}", field="structure")
+    return class_probabilities() if structure == "sampled" else None
+
+
+def structure_uniforms(plan: Plan, seed: int, block: int) -> np.ndarray:
+    """(S * S, BLOCK) uniforms of the block's structural draws, one row per (input, using) sector pair in a
+    fixed order, from ``SeedSequence(seed, spawn_key=(block, STRUCTURE_STREAM))``: a pair's uniform depends on
+    the seed, the block and the pair only (not on chunking, threads, variants, the draw count, or which
+    other pairs a scenario declares), so scenarios and variants share structural draws."""
+    S = plan.n_sectors
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, STRUCTURE_STREAM)))
+    return rng.random((S * S, BLOCK))
+
+
+def structure_weights(plan: Plan, seed: int, block: int) -> np.ndarray | None:
+    """(Q, BLOCK) critical-input weights of block ``block`` (eq. 55), or None for a central structure (the
+    models then use the plan's weights, exactly as before structure was sampled)."""
+    if plan.structure != "sampled" or plan.model not in CRITICAL_MODELS:
+        return None
+    u = structure_uniforms(plan, seed, block)
+    return np.ascontiguousarray(sampled_weights(u[plan.crit_pair], plan.crit_thresholds))
 
 
 def _tariff_plan(shocks) -> dict:
@@ -607,7 +659,7 @@ class BlockOutput:
     horizon_fraction: np.ndarray  # (B,)
     converged: np.ndarray    # (B,) bool
     iterations: np.ndarray   # (B,) int
-    blocked_export_share: np.ndarray  # (B, R) share of baseline exports on blocked routes (static)
+    blocked_export_share: np.ndarray | None  # (B, R) share of baseline exports on blocked routes (static); None in the hook's view
     # the block's random inputs and blocked pass shares, for the market channel (None outside the engine loop)
     severity: np.ndarray | None = None       # (B, K) sampled severities
     on: np.ndarray | None = None             # (B, P) bool: package occurred and switched on in the variant
@@ -615,8 +667,13 @@ class BlockOutput:
 
 
 def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float | None = None,
-                    max_iter: int = MAX_ITER, aa_depth: int = AA_DEPTH) -> BlockOutput:
+                    max_iter: int = MAX_ITER, aa_depth: int = AA_DEPTH, seed: int = 0, block: int = 0,
+                    crit_w: np.ndarray | None = None, dyn_uniforms: dict | None = None) -> BlockOutput:
     """Propagate one block of draws. ``sev`` (B, K) severities; ``on`` (B, P) package active in the draw.
+    ``seed``, ``block``: where the dynamic model's behavioural parameters come from (its own stream of
+    the block, as in a run); ``crit_w`` (Q, B): the draws' critical-input weights (:func:`structure_weights`;
+    None: the plan's central weights); ``dyn_uniforms``: the dynamic model's behavioural uniforms given
+    instead of drawn (shockmodel.sensitivity).
 
     Every draw is computed by the same instructions whatever the other draws of the block are (the
     solver freezes converged draws), so results depend only on the draw.
@@ -624,7 +681,9 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
     B = sev.shape[0]
     R, S = plan.n_regions, plan.n_sectors
     tol = DEFAULT_TOL[plan.precision] if tol is None else tol
-    dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, sev, on, tol, max_iter, aa_depth=aa_depth)
+    dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, sev, on, tol, max_iter, aa_depth=aa_depth,
+                                                               extras={"_seed_block": (seed, block)}, crit_w=crit_w,
+                                                               dyn_uniforms=dyn_uniforms)
     dxT *= f[None, :]
     tradeT *= f[None, None, :]
     gdp = (dxT.T * plan.va[None, :]).reshape(B, R, S).sum(axis=2)
@@ -634,7 +693,8 @@ def propagate_block(plan: Plan, sev: np.ndarray, on: np.ndarray, *, tol: float |
 
 
 def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_iter: int, ws: dict | None = None,
-                   keep: int | None = None, extras: dict | None = None, aa_depth: int = AA_DEPTH):
+                   keep: int | None = None, extras: dict | None = None, aa_depth: int = AA_DEPTH,
+                   crit_w: np.ndarray | None = None, dyn_uniforms: dict | None = None):
     """One block, draws-last and before the horizon fraction: ``dxT`` (n, B) output lost, ``tradeT``
     (R, R, B) bilateral trade lost, ``f`` (B,), ``converged``, ``iterations``, ``uT`` (C, B) blocked share
     of each pass class. ``ws``: the calling thread's :func:`_workspace` (its arrays are overwritten by the
@@ -646,7 +706,7 @@ def _propagate_raw(plan: Plan, sev: np.ndarray, on: np.ndarray, tol: float, max_
     if model.WORKSPACE and (ws is None or ws["B"] != sev.shape[0]):
         ws = _workspace(plan, sev.shape[0], keep=False)
     ctx = models.RunContext(tol, max_iter, ws if model.WORKSPACE else None, keep, _map_sub_batches, SUB_BATCH,
-                            aa_depth, DAYS_PER_MONTH, extras)
+                            aa_depth, DAYS_PER_MONTH, extras, crit_w, dyn_uniforms)
     return model.propagate(plan, sev, on, ctx)
 
 
@@ -904,22 +964,29 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
     n_market = getattr(market, "n_uniforms", 0) if market is not None else 0
     a, b = lo - start, hi - start
     k = hi - lo
-    if k == BLOCK and n_market == 0:   # a full block: sampled straight into the result
-        smp = sample_block(plan, seed, first_block + q, BLOCK, 0,
-                           Sample(res.occurred[a:b], res.severity[a:b], _NO_MARKET))
+    if k == BLOCK:   # a full block: sampled straight into the result (the market's uniforms per thread)
+        u_market = _scratch("u_market", (BLOCK, n_market), np.float64) if n_market else _NO_MARKET
+        smp = sample_block(plan, seed, first_block + q, BLOCK, n_market,
+                           Sample(res.occurred[a:b], res.severity[a:b], u_market))
     else:
         smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
     ws = _workspace(plan, BLOCK) if models.get(plan.model).WORKSPACE else None
+    feedback = market is not None and getattr(market, "feedback", None) is not None
+    crit_w = structure_weights(plan, seed, first_block + q)   # one structural draw for every variant (CRN)
     t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         extras = {"_seed_block": (seed, first_block + q)}
+        inside = feedback and hasattr(models.get(plan.model), "FEEDBACK_CHANNELS")
+        if inside:   # the model runs the feedback to demand in its own steps (models.dynamic, D16-D18)
+            extras["_market"] = (market, smp.u_market)
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, solver.tol, solver.max_iter,
-                                                                   ws, keep=k, extras=extras, aa_depth=solver.aa_depth)
+                                                                   ws, keep=k, extras=extras, aa_depth=solver.aa_depth,
+                                                                   crit_w=crit_w)
         _keep_model_extras(extras, res, v, a, b, q, k, variants.shape[0])
-        if market is not None and getattr(market, "feedback", None) is not None:   # demand feedback, second round
+        if feedback and not inside:   # demand feedback, second round
             market.second_round(plan, dxT, f, smp.severity, on, uT, smp.u_market)
         t = _lap("propagation", t)
         reduce_block(dxT, tradeT, f, plan.n_sectors, k, plan.scales, HIST_SPEC,
@@ -937,10 +1004,11 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
             # the whole block (cut afterwards), so a draw's market numbers do not depend on the draw count
             out = BlockOutput(dx=dxT.T, trade=tradeT.transpose(2, 0, 1), gdp_loss=None, horizon_fraction=f,
                               converged=converged, iterations=iterations,
-                              blocked_export_share=(plan.blocked_weight.T @ uT).T,
-                              severity=smp.severity, on=on, blocked_class_share=uT.T)
+                              blocked_export_share=None, severity=smp.severity, on=on, blocked_class_share=uT.T)
             for name, arr in market(plan, out, smp.u_market).items():
-                buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
+                buf = res.extras.get(name)
+                if buf is None:   # setdefault: another thread may have made it meanwhile
+                    buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
                 buf[v, a:b] = arr[:k]
             t = _lap("market", t)
     if t:
@@ -956,9 +1024,13 @@ def _keep_model_extras(extras: dict, res: ChunkResult, v: int, a: int, b: int, q
         if name.startswith("_"):
             continue
         part = arr[:k]
-        buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
+        buf = res.extras.get(name)
+        if buf is None:   # setdefault: another thread may have made it meanwhile
+            buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
         buf[v, a:b] = part
-        sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
+        sums = res.stream_block_sums.get(name)
+        if sums is None:
+            sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
         sums[v, q, 0] = part.sum(axis=0)
         sums[v, q, 1] = (part * part).sum(axis=0)
 
@@ -1283,7 +1355,7 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
              critical: np.ndarray | None = None, threads: int | None = None, market=None,
              progress: Callable[[int], None] | None = None, tol: float | None = None,
              keep_draws: int | None = KEEP_DRAWS, precision: str = "float64", max_iter: int = MAX_ITER,
-             aa_depth: int = AA_DEPTH) -> RawResult:
+             aa_depth: int = AA_DEPTH, structure: str = "central") -> RawResult:
     """Run ``draws`` Monte Carlo draws of ``compiled`` on ``mrio`` serially, chunk by chunk.
 
     Memory is bounded by the chunk size plus the per-draw arrays of the first ``keep_draws`` draws (None:
@@ -1292,7 +1364,8 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
     ``precision`` "float32" runs the matrix products in single precision (tolerance ``DEFAULT_TOL``).
     ``tol``, ``max_iter``, ``aa_depth``: the constrained solver's settings. ``threads``: numba threads for
     this run; the caller's thread count, and BLAS's settings (one thread during the run), are restored
-    afterwards (runtime.numba_threads, runtime.blas_single_thread).
+    afterwards (runtime.numba_threads, runtime.blas_single_thread). ``structure``: "central" (the declared
+    critical-input weights) or "sampled" (their classes drawn per draw, docs/model.md eq. 54-55).
     """
     if draws < 1:
         raise UserError(f"draws must be at least 1, got {draws}", field="draws")
@@ -1300,15 +1373,15 @@ def simulate(compiled, mrio: MRIO, *, draws: int = 10_000, seed: int = 0, model:
         raise UserError(f"keep_draws must be at least 1, got {keep_draws}", field="keep_draws")
     with runtime.numba_threads(threads):
         return _simulate(compiled, mrio, draws, seed, model, chunk_size, variants, critical, market, progress, tol,
-                         keep_draws, precision, max_iter, aa_depth)
+                         keep_draws, precision, max_iter, aa_depth, structure)
 
 
 def _simulate(compiled, mrio, draws, seed, model, chunk_size, variants, critical, market, progress, tol, keep_draws,
-              precision, max_iter, aa_depth) -> RawResult:
+              precision, max_iter, aa_depth, structure="central") -> RawResult:
     """:func:`simulate` at the numba thread count the caller set."""
     t0 = time.perf_counter()
     _prime_allocator()
-    plan = cached_plan(compiled, mrio, model, critical, precision)
+    plan = cached_plan(compiled, mrio, model, critical, precision, structure)
     tol = DEFAULT_TOL[precision] if tol is None else float(tol)
     names, vmat = variant_matrix([p.name for p in compiled.packages], variants)
     per_chunk = chunk_blocks(chunk_size)

@@ -89,12 +89,10 @@ def _shares(M: np.ndarray) -> np.ndarray:
     return np.divide(M, tot, out=np.zeros_like(M), where=tot > 0)
 
 
-def compile_feedback(cm: mk.CompiledMarkets, mrio, channels: tuple[str, ...]) -> FeedbackArrays:
-    """Consumption and investment shares from the table's final-demand categories (``CONS_h`` and
-    ``GFCF``; all final demand where a table has none), the Leontief inverse products and the baseline net
-    commodity sales that the terms-of-trade channel prices."""
-    R, S = mrio.n_regions, mrio.n_sectors
-    n = R * S
+def demand_shares(mrio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Household consumption shares ``C`` and investment shares ``G`` (n, R) of each region's final demand
+    by supplying industry, and baseline investment ``invest0`` (R,), from the table's ``CONS_h`` and ``GFCF``
+    categories (all final demand, and FALLBACK_INVESTMENT_SHARE of it as investment, where a table has none)."""
     Ypos = np.clip(np.asarray(mrio.Y, dtype=np.float64), 0.0, None)
     cons = _category(mrio, "CONS_h")
     gfcf = _category(mrio, "GFCF")
@@ -103,6 +101,30 @@ def compile_feedback(cm: mk.CompiledMarkets, mrio, channels: tuple[str, ...]) ->
         G, invest0 = _shares(gfcf), gfcf.sum(axis=0)
     else:
         G, invest0 = _shares(Ypos), FALLBACK_INVESTMENT_SHARE * Ypos.sum(axis=0)
+    return C, G, invest0
+
+
+def demand_cells(mrio) -> tuple[np.ndarray, np.ndarray]:
+    """(R S,) each final-demand cell's household consumption share of its region's consumption and its
+    baseline investment, each divided by the cell's baseline final demand: a cut of ``a`` in consumption and
+    ``b`` in investment lowers the cell's multiplier by ``a cons_cut + b inv_cut`` (the dynamic model's
+    feedback inside its steps, docs/model-dynamic.md D17-D18)."""
+    R, S = mrio.n_regions, mrio.n_sectors
+    C, G, invest0 = demand_shares(mrio)                        # (n, R), (n, R), (R,)
+    ytot = np.clip(np.asarray(mrio.Y, dtype=np.float64), 0.0, None).reshape(R, S, R).sum(axis=0)   # (S, R)
+    cons_cell = C.reshape(R, S, R).sum(axis=0)                     # (S, R) consumption share of product s in r
+    inv_cell = G.reshape(R, S, R).sum(axis=0) * invest0[None, :]   # (S, R) investment of r in product s
+    cons_cut = np.divide(cons_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
+    inv_cut = np.divide(inv_cell, ytot, out=np.zeros_like(ytot), where=ytot > 0).T.reshape(R * S)
+    return np.ascontiguousarray(cons_cut), np.ascontiguousarray(inv_cut)
+
+
+def compile_feedback(cm: mk.CompiledMarkets, mrio, channels: tuple[str, ...]) -> FeedbackArrays:
+    """Consumption and investment shares from the table's final-demand categories (``CONS_h`` and
+    ``GFCF``; all final demand where a table has none), the Leontief inverse products and the baseline net
+    commodity sales that the terms-of-trade channel prices."""
+    R, S = mrio.n_regions, mrio.n_sectors
+    C, G, invest0 = demand_shares(mrio)
     L = np.asarray(mrio.L, dtype=np.float64)
     V = cm.va_ratio[:, None] * cm.region_onehot                               # (n, R)
     LC, LG = L @ C, L @ G

@@ -82,7 +82,7 @@ __all__ = [
     "load_market_params", "market_params_from_dict", "format_market_params", "n_market_uniforms",
     "market_uniform_layout", "compile_market_params", "compile_scenario_markets", "sample_market_draws",
     "withdrawn_shares", "price_change_pct", "commodity_prices", "revenue_lost", "equity_drawdown_pct", "cell_losses",
-    "market_outcomes",
+    "market_outcomes", "market_block", "block_prices",
 ]
 
 # dist -> (required parameter names, optional parameter names with defaults): scenario's one table
@@ -312,6 +312,7 @@ class ScenarioMarkets:
     sub_cols, sub_inc : substitution shock columns and their (shocks, (package, sector) pairs) incidence
     K_blk : (flow classes, cells) baseline imports of each commodity flow class into the cell
     structure : the same incidences as CSR lists for the kernel (kernels.markets.CellStructure)
+    arrays : every constant the block kernel reads (kernels.markets.MarketArrays), built once per plan
     class_fd : (K_fd, n_classes) 1 where a final-demand shock covers the class's buyer cell
     M_der : (n_classes, cells) demand for the cell's commodity lost per unit of w_c = 1 - pass_c dem_c: the
         demand-driven (Leontief) output lost, (L Yc)[:, c], times the buyers' input coefficients
@@ -320,6 +321,7 @@ class ScenarioMarkets:
     """
 
     structure: Any
+    arrays: Any
     class_fd: np.ndarray
     M_der: np.ndarray
     cap_cols: np.ndarray
@@ -721,7 +723,8 @@ def format_market_params(params: MarketParams) -> str:
         lines.append(f"    source: {ix.source}")
     fb = params.feedback
     lines.append("")
-    lines.append("Feedback to demand (second round, shockmodel.feedback; off unless `run --feedback`):")
+    lines.append("Feedback to demand (shockmodel.feedback: a second round for the static models, inside the steps "
+                 "for dynamic, D16-D18; off unless `run --feedback`):")
     lines.append(f"  income: marginal propensity to consume mpc: {describe(fb.mpc)}")
     lines.append(f"  prices: terms-of-trade pass-through to spending: {describe(fb.tot_pass)}")
     lines.append(f"  uncertainty: investment semi-elasticity (% per pp of risk premium): "
@@ -964,11 +967,38 @@ def compile_scenario_markets(cm: CompiledMarkets, compiled, plan, L: np.ndarray)
         n_fc=n_cls, K_blk=K_blk, per_cell=per_cell, cut_val=has_imports * cm.imports0, cap_cols=cap_cols,
         cap_mask=cap_mask, K_cap=K_cap, fd_cols=fd_cols, fd_mask=fd_mask, y_own=cm.y_own, class_fd=class_fd)
     return ScenarioMarkets(
-        structure=structure, class_fd=class_fd, M_der=M_der, term_k=np.array(term_k, dtype=np.int64),
+        structure=structure, arrays=_market_arrays(cm, M_der, fin_cols, fin_regions), class_fd=class_fd, M_der=M_der, term_k=np.array(term_k, dtype=np.int64),
         term_ps=np.array(term_ps, dtype=np.int64), term_inc=term_inc, sub_cols=sub_cols, sub_inc=sub_inc,
         cap_cols=cap_cols, cap_mask=cap_mask, K_cap=K_cap, fd_cols=fd_cols, fd_mask=fd_mask, fin_cols=fin_cols,
         fin_regions=fin_regions, shock_pkg=np.array([sh.package for sh in shocks], dtype=np.int64),
         K_blk=K_blk, cut_idx=cut_idx, has_imports=has_imports)
+
+
+def _market_arrays(cm: CompiledMarkets, M_der: np.ndarray, fin_cols: np.ndarray, fin_regions: np.ndarray):
+    """The constants of ``kernels.markets.market_block`` (:class:`~shockmodel.kernels.markets.MarketArrays`)."""
+    from shockmodel.kernels.markets import MarketArrays
+
+    lay = market_uniform_layout(cm.params, len(fin_cols))
+    starts = np.array([lay[k].start for k, _ in _LAYOUT_SIZES[:9]], dtype=np.int64)
+    C, I = cm.cell_market.shape[1], cm.A_eq.shape[1]
+    mkt_ptr, mkt_cell = _csr_lists([np.flatnonzero(cm.cell_market[:, c]) for c in range(C)])
+    wld_ptr, wld_cell = _csr_lists([np.flatnonzero(cm.cell_world[:, c]) for c in range(C)])
+    rows = [np.flatnonzero(cm.A_eq[:, i]) for i in range(I)]
+    aeq_ptr, aeq_row, aeq_val = _csr_lists(rows, [cm.A_eq[r, i] for i, r in enumerate(rows)])
+    coms = [np.flatnonzero(cm.p_map[:, q]) for q in range(cm.p_map.shape[1])]
+    pm_ptr, pm_com, pm_val = _csr_lists(coms, [cm.p_map[cc, q] for q, cc in enumerate(coms)])
+    p = cm.params
+    return MarketArrays(
+        col_kind=cm.sampler.kind, col_prm=cm.sampler.prm, lay=starts, M_derT=np.ascontiguousarray(M_der.T),
+        deliv0=cm.deliv0, mkt_ptr=mkt_ptr, mkt_cell=mkt_cell, wld_ptr=wld_ptr, wld_cell=wld_cell,
+        s0=cm.deliv0 @ cm.cell_market, w0=cm.deliv0 @ cm.cell_world,
+        log_lo=np.ascontiguousarray(cm.log_bounds[0]), log_hi=np.ascontiguousarray(cm.log_bounds[1]),
+        ind_region=np.argmax(cm.region_onehot, axis=1).astype(np.int64), va_ratio=cm.va_ratio, gdp0=cm.gdp0,
+        gdp0_sum=float(cm.gdp0.sum()), aeq_ptr=aeq_ptr, aeq_row=aeq_row, aeq_val=aeq_val,
+        p_idx=cm.p_idx.astype(np.int64), x0p=cm.x0[cm.p_idx], pm_ptr=pm_ptr, pm_com=pm_com, pm_val=pm_val,
+        p_load=np.ascontiguousarray(cm.p_load), region_share=cm.region_share, ey=cm.earnings_yield,
+        equity=np.array([p.earnings_growth, p.risk_full_at_gdp_loss, p.risk_full_at_world_gdp_loss]),
+        fin_cols=np.asarray(fin_cols, dtype=np.int64), fin_regions=np.ascontiguousarray(fin_regions, dtype=bool))
 
 
 def _csr_lists(lists: Sequence[Sequence[int]], values: Sequence[Sequence[float]] | None = None):
@@ -1019,50 +1049,52 @@ def _column_dists(p: MarketParams) -> list[MarketDistribution]:
 
 @dataclass(frozen=True, eq=False)
 class _ColumnSampler:
-    """Inverse CDFs of many columns at once, grouped by distribution (a few array operations per block
-    instead of one call per column). Same formulas as :func:`shockmodel.sampling.ppf`, elementwise, so the
-    same numbers."""
+    """Inverse CDFs of all parameter columns in one kernel call (``kernels.markets.sample_columns``): fixed,
+    uniform, triangular and lognormal columns are computed there elementwise with the formulas of
+    :func:`shockmodel.sampling.ppf`; the normal quantiles of the lognormal columns (scipy's ``ndtri``) and
+    the other distributions' values (their own ``ppf``) are computed before it (:meth:`prepare`)."""
 
-    groups: tuple[tuple[str, np.ndarray, tuple[np.ndarray, ...]], ...]
+    kind: np.ndarray          # (n,) kernels.markets sampling kind of each column
+    prm: np.ndarray           # (n, 3) the distribution's parameters (padded with 0)
+    lognormal: np.ndarray     # columns whose uniform becomes a normal quantile first
     other: tuple[tuple[int, MarketDistribution], ...]
     n: int
 
     @classmethod
     def build(cls, dists: Sequence[MarketDistribution]) -> "_ColumnSampler":
-        by: dict[str, list[int]] = {}
+        from shockmodel.kernels import markets as km
+
+        codes = {"fixed": km.FIXED, "uniform": km.UNIFORM, "triangular": km.TRIANGULAR, "lognormal": km.LOGNORMAL}
+        kind = np.full(len(dists), km.GIVEN, dtype=np.int64)
+        prm = np.zeros((len(dists), 3))
         other = []
         for j, d in enumerate(dists):
-            if d.dist in ("fixed", "uniform", "triangular", "lognormal") and not (
-                    d.dist == "triangular" and d.params[2] == d.params[0]):
-                by.setdefault(d.dist, []).append(j)
+            if d.dist in codes and not (d.dist == "triangular" and d.params[2] == d.params[0]):
+                kind[j] = codes[d.dist]
+                prm[j, :len(d.params)] = d.params
             else:
                 other.append((j, d))
-        groups = []
-        for name_, cols_ in by.items():
-            P = np.array([dists[j].params for j in cols_], dtype=np.float64)
-            groups.append((name_, np.array(cols_, dtype=np.int64), tuple(P[:, k] for k in range(P.shape[1]))))
-        return cls(groups=tuple(groups), other=tuple(other), n=len(dists))
+        for a in (kind, prm):
+            a.setflags(write=False)
+        return cls(kind=kind, prm=prm, lognormal=np.flatnonzero(kind == km.LOGNORMAL), other=tuple(other),
+                   n=len(dists))
+
+    def prepare(self, u: np.ndarray) -> np.ndarray:
+        """A copy of ``u`` (B, >= n) with the normal quantile in lognormal columns and the value in the
+        columns of other distributions: the input of ``kernels.markets.sample_columns``."""
+        v = np.array(u, dtype=np.float64, order="C")
+        if self.lognormal.size:
+            v[:, self.lognormal] = special.ndtri(np.clip(v[:, self.lognormal], sampling.U_CLIP, 1.0 - sampling.U_CLIP))
+        for j, d in self.other:
+            v[:, j] = sampling.draw(d.dist, d.params, u[:, j])
+        return v
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
-        out = np.empty((u.shape[0], self.n))
-        for name_, cols_, prm in self.groups:
-            x = u[:, cols_]
-            if name_ == "fixed":
-                out[:, cols_] = prm[0]
-            elif name_ == "uniform":
-                out[:, cols_] = prm[0] + x * (prm[1] - prm[0])
-            elif name_ == "triangular":
-                lo, mode, hi = prm
-                c = (mode - lo) / (hi - lo)
-                left = lo + np.sqrt(x * (hi - lo) * (mode - lo))
-                right = hi - np.sqrt((1.0 - x) * (hi - lo) * (hi - mode))
-                out[:, cols_] = np.where(x < c, left, right)
-            else:   # lognormal (log median, sigma, cap)
-                x = np.clip(x, sampling.U_CLIP, 1.0 - sampling.U_CLIP)
-                out[:, cols_] = np.minimum(prm[2], np.exp(prm[0] + prm[1] * special.ndtri(x)))
-        for j, d in self.other:
-            out[:, j] = sampling.draw(d.dist, d.params, u[:, j])
-        return out
+        from shockmodel.kernels.markets import sample_columns
+
+        out = np.empty((self.n, u.shape[0]))
+        sample_columns(self.prepare(u), self.kind, self.prm, out)
+        return out.T
 
 
 def sample_market_draws(cm: CompiledMarkets, u: np.ndarray, n_financial: int = 0) -> MarketDraws:
@@ -1073,8 +1105,12 @@ def sample_market_draws(cm: CompiledMarkets, u: np.ndarray, n_financial: int = 0
     n = n_market_uniforms(p, n_financial)
     if u.ndim != 2 or u.shape[1] != n:
         raise ValueError(f"u must have shape (draws, {n}) for these market parameters, got {u.shape}")
-    lay = market_uniform_layout(p, n_financial)
-    X = cm.sampler(u[:, :lay["financial"].start])
+    return _draws_from(cm, cm.sampler(u[:, :u.shape[1] - n_financial]), u, n_financial)
+
+
+def _draws_from(cm: CompiledMarkets, X: np.ndarray, u: np.ndarray, n_financial: int) -> MarketDraws:
+    """The :class:`MarketDraws` views of the sampled columns ``X`` and the financial uniforms of ``u``."""
+    lay = market_uniform_layout(cm.params, n_financial)
 
     def cols(name_: str) -> np.ndarray:
         return X[:, lay[name_]]
@@ -1105,13 +1141,14 @@ def cell_losses(cm: CompiledMarkets, sm: ScenarioMarkets, f: np.ndarray, severit
     from shockmodel.kernels.markets import supply_and_demand_cells
 
     B, cells = severity.shape[0], cm.deliv0.size
-    W, own_fd, cut = np.empty((B, cells)), np.empty((B, cells)), np.empty((B, cells))
-    w = np.empty((B, sm.M_der.shape[0]))
-    supply_and_demand_cells(np.ascontiguousarray(severity, dtype=np.float64), np.ascontiguousarray(on, dtype=bool),
-                            np.ascontiguousarray(u_cls, dtype=np.float64), sm.structure, W, own_fd, cut, w)
-    U = np.maximum(w @ sm.M_der + own_fd, cut)                    # derived demand, own final demand, blockades
+    WT, own_fd, cut = np.empty((cells, B)), np.empty((cells, B)), np.empty((cells, B))
+    wT = np.empty((sm.M_der.shape[0], B))
+    sevT, onT, uT, _ = _block_inputs(severity, on, u_cls, f)
+    supply_and_demand_cells(sevT, onT, uT, sm.structure, WT, own_fd, cut, wT)
+    W = WT.T
+    U = np.maximum(wT.T @ sm.M_der + own_fd.T, cut.T)             # derived demand, own final demand, blockades
     fc = np.asarray(f, dtype=np.float64)[:, None]
-    W *= fc
+    W = W * fc
     U *= fc
     return np.clip(W, 0.0, cm.deliv0, out=W), np.clip(U, 0.0, cm.deliv0, out=U)
 
@@ -1133,7 +1170,6 @@ def withdrawn_shares(cm: CompiledMarkets, W: np.ndarray, U: np.ndarray, draws: M
 
 #: Elasticity of demand for the buyers' own products (the eta of M6): unit-elastic final demand (assumption).
 DOWNSTREAM_ELASTICITY = 1.0
-_NEWTON_STEPS = 60
 
 
 def price_change_pct(q_s: np.ndarray, q_d: np.ndarray, e_d: np.ndarray, e_s: np.ndarray,
@@ -1148,35 +1184,19 @@ def price_change_pct(q_s: np.ndarray, q_d: np.ndarray, e_d: np.ndarray, e_s: np.
     the cost share grows, so a large withdrawal does not send the price to infinity as a constant elasticity
     would). To first order ``dP/P = (q_s - q_d) / (e_d + e_s)``, the constant-elasticity answer. With
     ``e_s = 0`` the solution is closed, ``P = 1 + (e^(a / eta) - 1) / theta`` with ``a = log((1 - q_d) /
-    (1 - q_s))``; otherwise Newton's method in ``x = log P`` from it (the residual is concave and decreasing
-    in x, so the iterates converge monotonically after the first step). Exactly zero when ``q_s = q_d``.
+    (1 - q_s))``; otherwise Halley's method in ``x = log P`` from it (the residual is concave and
+    decreasing in x; cubic convergence, so each price stops once its step is below 1e-9, with the error
+    left below the last bit; a Newton step where Halley's denominator is small). Exactly zero when
+    ``q_s = q_d``. One solver for every caller (``kernels.markets.clearing_price``).
     """
-    qs = np.clip(np.asarray(q_s, dtype=np.float64), 0.0, _ALMOST_ONE)
-    qd = np.clip(np.asarray(q_d, dtype=np.float64), 0.0, _ALMOST_ONE)
-    eta = DOWNSTREAM_ELASTICITY
-    theta = np.clip(np.asarray(e_d, dtype=np.float64) / eta, 1e-9, 1.0)
-    es = np.maximum(np.asarray(e_s, dtype=np.float64), 0.0)
-    a = np.log1p(-qd) - np.log1p(-qs)
-    lo = np.maximum(np.asarray(log_bounds)[0], -50.0)     # a price ratio of e^-50: the physical zero
-    hi = np.asarray(log_bounds)[1]
-    top = np.minimum(hi, 50.0) + 1.0
-    # without a supply response the solution is closed: 1 - theta + theta P = e^(a / eta); P <= 0 means the
-    # demand left cannot be met at any positive price (the physical zero). It starts Newton otherwise.
-    p0 = 1.0 + np.expm1(a / eta) / theta
-    x = np.clip(np.log(np.maximum(p0, 1e-300)), lo, top)
-    for _ in range(_NEWTON_STEPS):
-        if not np.any(es > 0.0):
-            break
-        ex = np.exp(x)
-        den = 1.0 - theta + theta * ex
-        g = a - eta * np.log(den) - es * x
-        step = g / (eta * theta * ex / den + es)
-        x = np.where(es > 0.0, np.clip(x + step, lo, top), x)
-        if np.all(np.abs(step[es > 0.0]) < 1e-13):   # the block is fixed (engine.BLOCK draws): deterministic
-            break
-    x = np.where(a == 0.0, 0.0, x)
-    at_bound = (x >= hi) | (x <= lo)
-    return 100.0 * np.expm1(np.clip(x, lo, hi)) + 0.0, at_bound
+    from shockmodel.kernels.markets import clearing_prices
+
+    lb = np.asarray(log_bounds, dtype=np.float64)
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (q_s, q_d, e_d, e_s, lb[0], lb[1])))
+    flat = [np.ascontiguousarray(x).ravel() for x in arrays]
+    pct, at_bound = np.empty(flat[0].size), np.empty(flat[0].size, dtype=bool)
+    clearing_prices(*flat, pct, at_bound)
+    return pct.reshape(arrays[0].shape), at_bound.reshape(arrays[0].shape)
 
 
 def commodity_prices(cm: CompiledMarkets, W: np.ndarray, U: np.ndarray, draws: MarketDraws
@@ -1253,29 +1273,65 @@ class MarketOutcome:
     draws: MarketDraws
 
 
+def block_buffers(cm: CompiledMarkets, sm: ScenarioMarkets, B: int):
+    """Output and work arrays of :func:`market_block` for ``B`` draws."""
+    from shockmodel.kernels.markets import MarketBlock
+
+    C, I, cells = len(cm.commodity_names), len(cm.index_names), cm.deliv0.size
+    return MarketBlock(XT=np.empty((cm.sampler.n, B)), price=np.empty((C, B)), at_bound=np.empty((C, B)),
+                       drawdown=np.empty((I, B)), closed=np.empty((I, B)), WT=np.empty((cells, B)),
+                       UT=np.empty((cells, B)), cutT=np.empty((cells, B)), wT=np.empty((sm.M_der.shape[0], B)),
+                       accT=np.empty((cells, B)))
+
+
+def _block_inputs(severity, on, u_cls, f):
+    """The kernels' inputs, draws on the last axis: (sevT, onT, uT, f)."""
+    return (np.ascontiguousarray(np.asarray(severity, dtype=np.float64).T), np.ascontiguousarray(np.asarray(on, dtype=bool).T),
+            np.ascontiguousarray(np.asarray(u_cls, dtype=np.float64).T), np.ascontiguousarray(f, dtype=np.float64))
+
+
+def block_prices(cm: CompiledMarkets, sm: ScenarioMarkets, f: np.ndarray, severity: np.ndarray, on: np.ndarray,
+                 u_cls: np.ndarray, u: np.ndarray):
+    """(price change in percent (B, C), the :class:`MarketDraws`) of a block, in one kernel call
+    (``kernels.markets.market_prices``); arguments as in :func:`market_outcomes`."""
+    from shockmodel.kernels.markets import market_prices
+
+    out = block_buffers(cm, sm, severity.shape[0])
+    market_prices(sm.arrays, sm.structure, *_block_inputs(severity, on, u_cls, f), cm.sampler.prepare(u), out)
+    return out.price.T, _draws_from(cm, out.XT.T, u, sm.n_financial)
+
+
+def market_block(cm: CompiledMarkets, sm: ScenarioMarkets, dxT: np.ndarray, f: np.ndarray, severity: np.ndarray,
+                 on: np.ndarray, u_cls: np.ndarray, u: np.ndarray, out=None):
+    """The market channel of one block in one kernel call (``kernels.markets.market_block``): its
+    :class:`~shockmodel.kernels.markets.MarketBlock` (prices, bounds, drawdowns, closures as float 0/1,
+    the sampled columns; draws on the last axis). dxT : (n, B) output lost (horizon-scaled); the rest as in
+    :func:`market_outcomes`; ``out``: arrays from :func:`block_buffers` to fill (new ones if None)."""
+    from shockmodel.kernels.markets import market_block as kernel
+
+    if out is None:
+        out = block_buffers(cm, sm, severity.shape[0])
+    kernel(sm.arrays, sm.structure, *_block_inputs(severity, on, u_cls, f), cm.sampler.prepare(u),
+           np.ascontiguousarray(dxT, dtype=np.float64), out)
+    return out
+
+
 def market_outcomes(cm: CompiledMarkets, sm: ScenarioMarkets, dx: np.ndarray, f: np.ndarray,
-                    severity: np.ndarray, on: np.ndarray, u_cls: np.ndarray, u: np.ndarray,
-                    draws: MarketDraws | None = None, prices: tuple[np.ndarray, np.ndarray] | None = None
-                    ) -> MarketOutcome:
-    """Prices and equity valuations of a batch of draws.
+                    severity: np.ndarray, on: np.ndarray, u_cls: np.ndarray, u: np.ndarray) -> MarketOutcome:
+    """Prices and equity valuations of a batch of draws (:func:`market_block`).
 
     dx : (B, n) output lost over the horizon (horizon-scaled), USD million; f : (B,) horizon fraction;
     severity (B, K), on (B, P) bool, u_cls (B, n_classes) as in :func:`cell_losses`; u : (B, n_uniforms)
-    uniforms of the engine's stream. ``draws`` / ``prices``: already computed (the feedback computes the
-    prices on the first round and the valuations after it).
+    uniforms of the engine's stream.
     """
     dx = np.asarray(dx, dtype=np.float64)
     if dx.ndim != 2 or dx.shape[1] != cm.x0.size:
         raise ValueError(f"dx must have shape (draws, {cm.x0.size}) (table {cm.table!r}), got {dx.shape}")
-    if draws is None:
-        draws = sample_market_draws(cm, u, sm.n_financial)
-    if prices is None:
-        W, U = cell_losses(cm, sm, f, severity, on, u_cls)
-        prices = commodity_prices(cm, W, U, draws)
-    price, at_bound = prices
-    gdp = dx @ cm.V_gdp
-    g = np.divide(gdp, cm.gdp0, out=np.zeros_like(gdp), where=cm.gdp0 > 0)
-    closed_r = closed_regions(sm, severity, on, draws)
-    dd, closed = equity_drawdown_pct(cm, revenue_lost(cm, dx, price), g, closed_r, draws)
-    return MarketOutcome(price_change_pct=price, price_at_bound=at_bound, equity_drawdown_pct=dd,
-                         equity_closed=closed, gdp_loss=gdp, draws=draws)
+    n = n_market_uniforms(cm, sm.n_financial)
+    u = np.asarray(u, dtype=np.float64)
+    if u.ndim != 2 or u.shape[1] != n:
+        raise ValueError(f"u must have shape (draws, {n}) for these market parameters, got {u.shape}")
+    res = market_block(cm, sm, dx.T, f, severity, on, u_cls, u)
+    return MarketOutcome(price_change_pct=res.price.T, price_at_bound=res.at_bound.T > 0,
+                         equity_drawdown_pct=res.drawdown.T, equity_closed=res.closed.T > 0, gdp_loss=dx @ cm.V_gdp,
+                         draws=_draws_from(cm, res.XT.T, u, sm.n_financial))

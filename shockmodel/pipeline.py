@@ -19,7 +19,6 @@ import numpy as np
 
 from shockmodel import __version__, runtime
 from shockmodel.errors import UserError
-from shockmodel.models import STATIC_MODELS
 
 ATTRIBUTION = ("Data: WIOD 2013 release (Timmer et al. 2015, Review of International Economics 23: 575-605), "
                "CC BY 4.0; converted by shockmodel.")  # for a table without its own attribution in its metadata
@@ -72,6 +71,22 @@ def compile_for(scenario, mrio, overrides=None):
 _COMPILED = runtime.COMPILED
 
 
+#: market parameters by file (path, modification time, size), compiled against a table by (parameters,
+#: table), and scenario arrays by (engine plan, compiled parameters): what a run's market channel builds
+#: before its first block, kept for the next run in the process (runtime.clear_caches drops them)
+_MARKETS: dict[tuple, Any] = {}
+runtime.register_cache(_MARKETS.clear)
+
+
+def _market_cached(key: tuple, make: Callable[[], Any]) -> Any:
+    hit = _MARKETS.get(key)
+    if hit is None:
+        if len(_MARKETS) >= 32:
+            _MARKETS.clear()
+        hit = _MARKETS[key] = make()
+    return hit
+
+
 class MarketHook:
     """Adapter between the engine's per-block outputs and :mod:`shockmodel.markets`.
 
@@ -87,8 +102,12 @@ class MarketHook:
         self._m = markets
         self._mrio = mrio
         self._compiled = compiled
-        self.params = markets.load_market_params(params_name)
-        self.cm = markets.compile_market_params(self.params, mrio)
+        path = markets._resolve_file(params_name)
+        st = path.stat()
+        self.params = _market_cached(("params", str(path), st.st_mtime_ns, st.st_size),
+                                     lambda: markets.load_market_params(params_name))
+        self.cm = _market_cached(("compiled", id(self.params), mrio.sha256), lambda: (
+            self.params, markets.compile_market_params(self.params, mrio)))[1]
         self.n_financial = sum(sh.kind in markets.FINANCIAL_KINDS for sh in compiled.shocks)
         self.n_uniforms = markets.n_market_uniforms(self.cm, self.n_financial)
         self._sm: tuple = (None, None)
@@ -100,6 +119,7 @@ class MarketHook:
             from shockmodel import feedback as fb
 
             self.feedback = fb.compile_feedback(self.cm, mrio, tuple(feedback))
+            self.feedback_cells = fb.demand_cells(mrio)   # the dynamic model's feedback cells (D17, D18)
         self._horizon_years = float(compiled.horizon_months) / 12.0
         commodities = [c.name for c in self.params.commodities]
         indices = [i.name for i in self.params.indices]
@@ -116,7 +136,9 @@ class MarketHook:
     def scenario_arrays(self, plan):
         """The :class:`markets.ScenarioMarkets` of ``plan`` (built on first use, kept for the plan)."""
         if self._sm[0] is not plan:
-            self._sm = (plan, self._m.compile_scenario_markets(self.cm, self._compiled, plan, self._L))
+            hit = _market_cached(("scenario", id(plan), id(self.cm)), lambda: (
+                plan, self.cm, self._m.compile_scenario_markets(self.cm, self._compiled, plan, self._L)))
+            self._sm = (plan, hit[2])
         return self._sm[1]
 
     def outcome(self, plan, out, u):
@@ -130,27 +152,60 @@ class MarketHook:
         it by the horizon fraction ``f`` and reduces it (in place)."""
         from shockmodel import feedback as fb
 
-        m = self._m
         sm = self.scenario_arrays(plan)
-        draws = m.sample_market_draws(self.cm, u, sm.n_financial)
-        W, U = m.cell_losses(self.cm, sm, f, severity, on, uT.T)
-        price, _ = m.commodity_prices(self.cm, W, U, draws)
+        price, draws = self._m.block_prices(self.cm, sm, f, severity, on, uT.T, u)
         dx1 = dxT.T * f[:, None]
         dx = fb.second_round(self.feedback, self.cm, dx1, price, draws, self._horizon_years)
         scaled = np.divide(dx, f[:, None], out=dxT.T.copy(), where=f[:, None] > 0)   # f = 0: nothing occurred
         dxT[...] = scaled.T
 
     def __call__(self, plan, out, u):
-        res = self.outcome(plan, out, u)
-        return {"price_change_pct": res.price_change_pct, "price_at_bound": res.price_at_bound.astype(np.float64),
-                "equity_drawdown_pct": res.equity_drawdown_pct, "equity_closed": res.equity_closed.astype(np.float64)}
+        """The block's per-draw market series, from one kernel call (markets.market_block)."""
+        sm = self.scenario_arrays(plan)
+        B = out.severity.shape[0]
+        # per-thread output and work arrays, reused block after block: the engine copies the series out
+        # before this thread's next block
+        hit = getattr(runtime.scratch, "market_block", None)
+        if hit is None or hit[0] is not sm or hit[1] != B:
+            hit = (sm, B, self._m.block_buffers(self.cm, sm, B))
+            runtime.scratch.market_block = hit
+        res = self._m.market_block(self.cm, sm, out.dx.T, out.horizon_fraction, out.severity, out.on,
+                                   out.blocked_class_share, u, out=hit[2])
+        return {"price_change_pct": res.price.T, "price_at_bound": res.at_bound.T,
+                "equity_drawdown_pct": res.drawdown.T, "equity_closed": res.closed.T}
+
+
+#: What the static models do with timelines (docs/model-dynamic.md, "Timelines and the static models").
+STATIC_TIMELINE_NOTE = ("timelines (package start, ramp, recovery and offset; shocks' own start, ramp, duration "
+                        "and recovery): a static model has no time; every shock acts at full severity for its "
+                        "package's horizon fraction (duration and inventory shocks)")
+
+
+def has_timelines(compiled) -> bool:
+    """True when a package or shock of ``compiled`` has a timeline other than 'from day 0, for good'."""
+    return any(p.start_months or p.ramp_months or p.recovery_months or p.start_dist is not None
+               for p in compiled.packages) or any(sh.timeline for sh in compiled.shocks)
+
+
+#: the structure of user-facing runs (run, sweep, backtest, sensitivity); the engine's own default is central
+DEFAULT_STRUCTURE = "sampled"
+
+
+def structure_description(structure: str, model: str) -> str:
+    """What ``structure`` means for ``model``'s results, in words (dataset attribute ``structure_description``)."""
+    crit = ("critical-input classes drawn per draw (params/critical_inputs.toml [uncertainty], eq. 54-55)"
+            if structure == "sampled" else "critical-input weights as declared (params/critical_inputs.toml)")
+    uses = {"constrained": crit, "dynamic": crit + "; inventory targets, rerouting, overproduction and order "
+                                                   "speed drawn per draw (params/dynamic.toml, D15)"}
+    text = uses.get(model, "this model uses no critical inputs: structure changes nothing")
+    return text + "; market-channel elasticities and sensitivities drawn per draw (params/markets)"
 
 
 def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: str = "constrained",
         chunk_size: int | None = None, *, variants: Mapping[str, Sequence[str]] | None = None,
         overrides: Mapping[str, Any] | None = None, threads: int | None = None, markets: str | None = "default",
         progress: Callable[[int], None] | None = None, keep_draws: int | None = None, precision: str = "float64",
-        feedback: str | Sequence[str] | None = None):
+        feedback: str | Sequence[str] | None = None, structure: str = DEFAULT_STRUCTURE):
     """Run a scenario and return the result ``xarray.Dataset`` (docs/contracts.md section 3).
 
     scenario: library name (``shockmodel scenarios list``), path to a TOML file, a ScenarioSpec or a
@@ -163,6 +218,9 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     within 1e-5 of float64, tests/test_precision.py).
     feedback: second-round demand feedback channels (``"income,prices,uncertainty"``, a list of them,
     ``"all"``, or None / ``"none"``: off, the default); they need the market channel (shockmodel.feedback).
+    structure: "sampled" (the default: critical-input classes drawn per draw, docs/model.md eq. 54-55) or
+    "central" (the declared weights in every draw). The dynamic model's and the market channel's
+    behavioural parameters are drawn per draw from their declared ranges under both.
     """
     from shockmodel import aggregate, engine
     from shockmodel.criticality import critical_weights, with_overrides
@@ -178,16 +236,19 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     if channels and not markets:
         raise UserError("feedback needs the market channel (its prices and risk premia); give a market "
                         "parameter set", field="feedback")
-    if channels and model not in STATIC_MODELS:
-        raise UserError(f"feedback is a second round for the static models (constrained, leontief, ghosh), not "
-                        f"{model!r}", field="feedback")
+    from shockmodel import models as model_registry
+
+    inside = getattr(model_registry.get(model), "FEEDBACK_CHANNELS", None)   # feedback inside the model's steps
+    left_out = [c for c in channels if inside is not None and c not in inside]
+    if inside is not None:
+        channels = tuple(c for c in channels if c in inside)
     hook = MarketHook(markets, mrio, compiled, channels) if markets else None
     # the scenario's own critical inputs ([critical_inputs], docs/scenarios.md) replace the file's weights
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
                           variants=variants, critical=critical, threads=threads, market=hook,
                           progress=progress, keep_draws=engine.KEEP_DRAWS if keep_draws is None else keep_draws,
-                          precision=precision)
+                          precision=precision, structure=structure)
     attrs = {
         "scenario": compiled.name, "table": mrio.name, "table_sha256": mrio.sha256, "precision": precision,
         "scenario_sha256": compiled.spec_sha256, "seed": int(seed), "draws": int(draws), "model": model,
@@ -198,12 +259,18 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
         "table_year": mrio.meta.get("year", ""),
         "market_params": markets or "", "feedback": ",".join(channels) or "none", "wall_seconds": round(time.perf_counter() - t0, 3),
         "non_converged_draws": int(raw.non_converged),
+        "structure": structure, "structure_description": structure_description(structure, model),
     }
     from shockmodel.models import ignored_kinds
 
     ignored = ignored_kinds(model, [sh.kind for sh in compiled.shocks])
     if ignored:   # the model leaves part of the scenario out: every result says which (docs/model-dynamic.md)
         attrs["ignored_shock_kinds"] = "; ".join(f"{k}: {v}" for k, v in ignored.items())
+    if left_out:
+        attrs["ignored_feedback"] = (f"{', '.join(left_out)}: model {model!r} runs the feedback inside its steps, "
+                                     f"with the channels {', '.join(inside)} only (docs/model-dynamic.md, D16-D18)")
+    if model != "dynamic" and has_timelines(compiled):
+        attrs["ignored_timelines"] = STATIC_TIMELINE_NOTE
     attrs.update(scenario_record(spec, compiled))
     if variants is not None:
         attrs["variants"] = format_variants(variants)
@@ -215,7 +282,7 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     raw.release_counts()   # the dataset holds statistics, not the histograms: the next run reuses them
     # an unsaved run is named by what determines its numbers; write_run replaces this by its folder name
     digest = hashlib.sha256(f"{compiled.spec_sha256}{mrio.sha256}{seed}{draws}{model}{markets}{precision}"
-                            f"{','.join(channels)}".encode())
+                            f"{','.join(channels)}{structure}".encode())
     ds.attrs["run_id"] = f"unsaved-{compiled.name}-{digest.hexdigest()[:8]}"
     return ds
 
@@ -322,10 +389,11 @@ def _manifest(ds, spec, extra: Mapping[str, Any]) -> dict:
         "run_id": ds.attrs["run_id"], "scenario": ds.attrs["scenario"], "table": ds.attrs["table"],
         "table_sha256": ds.attrs["table_sha256"], "scenario_sha256": ds.attrs["scenario_sha256"],
         "seed": ds.attrs["seed"], "draws": ds.attrs["draws"], "model": ds.attrs["model"],
+        "copula": ds.attrs.get("copula", "gaussian"), "coordination": ds.attrs.get("coordination"),
         "precision": ds.attrs.get("precision", "float64"), "draws_kept": ds.attrs.get("draws_kept"),
         "chunk_size": ds.attrs["chunk_size"], "backend": "serial", "threads": numba.get_num_threads(),
         "wall_seconds": ds.attrs["wall_seconds"], "created_utc": ds.attrs["created_utc"],
-        "non_converged_draws": ds.attrs["non_converged_draws"],
+        "non_converged_draws": ds.attrs["non_converged_draws"], "structure": ds.attrs.get("structure", "central"),
         "versions": {"shockmodel": __version__, "numpy": np.__version__, "numba": numba.__version__,
                      "xarray": xarray.__version__, "python": platform.python_version()},
         "attribution": ds.attrs.get("attribution", ATTRIBUTION), "table_year": ds.attrs.get("table_year", ""),
@@ -349,7 +417,8 @@ def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = Tr
 
     rid = results.run_id(ds.attrs["scenario"], ds.attrs["scenario_sha256"], ds.attrs["table_sha256"],
                          ds.attrs["seed"], ds.attrs["draws"], ds.attrs["model"], ds.attrs.get("market_params"),
-                         *([ds.attrs["precision"]] if ds.attrs.get("precision", "float64") != "float64" else []))
+                         *([ds.attrs["precision"]] if ds.attrs.get("precision", "float64") != "float64" else []),
+                         *([ds.attrs["structure"]] if ds.attrs.get("structure", "central") != "central" else []))
     with results.staged_run_dir(out, rid) as (stage, folder):
         ds.attrs["run_id"] = folder.name
         if spec is not None:
@@ -386,9 +455,10 @@ def check_destination(out, *, draws: int | None = None, seed: int | None = None)
     limits.check_destination(out)
 
 
-def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
-    """The report of a run or sweep ``folder`` from its data.nc; a file that is not a shockmodel result
-    or an unwritable report folder is a one-line UserError."""
+def build_report(folder, formats: Sequence[str] = ("html", "pdf"), *, sensitivity=None, backtest=None) -> dict:
+    """The report of a run or sweep ``folder`` from its data.nc (with the sensitivity and backtest result
+    folders given, or found beside the run: shockmodel.report.companions); a file that is not a shockmodel
+    result or an unwritable report folder is a one-line UserError."""
     from shockmodel.io import results
     from shockmodel.report.build import build_report as _build
 
@@ -398,7 +468,7 @@ def build_report(folder, formats: Sequence[str] = ("html", "pdf")) -> dict:
         raise UserError(f"no {results.DATA_FILE} here (expected a run or sweep folder)", file=str(folder))
     results.check_result_file(data)
     try:
-        return _build(folder, formats=tuple(formats))
+        return _build(folder, formats=tuple(formats), sensitivity=sensitivity, backtest=backtest)
     except OSError as err:
         raise results.disk_error(err, data.parent / "report") from None
 

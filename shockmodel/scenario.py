@@ -657,6 +657,42 @@ def _fit_to_kind(d: Distribution, kind: str, path, where) -> Distribution:
     return d
 
 
+#: Kinds that act over time in the dynamic model and may carry a timeline of their own (docs/model-dynamic.md
+#: D1); the others (duration, inventory, substitution, the financial kinds) have none.
+TIMED_KINDS = frozenset(("capacity", "trade_block", "payment_friction", "final_demand", "tariff"))
+#: A shock's timeline keys (each a number or a distribution, in months); a package takes the first three.
+SHOCK_TIMELINE_KEYS = ("start_months", "ramp_months", "duration_months", "recovery_months")
+_TIMELINE_EXAMPLE = '3, or { dist = "uniform", low = 0, high = 6 }'
+
+
+def _timeline_value(*, positive: bool = False) -> Parser:
+    """A timeline length in months: a number >= 0 (> 0 with ``positive``) or a distribution of such numbers
+    (sampled per draw by the dynamic model, docs/model-dynamic.md D1)."""
+    number = _number(0.0, MAX_SEVERITY_UNITS, open_lo=positive)
+
+    def parse(value, path, where):
+        if not isinstance(value, Mapping):
+            if isinstance(value, (list, str)):
+                where.fail(path, f"expected a number of months or a distribution like {_TIMELINE_EXAMPLE}, "
+                                 f"got {_describe(value)}")
+            return number(value, path, where)
+        d = _distribution(value, path, where)
+        if d.dist == "lognormal" and math.isinf(d.params[2]):
+            where.fail((*path, "high"), f"a lognormal number of months needs a cap 'high' (<= {_g(MAX_SEVERITY_UNITS)})")
+        lo, hi = dist_support(d)
+        if lo < 0 or (positive and lo <= 0 and d.dist != "lognormal"):
+            where.fail(path, f"a number of months must be {'> 0' if positive else '>= 0'}; {d} reaches {_g(lo)}")
+        if hi > MAX_SEVERITY_UNITS:
+            where.fail(path, f"a number of months must stay <= {_g(MAX_SEVERITY_UNITS)}; {d} reaches {_g(hi)}")
+        return d
+    return parse
+
+
+def as_distribution(value) -> Distribution:
+    """A timeline value as a distribution (a number is ``fixed``)."""
+    return value if isinstance(value, Distribution) else Distribution("fixed", (float(value),))
+
+
 # --- the spec --------------------------------------------------------------------------------------------
 
 
@@ -678,6 +714,17 @@ class ShockSpec:
     # tariff shocks only: the trade elasticity (default DEFAULT_TRADE_ELASTICITY) and its source
     elasticity: Distribution | None = _key(_distribution, default=None)
     elasticity_source: str = _key(_text(required_content=True), default="")
+    # the shock's own timeline (dynamic model, docs/model-dynamic.md D1; kinds in TIMED_KINDS): a key left out
+    # is its package's; start_months counts from the package's start, duration_months from the shock's
+    start_months: float | Distribution | None = _key(_timeline_value(), default=None)
+    ramp_months: float | Distribution | None = _key(_timeline_value(), default=None)
+    duration_months: float | Distribution | None = _key(_timeline_value(positive=True), default=None)
+    recovery_months: float | Distribution | None = _key(_timeline_value(), default=None)
+
+    @property
+    def timeline(self) -> dict[str, float | Distribution]:
+        """The timeline keys the shock sets itself (an empty dict: its package's timeline)."""
+        return {k: getattr(self, k) for k in SHOCK_TIMELINE_KEYS if getattr(self, k) is not None}
 
     @property
     def targets(self) -> dict[str, tuple[str, ...]]:
@@ -691,7 +738,8 @@ class ShockSpec:
 def _shock_keys(kind: str | None) -> tuple[str, ...]:
     """Keys a shock of ``kind`` takes, in file order (every target key when the kind is unknown)."""
     targets = KIND_TARGETS.get(kind, _TARGET_KEYS)
-    keys = tuple(k for k in _toml_keys(ShockSpec) if k not in _TARGET_KEYS or k in targets)
+    keys = tuple(k for k in _toml_keys(ShockSpec) if (k not in _TARGET_KEYS or k in targets)
+                 and (k not in SHOCK_TIMELINE_KEYS or kind in TIMED_KINDS or kind is None))
     return keys if kind in ("tariff", None) or kind not in KIND_TARGETS else tuple(
         k for k in keys if k not in _TARIFF_KEYS)
 
@@ -704,6 +752,11 @@ def _shock(name: str, value, path, where) -> ShockSpec:
     if "kind" not in table:
         where.fail((*path, "kind"), f"missing required key 'kind' (one of: {', '.join(SHOCK_KINDS)})")
     kind = _choice(SHOCK_KINDS, "shock kind")(table["kind"], (*path, "kind"), where)
+    if kind not in TIMED_KINDS:
+        for key in SHOCK_TIMELINE_KEYS:
+            if key in table:
+                where.fail((*path, key), f"a {kind} shock has no timeline of its own; only "
+                                         f"{', '.join(sorted(TIMED_KINDS))} shocks take {key} (or set it on the package)")
     values = _parse_fields(ShockSpec, table, path, where, _shock_keys(kind), f"a {kind} shock")
     for target, default in KIND_TARGETS[kind].items():
         if target not in values:
@@ -762,7 +815,7 @@ class PackageSpec:
     correlation: float = _key(_number(0.0, 1.0), default=0.0)   # of its shocks' latent intensities
     # timeline (the dynamic model only; docs/model-dynamic.md D1): months after the run's origin, the
     # ramp to full severity, the recovery after the package's duration shock (or the horizon) ends
-    start_months: float | None = _key(_number(0.0), default=None)
+    start_months: float | Distribution | None = _key(_timeline_value(), default=None)   # may be a distribution
     ramp_months: float | None = _key(_number(0.0), default=None)
     recovery_months: float | None = _key(_number(0.0), default=None)
     shocks: tuple[ShockSpec, ...] = _key(_shocks, required=True, by_name=True)
@@ -1170,6 +1223,7 @@ class CompiledPackage:
     start_months: float = 0.0      # timeline (dynamic model): package start incl. the scenario's offset
     ramp_months: float = 0.0
     recovery_months: float = 0.0
+    start_dist: Distribution | None = None   # a sampled start, added to start_months (None: none)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1187,6 +1241,8 @@ class CompiledShock:
     source: str
     description: str
     elasticity: Distribution | None = None   # tariff: trade elasticity; severity is then the tariff rate
+    #: the shock's own timeline keys (ScenarioSpec: ShockSpec.timeline) as distributions; () its package's
+    timeline: tuple[tuple[str, Distribution], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -1348,15 +1404,19 @@ def compile_scenario(spec: ScenarioSpec, mrio: MRIO) -> CompiledScenario:
     sectors = _Axis("sector", mrio.name, mrio.sectors, mrio.sector_groups, spec.sector_groups, mrio.regions, where)
     packages, shocks = [], []
     for i, pkg in enumerate(spec.packages):
+        sampled = isinstance(pkg.start_months, Distribution)
         packages.append(CompiledPackage(pkg.name, pkg.description, pkg.probability, pkg.correlation, pkg.source,
-                                        (pkg.start_months or 0.0) + i * (spec.package_offset_months or 0.0),
-                                        pkg.ramp_months or 0.0, pkg.recovery_months or 0.0))
+                                        (0.0 if sampled else pkg.start_months or 0.0)
+                                        + i * (spec.package_offset_months or 0.0),
+                                        pkg.ramp_months or 0.0, pkg.recovery_months or 0.0,
+                                        pkg.start_months if sampled else None))
         for shock in pkg.shocks:
             kind, mask = _shock_mask(shock, regions, sectors, ("packages", pkg.name, "shocks", shock.name))
             shocks.append(CompiledShock(
                 key=f"{pkg.name}.{shock.name}", kind=kind, package=i, severity=shock.severity,
                 mask=None if mask is None else _frozen(mask), source=shock.source, description=shock.description,
-                elasticity=shock.elasticity))
+                elasticity=shock.elasticity,
+                timeline=tuple((k, as_distribution(v)) for k, v in shock.timeline.items())))
     return CompiledScenario(
         name=spec.name, description=spec.description, regions=mrio.regions, sectors=mrio.sectors,
         table_sha256=mrio.sha256, spec_sha256=spec.sha256, horizon_months=spec.horizon_months,
@@ -1390,6 +1450,11 @@ def _display_path(file: str) -> str:
     return f"{shown} (library)" if shown.startswith("params/") else shown
 
 
+def _timeline_line(keys: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k.removesuffix('_months')} {v if isinstance(v, Distribution) else _g(v)} months"
+                     for k, v in keys.items() if v is not None)
+
+
 def format_scenario(spec: ScenarioSpec) -> str:
     """The resolved scenario as readable text with every source (``shockmodel scenarios show``)."""
     lines = [f"{spec.name}: {spec.description}" if spec.description else spec.name,
@@ -1420,12 +1485,17 @@ def format_scenario(spec: ScenarioSpec) -> str:
         if pkg.description:
             lines.append(f"  {pkg.description}")
         lines.append(f"  source: {pkg.source}")
+        tl = _timeline_line({k: getattr(pkg, k) for k in ("start_months", "ramp_months", "recovery_months")})
+        if tl:
+            lines.append(f"  timeline (dynamic model): {tl}")
         for shock in pkg.shocks:
             targets = "; ".join(f"{k} {', '.join(v)}" for k, v in shock.targets.items())
             lines.append(f"  shock {shock.name} ({shock.kind})" + (f": {targets}" if targets else ""))
             if shock.description:
                 lines.append(f"    {shock.description}")
             lines += [f"    {_severity_line(shock)}", f"    source: {shock.source}"]
+            if shock.timeline:
+                lines.append(f"    own timeline (dynamic model; start after its package's): {_timeline_line(shock.timeline)}")
             if shock.kind == "tariff":
                 t, e = dist_mean(shock.severity), dist_mean(shock.elasticity)
                 lines += [f"    trade elasticity: {shock.elasticity}, mean {_g(e)}",

@@ -16,6 +16,13 @@ shocks. Dependent-input alternatives (Shapley effects) are not computed.
 Groups (``grouping``): ``packages`` (per package: occurrence, common factor, all shock latents together),
 ``kinds`` (the shock latents split by shock kind), ``shocks`` (each shock latent alone: single inputs).
 The market channel draws its own uniforms but does not feed back on GDP losses, so it is not an input.
+
+Structure (docs/model.md eq. 54-55; D15). With ``structure="sampled"`` every declared critical-input pair's
+class uniform is an input (group ``structure: critical-input classes``; each pair alone under ``shocks``);
+the dynamic model's behavioural uniforms (inventory target days and substitutable shares per product,
+order, rerouting and overproduction speeds) are inputs under either structure, in groups named
+``structure: ...``. They are independent of every severity latent (streams of their own), so they enter
+as they are.
 """
 
 from __future__ import annotations
@@ -26,9 +33,14 @@ from typing import Sequence
 import numpy as np
 
 from shockmodel.errors import UserError
-from shockmodel.models import STATIC_MODELS
 
 GROUPINGS = ("packages", "kinds", "shocks")
+#: the dynamic model's behavioural uniforms (models.dynamic.draw_uniforms) and their groups
+DYNAMIC_GROUPS = (("target", "structure: inventory target days (per product)"),
+                  ("phi", "structure: substitutable share of blocked orders (per product)"))
+DYNAMIC_SCALAR_GROUPS = {"tau_days": "structure: order speed (tau)", "adjustment_days": "structure: rerouting speed",
+                         "alpha_max": "structure: overproduction (ceiling and speed)",
+                         "tau_alpha_days": "structure: overproduction (ceiling and speed)"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class Layout:
     shock_cols: dict      # shock index -> column
     mixing_col: int | None
     elasticity_col: int | None = None   # the trade elasticity of tariff shocks (engine._tariff_shares)
+    pair_cols: dict | None = None       # declared critical pair s * S + using sector -> column (sampled structure)
+    dyn_cols: dict | None = None        # "target" / "phi": (S,) columns; "scalars": (4,) columns (dynamic model)
 
 
 def input_layout(compiled, plan, grouping: str = "packages") -> Layout:
@@ -72,7 +86,29 @@ def input_layout(compiled, plan, grouping: str = "packages") -> Layout:
         elasticity = len(names)
         names.append("tariff.trade_elasticity")
         groups.append("trade elasticity (tariff shocks)")
-    return Layout(tuple(names), tuple(groups), occ, fac, shk, mixing, elasticity)
+    pair_cols = dyn_cols = None
+    from shockmodel.engine import CRITICAL_MODELS
+
+    if plan.structure == "sampled" and len(plan.crit_pair) and plan.model in CRITICAL_MODELS:
+        pair_cols = {}
+        sectors, S = compiled.sectors, plan.n_sectors
+        for pair in sorted(set(plan.crit_pair.tolist())):
+            pair_cols[pair] = len(names)
+            name = f"critical.{sectors[pair % S]}.{sectors[pair // S]}"
+            names.append(name)
+            groups.append(name if grouping == "shocks" else "structure: critical-input classes")
+    if plan.model == "dynamic":
+        S = plan.n_sectors
+        dyn_cols = {}
+        for key, group in DYNAMIC_GROUPS:
+            dyn_cols[key] = np.arange(len(names), len(names) + S)
+            names.extend(f"dynamic.{key}.{sec}" for sec in compiled.sectors)
+            groups.extend([group] * S)
+        dyn_cols["scalars"] = np.arange(len(names), len(names) + len(DYNAMIC_SCALAR_GROUPS))
+        for key, group in DYNAMIC_SCALAR_GROUPS.items():
+            names.append(f"dynamic.{key}")
+            groups.append(group)
+    return Layout(tuple(names), tuple(groups), occ, fac, shk, mixing, elasticity, pair_cols, dyn_cols)
 
 
 def problem_of(layout: Layout) -> dict:
@@ -142,7 +178,15 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
             if layout.elasticity_col is not None:   # tariff rates -> shares of trade lost, as engine._tariff_shares
                 for k, (dist, params) in zip(plan.tariff_cols, plan.elasticities):
                     sev[:, k] = tariff_share_lost(sev[:, k], table_ppf(dist, params, z[:, layout.elasticity_col]))
-            gdp = engine.propagate_block(plan, sev, occ).gdp_loss[: hi - lo]
+            crit_w = dyn = None
+            if layout.pair_cols:   # eq. 55 from the pairs' uniforms, as engine.structure_weights
+                from shockmodel.criticality import sampled_weights
+
+                cols = np.array([layout.pair_cols[p] for p in plan.crit_pair.tolist()], dtype=np.int64)
+                crit_w = np.ascontiguousarray(sampled_weights(u[:, cols].T, plan.crit_thresholds))
+            if layout.dyn_cols is not None:
+                dyn = {k: np.ascontiguousarray(u[:, c].T) for k, c in layout.dyn_cols.items()}
+            gdp = engine.propagate_block(plan, sev, occ, crit_w=crit_w, dyn_uniforms=dyn).gdp_loss[: hi - lo]
             regional[lo:hi] = 100.0 * gdp / np.where(gdp0 > 0, gdp0, 1.0)[None, :]
             world[lo:hi] = 100.0 * gdp.sum(axis=1) / gdp0.sum()
             if progress:
@@ -152,7 +196,7 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
 
 def analyse(scenario, *, table="default", model: str = "constrained", grouping: str = "packages",
             samples: int = 512, seed: int = 0, conf_level: float = 0.95, overrides=None, progress=None,
-            outputs: Sequence[str] = ()):
+            outputs: Sequence[str] = (), structure: str = "sampled"):
     """Sobol indices of world and regional GDP loss of ``scenario``: an xarray Dataset with ``S1``,
     ``S1_conf``, ``ST``, ``ST_conf`` over (output, group), and the output means and variances."""
     import xarray as xr
@@ -160,16 +204,13 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     from shockmodel import __version__, engine, pipeline
     from shockmodel.criticality import critical_weights, with_overrides
 
-    if model not in STATIC_MODELS:
-        raise UserError(f"the sensitivity analysis covers the static models ({', '.join(STATIC_MODELS)}); the "
-                        f"{model} model draws its own behavioural parameters, which are not inputs here", field="--model")
     mrio = pipeline._table(table)
     for o in outputs:   # a typo must not cost the whole evaluation
         if o != "World" and o not in mrio.regions:
             raise UserError(f"no output {o!r}; choose World or a region: {', '.join(mrio.regions)}", field="--output")
     spec, compiled = pipeline.compile_for(scenario, mrio, overrides)
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))   # as pipeline.run
-    plan = engine.cached_plan(compiled, mrio, model, critical)
+    plan = engine.cached_plan(compiled, mrio, model, critical, structure=structure)
     layout = input_layout(compiled, plan, grouping)
     problem = problem_of(layout)
     X = saltelli_sample(problem, samples, seed)
@@ -195,6 +236,7 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
     ds.attrs.update({
         "kind": "sensitivity", "shockmodel_version": __version__, "scenario": compiled.name, "scenario_sha256": compiled.spec_sha256, "table": mrio.name,
         "table_sha256": mrio.sha256, "model": model, "grouping": grouping, "samples": int(samples),
+        "structure": structure,
         "evaluations": int(X.shape[0]), "seed": int(seed), "conf_level": float(conf_level),
         "copula": f"student-t, {plan.copula_df:g} df" if plan.copula_df > 0 else "gaussian",
         "method": "Sobol indices (Saltelli 2010 first order, Jansen 1999 total order) on a scrambled Sobol' "
@@ -202,7 +244,8 @@ def analyse(scenario, *, table="default", model: str = "constrained", grouping: 
         "inputs": "the engine's INDEPENDENT latent variables (package occurrence latents, package intensity "
                   "factors, shock idiosyncratic latents, t-copula mixing variable), mapped through the copula and "
                   "the severity tables exactly as the engine does; a package factor's index includes the "
-                  "coordination it carries to other packages",
+                  "coordination it carries to other packages; structural inputs (critical-input class uniforms "
+                  "when sampled, the dynamic model's behavioural uniforms) enter as they are",
     })
     return spec, ds
 
@@ -249,7 +292,8 @@ def write_sensitivity(ds, spec, out: str = "results", outputs: Sequence[str] = (
     from shockmodel.report.sensitivity import write_charts
 
     rid = results.run_id(f"sensitivity-{ds.attrs['scenario']}", ds.attrs["scenario_sha256"], ds.attrs["table_sha256"],
-                         ds.attrs["model"], ds.attrs["grouping"], ds.attrs["samples"], ds.attrs["seed"])
+                         ds.attrs["model"], ds.attrs["grouping"], ds.attrs["samples"], ds.attrs["seed"],
+                         *([ds.attrs["structure"]] if ds.attrs.get("structure", "central") != "central" else []))
     folder = results.new_run_dir(out, rid)
     ds.attrs["run_id"] = rid
     if spec is not None:

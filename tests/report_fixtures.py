@@ -261,3 +261,34 @@ def _oat_cells() -> list[dict[str, float]]:
     for name, (values, _) in SWEEP.items():
         cells += [{**REFERENCE, name: float(v)} for v in values if v != REFERENCE[name]]
     return cells
+
+
+PATH_STATS = ("mean", "std", "p05", "p50", "p95")
+
+
+def with_paths(ds: xr.Dataset, months: int = 12, seed: int = 0) -> xr.Dataset:
+    """``ds`` plus the dynamic model's monthly paths (aggregate._path_vars layout): per-draw
+    ``gdp_loss_path_pct`` (draw, month, region) and ``world_gdp_loss_path_pct``, and their statistics by
+    month (``*_stats`` with a ``path_stat`` dim). Each draw's loss rises to a peak and decays."""
+    rng = np.random.default_rng(seed)
+    n = ds.sizes["draw"]
+    m = np.arange(1, months + 1)
+    peak = rng.uniform(2, 6, n)[:, None]
+    shape = np.exp(-((m[None, :] - peak) ** 2) / 8.0)                        # (draw, month)
+    level = np.array([EXPOSURE["china_taiwan"][i] + EXPOSURE["russia"][i] for i in range(len(REGIONS))])
+    path = shape[:, :, None] * level[None, None, :] * rng.lognormal(0, 0.3, (n, 1, len(REGIONS)))
+    world = path.mean(axis=2)
+
+    def stats(x):
+        q = np.quantile(x, [0.05, 0.5, 0.95], axis=0)
+        return np.stack([x.mean(axis=0), x.std(axis=0, ddof=1), q[0], q[1], q[2]], axis=-1)
+
+    unit = "percent of baseline value added in the month"
+    out = ds.copy()
+    out = out.assign_coords(month=m, path_stat=list(PATH_STATS))
+    out["gdp_loss_path_pct"] = _var(("draw", "month", "region"), path, unit, "value added lost in each month")
+    out["world_gdp_loss_path_pct"] = _var(("draw", "month"), world, unit, "world value added lost in each month")
+    out["gdp_loss_path_pct_stats"] = _var(("month", "region", "path_stat"), stats(path), unit, "path statistics")
+    out["world_gdp_loss_path_pct_stats"] = _var(("month", "path_stat"), stats(world), unit, "world path statistics")
+    out.attrs["model"] = "dynamic"
+    return out

@@ -64,6 +64,26 @@ def test_forecast_draws_are_the_engines_draws():
     np.testing.assert_allclose(got, ds["gdp_loss_pct"].sel(region="RUS").values, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("model, structure", [("constrained", "central"), ("dynamic", "sampled")])
+def test_forecast_draws_are_the_runs_draws_for_every_model_and_structure(model, structure):
+    """A case forecast with another model or structure (backtest --model / --structure) is still the run's own
+    draws: the dynamic model draws its behavioural parameters from the block's stream, as in a run."""
+    import dataclasses
+
+    from shockmodel import pipeline
+
+    case = dataclasses.replace(backtest.load_case("russia_2022"), model=model, structure=structure)
+    got = backtest.forecast_draws(case, draws=24)["rus_gdp"]
+    ds = pipeline.run(str(case.scenario), table=case.table, draws=24, seed=case.seed, model=model, markets=None,
+                      structure=structure)
+    np.testing.assert_allclose(got, ds["gdp_loss_pct"].sel(region="RUS").values, rtol=1e-10, atol=1e-12)
+
+
+def test_backtest_refuses_an_unknown_model():
+    with pytest.raises(UserError, match="unknown model"):
+        backtest.run_backtests(["russia_2022"], draws=4, model="walras")
+
+
 @pytest.mark.slow
 def test_backtest_command_prints_scores_and_writes_the_skill_report(tmp_path):
     from click.testing import CliRunner

@@ -26,6 +26,8 @@ def cf_problems(ds) -> list[str]:
     for name in ds.coords:
         if "long_name" not in ds[name].attrs and "standard_name" not in ds[name].attrs:
             problems.append(f"coordinate {name}: no long_name")
+        if ds[name].dtype.kind in "iuf" and "units" not in ds[name].attrs:   # cfchecker: CF 3.1 units
+            problems.append(f"coordinate {name}: numeric without units")
     for name, var in ds.data_vars.items():
         if name in KNOWN:
             continue
@@ -72,4 +74,18 @@ def test_cf_check_finds_problems():
                     coords={"draw": [0]})
     found = cf_problems(ds)
     assert "global attribute Conventions missing" in found and "coordinate draw: no long_name" in found
+    assert "coordinate draw: numeric without units" in found
     assert any("not machine-readable" in p for p in found)
+
+
+def test_path_coordinates_have_long_names_and_units():
+    from shockmodel.aggregate import cf_encode
+
+    ds = xr.Dataset({"x": (("month", "path_stat"), [[1.0, 2.0]], {"units": "percent", "long_name": "x"})},
+                    coords={"month": [1], "path_stat": ["mean", "p50"], "draw": [0]})
+    out = cf_encode(ds)
+    assert out["month"].attrs["units"] == "1" and out["draw"].attrs["units"] == "1"
+    assert "month after the shock begins" in out["month"].attrs["long_name"]
+    assert out["path_stat"].attrs["long_name"]
+    assert not [p for p in cf_problems(out) if "coordinate" in p]
+

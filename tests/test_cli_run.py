@@ -101,3 +101,26 @@ def test_demo_prints_premium(tmp_path):
         prem = ds.world_simultaneity_premium_pct.values
         parts = ds.world_gdp_loss_pct.sel(scenario=["russia", "china_taiwan"]).sum("scenario").values
         np.testing.assert_allclose(prem, ds.world_gdp_loss_pct.sel(scenario="combined").values - parts)
+
+
+def test_run_summary_header_names_model_table_draws_seed_and_copula(run_folder):
+    folder, output = run_folder
+    assert ("taiwan_blockade: model constrained, table default, 600 draws, seed 4; Gaussian copula" in output)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["copula"] == "gaussian" and "coordination" in manifest
+
+
+def test_demo_explains_the_sign_of_the_premium(tmp_path):
+    res = _invoke("demo", "--draws", 200, "--out", tmp_path, "--no-report", "-q")
+    assert res.exit_code == 0, res.output
+    (folder,) = list(tmp_path.iterdir())
+    with xr.open_dataset(folder / "data.nc", engine="h5netcdf") as ds:
+        p = ds.world_simultaneity_premium_pct.values
+    words = {True: "negative: together the crises cost LESS", False: "positive"}[bool(p.mean() < 0)]
+    assert words in " ".join(res.output.split())
+
+
+def test_scenarios_validate_takes_short_table_option():
+    res = _invoke("scenarios", "validate", "taiwan_blockade", "-t", "default")
+    assert res.exit_code == 0, res.output
+    assert "valid on table default" in res.output

@@ -143,6 +143,31 @@ def test_a_block_shorter_than_the_cover_costs_the_buyers_nothing_longer_costs_fr
             assert (extra == 0).all()
 
 
+def test_the_draws_weight_of_a_critical_pair_scales_its_stock_out_loss():
+    """D8 with the draw's weight (DynParams.crit_w, eq. 55): a chip pair drawn non-critical (w = 0) costs BBB
+    nothing when its chips run out, important (0.5) less than critical (1), and each draw reads its own."""
+    m = _chips_only_from(0)
+    c = _compiled(m, _block_for(45.0), horizon_months=3)
+    S = 3
+    bbb = slice(S, 2 * S)
+    runs = {}
+    for name, n_target in (("cover", 20.0), ("ample", 1e6)):
+        plan, shk, par = _inputs(m, c, CHIPS_CRIT, alpha_max=1.0, phi=0.0, tau=10.0)
+        par = par._replace(n_target=np.where(par.n_target > 0, n_target, 0.0))
+
+        def three(a):   # the one draw, three times (draws last)
+            return np.ascontiguousarray(np.repeat(a, 3, axis=-1)) if isinstance(a, np.ndarray) else a
+
+        shk = shk._replace(**{f: three(getattr(shk, f)) for f in ("trade_eff", "cap_eff", "fd_eff", "timeline")})
+        par = par._replace(**{f: three(getattr(par, f)) for f in ("n_target", "phi", "tau", "t_sub", "alpha_max",
+                                                                  "tau_alpha", "crit_w")})
+        par = par._replace(crit_w=np.ascontiguousarray(np.broadcast_to([1.0, 0.5, 0.0], par.crit_w.shape)))
+        runs[name] = dyn.run_kernel(plan, shk, par, trace=True).trace_dx[:, bbb, :]
+    extra = (runs["cover"] - runs["ample"]).sum(axis=(0, 1))   # per draw: the loss from running out of chips
+    assert extra[0] > extra[1] > 0.0
+    assert extra[2] == 0.0
+
+
 # --- conservation per step ------------------------------------------------------------------------------
 
 
@@ -260,3 +285,174 @@ def test_float32_products_stay_within_a_stated_tolerance_of_float64(default_tabl
     pa, pb = (r.gdp_loss[0] / default_table.gdp * 100 for r in (a, b))
     assert pa.max() > 1.0
     assert np.abs(pa - pb).max() <= 1e-4
+
+
+def test_a_shock_with_its_own_timeline_is_phased_in_later_and_may_end_sooner():
+    """D1: a shock's own start counts from its package's start, its own duration from its own start; the
+    keys it leaves out (here the recovery) are its package's; its package's other shocks keep the package's
+    timeline."""
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    late = {**cap, "sectors": ["ENERGY"], "start_months": 1.0, "ramp_months": 1.0, "duration_months": 2.0}
+    c = _compiled(m, {"p": {"start_months": 0.5, "recovery_months": 0.5,
+                            "shocks": {"c": cap, "late": late, "d": {"kind": "duration", "severity": fixed(5.0)}}}},
+                  horizon_months=8)
+    plan, shk, par = _inputs(m, c, None, alpha_max=1.0, phi=0.0)
+    assert shk.timeline.shape[0] == 2 and list(shk.cap_pkg) == [0, 1]
+    assert tuple(shk.timeline[0, :, 0]) == pytest.approx((0.5 * DPM, 0.5 * DPM, 5.5 * DPM, 6 * DPM))
+    assert tuple(shk.timeline[1, :, 0]) == pytest.approx((1.5 * DPM, 2.5 * DPM, 3.5 * DPM, 4 * DPM))
+    tr = dyn.run_kernel(plan, shk, par, trace=True).trace_dx[:, :, 0]
+    alone = _compiled(m, {"p": {"start_months": 0.5, "recovery_months": 0.5,
+                                "shocks": {"c": cap, "d": {"kind": "duration", "severity": fixed(5.0)}}}},
+                      horizon_months=8)
+    plan0, shk0, par0 = _inputs(m, alone, None, alpha_max=1.0, phi=0.0)
+    extra = tr - dyn.run_kernel(plan0, shk0, par0, trace=True).trace_dx[:, :, 0]   # what the late shock adds
+    day = np.arange(tr.shape[0]) * par.dt
+    energy = extra[:, 0]                        # AAA's ENERGY, the late shock's own cell
+    assert (extra[day < 1.5 * DPM] == 0).all()                                  # nothing before it starts
+    assert (np.diff(energy[(day > 1.5 * DPM) & (day < 2.5 * DPM)]) > 0).all()    # its own ramp
+    assert energy[(day > 2.5 * DPM) & (day < 3.5 * DPM)].min() > 0.9 * energy.max() > 0
+    assert np.abs(energy[day > 4.5 * DPM]).max() < 0.01 * energy.max()         # gone with its own duration
+
+
+def test_a_scenario_without_own_timelines_keeps_one_row_per_package():
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    c = _compiled(m, {"a": {"shocks": {"c": cap, "f": {**cap, "kind": "final_demand"}}}, "b": {"shocks": {"c": cap}}})
+    plan = engine.make_plan(c, m, "dynamic", None)
+    assert len(plan.dyn.rows) == 2 and list(plan.dyn.shock_row) == list(plan.shock_pkg)
+
+
+def test_a_sampled_start_varies_by_draw_within_its_support_whatever_the_chunking():
+    """D1, D15: a package's start drawn per draw from its distribution, from the block's own timeline
+    stream: the same numbers whatever the chunking and threads."""
+    m = toy_mrio(1)
+    pkg = {"start_months": {"dist": "uniform", "low": 1.0, "high": 4.0}, "shocks": {
+        "b": {"kind": "trade_block", "exporters": ["AAA"], "importers": ["BBB"], "sectors": ["ALL"],
+              "severity": {"dist": "uniform", "low": 0.3, "high": 0.9}}}}
+    c = _compiled(m, {"p": pkg}, horizon_months=6)
+    plan = engine.make_plan(c, m, "dynamic", None)
+    smp = engine.sample_block(plan, 3, 0, engine.BLOCK)
+    shk, _ = dyn.kernel_inputs(plan, smp.severity, smp.occurred, 3, 0, DPM)
+    start = shk.timeline[0, 0]
+    assert start.min() >= 1.0 * DPM and start.max() <= 4.0 * DPM and start.std() > 0.5 * DPM
+    shk2, _ = dyn.kernel_inputs(plan, smp.severity, smp.occurred, 3, 1, DPM)
+    assert not np.array_equal(shk2.timeline[0, 0], start)           # another block, other starts
+    a = engine.simulate(c, m, draws=300, seed=3, model="dynamic", chunk_size=256)
+    b = engine.simulate(c, m, draws=300, seed=3, model="dynamic", chunk_size=512, threads=1)
+    assert np.array_equal(a.gdp_loss, b.gdp_loss) and a.gdp_loss.sum() > 0
+    fixed_start = _compiled(m, {"p": {**pkg, "start_months": 1.0}}, horizon_months=6)
+    late = _compiled(m, {"p": {**pkg, "start_months": 4.0}}, horizon_months=6)
+    lo = engine.simulate(fixed_start, m, draws=300, seed=3, model="dynamic").gdp_loss.sum()
+    hi = engine.simulate(late, m, draws=300, seed=3, model="dynamic").gdp_loss.sum()
+    assert hi < a.gdp_loss.sum() < lo            # a later start leaves less of the horizon to lose
+
+
+# --- feedback to demand (D16-D18) ------------------------------------------------------------------------
+
+
+def _feedback(plan, m, mpc=0.0, inv=0.0, lag=10.0, full=1.0):
+    from shockmodel.kernels import dynamic as kd
+
+    from shockmodel.feedback import demand_cells
+
+    cons_cut, inv_cut = demand_cells(m)
+    gdp0 = np.asarray(plan.gdp0, dtype=np.float64)
+    return kd.DynFeedback(on=True, mpc=np.array([mpc]), inv_risk=np.array([inv]), lag=np.array([lag]),
+                          cons_cut=cons_cut, inv_cut=inv_cut, gdp0=gdp0, world_full=full * gdp0.sum())
+
+
+def _mixed_shocks(m, severity=0.3):
+    return _compiled(m, {"p": {"shocks": {
+        "b": {"kind": "trade_block", "exporters": ["AAA"], "importers": ["BBB"], "sectors": ["ALL"], "severity": fixed(severity)},
+        "c": {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(severity)},
+        "f": {"kind": "final_demand", "regions": ["BBB"], "sectors": ["ALL"], "severity": fixed(severity)},
+        "d": {"kind": "duration", "severity": fixed(1.0)}}}}, horizon_months=3)
+
+
+def test_feedback_with_zero_parameters_changes_nothing_and_no_shock_stays_exactly_zero():
+    m = toy_mrio(0)
+    plan, shk, par = _inputs(m, _mixed_shocks(m), CHIPS_CRIT, alpha_max=1.25, phi=0.5)
+    off = dyn.run_kernel(plan, shk, par)
+    on = dyn.run_kernel(plan, shk, par, fb=_feedback(plan, m))
+    for name in ("dx", "trade", "gdp_path"):
+        assert np.array_equal(getattr(off, name), getattr(on, name))
+    assert off.dx.max() > 0
+    zero = _mixed_shocks(m, 0.0)
+    plan0, shk0, par0 = _inputs(m, zero, CHIPS_CRIT, alpha_max=1.25, phi=0.5)
+    out = dyn.run_kernel(plan0, shk0, par0, trace=True, fb=_feedback(plan0, m, mpc=0.4, inv=0.05, full=1e-6))
+    assert (out.trace_dx == 0).all() and (out.dx == 0).all() and (out.trade == 0).all() and (out.gdp_path == 0).all()
+
+
+@pytest.mark.parametrize("mpc,inv", [(0.3, 0.0), (0.0, 0.04), (0.25, 0.03)])
+def test_feedback_steady_state_is_the_type_ii_and_investment_multiplier(mpc, inv):
+    """With a constant final-demand cut, no capacity bound and no critical input, the step's steady state
+    with the feedback is the household-endogenous (Type-II) Leontief solution, Miller & Blair (2009)
+    section 2.5, with households' consumption cut ``mpc`` times their region's value added lost and, at the
+    full risk ramp, investment cut by ``inv`` of its baseline: ``(I - A - mpc K V) dx = dY_1 + dY_inv``.
+    The first day has no feedback (income lags), the extra loss then grows toward it."""
+    m = toy_mrio(2)
+    c = _compiled(m, {"p": {"shocks": {
+        "f": {"kind": "final_demand", "regions": ["BBB"], "sectors": ["ALL"], "severity": fixed(0.2)}}}},
+        horizon_months=24)
+    plan, shk, par = _inputs(m, c, None, alpha_max=1.0, phi=0.0)
+    fb = _feedback(plan, m, mpc=mpc, inv=inv, lag=10.0, full=1e-9)    # the risk ramp is full at once
+    with_fb = dyn.run_kernel(plan, shk, par, trace=True, fb=fb).trace_dx[:, :, 0]
+    without = dyn.run_kernel(plan, shk, par, trace=True).trace_dx[:, :, 0]
+    R, S, n = 2, 3, m.n
+    tab = plan.dyn.tab
+    A = m.Z / m.x[None, :]
+    s_of = np.arange(n) % S
+    cut = lambda v: tab.Ypos * v.reshape(R, S)[:, s_of].T          # noqa: E731 - (n, R) cells' cut per origin
+    K = cut(fb.cons_cut)                                            # consumption lost per unit, by origin i, region r
+    V = np.zeros((R, n))
+    for r in range(R):
+        V[r, r * S:(r + 1) * S] = tab.va[r * S:(r + 1) * S]
+    dY = 0.2 * tab.Ypos[:, 1] + inv * cut(fb.inv_cut).sum(axis=1)
+    expected = np.linalg.solve(np.eye(n) - A - mpc * K @ V, dY)
+    np.testing.assert_allclose(with_fb[-1], expected, rtol=0, atol=1e-6 * m.x.max())
+    extra = (with_fb - without).sum(axis=1)
+    assert with_fb[-1].sum() > without[-1].sum() > 0
+    if mpc > 0 and inv == 0:
+        assert extra[0] == 0.0 and 0 < extra[5] < extra[60]
+
+
+def test_run_feedback_in_the_dynamic_model_each_channel_raises_the_loss_and_is_reproducible(default_table):
+    """`run --feedback` on the dynamic model: off leaves its numbers as without markets; income and
+    uncertainty each raise the world loss on the same draws; the prices channel is named as not in the step;
+    the same numbers whatever the chunking."""
+    from shockmodel import pipeline
+
+    kw = dict(table=default_table, draws=64, seed=4, model="dynamic")
+    plain = pipeline.run("taiwan_blockade", markets=None, **kw)
+    runs = {f: pipeline.run("taiwan_blockade", feedback=f, **kw) for f in ("none", "income", "uncertainty", "all")}
+    np.testing.assert_array_equal(runs["none"].gdp_loss.values, plain.gdp_loss.values)
+    world = {f: float(ds.world_gdp_loss_pct.mean()) for f, ds in runs.items()}
+    assert world["none"] < world["income"] < world["all"] and world["none"] < world["uncertainty"] < world["all"]
+    assert runs["all"].attrs["feedback"] == "income,uncertainty" and "prices" in runs["all"].attrs["ignored_feedback"]
+    other = pipeline.run("taiwan_blockade", feedback="all", chunk_size=512, threads=1, **kw)
+    np.testing.assert_array_equal(other.gdp_loss.values, runs["all"].gdp_loss.values)
+
+
+def test_plans_differ_by_timeline():
+    """A cached plan is never reused for a scenario that differs only in a timeline (sampled start or a
+    shock's own timeline)."""
+    m = toy_mrio(0)
+    cap = {"kind": "capacity", "regions": ["AAA"], "sectors": ["CHIPS"], "severity": fixed(0.5)}
+    plans = [engine.cached_plan(_compiled(m, {"p": {**top, "shocks": {"c": {**cap, **own}}}}), m, "dynamic")
+             for top, own in (({}, {}), ({"start_months": {"dist": "uniform", "low": 0.0, "high": 2.0}}, {}),
+                              ({}, {"start_months": 1.0}), ({}, {"ramp_months": 1.0}))]
+    assert len({id(p) for p in plans}) == 4
+
+
+def test_static_models_name_the_timelines_they_ignore(default_table):
+    from shockmodel import pipeline
+
+    m = default_table
+    cap = {"kind": "capacity", "regions": ["TWN"], "sectors": ["SEMICONDUCTORS"], "severity": fixed(0.5)}
+    timed = _compiled(m, {"p": {"shocks": {"c": {**cap, "start_months": 2.0}}}})
+    plain = _compiled(m, {"p": {"shocks": {"c": cap}}})
+    ds = pipeline.run(timed, table=m, draws=16, model="constrained", markets=None)
+    assert ds.attrs["ignored_timelines"] == pipeline.STATIC_TIMELINE_NOTE
+    assert "ignored_timelines" not in pipeline.run(plain, table=m, draws=16, model="constrained", markets=None).attrs
+    assert "ignored_timelines" not in pipeline.run(timed, table=m, draws=16, model="dynamic", markets=None).attrs

@@ -153,7 +153,8 @@ def _constrained_output(fn, b):
     p = b.plan
     n = b.mrio.n
     new, moved = np.empty((n, B)), np.empty((n, B), dtype=bool)
-    fn(b.dxT, b.rho, b.dD, b.passT, np.zeros((n, B)), p.x0, p.critical_inputs, np.ones(B, dtype=bool), TOL, new, moved)
+    crit = p.critical_inputs._replace(crit_w=np.repeat(p.crit_w[:, None], B, axis=1))   # (Q, B): every draw central
+    fn(b.dxT, b.rho, b.dD, b.passT, np.zeros((n, B)), p.x0, crit, np.ones(B, dtype=bool), TOL, new, moved)
     return new, moved
 
 

@@ -123,7 +123,8 @@ def test_distribution_ranks_regions_and_marks_risk(run_ds):
 
 def test_exceedance_selected_regions_and_unknown_region(run_ds):
     ax = plots.plot_exceedance(run_ds, regions=["USA", "DEU"])
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"World", "USA", "DEU"}
+    assert {t.get_text() for t in ax.get_legend().get_texts()} - {"dotted: 5% and 1% probability over the horizon"} \
+        == {"World", "USA", "DEU"}
     assert ax.get_yscale() == "log"
     with pytest.raises(ReportDataError, match="XXX"):
         plots.plot_exceedance(run_ds, regions=["XXX"])
@@ -333,12 +334,16 @@ def test_exceedance_levels_are_labelled_conditional(run_ds):
     certain = run_ds.copy()
     certain["occurred"] = certain["occurred"] | True   # every package in every draw: conditional
     ax = plots.plot_exceedance(certain)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "dotted: 5% and 1% conditional probability (given the scenario)" in legend
     texts = [t.get_text() for t in ax.texts]
-    assert "5% conditional probability (given the scenario)" in texts
-    assert not any("1 in" in t for t in texts)
+    assert {"5%", "1%"} <= set(texts) and not any("1 in" in t for t in texts + legend)
+    for t in ax.texts:   # the level labels sit right of the axes: they never cross a curve
+        if t.get_text() in ("5%", "1%"):
+            assert t.xy[0] == 1.0 and t.get_ha() == "left"
     assert "scenario occurs" in ax.get_ylabel()
-    texts = [t.get_text() for t in plots.plot_exceedance(run_ds).texts]   # packages at 0.7 and 0.5
-    assert "5% probability over the horizon" in texts
+    legend = [t.get_text() for t in plots.plot_exceedance(run_ds).get_legend().get_texts()]  # packages at 0.7, 0.5
+    assert "dotted: 5% and 1% probability over the horizon" in legend
 
 
 def test_trade_matrix_has_no_domestic_diagonal(variants_ds):

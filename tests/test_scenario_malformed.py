@@ -34,6 +34,10 @@ def _shock(old: str, new: str) -> str:
     return _scenario(shock=SHOCK.replace(old, new))
 
 
+def SHOCK_TL(line: str) -> str:   # noqa: N802 - a case builder like _shock
+    return _scenario(shock=SHOCK + line + "\n")
+
+
 def _severity(table: str) -> str:
     return _shock(PERT, f"severity = {table}")
 
@@ -179,6 +183,20 @@ CASES = [
     Case("group_named_like_label", _scenario(extra='[region_groups]\nCHN = ["TWN"]\n'), "region_groups.CHN",
          "already a label", table=True),
     Case("domestic_only_block", _shock('importers = ["ALL"]', 'importers = ["TWN"]'), S, "blocks nothing", table=True),
+    # --- timelines (dynamic model, docs/model-dynamic.md D1)
+    Case("shock_start_negative", SHOCK_TL("start_months = -1"), f"{S}.start_months", "must be in [0, 1e+09]"),
+    Case("shock_duration_zero", SHOCK_TL("duration_months = 0"), f"{S}.duration_months", "must be in (0, 1e+09]"),
+    Case("shock_ramp_text", SHOCK_TL('ramp_months = "4"'), f"{S}.ramp_months", "a number of months or a distribution"),
+    Case("shock_start_dist_negative", SHOCK_TL('start_months = { dist = "uniform", low = -1, high = 2 }'),
+         f"{S}.start_months", "must be >= 0"),
+    Case("package_start_dist_bad", _scenario(package=PACKAGE + 'start_months = { dist = "uniform", low = 3, high = 1 }\n'),
+         "packages.p.start_months.high", "uniform needs low <= high"),
+    Case("package_start_lognormal_uncapped", _scenario(package=PACKAGE + 'start_months = { dist = "lognormal", median = 2, sigma = 1 }\n'),
+         "packages.p.start_months.high", "needs a cap"),
+    Case("timeline_on_duration_shock", _shock(
+        'kind = "trade_block"\nexporters = ["TWN"]\nimporters = ["ALL"]\nseverity = { dist = "pert", low = 0.6, mode = 0.85, high = 0.95 }',
+        'kind = "duration"\nseverity = { dist = "fixed", value = 3 }\nstart_months = 2'),
+         f"{S}.start_months", "a duration shock has no timeline of its own"),
 ]
 
 

@@ -41,7 +41,7 @@ def test_samples_must_be_a_power_of_two():
 
 @pytest.fixture(scope="module")
 def small_run():
-    return sensitivity.analyse("russia_2022", samples=64, seed=0, grouping="packages")
+    return sensitivity.analyse("russia_2022", samples=64, seed=0, grouping="packages", structure="central")
 
 
 def test_scenario_sensitivity_dataset(small_run):
@@ -100,7 +100,7 @@ def test_sensitivity_command_writes_dataset_table_and_chart(tmp_path):
 
 def test_t_copula_adds_its_mixing_variable_as_an_input():
     t = {"copula": "t", "copula_df": 4.0, "copula_source": "assumption: test"}
-    _, ds = sensitivity.analyse("russia_2022", samples=32, seed=0, overrides=t)
+    _, ds = sensitivity.analyse("russia_2022", samples=32, seed=0, overrides=t, structure="central")
     assert "t-copula mixing variable" in ds.group.values and ds.attrs["copula"] == "student-t, 4 df"
     assert ds.attrs["evaluations"] == 32 * (3 + 2)
 
@@ -134,6 +134,37 @@ def test_tariff_elasticity_is_an_input_and_mapped_as_the_engine_maps_it():
     np.testing.assert_allclose(world, 100 * out.gdp_loss.sum(axis=1) / plan.gdp0.sum(), rtol=1e-12)
 
 
-def test_dynamic_model_is_refused_with_a_clear_error():
-    with pytest.raises(UserError, match="static models"):
-        sensitivity.analyse("russia_2022", samples=32, model="dynamic")
+def test_dynamic_model_takes_its_behavioural_parameters_as_structural_inputs():
+    """The dynamic model's uniforms (targets, substitutable shares, speeds) are inputs, in groups of their own,
+    beside the critical-input classes of a sampled structure; an index per group, finite."""
+    _, ds = sensitivity.analyse("russia_2022", samples=4, model="dynamic", structure="sampled")
+    groups = set(ds.group.values.tolist())
+    assert {"structure: inventory target days (per product)", "structure: rerouting speed",
+            "structure: critical-input classes"} <= groups
+    assert np.isfinite(ds.ST.sel(output="World").values).all()
+
+
+def test_sampled_structure_adds_the_critical_input_classes_and_maps_them_as_the_engine():
+    """Under a sampled structure each declared pair's class uniform is an input; at u = 0.5 every pair takes
+    its declared class (eq. 55 with the file's probabilities), so the evaluation equals the central one."""
+    from shockmodel import engine, pipeline
+    from shockmodel.criticality import critical_weights
+
+    mrio = pipeline._table("default")
+    _, compiled = pipeline.compile_for("russia_2022", mrio)
+    crit = critical_weights(mrio)
+    central = engine.cached_plan(compiled, mrio, "constrained", crit)
+    sampled = engine.cached_plan(compiled, mrio, "constrained", crit, structure="sampled")
+    lay_c = sensitivity.input_layout(compiled, central, "packages")
+    lay_s = sensitivity.input_layout(compiled, sampled, "packages")
+    extra = len(lay_s.names) - len(lay_c.names)
+    assert extra == len(set(sampled.crit_pair.tolist())) > 0
+    assert lay_s.groups[-1] == "structure: critical-input classes"
+    X = np.full((2, len(lay_s.names)), 0.5)
+    X[1, : len(lay_c.names)] = 0.8
+    ws, _ = sensitivity.evaluate(sampled, lay_s, X)
+    wc, _ = sensitivity.evaluate(central, lay_c, X[:, : len(lay_c.names)])
+    np.testing.assert_array_equal(ws, wc)
+    X[:, len(lay_c.names):] = 0.01   # every pair drawn non-critical: a different loss
+    w0, _ = sensitivity.evaluate(sampled, lay_s, X)
+    assert not np.allclose(w0, wc)

@@ -82,6 +82,7 @@ def _cell_files(folder: Path) -> dict[str, tuple[int, int]]:
     ({"model": "leontiev"}, "model", "did you mean 'leontief'"),
     ({"scenarios": ["no_such_scenario"]}, "scenarios", "does not load"),
     ({"markets": "bogus"}, "markets", "unknown market parameters"),
+    ({"structure": "median"}, "structure", "choose sampled or central"),
     ({"lhs": {"samples": 4, "coordination": {"low": 0.5, "high": 0.1}}}, "lhs.coordination", "low < high"),
     ({"lhs": {"samples": 4, "coordination": {"low": 0, "hi": 1}}}, "lhs.coordination.hi",
      "did you mean 'high'"),
@@ -111,6 +112,9 @@ def test_cell_ids_are_stable_distinct_and_cover_the_settings(spec_path, tmp_path
     assert len({c.id for c in spec.cells}) == N_CELLS
     more_draws = load_sweep_spec(_write_spec(tmp_path, {**SPEC, "draws": 1024}))
     assert not {c.id for c in spec.cells} & {c.id for c in more_draws.cells}
+    central = load_sweep_spec(_write_spec(tmp_path, {**SPEC, "structure": "central"}, "central.toml"))
+    assert spec.structure == "sampled" and central.structure == "central"
+    assert not {c.id for c in spec.cells} & {c.id for c in central.cells}   # a cell file holds one structure's numbers
 
 
 def test_library_specs_load():
@@ -241,3 +245,32 @@ def test_resume_checks_the_folder_and_the_spec(spec_path, serial, tmp_path):
 def test_workers_and_scheduler_exclude_each_other(spec_path):
     with pytest.raises(UserError, match="not both"):
         run_sweep(spec_path, workers=2, scheduler="tcp://127.0.0.1:8786")
+
+
+def test_draws_option_replaces_the_spec_draws(spec_path, serial, tmp_path):
+    quick = load_sweep_spec(spec_path, draws=64)
+    assert quick.draws == 64 and quick.to_dict()["draws"] == 64
+    assert not {c.id for c in quick.cells} & {c.id for c in load_sweep_spec(spec_path).cells}
+    with pytest.raises(UserError) as info:   # a resume keeps the draws it started with
+        run_sweep(None, resume=serial[0], draws=64)
+    assert info.value.field == "--draws"
+
+
+def test_sweep_command_draws_and_terminal_summary(spec_path, tmp_path):
+    from click.testing import CliRunner
+
+    from shockmodel.cli import main
+
+    res = CliRunner().invoke(main, ["sweep", str(spec_path), "--draws", "16", "--no-report", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    ds = read_dataset(folder)
+    assert ds.attrs["draws"] == 16
+    assert "Sweep rho: model constrained, table default, 16 draws per cell, seed 3" in res.output
+    assert "World GDP loss, percent of baseline value added" in res.output
+    assert "World simultaneity premium" in res.output
+    from shockmodel.report.stats import format_sig, sweep_table
+
+    table = sweep_table(ds)
+    label, values = table.rows[0]
+    assert f"{label}" in res.output and format_sig(values[0], 3) in res.output

@@ -1,5 +1,5 @@
 """numba kernel of the dynamic production network (L0: numpy + numba only): one sub-batch of draws
-stepped through the horizon, draws-last ``(..., B)``. Equations: docs/model-dynamic.md (numbers D1-D14).
+stepped through the horizon, draws-last ``(..., B)``. Equations: docs/model-dynamic.md (numbers D1-D14; the feedback to demand D16-D18).
 
 Everything is in *deviation form* (losses from the baseline), as in kernels.propagate: an unshocked draw
 gives exactly zero at every step, bit for bit. Units: flows are annual rates (USD million a year, as the
@@ -35,7 +35,7 @@ class DynTables(NamedTuple):
     tri_of: np.ndarray     # (R, R, S) triple index or -1
     crit_ptr: np.ndarray   # (n + 1,) critical pairs q = (s, j) of each buyer j (CSR)
     crit_s: np.ndarray     # (Q,) input product s of each pair
-    crit_w: np.ndarray     # (Q,) weight 1 (critical) or 0.5 (important)
+    crit_w: np.ndarray     # (Q,) declared weight 1 (critical) or 0.5 (important); the kernel reads DynParams.crit_w
     req: np.ndarray        # (Q,) baseline use Zsec_sj (annual rate)
     src_ptr: np.ndarray    # (Q + 1,) supplying industries of each pair (CSR)
     src_i: np.ndarray
@@ -72,10 +72,25 @@ class DynParams(NamedTuple):
     t_sub: np.ndarray      # (B,) days for rerouting to ramp up
     alpha_max: np.ndarray  # (B,) overproduction ceiling (1: none)
     tau_alpha: np.ndarray  # (B,) days for overproduction to adjust
+    crit_w: np.ndarray     # (Q, B) weight of each critical pair in each draw (declared, or sampled: eq. 55)
     dt: float              # days per step
     n_steps: int
     days_per_month: float
     n_months: int
+
+
+class DynFeedback(NamedTuple):
+    """Feedback to final demand inside the step (D16-D18 of docs/model-dynamic.md); ``on`` False leaves every
+    step exactly as without it."""
+
+    on: bool
+    mpc: np.ndarray        # (B,) consumption lost per unit of lagged value added lost (0: income channel off)
+    inv_risk: np.ndarray   # (B,) share of baseline investment lost at the full world risk ramp (0: channel off)
+    lag: np.ndarray        # (B,) days over which lost value added reaches households and investors
+    cons_cut: np.ndarray   # (R S,) cell (r, s): household consumption share of product s / final demand of the cell
+    inv_cut: np.ndarray    # (R S,) cell (r, s): baseline investment of r in product s / final demand of the cell
+    gdp0: np.ndarray       # (R,) baseline value added
+    world_full: float      # world value added lost (annual rate) that earns the full risk premium
 
 
 class DynOut(NamedTuple):
@@ -142,8 +157,49 @@ def _quiet(g, dx, dI, dal, clock):
 
 
 @njit(cache=True, nogil=True)
-def dynamic_sub_batch(tab, shk, par, out):
-    """Step every draw of the sub-batch through the horizon (D1-D14 of docs/model-dynamic.md)."""
+def _demand_feedback(fb, ybar, dem, S):
+    """D17-D18: households cut consumption by ``c ybar_r`` and investors cut investment by the risk ramp of the
+    world's lagged value added lost; both as cuts of the cells' final-demand multipliers."""
+    R, B = ybar.shape
+    for b in range(B):
+        yw = 0.0
+        for r in range(R):
+            yw += ybar[r, b]
+        h = min(1.0, max(yw, 0.0) / fb.world_full) if fb.world_full > 0.0 else 0.0
+        ri = fb.inv_risk[b] * h
+        for r in range(R):
+            a = fb.mpc[b] * ybar[r, b]
+            for s in range(S):
+                c = r * S + s
+                dem[c, b] = max(0.0, dem[c, b] - a * fb.cons_cut[c] - ri * fb.inv_cut[c])
+
+
+@njit(cache=True, nogil=True)
+def _lag_income(fb, va, dx, ybar, dt):
+    """D16: ``ybar_r`` moves toward today's value added lost ``sum_{j in r} v_j dx_j`` over ``lag`` days."""
+    R, B = ybar.shape
+    S = dx.shape[0] // R
+    for b in range(B):
+        w = min(1.0, dt / fb.lag[b]) if fb.lag[b] > 0.0 else 1.0
+        for r in range(R):
+            g = 0.0
+            for j in range(r * S, (r + 1) * S):
+                g += va[j] * dx[j, b]
+            ybar[r, b] += w * (g - ybar[r, b])
+
+
+@njit(cache=True, nogil=True)
+def _all_zero(a):
+    for v in a.ravel():
+        if v != 0.0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def dynamic_sub_batch(tab, shk, par, out, fb):
+    """Step every draw of the sub-batch through the horizon (D1-D14 of docs/model-dynamic.md; the feedback to
+    demand D16-D18 when ``fb.on``)."""
     n = tab.x0.shape[0]
     R, _, S = tab.A_cols.shape
     T = tab.tri_e.shape[0]
@@ -157,6 +213,7 @@ def dynamic_sub_batch(tab, shk, par, out):
     dI = np.zeros((Q, B))          # inventory gap, days (target - stock)
     dal = np.zeros((n, B))         # overproduction above 1
     clock = np.zeros((G, B))       # days since each (importer, product) pair was first blocked
+    ybar = np.zeros((R, B))        # lagged value added lost by region (D16; stays 0 without feedback)
     # per step
     g = np.zeros((P, B))
     passT = np.ones((T, B))
@@ -214,7 +271,7 @@ def dynamic_sub_batch(tab, shk, par, out):
         for p in range(P):
             for b in range(B):
                 g[p, b] = _timeline(shk.timeline, p, b, t)
-        if not tracing and _quiet(g, dx, dI, dal, clock):
+        if not tracing and _quiet(g, dx, dI, dal, clock) and _all_zero(ybar):
             # no package under way and no deviation left: the step leaves every output and state as it is
             # (deviation form: exact zeros stay exact zeros), so only the bookkeeping of the settle check runs
             for b in range(B):
@@ -244,6 +301,8 @@ def dynamic_sub_batch(tab, shk, par, out):
                 c = shk.fd_cells[q]
                 for b in range(B):
                     dem[c, b] *= 1.0 - shk.fd_eff[k, b] * g[p, b]
+        if fb.on:
+            _demand_feedback(fb, ybar, dem, S)
         # D6: the rerouting ramp of each (importer, product) pair, from the first day one of its routes is blocked
         for gq in range(G):
             s = tab.pr_s[gq]
@@ -338,11 +397,13 @@ def dynamic_sub_batch(tab, shk, par, out):
             for b in range(B):
                 dcrit[j, b] = -np.inf      # no critical input: no bound
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
-                wq = tab.crit_w[q]
                 for b in range(B):
-                    # output x_j <= x0_j (1 - w + w stock / (one day of use)): Pichler's S / A for w = 1
-                    stock = (par.n_target[q, b] - dI[q, b]) / dt
-                    dcrit[j, b] = max(dcrit[j, b], xj * wq * (1.0 - stock))
+                    # output x_j <= x0_j (1 - w + w stock / (one day of use)): Pichler's S / A for w = 1;
+                    # a pair drawn non-critical (w = 0) sets no bound
+                    wq = par.crit_w[q, b]
+                    if wq > 0.0:
+                        stock = (par.n_target[q, b] - dI[q, b]) / dt
+                        dcrit[j, b] = max(dcrit[j, b], xj * wq * (1.0 - stock))
         # D9: production = min(capacity x overproduction, critical inputs, demand); D10: rationing
         for i in range(n):
             xi = tab.x0[i]
@@ -460,6 +521,8 @@ def dynamic_sub_batch(tab, shk, par, out):
                     bal = abs((tab.x0[i] - dx[i, b]) - deliv[b]) / max(tab.x0[i], 1e-300)
                     out.trace_balance[step, b] = max(out.trace_balance[step, b], bal)
                     deliv[b] = 0.0
+        if fb.on:
+            _lag_income(fb, tab.va, dx, ybar, dt)
         # settled: every package over and no deviation left
         for b in range(B):
             if active[b]:
@@ -470,6 +533,8 @@ def dynamic_sub_batch(tab, shk, par, out):
                         dev = max(dev, abs(dx[i, b]) / max(tab.x0[i], 1e-300), abs(dal[i, b]))
                     for q in range(Q):
                         dev = max(dev, abs(dI[q, b]))
+                    for r in range(R):
+                        dev = max(dev, abs(ybar[r, b]) / max(fb.gdp0[r], 1e-300) if fb.on else 0.0)
                     if dev < 1e-10:
                         active[b] = False
                         for i in range(n):
@@ -477,6 +542,8 @@ def dynamic_sub_batch(tab, shk, par, out):
                             dal[i, b] = 0.0
                         for q in range(Q):
                             dI[q, b] = 0.0
+                        for r in range(R):
+                            ybar[r, b] = 0.0
     # months: mean annual rate over the days of each month (a step counts in the month it starts in)
     for mo in range(par.n_months):
         span = month_days[mo]

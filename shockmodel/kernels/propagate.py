@@ -214,7 +214,8 @@ def constrained_output(dx, rho, dD, pass_, dcap, x0, crit, active, tol, out_dx, 
     et al. 2022, JEDC 144:104527). Buyers are served on their full-output orders ``Zb_ij`` (trap b of
     docs/model.md: orders that shrink with the buyer's output make a blocked critical input infeasible at
     every output level). ``crit`` (structs.CriticalInputs): per buyer its critical inputs (CSR), per critical
-    input its supplying industries with ``Z_ij > 0`` and the route's triple (-1 if never blocked).
+    input its supplying industries with ``Z_ij > 0`` and the route's triple (-1 if never blocked); its
+    ``crit_w`` is (Q, B), the weight of each critical input in each draw (central or sampled, eq. 55).
     Draws with ``active[b]`` False keep their loss (they have converged). ``out_moved[j, b]`` records
     whether j's loss moved by more than ``tol * x0_j`` (the caller's convergence test).
     """
@@ -252,9 +253,9 @@ def _output_phase(dx, rho, dD, pass_, dcap, x0, crit, active, tol, out_dx, out_m
                 else:
                     for b in range(B):
                         short[b] += z * (1.0 - pass_[t, b] * rho[i, b])
-            f = xj * crit_w[q] / req[q]
-            for b in range(B):
-                crit[b] = max(crit[b], f * short[b])
+            rq = req[q]
+            for b in range(B):   # (x0_j w_sj / req_sj) short_sj: the weight of this draw (eq. 19, 55)
+                crit[b] = max(crit[b], xj * crit_w[q, b] / rq * short[b])
         lim = tol * xj
         for b in range(B):
             v = min(max(bound[b], crit[b]), xj) if active[b] else dx[j, b]

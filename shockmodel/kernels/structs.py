@@ -76,7 +76,8 @@ class CriticalInputs(NamedTuple):
     """Per buyer its critical inputs (CSR) and per critical input its supplying industries (CSR)."""
 
     crit_ptr: np.ndarray     # (n + 1,)
-    crit_w: np.ndarray       # weight: 1 critical, 0.5 important (Pichler et al. 2022)
+    crit_w: np.ndarray       # weight: 1 critical, 0.5 important (Pichler et al. 2022); (Q,) central on the
+    #                          plan, (Q, B) per draw in the constrained kernels (models/constrained.py, eq. 55)
     req: np.ndarray          # baseline requirement of the input
     src_ptr: np.ndarray
     src_i: np.ndarray        # supplying industry

@@ -27,9 +27,6 @@ _MODULES = {
     "dynamic": "shockmodel.models.dynamic",
 }
 MODELS: tuple[str, ...] = tuple(_MODULES)
-#: Models whose draws are the sampled severities alone, with no time path (the dynamic model also draws
-#: behavioural parameters and steps through months): what backtests, sensitivity and the market channel run.
-STATIC_MODELS: tuple[str, ...] = ("constrained", "leontief", "ghosh")
 #: Dtypes of the matrix products (``precision``); every other quantity is float64.
 PRECISIONS: tuple[str, ...] = ("float64", "float32")
 
@@ -72,6 +69,8 @@ class RunContext(NamedTuple):
     aa_depth: int                       # engine.AA_DEPTH
     days_per_month: float
     extras: dict | None = None          # per-block extra outputs a model may fill (name -> (B, ...) array)
+    crit_w: np.ndarray | None = None    # (Q, B) sampled critical-input weights (eq. 55); None: the plan's central
+    dyn_uniforms: dict | None = None    # dynamic model: its behavioural uniforms given (sensitivity), not drawn
 
 
 def ignored_kinds(name: str, kinds) -> dict[str, str]:

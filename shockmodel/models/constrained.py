@@ -44,6 +44,7 @@ def _constrained_block(plan, effT, substT, converged, iterations, ctx):
     tradeT = np.empty((R, R, B))
     solved = B if ctx.keep is None else -(-min(ctx.keep, B) // SUB) * SUB
     opts = SolverOptions(ctx.tol, ctx.max_iter, ctx.aa_depth)
+    weights = draw_weights(plan, ctx.crit_w, B)
     if solved < B:
         dxT[:, solved:] = 0.0
         tradeT[:, :, solved:] = 0.0
@@ -53,9 +54,18 @@ def _constrained_block(plan, effT, substT, converged, iterations, ctx):
         dx, trade, its = np.empty((n, hi - lo)), np.empty((R, R, hi - lo)), np.zeros(hi - lo, dtype=np.int64)
         active = kern.constrained_sub_batch(
             np.ascontiguousarray(effT[:, lo:hi]), np.ascontiguousarray(substT[:, :, lo:hi]), plan.columns, plan.cells,
-            plan.triples, plan.baseline, plan.technology, plan.critical_inputs, opts, dx, trade, its)
+            plan.triples, plan.baseline, plan.technology,
+            plan.critical_inputs._replace(crit_w=np.ascontiguousarray(weights[:, lo:hi])), opts, dx, trade, its)
         dxT[:, lo:hi], tradeT[:, :, lo:hi] = dx, trade
         converged[lo:hi], iterations[lo:hi] = ~active, its
 
     ctx.map_sub_batches(solve, range(0, solved, SUB))
     return dxT, tradeT
+
+
+def draw_weights(plan, crit_w, B: int) -> np.ndarray:
+    """(Q, B) critical-input weights of a block's draws: the sampled ones (``crit_w``, eq. 55) or the plan's
+    central weights in every draw (``--structure central``: the same numbers as a fixed weight)."""
+    if crit_w is not None:
+        return crit_w
+    return np.repeat(np.asarray(plan.crit_w, dtype=np.float64)[:, None], B, axis=1)

@@ -19,6 +19,8 @@ _EXPORTS = {
     "plot_fan_chart": "shockmodel.report.plots",
     "plot_tornado": "shockmodel.report.plots",
     "plot_draw_distribution": "shockmodel.report.plots",
+    "plot_loss_paths": "shockmodel.report.plots",
+    "plot_premium_path": "shockmodel.report.plots",
 }
 
 __all__ = sorted(_EXPORTS)

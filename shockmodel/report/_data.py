@@ -140,3 +140,23 @@ def conditional(ds) -> bool:
 def run_label(ds) -> str:
     """A short run identifier for captions."""
     return str(ds.attrs.get("run_id") or ds.attrs.get("sweep_id") or "unknown run")
+
+
+#: Per-draw 0/1 flags the market channel stores beside a market variable: the flag's variable and what it
+#: says in words (docs/model-markets.md).
+MARKET_FLAGS = {"price_change_pct": ("price_at_bound", "at a historical price bound"),
+                "equity_drawdown_pct": ("equity_closed", "closed to foreign holders")}
+
+
+def flag_shares(ds, var: str, dim: str) -> tuple[str, dict[str, float]]:
+    """(words, share of draws flagged per label) of the market flag that goes with ``var``, or
+    ``("", {})`` when the dataset has none."""
+    flag, words = MARKET_FLAGS.get(var, ("", ""))
+    if not flag or flag not in ds.variables:
+        return "", {}
+    da = combined(ds)[flag]
+    if set(da.dims) != {"draw", dim}:
+        return "", {}
+    table = np.asarray(da.transpose(dim, "draw").values, dtype=float)
+    return words, {label: float(np.nanmean(row)) if row.size else 0.0 for label, row in zip(labels(da, dim), table)}
+

@@ -40,7 +40,7 @@ RC = {
 }
 
 FOOTER_GID = "shockmodel-footer"
-FOOTER_INCHES = 0.28  # height reserved at the bottom of figures we create
+FOOTER_INCHES = 0.34  # height reserved at the bottom of figures we create
 
 
 def loss_colour(level: float) -> tuple[float, float, float, float]:
@@ -117,6 +117,8 @@ def short_attribution(text: str) -> str:
         return ""
     source = re.search(r"[A-Z][\w-]*\s+\d{4}\s+release(?:\s*\([^)]*\))?", text)
     head = source.group(0) if source else re.split(r"(?<=[.;])\s|,\s", text)[0].rstrip(".;")
+    # "(Timmer, Dietzenbacher, Los, ... 2015, 'An Illustrated ...')" -> "(Timmer et al. 2015)"
+    head = re.sub(r"\(([A-Z][\w'-]+)(?:,| and)[^()]*?(\d{4})[^()]*\)", r"(\1 et al. \2)", head)
     if len(head) > 70:
         head = head[:69].rstrip() + "…"
     licence = re.search(r"CC[ -]BY(?:[ -](?:SA|NC|ND))*[ -]\d\.\d", text)
@@ -140,8 +142,29 @@ def add_footer(ax, ds) -> None:
         fig = fig.figure
     if any(t.get_gid() == FOOTER_GID for t in fig.texts):
         return
-    fig.text(0.01, 0.008, footer_text(ds), ha="left", va="bottom", fontsize=6.5, color="#555555",
-             gid=FOOTER_GID)
+    fig.text(0.01, 0.008, wrap_footer(footer_text(ds), fig.get_figwidth()), ha="left", va="bottom",
+             fontsize=FOOTER_PT, color="#555555", gid=FOOTER_GID, linespacing=1.15)
+
+
+FOOTER_PT = 6.5
+CHAR_INCHES = 0.0078 * 1.05   # average width of a DejaVu Sans character per point of size, with a margin
+
+
+def wrap_footer(text: str, width_inches: float) -> str:
+    """The footer on at most two lines that fit the figure's width (split at its "  ·  " separators, else
+    at spaces), so no figure clips its data credit."""
+    import textwrap
+
+    limit = max(30, int(0.98 * width_inches / (CHAR_INCHES * FOOTER_PT)))
+    if len(text) <= limit:
+        return text
+    parts = text.split("  ·  ")
+    first = parts[0]
+    rest = "  ·  ".join(parts[1:])
+    if len(first) <= limit and len(rest) <= limit:
+        return f"{first}\n{rest}"
+    lines = textwrap.wrap(text, limit)
+    return "\n".join(lines[:2]) + ("…" if len(lines) > 2 else "")
 
 
 def compact_number(x: float) -> str:

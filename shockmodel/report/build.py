@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from shockmodel.errors import UserError
 from shockmodel.report import _style as st
+from shockmodel.report import companions as comp
 from shockmodel.report import document as doc
 from shockmodel.report import plots
 from shockmodel.report._data import ReportDataError, has
@@ -60,20 +61,25 @@ class RenderedFigure:
 
 
 def build_report(source: str | Path, formats=FORMATS, out_dir: str | Path | None = None, *,
-                 dpi: int = 150) -> dict[str, Path]:
+                 dpi: int = 150, sensitivity: str | Path | None = None, backtest: str | Path | None = None,
+                 search_companions: bool = True) -> dict[str, Path]:
     """Write the report of the run or sweep folder ``source`` (or of a ``data.nc`` path).
 
     Returns the written paths: one key per figure name (its PNG), plus ``"html"`` and ``"pdf"`` when
-    requested. ``out_dir`` defaults to ``<folder>/report``.
+    requested. ``out_dir`` defaults to ``<folder>/report``. ``sensitivity`` / ``backtest``: result folders
+    of ``shockmodel sensitivity`` / ``shockmodel backtest`` to include; when not given, those beside the
+    run are found (:mod:`shockmodel.report.companions`) unless ``search_companions`` is False.
     """
     formats = _check_formats(formats)
     data_path = _data_path(Path(source))
     out = Path(out_dir) if out_dir is not None else data_path.parent / "report"
     out.mkdir(parents=True, exist_ok=True)
     with _open(data_path) as ds:
+        extra = comp.companions(data_path.parent, ds, sensitivity=sensitivity, backtest=backtest,
+                                search=search_companions)
         tables, skipped_tables = summary_tables(ds)
-        sections = doc.document(ds, tables)
-        rendered, skipped = render_figures(ds, dpi=dpi)
+        sections = doc.document(ds, tables, companion_sections(ds, extra))
+        rendered, skipped = render_figures(ds, dpi=dpi, companions=extra)
         skipped = skipped_tables + skipped
         written = {fig.name: _write_bytes(out / f"{fig.name}.png", fig.png) for fig in rendered}
         if "html" in formats:
@@ -170,6 +176,12 @@ def figure_specs(ds) -> list[FigureSpec]:
         if has(ds, "simultaneity_premium_pct"):
             specs.append(FigureSpec("premium_by_region", "Simultaneity premium by region (percentage points of "
                                     "each region's value added)", plots.plot_premium_by_region))
+    if has(ds, plots.WORLD_PATH_STATS):
+        specs.append(FigureSpec("loss_paths", "Monthly GDP loss (dynamic model): the world and the most affected "
+                                "regions, 5-95 % band of draws, median and mean", plots.plot_loss_paths))
+    if "scenario" in ds.dims and has(ds, "world_simultaneity_premium_path_pct"):
+        specs.append(FigureSpec("premium_path", "World simultaneity premium month by month (5-95 % band of "
+                                "draws, median and mean)", plots.plot_premium_path))
     for var, dim in MARKET_VARIABLES:
         if has(ds, var) and dim in ds[var].dims:
             words = plots.short_name(ds, var)
@@ -179,10 +191,32 @@ def figure_specs(ds) -> list[FigureSpec]:
     return specs
 
 
-def render_figures(ds, *, dpi: int = 150) -> tuple[list[RenderedFigure], list[tuple[str, str]]]:
+def companion_sections(ds, extra: comp.Companions) -> list[Section]:
+    """The sensitivity and validation sections of the companions present."""
+    sections = []
+    if extra.sensitivity is not None:
+        sections.append(comp.sensitivity_section(extra.sensitivity, ds, extra.sensitivity_path))
+    if extra.backtest is not None:
+        sections.append(comp.validation_section(extra.backtest, extra.backtest_path))
+    return sections
+
+
+def companion_specs(extra: comp.Companions) -> list[FigureSpec]:
+    specs = []
+    if extra.sensitivity is not None:
+        specs.append(FigureSpec("sensitivity", "Sobol indices of the world GDP loss: first and total order with "
+                                "bootstrap intervals", lambda d: comp.sensitivity_figure(extra.sensitivity)))
+    if extra.backtest is not None:
+        specs.append(FigureSpec("validation_pit", "Backtests: PIT histogram of the forecasts of past events "
+                                "(level bars: calibrated)", lambda d: comp.validation_figure(extra.backtest)))
+    return specs
+
+
+def render_figures(ds, *, dpi: int = 150, companions: comp.Companions | None = None
+                   ) -> tuple[list[RenderedFigure], list[tuple[str, str]]]:
     """Draw every supported figure and encode it as PNG; figures whose data do not fit are skipped."""
     rendered, skipped = [], []
-    for spec in figure_specs(ds):
+    for spec in figure_specs(ds) + companion_specs(companions or comp.Companions()):
         try:
             ax = spec.draw(ds)
         except ReportDataError as err:
@@ -338,8 +372,7 @@ class _Pages:
         numeric = table.numeric or (False,) * len(table.header)
         for r, row in enumerate((table.header, *table.rows)):
             # wrap a little short of the column: long names of wide letters must not run into the next one
-            cells = [textwrap.wrap(c, max(4, int((w - 0.12) / (1.15 * CHAR_IN * TABLE_PT)))) or [""]
-                     for c, w in zip(row, widths)]
+            cells = [wrap_cell(c, max(4, int((w - 0.12) / (1.15 * CHAR_IN * TABLE_PT)))) for c, w in zip(row, widths)]
             height = LINE * TABLE_PT * max(len(c) for c in cells) + 0.05
             self._room(height)
             x = MARGIN
@@ -356,6 +389,20 @@ class _Pages:
             self.y -= 0.03
             self.text(table.note, 7.5, color="#555555")
         self.y -= 0.12
+
+
+def wrap_cell(text: str, width: int) -> list[str]:
+    """``text`` wrapped at spaces to ``width`` characters; a longer word (an identifier such as
+    ``russia.west_energy_embargo``) breaks after a ``.`` or ``_``, mid-word only when it has neither."""
+    lines = []
+    for line in textwrap.wrap(text, width, break_long_words=False) or [""]:
+        while len(line) > width:
+            cut = max(line.rfind(".", 0, width), line.rfind("_", 0, width))
+            cut = cut + 1 if cut > 0 else width
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
 
 
 def _rule(y: float):

@@ -16,6 +16,7 @@ import numpy as np
 
 from shockmodel.report._data import (
     ReportDataError,
+    flag_shares,
     assumptions,
     combined,
     conditional,
@@ -33,9 +34,11 @@ from shockmodel.report.stats import (
     format_probability,
     format_sig,
     loss_metrics,
+    two_clusters,
 )
 
-META_KEYS = ("run_id", "scenario", "sweep", "table", "draws", "draws_kept", "seed", "model", "precision",
+META_KEYS = ("run_id", "scenario", "sweep", "table", "draws", "draws_kept", "seed", "model", "copula", "coordination",
+             "precision",
              "horizon_months", "market_params", "non_converged_draws", "created_utc", "shockmodel_version",
              "table_sha256", "scenario_sha256")
 
@@ -64,12 +67,14 @@ GLOSSARY = (
     ("Trade loss", "Exports (intermediate and final goods) that cannot be delivered, in percent of the "
                    "region's baseline exports or USD million; sales within a region are not trade."),
     ("Output loss", "Gross output (sales, including to other industries) lost by a region's industry."),
-    ("Commodity price change", "The short-run change of a world commodity price when supply is withdrawn, "
-                               "in percent; capped per commodity (demand destruction, stock releases)."),
-    ("Equity drawdown", "The fall of an equity index's value for a foreign holder, in percent, from 0 "
-                        "(no loss) to 100 (the holding is lost: e.g. markets closed to foreigners)."),
-    ("Bound or cap", "A limit the model imposes on a variable (a price cap, a 100 % drawdown); draws at "
-                     "it say the limit, not the model's economics, sets the number."),
+    ("Commodity price change", "The short-run change of a world commodity price when supply or demand "
+                               "is withdrawn, in percent (negative: a fall); some commodities are held within "
+                               "their largest historical moves (a bound)."),
+    ("Equity drawdown", "The fall of an equity index's value for a foreign holder, in percent: 0 is no "
+                        "loss, 100 the holding lost, negative a gain. An index closed to foreign holders "
+                        "costs them at least a sampled 'uninvestable' loss."),
+    ("Bound or cap", "A limit the model imposes on a variable (a historical price bound, a 100 % "
+                     "drawdown); draws at it say the limit, not the model's economics, sets the number."),
 )
 
 
@@ -94,8 +99,9 @@ class Section:
     new_page: bool = True
 
 
-def document(ds, tables: list[Table]) -> list[Section]:
-    """Every text section of the report of ``ds``, in order; ``tables`` are the numeric summary tables."""
+def document(ds, tables: list[Table], companions: list[Section] = ()) -> list[Section]:
+    """Every text section of the report of ``ds``, in order; ``tables`` are the numeric summary tables,
+    ``companions`` the sensitivity and validation sections (:mod:`shockmodel.report.companions`)."""
     sections = [executive_summary(ds), assumptions_section(ds)]
     results = [from_table(t) for t in tables]
     ept = exceedance_text_table(ds)
@@ -105,10 +111,14 @@ def document(ds, tables: list[Table]) -> list[Section]:
     if market is not None:
         results.append(market)
     if results:
-        sections.append(Section("Results", (_conditional_sentence(ds),), tuple(results)))
+        sections.append(Section("Results", (_conditional_sentence(ds), *cluster_notes(ds)), tuple(results)))
     premium = premium_section(ds)
     if premium is not None:
         sections.append(premium)
+    paths = paths_section(ds)
+    if paths is not None:
+        sections.append(paths)
+    sections += list(companions)
     sections.append(glossary_section())
     sections.append(Section("Run details", (), (meta_table(ds),), new_page=False))
     return sections
@@ -141,7 +151,96 @@ def executive_summary(ds) -> Section:
     if narrative:
         paragraphs.append(f"Scenario. {narrative}")
     paragraphs.append(_conditional_sentence(ds))
+    paragraphs.append(setup_sentence(ds))
     return Section("Executive summary", tuple(paragraphs), (key_numbers(ds),), new_page=False)
+
+
+def copula_words(ds) -> str:
+    """``"Gaussian copula"`` or ``"Student-t copula with 4 degrees of freedom"``, with the coordination."""
+    text = str(ds.attrs.get("copula") or assumptions(ds).get("copula") or "gaussian")
+    if text.startswith("student-t") or text == "t":
+        df = text.split(",")[1].strip().split()[0] if "," in text else assumptions(ds).get("copula_df", "?")
+        words = f"Student-t copula with {df} degrees of freedom (joint extremes more likely than Gaussian)"
+    else:
+        words = "Gaussian copula"
+    coordination = ds.attrs.get("coordination", assumptions(ds).get("coordination"))
+    if coordination is not None:
+        words += f", coordination (latent correlation between packages) {format_sig(float(coordination), 2)}"
+    return words
+
+
+def setup_sentence(ds) -> str:
+    """Model, table, draws, seed and dependence structure in one sentence."""
+    parts = [f"model {ds.attrs.get('model', '?')}", f"table {ds.attrs.get('table', '?')}"]
+    if ds.attrs.get("table_year"):
+        parts[-1] += f" (year {ds.attrs['table_year']})"
+    parts += [f"{ds.attrs.get('draws', ds.sizes.get('draw', '?'))} draws", f"seed {ds.attrs.get('seed', '?')}"]
+    return f"How. {', '.join(parts)}; dependence between packages: {copula_words(ds)}."
+
+
+def cluster_notes(ds, n_regions: int = 8) -> tuple[str, ...]:
+    """A sentence for each of the world and the most affected regions whose GDP loss falls into two
+    clearly separated groups of draws (:func:`shockmodel.report.stats.two_clusters`): the mean then lies
+    between the groups (or a small group sets the tail measures), and the sampled inputs that differ most
+    between the groups are named."""
+    if swept_params(ds):
+        return ()
+    from shockmodel.report._data import combined
+
+    c = combined(ds)
+    series: dict[str, np.ndarray] = {}
+    if "world_gdp_loss_pct" in c and c["world_gdp_loss_pct"].dims == ("draw",):
+        series["the world"] = np.asarray(c["world_gdp_loss_pct"].values, dtype=float)
+    if "gdp_loss_pct" in c and set(c["gdp_loss_pct"].dims) == {"draw", "region"}:
+        table = c["gdp_loss_pct"].transpose("draw", "region")
+        means = np.nanmean(np.asarray(table.values, dtype=float), axis=0)
+        names = [str(r) for r in np.asarray(table["region"].values)]
+        for i in np.argsort(-means, kind="stable")[:n_regions]:
+            series[names[i]] = np.asarray(table.values[:, i], dtype=float)
+    notes = []
+    for name, x in series.items():
+        cl = two_clusters(x)
+        if cl is None:
+            continue
+        lo, hi = 1 - cl.high_share, cl.high_share
+        text = (f"Two outcomes for {name}: the GDP loss falls into two separate groups of draws, "
+                f"{format_probability(lo)} near {format_sig(cl.low_mean, 2)} % and {format_probability(hi)} near "
+                f"{format_sig(cl.high_mean, 2)} % (split at {format_sig(cl.threshold, 2)} %). ")
+        if min(lo, hi) >= 0.05:
+            text += (f"The mean ({format_sig(float(np.nanmean(x)), 2)} %) lies between them and describes few "
+                     "draws: read the two groups and the quantiles, not the mean alone.")
+        else:
+            text += ("The small group sets the tail measures (VaR99, ES99) and the far end of the exceedance "
+                     "curve: they describe that group, not the typical draw.")
+        drivers = separating_inputs(ds, x > cl.threshold, np.isfinite(x))
+        if drivers:
+            text += " Inputs that differ most between the groups (medians, upper group vs the rest): " + "; ".join(
+                f"{k} {format_sig(a, 2)} vs {format_sig(b, 2)}" for k, a, b in drivers) + "."
+        notes.append(text)
+    return tuple(notes)
+
+
+def separating_inputs(ds, upper: np.ndarray, valid: np.ndarray, top: int = 2) -> list[tuple[str, float, float]]:
+    """The sampled severities (``severity``, draw x shock) whose medians differ most between the draws in
+    ``upper`` and the rest, in units of their interquartile range over all draws: (shock, median in the
+    upper group, median in the rest). Empty when the dataset has no per-draw severities."""
+    from shockmodel.report._data import combined
+
+    c = combined(ds)
+    if "severity" not in c or set(c["severity"].dims) != {"draw", "shock"}:
+        return []
+    sev = np.asarray(c["severity"].transpose("draw", "shock").values, dtype=float)
+    if sev.shape[0] != upper.size:
+        return []
+    up, rest = sev[upper & valid], sev[~upper & valid]
+    if up.shape[0] < 2 or rest.shape[0] < 2:
+        return []
+    iqr = np.subtract(*np.nanquantile(sev, [0.75, 0.25], axis=0))
+    mu, mr = np.nanmedian(up, axis=0), np.nanmedian(rest, axis=0)
+    score = np.where(iqr > 0, np.abs(mu - mr) / np.where(iqr > 0, iqr, 1.0), 0.0)
+    names = [str(v) for v in np.asarray(c["shock"].values)]
+    order = [i for i in np.argsort(-score, kind="stable")[:top] if score[i] >= 0.5]
+    return [(names[i], float(mu[i]), float(mr[i])) for i in order]
 
 
 def _conditional_sentence(ds) -> str:
@@ -158,6 +257,7 @@ def _conditional_sentence(ds) -> str:
 def key_numbers(ds) -> TextTable:
     """The few numbers that answer the question, with units."""
     rows: list[tuple[str, str, str]] = []
+    premium_note = ""
     pct = "% of world value added"
     sweep = bool(swept_params(ds))
     if sweep:   # a sweep answers with its base cell (every parameter at its reference value)
@@ -191,6 +291,7 @@ def key_numbers(ds) -> TextTable:
                          "percentage points of world value added"))
             rows.append(("Probability that the crises cost more together than apart",
                          format_probability(float(np.mean(p > 0))), "share of draws"))
+            premium_note = premium_words(float(p.mean()), float(np.mean(p > 0)), ds.attrs.get("model"))
     for var, dims in MARKETS:
         dim = next((d for d in dims if has(ds, var) and d in ds[var].dims), None)
         if dim is None or sweep:
@@ -203,11 +304,14 @@ def key_numbers(ds) -> TextTable:
         capped = [f"{format_probability(share)} of draws at its {kind} {format_sig(value, 3)}"
                   for value, share, kind in bounds_hit(per[worst], ds[var].attrs) if kind == "upper bound"]
         note = f" ({capped[0]})" if capped else ""
-        rows.append((f"Largest median {name}: {worst}{note}", format_sig(float(np.median(per[worst])), 3), "%"))
+        unit = "% change of the world price" if var == "price_change_pct" else "% of value, for a foreign holder"
+        rows.append((f"Largest median {name}: {worst}{note}", format_sig(float(np.median(per[worst])), 3), unit))
     if int(ds.attrs.get("non_converged_draws", 0) or 0):
         rows.append(("Draws that did not converge", str(ds.attrs["non_converged_draws"]), "draws"))
     n = ds.sizes.get("draw", 0)
     note = (f"From {ds.attrs.get('draws', n)} draws. Losses are positive numbers." if n else "")
+    if premium_note:
+        note = f"{note} Simultaneity premium: {premium_note[0].lower()}{premium_note[1:]}".strip()
     return TextTable("The answer in numbers", ("Quantity", "Value", "Unit"), tuple(rows), note,
                      (False, True, False))
 
@@ -232,8 +336,10 @@ def assumptions_section(ds) -> Section:
                           "which losses are counted.")
     if "coordination" in spec:
         source = spec.get("coordination_source") or "not given"
-        paragraphs.append(f"Coordination between packages (Gaussian-copula correlation of their occurrence and "
-                          f"intensity): {format_sig(float(spec['coordination']), 2)}. Source: {source}")
+        paragraphs.append(f"Dependence between packages (occurrence and intensity): {copula_words(ds)}. "
+                          f"Source: {source}")
+    if spec.get("copula_source"):
+        paragraphs.append(f"Copula source: {spec['copula_source']}")
     packages = spec.get("packages") or {}
     rows = []
     for pname, pkg in packages.items():
@@ -313,18 +419,25 @@ def market_table(ds) -> TextTable | None:
         except ReportDataError:   # e.g. a sweep: one series per cell
             continue
         what = "price change" if var == "price_change_pct" else "equity drawdown"
+        words, flags = flag_shares(ds, var, dim)
         for label, x in per.items():
             if not x.size:
                 continue
             hits = bounds_hit(x, ds[var].attrs)
-            at = "; ".join(f"{format_probability(s)} at {k} {format_sig(v, 3)}" for v, s, k in hits) or "none"
+            at = [f"{format_probability(s)} at {k} {format_sig(v, 3)}" for v, s, k in hits]
+            if words:
+                at.append(f"{format_probability(flags.get(label, 0.0))} {words}")
+            at = "; ".join(at) or "none"
             rows.append((f"{label} ({what})", format_sig(float(np.mean(x)), 3),
                          format_sig(float(np.median(x)), 3), format_sig(float(np.quantile(x, 0.95)), 3), at))
     if not rows:
         return None
     return TextTable("Markets", ("Market", "Mean", "Median", "p95", "Draws at a bound or cap"), tuple(rows),
-                     "Units: percent. A bound is a limit the model imposes (a price cap; a drawdown of 100 % "
-                     "is a total loss for a foreign holder); draws at it are set by the limit.",
+                     "Units: percent change of the world price (short run), percent of an index's value lost "
+                     "for a foreign holder (negative: a gain). A bound is a limit the model imposes (a "
+                     "commodity price held within its largest historical moves; a drawdown of 100 % is a total "
+                     "loss); draws at it are set by the limit. An index closed to foreign holders costs them at least "
+                     "a sampled 'uninvestable' loss (docs/model-markets.md, M12).",
                      (False, True, True, True, False))
 
 
@@ -346,11 +459,24 @@ def premium_section(ds) -> Section | None:
             ("95th percentile", format_sig(float(np.quantile(p, 0.95)), 3), unit),
             ("P(premium > 0)", format_probability(float(np.mean(p > 0))), "share of draws"))
     text = (f"The premium is the world GDP loss of the variant '{combo}' minus the sum of the losses of "
-            f"its parts ({parts}) run alone on the same draws (common random numbers, so the difference "
-            "is not sampling noise). Positive: the crises together cost more than apart.")
+            f"its parts ({', '.join(str(parts).split())}) run alone on the same draws (common random numbers, so "
+            f"the difference is not sampling noise). {premium_words(float(p.mean()), float(np.mean(p > 0)), ds.attrs.get('model'))}")
     return Section("Simultaneity premium", (text,), (TextTable("World simultaneity premium",
                                                                 ("Statistic", "Value", "Unit"), rows, "",
                                                                 (False, True, False)),), new_page=False)
+
+
+def premium_words(mean: float, share_positive: float, model: str | None = None) -> str:
+    """What the sign of a simultaneity premium means, in words (report, console)."""
+    where = "docs/model-dynamic.md, shocks" if model == "dynamic" else "docs/model.md, eq. 9-11"
+    if mean < 0 and share_positive < 0.5:
+        return ("Here it is negative: together the crises cost LESS than the sum of each alone, because they "
+                "hit partly the same flows and industries and shocks on one flow combine multiplicatively "
+                f"({where}): what one crisis has already cut cannot be lost again to the other. "
+                "A negative premium is overlap, not a gain.")
+    if mean > 0 and share_positive > 0.5:
+        return "Here it is positive: together the crises cost more than the sum of each alone."
+    return "Here it is close to zero: together the crises cost about the sum of each alone."
 
 
 def glossary_section() -> Section:
@@ -361,3 +487,53 @@ def meta_table(ds) -> TextTable:
     rows = tuple((k, str(ds.attrs[k])) for k in META_KEYS if k in ds.attrs)
     credit = str(ds.attrs.get("attribution") or "No attribution recorded.")
     return TextTable("Run", ("Key", "Value"), rows, credit)
+
+
+# ---------------------------------------------------------------------------------------------- paths
+PATH_STATS = "world_gdp_loss_path_pct_stats"
+
+
+def _path_stat(da, stat: str) -> np.ndarray:
+    names = [str(v) for v in np.asarray(da["path_stat"].values)]
+    return np.asarray(da.isel(path_stat=names.index(stat)).values, dtype=float)
+
+
+def paths_section(ds, n_regions: int = 3) -> Section | None:
+    """Time paths of the dynamic model: when the monthly loss peaks, how high, and where it ends, for the
+    world and the regions with the largest loss over the horizon."""
+    if not has(ds, PATH_STATS):
+        return None
+    from shockmodel.report._data import combined
+
+    c = combined(ds)
+    months = np.asarray(c["month"].values)
+    rows = []
+    places = [("World", c[PATH_STATS])]
+    if "gdp_loss_path_pct_stats" in c:
+        regional = c["gdp_loss_path_pct_stats"]
+        regional = regional.transpose("month", "region", "path_stat")
+        mean = _path_stat(regional, "mean")   # (month, region)
+        order = np.argsort(-np.nansum(mean, axis=0), kind="stable")[:n_regions]
+        names = [str(v) for v in np.asarray(regional["region"].values)]
+        places += [(names[i], regional.isel(region=i)) for i in order if np.nansum(mean[:, i]) > 0]
+    for name, da in places:
+        da = da.transpose("month", "path_stat")
+        med, p95, mean = _path_stat(da, "p50"), _path_stat(da, "p95"), _path_stat(da, "mean")
+        if not np.isfinite(med).any():
+            continue
+        peak = int(np.nanargmax(med))
+        rows.append((name, f"month {int(months[peak])}", format_sig(float(med[peak]), 3),
+                     format_sig(float(p95[peak]), 3), format_sig(float(med[-1]), 3),
+                     format_sig(float(np.nanmean(mean)), 3)))
+    if not rows:
+        return None
+    text = ("The dynamic model gives the loss month by month (inventories run down, orders reroute, shocks "
+            "start and end on their timelines). The fan charts show the 5-95 % band of draws, the median and "
+            "the mean of each month's loss.")
+    table = TextTable("Monthly GDP loss: peak and end of the horizon",
+                      ("Where", "Peak of the median", "Median at peak", "95th percentile at peak",
+                       f"Median in the last month ({int(months[-1])})", "Mean over the months"),
+                      tuple(rows), "Units: percent of the region's (world's) baseline value added in the month. "
+                      "Mean and standard deviation over all draws; quantiles over the kept draws.",
+                      (False, False, True, True, True, True))
+    return Section("Time paths", (text, _conditional_sentence(ds)), (table,), new_page=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
+from matplotlib.figure import Figure
 
 from shockmodel.report import _style as st
 from shockmodel.report._data import (
@@ -46,6 +47,8 @@ __all__ = [
     "plot_fan_chart",
     "plot_tornado",
     "plot_draw_distribution",
+    "plot_loss_paths",
+    "plot_premium_path",
 ]
 
 GDP = "gdp_loss_pct"
@@ -68,6 +71,17 @@ SHORT_NAMES = {
     "equity_drawdown_pct": "Equity drawdown",
 }
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Axis names of the market variables: what changes, and for whom.
+MARKET_AXIS = {"price_change_pct": "Change of the world price, short run",
+               "equity_drawdown_pct": "Fall in value for a foreign holder (negative: a gain)"}
+
+
+def given(ds, distribution: bool = True) -> str:
+    """What a chart's draws are conditional on, in words (every chart of draws says it)."""
+    what = "distribution over draws, " if distribution else ""
+    if conditional(ds):
+        return f"{what}given the scenario occurs"
+    return f"{what}packages occurring with their probabilities"
 
 
 def short_name(ds, var: str) -> str:
@@ -93,7 +107,7 @@ def plot_gdp_loss_distribution(ds, ax=None, *, n_regions: int = 8):
     ax.set_xlabel(st.axis_label("GDP loss", units(ds, GDP if has(ds, GDP) else WORLD_GDP)))
     ax.set_ylabel("Region")
     n = len(series) - (WORLD in series)
-    ax.set_title(f"GDP loss by region: world and the {n} most affected regions")
+    ax.set_title(f"GDP loss by region: world and the {n} most affected regions\n{given(ds)}")
     st.add_footer(ax, ds)
     return ax
 
@@ -214,16 +228,19 @@ def plot_exceedance(ds, ax=None, *, regions: list[str] | None = None, n_regions:
         ax.annotate("no draw has a positive loss", (0.5, 0.5), xycoords="axes fraction", ha="center",
                     color="#555555")
     cond = conditional(ds)
-    for level in (0.05, 0.01):
-        ax.axhline(level, color="#999999", linewidth=0.7, linestyle=":")
-        ax.annotate(probability_label(level, cond), (1.0, level), xycoords=("axes fraction", "data"),
-                    ha="right", va="bottom", fontsize=7, color="#666666")
+    for level in (0.05, 0.01):   # labelled outside the axes: the text never crosses a curve
+        ax.axhline(level, color="#999999", linewidth=0.7, linestyle=":",
+                   label=("dotted: " + probability_label(0.05, cond).replace("5%", "5% and 1%"))
+                   if level == 0.05 else "_nolegend_")
+        ax.annotate(format_probability(level), (1.0, level), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                    textcoords="offset points", ha="left", va="center", fontsize=7, color="#666666",
+                    annotation_clip=False)
     ax.set_xlabel(st.axis_label("GDP loss x", units(ds, GDP if has(ds, GDP) else WORLD_GDP)))
     ax.set_ylabel("P(loss > x | scenario occurs)" if cond else "Probability P(loss > x) over the horizon")
     ax.set_title("Conditional exceedance probability of GDP loss" if cond
                  else "Exceedance probability of GDP loss")
     ax.grid(which="major")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)   # below the axes: crosses no curve
     st.add_footer(ax, ds)
     return ax
 
@@ -267,7 +284,7 @@ def plot_output_heatmap(ds, ax=None, *, stat: str = "mean", var: str = "output_l
              log=log, annotate=annotate)
     ax.set_xlabel("Sector")
     ax.set_ylabel("Region")
-    ax.set_title(f"{short_name(ds, var)} by region and sector ({_stat_words(stat)})")
+    ax.set_title(f"{short_name(ds, var)} by region and sector ({_stat_words(stat)}, {given(ds, False)})")
     st.add_footer(ax, ds)
     return ax
 
@@ -288,7 +305,8 @@ def plot_trade_matrix(ds, ax=None, *, stat: str = "mean", var: str = "trade_loss
     _heatmap(ax, matrix, rows, cols, label, log=log, annotate=annotate)
     ax.set_xlabel("Importer (grey: domestic sales, not trade; or zero loss)")
     ax.set_ylabel("Exporter")
-    ax.set_title(f"Bilateral {st.phrase(short_name(ds, var))}, exporter to importer ({_stat_words(stat)})")
+    ax.set_title(f"Bilateral {st.phrase(short_name(ds, var))}, exporter to importer ({_stat_words(stat)}, "
+                 f"{given(ds, False)})")
     st.add_footer(ax, ds)
     return ax
 
@@ -375,7 +393,7 @@ def plot_simultaneity_premium(ds, ax=None, *, bins: int = 40):
     ax.plot([], [], linestyle="none", label=f"P(premium > 0) = {format_probability(np.mean(x > 0))}")
     ax.set_xlabel(st.axis_label("World simultaneity premium", units(ds, PREMIUM)))
     ax.set_ylabel("Draws [count]")
-    ax.set_title("Simultaneity premium: combined minus the packages alone")
+    ax.set_title(f"Simultaneity premium: combined minus the packages alone\n{given(ds)}")
     # outside the plotting area: the note never covers the bars or the mean line
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     st.add_footer(ax, ds)
@@ -405,7 +423,8 @@ def plot_premium_by_region(ds, ax=None, *, n_regions: int = 10):
               title="box 25–75 %, whiskers 5–95 %, line median", title_fontsize=7)
     ax.set_xlabel(st.axis_label("Simultaneity premium", units(ds, "simultaneity_premium_pct")))
     ax.set_ylabel("Region")
-    ax.set_title(f"Simultaneity premium by region: the {len(series)} largest (positive: worse together)")
+    ax.set_title(f"Simultaneity premium by region: the {len(series)} largest (positive: worse together)\n"
+                 f"{given(ds)}")
     st.add_footer(ax, ds)
     return ax
 
@@ -513,18 +532,23 @@ def plot_draw_distribution(ds, var: str, dim: str, ax=None):
     values = np.concatenate(list(series.values()))
     if values.min() < 0 < values.max():
         ax.axvline(0.0, color="#777777", linewidth=0.8, linestyle=":")
-    _mark_bounds(ax, ds, var, series)
-    ax.set_xlabel(st.axis_label(short_name(ds, var), units(ds, var)))
+    _mark_bounds(ax, ds, var, dim, series)
+    ax.set_xlabel(st.axis_label(MARKET_AXIS.get(var, short_name(ds, var)), units(ds, var)))
     ax.set_ylabel(dim.replace("_", " ").capitalize())
-    ax.set_title(f"{short_name(ds, var)} by {dim.replace('_', ' ')}: distribution over draws")
+    ax.set_title(f"{short_name(ds, var)} by {dim.replace('_', ' ')}\n{given(ds)}")
     st.add_footer(ax, ds)
     return ax
 
 
-def _mark_bounds(ax, ds, var: str, series: dict[str, np.ndarray]) -> None:
-    """A bar marker at every bound or cap a row reaches, and the share of draws at it to the right of the
-    axes (a box squeezed onto its cap is otherwise invisible)."""
+def _mark_bounds(ax, ds, var: str, dim: str, series: dict[str, np.ndarray]) -> None:
+    """A bar marker at every bound or cap a row reaches, and to the right of the axes the share of draws
+    at it and the share the market channel flags (price at a historical bound, index closed to foreign
+    holders); a box squeezed onto its cap is otherwise invisible. When no row is flagged, the legend says
+    so: the bounds were checked, not forgotten."""
+    from shockmodel.report._data import flag_shares
+
     names = list(series)[::-1]   # _draw_boxes puts the first series on top
+    words, flags = flag_shares(ds, var, dim)
     marked = False
     for pos, name in enumerate(names):
         hits = bounds_hit(series[name], ds[var].attrs)
@@ -532,11 +556,142 @@ def _mark_bounds(ax, ds, var: str, series: dict[str, np.ndarray]) -> None:
             ax.plot([value], [pos], marker="|", markersize=14, markeredgewidth=2.2, color="#08519c",
                     linestyle="none", label="bound or cap reached" if not marked else "_nolegend_")
             marked = True
-        if hits:
-            text = "; ".join(f"{format_probability(share)} of draws at {kind} {format_sig(value, 3)}"
-                             for value, share, kind in hits)
-            ax.annotate(text, (1.01, pos), xycoords=("axes fraction", "data"), va="center", fontsize=6.5,
-                        color="#08519c", annotation_clip=False)
-    if marked:   # below the axes: the legend never covers a row
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3,
-                  title="box 25–75 %, whiskers 5–95 %, line median", title_fontsize=7)
+        text = [f"{format_probability(share)} of draws at {kind} {format_sig(value, 3)}" for value, share, kind in hits]
+        if flags.get(name, 0.0) > 0:
+            text.append(f"{format_probability(flags[name])} of draws {words}")
+        if text:
+            ax.annotate("; ".join(text), (1.01, pos), xycoords=("axes fraction", "data"), va="center",
+                        fontsize=6.5, color="#08519c", annotation_clip=False)
+    title = "box 25–75 %, whiskers 5–95 %, line median"
+    if words and not any(v > 0 for v in flags.values()):
+        ax.plot([], [], linestyle="none", label=f"no draw {words}")
+    if words and any(v > 0 for v in flags.values()):
+        ax.plot([], [], linestyle="none", label=f"right: share of draws {words}")
+    # below the axes: the legend never covers a row
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, title=title, title_fontsize=7)
+
+
+# --------------------------------------------------------------------------------------------- (h)
+WORLD_PATH_STATS = "world_gdp_loss_path_pct_stats"
+PATH_STATS_VAR = "gdp_loss_path_pct_stats"
+PATH_BAND = ("p05", "p95")
+
+
+def path_stats(ds, region: str | None = None) -> dict[str, np.ndarray]:
+    """Per statistic (``mean``, ``p05``, ``p50``, ``p95``, ...) the monthly GDP-loss path of the world
+    (``region`` None) or of one region, from the streamed path statistics of the dynamic model
+    (``world_gdp_loss_path_pct_stats`` / ``gdp_loss_path_pct_stats``, scenario resolved to the combination),
+    and ``month``: the month numbers."""
+    from shockmodel.report._data import combined
+
+    var = WORLD_PATH_STATS if region is None else PATH_STATS_VAR
+    require(ds, var)
+    da = combined(ds)[var]
+    if region is not None:
+        names = labels(da, "region")
+        if region not in names:
+            raise ReportDataError(f"no monthly path for region {region!r}; known: {', '.join(names)}")
+        da = da.isel(region=names.index(region))
+    if set(da.dims) != {"month", "path_stat"}:
+        raise ReportDataError(f"{var!r} has dims {da.dims}, expected ('month', 'path_stat'[, 'region'])")
+    table = np.asarray(da.transpose("path_stat", "month").values, dtype=float)
+    out = dict(zip(labels(da, "path_stat"), table))
+    missing = [s for s in ("p05", "p50", "p95") if s not in out]
+    if missing:
+        raise ReportDataError(f"{var!r} lacks the statistics {', '.join(missing)}")
+    out["month"] = np.asarray(da["month"].values, dtype=float)
+    return out
+
+
+def path_regions(ds, n: int) -> list[str]:
+    """The ``n`` regions with the largest mean loss summed over the months (most affected first)."""
+    from shockmodel.report._data import combined
+
+    if not has(ds, PATH_STATS_VAR):
+        return []
+    da = combined(ds)[PATH_STATS_VAR]
+    stat = labels(da, "path_stat")
+    mean = np.asarray(da.isel(path_stat=stat.index("mean")).transpose("region", "month").values, dtype=float)
+    total = np.nansum(mean, axis=1)
+    names = labels(da, "region")
+    return [names[i] for i in np.argsort(-total, kind="stable")[:n] if total[i] > 0]
+
+
+def _draw_path(ax, stats: dict[str, np.ndarray], colour_level: float = 0.9) -> None:
+    """The 5-95 % band, the median and the mean of one monthly path on ``ax``."""
+    months = stats["month"]
+    ax.fill_between(months, stats["p05"], stats["p95"], color=st.loss_colour(0.25), linewidth=0,
+                    label="5–95 % of draws", step=None)
+    ax.plot(months, stats["p50"], color=st.loss_colour(colour_level), linewidth=1.8, marker="o",
+            markersize=2.5, label="median")
+    if "mean" in stats:
+        ax.plot(months, stats["mean"], color="black", linewidth=1.0, linestyle="--", label="mean")
+    ax.axhline(0.0, color="#777777", linewidth=0.7, linestyle=":")
+    ax.set_xlim(months.min() - 0.5, months.max() + 0.5)
+    ax.grid(axis="y")
+    ax.set_axisbelow(True)
+
+
+@st.styled
+def plot_loss_paths(ds, ax=None, *, n_regions: int = 3):
+    """Fan chart of the monthly GDP loss (dynamic model): the world's path (5-95 % band of draws, median,
+    mean) and, on a new figure, beside it the ``n_regions`` regions with the largest loss over the horizon,
+    each on its own axis (their scales differ by orders of magnitude). Returns the world's axes."""
+    world = path_stats(ds)
+    regions = path_regions(ds, n_regions) if ax is None else []
+    if ax is None:
+        fig = Figure(figsize=(11.0, 6.4), layout="constrained")
+        bottom = st.FOOTER_INCHES / 6.4
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
+        if regions:
+            grid = fig.add_gridspec(len(regions), 2, width_ratios=(1.6, 1.0))
+            ax = fig.add_subplot(grid[:, 0])
+            panels = [fig.add_subplot(grid[i, 1]) for i in range(len(regions))]
+        else:
+            ax, panels = fig.add_subplot(), []
+    else:
+        panels = []
+    unit = units(ds, "world_gdp_loss_path_pct" if has(ds, "world_gdp_loss_path_pct") else WORLD_PATH_STATS)
+    _draw_path(ax, world)
+    ax.set_xlabel("Month after the shock begins")
+    ax.set_ylabel(st.axis_label("World value added lost in the month", unit))
+    cond = conditional(ds)
+    ax.set_title("Monthly world GDP loss " + ("(given the scenario occurs)" if cond else "over the horizon"))
+    ax.legend(loc="upper right", title="quantiles over draws", title_fontsize=7)
+    for panel, region in zip(panels, regions):
+        _draw_path(panel, path_stats(ds, region))
+        panel.set_title(f"{region}", fontsize=9, loc="left")
+        panel.set_ylabel("% of value added", fontsize=7)
+        panel.tick_params(labelsize=7)
+    if panels:
+        panels[-1].set_xlabel("Month")
+        panels[0].set_title(f"{regions[0]}: most affected (each panel its own scale)", fontsize=9, loc="left")
+    st.add_footer(ax, ds)
+    return ax
+
+
+@st.styled
+def plot_premium_path(ds, ax=None):
+    """Fan chart of the world simultaneity premium month by month (dynamic model with variants): quantiles
+    over the kept draws of ``world_simultaneity_premium_path_pct``."""
+    var = "world_simultaneity_premium_path_pct"
+    require(ds, var)
+    da = ds[var]
+    if set(da.dims) != {"draw", "month"}:
+        raise ReportDataError(f"{var!r} has dims {da.dims}, expected ('draw', 'month')")
+    x = np.asarray(da.transpose("draw", "month").values, dtype=float)
+    x = x[np.all(np.isfinite(x), axis=1)]
+    if not x.shape[0]:
+        raise ReportDataError(f"{var!r} has no finite draws")
+    q = np.quantile(x, (0.05, 0.5, 0.95), axis=0)
+    stats = {"month": np.asarray(da["month"].values, dtype=float), "p05": q[0], "p50": q[1], "p95": q[2],
+             "mean": x.mean(axis=0)}
+    ax = st.new_axes(ax, (8.5, 4.6))
+    _draw_path(ax, stats)
+    ax.set_xlabel("Month after the shock begins")
+    ax.set_ylabel(st.axis_label("World simultaneity premium in the month", units(ds, var)))
+    ax.set_title("Simultaneity premium by month: combination minus its parts alone (positive: worse together)\n"
+                 + given(ds))
+    ax.legend(loc="upper right", title=f"quantiles over {x.shape[0]} draws", title_fontsize=7)
+    st.add_footer(ax, ds)
+    return ax

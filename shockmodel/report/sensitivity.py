@@ -31,10 +31,11 @@ def plot_sobol(ds, output: str = "World", top: int = 15, ax=None):
     ax.set_yticklabels(labels)
     ax.axvline(0, color="#888888", lw=0.8)
     ax.set_xlabel("Sobol index (share of the variance of the loss)")
+    # wrapped to the width right of the group labels: a long scenario name must not run off the figure
     ax.set_title(textwrap.fill(f"What drives the {output} GDP loss in {ds.attrs['scenario']} "
-                               f"({ds.attrs['conf_level']:.0%} intervals, {ds.attrs['evaluations']} evaluations)", 62)
-                 + f"\nmodel {ds.attrs['model']}, table {ds.attrs['table']}, copula {ds.attrs['copula']}, "
-                 f"seed {ds.attrs['seed']}", loc="left")
+                               f"({ds.attrs['conf_level']:.0%} intervals, {ds.attrs['evaluations']} evaluations)", 46)
+                 + "\n" + textwrap.fill(f"model {ds.attrs['model']}, table {ds.attrs['table']}, copula "
+                                        f"{ds.attrs['copula']}, seed {ds.attrs['seed']}", 46), loc="left")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     return ax
 

@@ -227,13 +227,17 @@ def bounds_hit(x: np.ndarray, attrs=None) -> list[tuple[float, float, str]]:
 def format_probability(p: float) -> str:
     """THE way a probability is printed (figures, tables, console): a percentage with two significant
     digits and no trailing zeros, so small values stay visible: ``0.41 -> "41%"``, ``0.025 -> "2.5%"``,
-    ``0.005 -> "0.5%"``, ``0.0012 -> "0.12%"``, ``0 -> "0%"``, ``1 -> "100%"``; ``–`` for NaN."""
+    ``0.005 -> "0.5%"``, ``0.0012 -> "0.12%"``, ``0 -> "0%"``, ``1 -> "100%"``; ``–`` for NaN. Nor is a
+    value below one rounded up to 100%: ``0.998 -> "99.8%"``, ``0.99975 -> "99.975%"``."""
     p = float(p)
     if not np.isfinite(p):
         return "–"
     pct = 100.0 * p
     if pct == 0.0:
         return "0%"
+    if 99.5 <= pct < 100.0:   # the gap to 100 % with two significant digits
+        decimals = 1 - int(np.floor(np.log10(100.0 - pct)))
+        return f"{np.format_float_positional(pct, precision=decimals, fractional=True, trim='-')}%"
     text = f"{pct:.2g}" if abs(pct) < 10 else f"{pct:.0f}"
     if "e" in text:   # below 0.001 %: keep two significant digits without exponent notation
         text = np.format_float_positional(pct, precision=2, fractional=False, trim="-")
@@ -256,3 +260,54 @@ def format_sig(x: float, digits: int = 2) -> str:
 def format_number(x: float, digits: int = 2) -> str:
     """A table cell: fixed decimals, ``–`` for NaN."""
     return "–" if not np.isfinite(x) else f"{x:,.{digits}f}"
+
+
+
+#: Separation above which two clusters of draws are reported (assumption: Ashman, Bird & Zepf 1994,
+#: Astronomical Journal 108: 2348, take D > 2 for two Gaussians that separate cleanly; on clusters found
+#: by splitting one sample D is biased upward, and a uniform (3.4), normal (2.7), exponential (2.6) or
+#: lognormal (2.3-2.4) sample of 5,000 draws stays below 4, while two normals 5 sd apart give 5).
+CLUSTER_SEPARATION = 4.0
+#: A cluster holding at least this share of draws is a mode of its own; a smaller one (an outlying group)
+#: needs at least :data:`SMALL_CLUSTER_DRAWS` draws and a separation above :data:`SMALL_CLUSTER_SEPARATION`
+#: (assumption: the extreme draws of heavy-tailed samples - lognormal sigma 1.5-2.5, Pareto shape 1-2, Student
+#: t 2 df; 2,000 and 20,000 draws, six seeds - reach at most 4.0 that way, while 1-2 % of draws 5 sd above a
+#: normal body give 7).
+CLUSTER_SHARE = 0.05
+SMALL_CLUSTER_DRAWS = 10
+SMALL_CLUSTER_SEPARATION = 5.5
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Two clusters of a sample split where the within-cluster variance is least (1-D two-means)."""
+
+    separation: float      # Ashman's D = sqrt(2) |m_high - m_low| / sqrt(s_low^2 + s_high^2)
+    low_mean: float
+    high_mean: float
+    high_share: float      # share of draws in the upper cluster
+    threshold: float       # the split: draws above it are in the upper cluster
+
+
+def two_clusters(x) -> Clusters | None:
+    """The best two-cluster split of ``x`` when it is clearly bimodal (separation above
+    :data:`CLUSTER_SEPARATION`, each cluster at least :data:`CLUSTER_SHARE` of draws, or a smaller
+    outlying group of at least :data:`SMALL_CLUSTER_DRAWS` draws further apart), else None."""
+    x = np.sort(finite(x))
+    n = x.size
+    if n < 20 or x[0] == x[-1]:
+        return None
+    c, c2 = np.cumsum(x), np.cumsum(x * x)
+    k = np.arange(1, n)
+    m1, m2 = c[:-1] / k, (c[-1] - c[:-1]) / (n - k)
+    v1 = np.maximum(c2[:-1] / k - m1 * m1, 0.0)
+    v2 = np.maximum((c2[-1] - c2[:-1]) / (n - k) - m2 * m2, 0.0)
+    i = int(np.argmin(k * v1 + (n - k) * v2))
+    sep = float(np.sqrt(2.0) * (m2[i] - m1[i]) / np.sqrt(max(v1[i] + v2[i], 1e-300)))
+    lo, hi = x[: k[i]], x[k[i]:]
+    if sep <= CLUSTER_SEPARATION:
+        return None
+    small = min(lo.size, hi.size)
+    if small < CLUSTER_SHARE * n and (small < SMALL_CLUSTER_DRAWS or sep <= SMALL_CLUSTER_SEPARATION):
+        return None
+    return Clusters(sep, float(lo.mean()), float(hi.mean()), hi.size / n, float(lo[-1]))

@@ -32,6 +32,7 @@ class CellTask:
     path: str
     sweep_id: str
     threads: int | None = None   # numba threads; 1 on dask workers (one task per worker thread)
+    structure: str = "sampled"   # critical-input classes drawn per draw, or "central" (docs/model.md eq. 55)
 
 
 def run_cell(task: CellTask) -> str:
@@ -41,7 +42,7 @@ def run_cell(task: CellTask) -> str:
 
     overrides = dict(task.overrides)
     ds = pipeline.run(task.scenario, table=task.table, draws=task.draws, seed=task.seed, model=task.model,
-                      overrides=overrides, markets=task.markets, threads=task.threads,
+                      overrides=overrides, markets=task.markets, threads=task.threads, structure=task.structure,
                       variants=premium_variants(task.scenario, overrides))
     ds.attrs.update(run_id=f"{task.sweep_id}/{task.cell_id}", cell_id=task.cell_id,
                     overrides=json.dumps(overrides, sort_keys=True))

@@ -51,13 +51,14 @@ SAMPLE_DIM = "cell"
 
 def run_sweep(spec_path: str | os.PathLike | None, *, workers: int | None = None, scheduler: str | None = None,
               out: str | os.PathLike = "results", resume: str | os.PathLike | None = None,
-              progress: Callable[[int, int], None] | None = None) -> Path:
+              progress: Callable[[int, int], None] | None = None, draws: int | None = None) -> Path:
     """Run the sweep ``spec_path`` (library name or path) and return its folder.
 
     workers: run on a local dask cluster of that many single-threaded processes; scheduler: run on the
     dask cluster at that address (workers must see the same file system); neither: serially here.
     resume: an existing sweep folder; only its missing cells are computed (``spec_path`` may then be
     None, else it must be the same spec). progress(done, total) is called at the start and after each cell.
+    draws: replaces the spec's ``draws`` for a new sweep (stored with its inputs, so a resume keeps it).
     """
     _check_backend(workers, scheduler)
     t0 = time.perf_counter()
@@ -65,8 +66,11 @@ def run_sweep(spec_path: str | os.PathLike | None, *, workers: int | None = None
         if resume is not None:
             stack.enter_context(_locked(Path(resume)))
             folder, spec = _resumed(Path(resume), spec_path)
+            if draws is not None and draws != spec.draws:
+                raise UserError(f"the sweep being resumed runs {spec.draws} draws per cell; resume without "
+                                "--draws or start a new sweep", file=str(resume), field="--draws")
         else:
-            folder, spec = _started(spec_path, out, stack)
+            folder, spec = _started(spec_path, out, stack, draws)
         return _run(folder, spec, workers, scheduler, resume is not None, progress, t0)
 
 
@@ -152,7 +156,7 @@ def _cell_ok(path: Path, cell: Cell) -> bool:
     return ok
 
 
-def _started(spec_path, out, stack: contextlib.ExitStack) -> tuple[Path, SweepSpec]:
+def _started(spec_path, out, stack: contextlib.ExitStack, draws: int | None = None) -> tuple[Path, SweepSpec]:
     """Check the spec and the destination, create a new sweep folder (unique under concurrency), lock it
     and write its inputs; if writing the inputs fails the folder is removed (it could not be resumed)."""
     import tomli_w
@@ -162,7 +166,7 @@ def _started(spec_path, out, stack: contextlib.ExitStack) -> tuple[Path, SweepSp
 
     if spec_path is None:
         raise UserError("give a sweep spec (library name or path), or resume a sweep folder", field="spec")
-    spec = load_sweep_spec(spec_path)
+    spec = load_sweep_spec(spec_path, draws=draws)
     limits.check_destination(out)
     rid = results.run_id(f"sweep-{spec.name}", *(cell.id for cell in spec.cells))
     folder = results.new_run_dir(out, rid).resolve()
@@ -212,7 +216,7 @@ def _started_cells(folder: Path) -> list[str]:
 
 def _task(spec: SweepSpec, cell: Cell, folder: Path, *, threads: int | None) -> CellTask:
     return CellTask(cell_id=cell.id, scenario=cell.scenario, overrides=cell.overrides, table=spec.table,
-                    model=spec.model, draws=spec.draws, seed=spec.seed, markets=spec.markets,
+                    model=spec.model, draws=spec.draws, seed=spec.seed, markets=spec.markets, structure=spec.structure,
                     path=str(cell_path(folder, cell)), sweep_id=folder.name, threads=threads)
 
 

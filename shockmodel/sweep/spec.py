@@ -11,6 +11,7 @@ A spec names base scenarios and a design over scenario key paths (the dotted pat
     draws = 10000                           # optional
     seed = 0                                # optional: every cell uses it (common random numbers)
     markets = "default"                     # optional: market parameter set, or "none"
+    structure = "sampled"                   # optional: sampled | central (critical-input classes, docs/model.md eq. 55)
 
     [grid]                                  # full factorial: key path -> list of values
     coordination = [-0.5, 0, 0.5, 0.9]
@@ -46,7 +47,8 @@ from shockmodel.models import MODELS  # the registry's names, without importing 
 from shockmodel.paths import params_dir
 
 DESIGNS = ("random", "lhs")
-SPEC_KEYS = ("name", "description", "scenarios", "table", "model", "draws", "seed", "markets", "grid", *DESIGNS)
+SPEC_KEYS = ("name", "description", "scenarios", "table", "model", "draws", "seed", "markets", "structure", "grid",
+             *DESIGNS)
 RANGE_KEYS = ("low", "high")
 NO_MARKETS = "none"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -102,6 +104,7 @@ class SweepSpec:
     draws: int = 10_000
     seed: int = 0
     markets: str | None = "default"
+    structure: str = "sampled"
     grid: tuple[tuple[str, tuple[Value, ...]], ...] = ()
     sampling: Sampling | None = None
     source: str = "<dict>"
@@ -129,7 +132,7 @@ class SweepSpec:
         """The resolved spec, TOML-able (``markets = "none"`` for no market channel)."""
         out = {"name": self.name, "description": self.description, "scenarios": list(self.scenarios),
                "table": self.table, "model": self.model, "draws": self.draws, "seed": self.seed,
-               "markets": self.markets or NO_MARKETS}
+               "markets": self.markets or NO_MARKETS, "structure": self.structure}
         if self.grid:
             out["grid"] = {key: list(values) for key, values in self.grid}
         if self.sampling:
@@ -339,6 +342,7 @@ def spec_from_dict(data: Mapping, *, source: str = "<dict>", base_dir: str | os.
         draws=check.integer(data.get("draws", 10_000), "draws", 1, limits.MAX_DRAWS),
         seed=check.integer(data.get("seed", 0), "seed", 0, limits.MAX_SEED),
         markets=_markets(data.get("markets", "default"), check, base),
+        structure=_structure(data.get("structure", "sampled"), check),
         grid=_grid(data["grid"], check) if "grid" in data else (),
         sampling=_sampling(designs[0], data[designs[0]], check) if designs else None,
         source=source,
@@ -354,6 +358,13 @@ def spec_from_dict(data: Mapping, *, source: str = "<dict>", base_dir: str | os.
     return replace(spec, cells=_cells(spec, check))
 
 
+def _structure(value, check: _Checker) -> str:
+    structure = check.text(value, "structure")
+    if structure not in ("sampled", "central"):
+        check.fail("structure", f"unknown structure {structure!r}; choose sampled or central")
+    return structure
+
+
 def _model(value, check: _Checker) -> str:
     model = check.text(value, "model")
     if model not in MODELS:
@@ -361,14 +372,18 @@ def _model(value, check: _Checker) -> str:
     return model
 
 
-def load_sweep_spec(path: str | os.PathLike) -> SweepSpec:
-    """Read and check a sweep spec by library name (``params/sweeps/NAME.toml``) or path.
+def load_sweep_spec(path: str | os.PathLike, *, draws: int | None = None) -> SweepSpec:
+    """Read and check a sweep spec by library name (``params/sweeps/NAME.toml``) or path; ``draws``
+    replaces the file's ``draws`` (``shockmodel sweep --draws``; checked like the file's).
 
     Every cell's scenario is resolved with its overrides before this returns, so a bad key path or
     value fails here, naming the spec file and the field, not halfway through a sweep.
     """
     file = _spec_path(path)
-    return spec_from_dict(_read_toml(file), source=str(file), base_dir=file.parent)
+    data = _read_toml(file)
+    if draws is not None:
+        data = {**data, "draws": draws}
+    return spec_from_dict(data, source=str(file), base_dir=file.parent)
 
 
 def _cells(spec: SweepSpec, check: _Checker) -> tuple[Cell, ...]:
@@ -419,6 +434,6 @@ def _cell(spec: SweepSpec, entry: str, name: str, scenario_sha256: str, point: M
     this id can only hold these numbers."""
     key = {"scenario": name, "scenario_sha256": scenario_sha256, "overrides": dict(point), "table": spec.table,
            "model": spec.model, "draws": spec.draws, "seed": spec.seed, "markets": spec.markets,
-           "variants": "each package alone"}   # cells carry the simultaneity premium
+           "structure": spec.structure, "variants": "each package alone"}   # cells carry the simultaneity premium
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Cell(id=digest, scenario=entry, scenario_name=name, overrides=tuple(point.items()))
