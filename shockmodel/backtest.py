@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from shockmodel import limits
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -156,10 +156,7 @@ def _output(t: Mapping, i: int, file: Path) -> Output:
 def load_case(name_or_path: str) -> Case:
     """Read and check a case (UserError naming file and field on a mistake)."""
     file = case_path(name_or_path)
-    try:
-        t = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"not valid TOML: {exc}", file=str(file)) from None
+    t = limits.load_toml(file, what="backtest case")
     outputs = tuple(_output(o, i, file) for i, o in enumerate(t.get("outputs", [])))
     if not outputs:
         raise UserError("a case needs at least one [[outputs]] table", file=str(file), field="outputs")
@@ -198,7 +195,7 @@ def scenario_sources(path: Path) -> list[tuple[str, str]]:
                 else:
                     walk(v, here)
 
-    walk(tomllib.loads(Path(path).read_text(encoding="utf-8")), "")
+    walk(limits.load_toml(path, what="scenario .toml file"), "")
     return found
 
 

@@ -27,11 +27,20 @@ _MODULES = {
     "dynamic": "shockmodel.models.dynamic",
 }
 MODELS: tuple[str, ...] = tuple(_MODULES)
+#: Dtypes of the matrix products (``precision``); every other quantity is float64.
+PRECISIONS: tuple[str, ...] = ("float64", "float32")
+
+
+_LOADED: dict[str, Any] = {}
 
 
 def get(name: str):
-    """The module of model ``name`` (KeyError if unknown; the engine checks names first)."""
-    return importlib.import_module(_MODULES[name])
+    """The module of model ``name`` (KeyError if unknown; the engine checks names first). Kept once found:
+    the engine asks for it on every block, and ``importlib.import_module`` costs a quarter millisecond."""
+    module = _LOADED.get(name)
+    if module is None:
+        module = _LOADED[name] = importlib.import_module(_MODULES[name])
+    return module
 
 
 class PrepareContext(NamedTuple):

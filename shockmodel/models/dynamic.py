@@ -11,12 +11,12 @@ horizon fraction), so the horizon fraction ``f`` is 1; the monthly GDP path goes
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from shockmodel import limits
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -106,12 +106,7 @@ def load_params(mrio, path: str | Path | None = None) -> dict:
     """Parse ``params/dynamic.toml`` for ``mrio``: scalar ranges and per-sector (S,) ranges."""
     path = Path(path) if path is not None else default_params_path()
     f = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("no such file", file=f) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"invalid TOML: {exc}", file=f) from None
+    data = limits.load_toml(path, what="dynamic-model parameter file")
     allowed = {"steps": {"step_days"}, "orders": {"tau_days"}, "rerouting": {"adjustment_days"},
                "feedback": {"lag_days"},
                "overproduction": {"alpha_max", "tau_alpha_days"}, "classes": None,
