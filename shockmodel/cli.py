@@ -375,7 +375,7 @@ STRUCTURE_HELP = ("Model structure: 'sampled' draws each declared critical input
 @click.option("--precision", default="float64", show_default=True, type=click.Choice(PRECISIONS),
               help="Precision of the matrix products (float32: faster, results within 1e-5).")
 @click.option("--keep-draws", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
-              help="Per-draw variables keep the first N draws (default 1,000,000; statistics cover all draws).")
+              help="Per-draw variables keep the first N draws (default 1,000,000; dynamic model 10,000; statistics cover all draws).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
               help="Market parameter set, or 'none' to skip the market channel.")

@@ -26,6 +26,9 @@ WORKSPACE = False
 #: the feedback to demand (shockmodel.feedback's channels) runs inside the step (D16-D18), not as the
 #: static second round after it; the terms-of-trade channel is not in the step (docs/model-dynamic.md)
 FEEDBACK_CHANNELS = ("income", "uncertainty")
+#: per-draw variables kept by default: a draw's monthly paths (variants x months x regions) make it about
+#: 4 KB, so 10,000 kept draws hold ~40 MB whatever the run's size; statistics still cover every draw
+KEEP_DRAWS = 10_000
 SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
 PARAM_STREAM = 2        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
 TIMELINE_STREAM = 3     #: spawn_key (block, TIMELINE_STREAM): sampled timeline lengths (D1), one uniform each
