@@ -26,10 +26,12 @@ def main() -> None:
     parser.add_argument("--scenario", default="combined_coordinated")
     parser.add_argument("--model", default="constrained")
     parser.add_argument("--no-report", action="store_true", help="skip the report (data.nc only)")
+    parser.add_argument("--keep-draws", type=int, default=None, help="per-draw arrays kept (the run's default if unset)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "shockmodel.cli", "run", args.scenario, "-n", str(args.draws), "-m",
-               args.model, "-q", "--out", out, *(["--no-report"] if args.no_report else [])]
+               args.model, "-q", "--out", out, *(["--no-report"] if args.no_report else []),
+               *(["--keep-draws", str(args.keep_draws)] if args.keep_draws else [])]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
         wall = time.perf_counter() - t0
@@ -37,7 +39,7 @@ def main() -> None:
             sys.exit(f"run failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"scenario": args.scenario, "model": args.model, "draws": args.draws,
-                      "report": not args.no_report, "peak_rss_gb": round(peak_kb / 1e6, 3),
+                      "report": not args.no_report, "keep_draws": args.keep_draws, "peak_rss_gb": round(peak_kb / 1e6, 3),
                       "wall_seconds": round(wall, 1)}))
 
 

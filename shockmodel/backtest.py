@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -157,12 +156,7 @@ def _output(t: Mapping, i: int, file: Path) -> Output:
 def load_case(name_or_path: str) -> Case:
     """Read and check a case (UserError naming file and field on a mistake)."""
     file = case_path(name_or_path)
-    try:
-        t = limits.parse_toml(limits.read_input_file(file, what="backtest case.toml").decode("utf-8"), file=str(file))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"not valid TOML: {exc}", file=str(file)) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text: {exc.reason}", file=str(file)) from None
+    t = limits.load_toml(file, what="backtest case")
     outputs = tuple(_output(o, i, file) for i, o in enumerate(t.get("outputs", [])))
     if not outputs:
         raise UserError("a case needs at least one [[outputs]] table", file=str(file), field="outputs")
@@ -201,7 +195,7 @@ def scenario_sources(path: Path) -> list[tuple[str, str]]:
                 else:
                     walk(v, here)
 
-    walk(limits.parse_toml(limits.read_input_file(path, what="scenario .toml file").decode("utf-8"), file=str(path)), "")
+    walk(limits.load_toml(path, what="scenario .toml file"), "")
     return found
 
 

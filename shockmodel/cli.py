@@ -14,7 +14,7 @@ import click
 from shockmodel import limits
 from shockmodel.errors import UserError
 
-from shockmodel.models import MODELS  # the registry's names (no model is imported)
+from shockmodel.models import MODELS, PRECISIONS  # the registry's names (no model is imported)
 
 #: Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
 EXIT_INTERRUPTED = 130
@@ -81,7 +81,7 @@ def main():
 
 @main.group(cls=_Group)
 def table():
-    """Input-output tables: list and describe."""
+    """Input-output tables: list, describe, build."""
 
 
 @table.command("list")
@@ -140,6 +140,22 @@ def table_info(table_name, top):
     click.echo(f"  column gap |1'Z + v - x| / x: max {report['col_gap_max_rel']:.2e}")
     click.echo(f"  spectral radius of A: {report['spectral_radius_A']:.4f} (< 1: productive); "
                f"largest column sum of A: {report['max_column_sum_A']:.3f}")
+
+
+@table.command("build")
+@click.argument("names", nargs=-1, metavar="[TABLE]...")
+@click.option("--force", is_flag=True, help="Rebuild even if the cache holds the table.")
+def table_build(names, force):
+    """Build the 41-region nowcast tables (wiod2021, wiod2022; default: both) from data/sources into the
+    user cache ($SHOCKMODEL_CACHE_DIR/tables, else ~/.cache/shockmodel/tables). Any command builds a
+    missing one on first use; --force rebuilds."""
+    from shockmodel.errors import TableError
+    from shockmodel.io.build import BUILT_ON_FIRST_USE, cached_table
+
+    for name in names or tuple(BUILT_ON_FIRST_USE):
+        if name not in BUILT_ON_FIRST_USE:
+            raise TableError(f"{name!r} is not built on first use; buildable: {', '.join(BUILT_ON_FIRST_USE)}")
+        click.echo(f"{name}: {cached_table(name, rebuild=force)}")
 
 
 @table.command("import")
@@ -356,10 +372,10 @@ STRUCTURE_HELP = ("Model structure: 'sampled' draws each declared critical input
 @click.option("--chunk-size", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
               help="Draws per chunk (memory bound).")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="numba threads (default: all cores).")
-@click.option("--precision", default="float64", show_default=True, type=click.Choice(["float64", "float32"]),
+@click.option("--precision", default="float64", show_default=True, type=click.Choice(PRECISIONS),
               help="Precision of the matrix products (float32: faster, results within 1e-5).")
 @click.option("--keep-draws", default=None, type=click.IntRange(1, limits.MAX_DRAWS),
-              help="Per-draw variables keep the first N draws (default 1,000,000; statistics cover all draws).")
+              help="Per-draw variables keep the first N draws (default 1,000,000; dynamic model 10,000; statistics cover all draws).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a scenario value by key path.")
 @click.option("--markets", "markets_name", default="default", show_default=True,
               help="Market parameter set, or 'none' to skip the market channel.")

@@ -11,12 +11,11 @@ docs/model.md eq. 54-55): :func:`class_probabilities`, :func:`class_thresholds`,
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from shockmodel import runtime
+from shockmodel import limits, runtime
 from shockmodel.errors import UserError
 from shockmodel.mrio import MRIO
 from shockmodel.paths import params_dir
@@ -79,11 +78,10 @@ runtime.register_cache(_PARSED.clear)
 
 def _parse_weights(text: bytes, mrio: MRIO, path: Path) -> np.ndarray:
     try:
-        data = tomllib.loads(text.decode("utf-8-sig"))
+        decoded = text.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text: {exc.reason}", file=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"invalid TOML: {exc}", file=str(path)) from None
+        raise UserError(f"not UTF-8 text (byte 0x{text[exc.start]:02x} at offset {exc.start})", file=str(path)) from None
+    data = limits.parse_toml_text(decoded, file=str(path))
     unknown = set(data) - {"weights", "uncertainty"}
     if unknown:
         raise UserError(f"unknown keys {sorted(unknown)}; expected [weights.<using sector>] and [uncertainty.<class>]",
@@ -115,12 +113,7 @@ def class_probabilities(path: str | Path | None = None) -> np.ndarray:
     ``[uncertainty.important]`` tables (eq. 54). Each row is checked: three numbers in [0, 1] summing to 1
     and a ``source``."""
     path = Path(path) if path is not None else default_path()
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-    except FileNotFoundError:
-        raise UserError("no such file", file=str(path)) from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot parse: {exc}", file=str(path)) from None
+    data = limits.load_toml(path, what="critical-input file")
     unc = data.get("uncertainty")
     if not isinstance(unc, dict):
         raise UserError("missing [uncertainty.critical] and [uncertainty.important] tables", file=str(path),

@@ -45,7 +45,7 @@ from shockmodel.sampling import (
 )
 
 MODELS = models.MODELS   #: the registry's names (shockmodel/models/__init__.py)
-PRECISIONS = ("float64", "float32")
+PRECISIONS = models.PRECISIONS   #: (shockmodel/models/__init__.py)
 #: fixed-point tolerance per precision: float32 products carry ~1e-7 relative rounding, so the
 #: constrained solver stops at 1e-6 of output there (tests/test_precision.py bounds the difference)
 DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-6}

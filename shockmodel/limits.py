@@ -10,6 +10,7 @@ section 5 lists them.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import stat
@@ -102,6 +103,70 @@ def parse_toml(text: str, *, file: str | None = None):
     if toml_depth(data) > MAX_TOML_DEPTH:
         raise UserError(f"nested deeper than {MAX_TOML_DEPTH} tables or arrays", file=file)
     return data
+
+
+#: How close a name must be to be suggested (difflib ratio), for every "did you mean" of every file.
+SUGGEST_CUTOFF = 0.6
+#: Stricter for group names suggested before region codes: a near-miss of a group (EU28 -> EU27) means the
+#: group, but EUROPE is not OPEC (ratio 0.6).
+GROUP_SUGGEST_CUTOFF = 0.7
+
+
+def closest(word: str, choices, *, cutoff: float = SUGGEST_CUTOFF) -> str | None:
+    """The closest of ``choices`` to ``word``: a case-insensitive match first, else difflib's best above
+    ``cutoff``; None if none is close."""
+    choices = [str(c) for c in choices]
+    same_case = [c for c in choices if c.lower() == str(word).lower()]
+    close = same_case or difflib.get_close_matches(str(word), choices, n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices, *, cutoff: float = SUGGEST_CUTOFF) -> str:
+    """``"; did you mean 'TWN'?"`` for the closest choice (:func:`closest`), or ``""``: the one wording of
+    every parameter file's suggestions (scenarios, markets, sweeps, critical inputs, dynamic parameters,
+    backtests, region groups)."""
+    close = closest(word, choices, cutoff=cutoff)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def read_toml_text(path: str | os.PathLike, *, what: str = "TOML file", error: type[UserError] = UserError,
+                   file: str | None = None) -> str:
+    """The text of one TOML parameter file: a regular file of at most :data:`MAX_FILE_BYTES`
+    (:func:`read_input_file`), no NUL byte, UTF-8 (a byte-order mark is allowed). Every failure is one
+    ``error`` naming ``file`` (default: the path)."""
+    name = file if file is not None else str(path)
+    try:
+        raw = read_input_file(path, what=what)
+    except UserError as exc:
+        raise error(exc.message, file=name) from None
+    if b"\0" in raw:
+        raise error("binary file, expected TOML text", file=name)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", file=name) from None
+
+
+def parse_toml_text(text: str, *, file: str | None = None, error: type[UserError] = UserError) -> dict:
+    """:func:`parse_toml` with its failures as one ``error``: ``not valid TOML (<tomllib's message, with
+    line and column>)`` or too deep."""
+    import tomllib
+
+    try:
+        return parse_toml(text, file=file)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"not valid TOML ({exc})", file=file) from None
+    except UserError as exc:
+        raise error(exc.message, file=file) from None
+
+
+def load_toml(path: str | os.PathLike, *, what: str = "TOML file", error: type[UserError] = UserError,
+              file: str | None = None) -> dict:
+    """Read and parse one TOML parameter file (:func:`read_toml_text`, :func:`parse_toml_text`): the one
+    reader of scenarios, market parameters, sweep specs, critical inputs, dynamic parameters, backtest
+    cases and region groups, so a broken file reads the same whichever it is."""
+    name = file if file is not None else str(path)
+    return parse_toml_text(read_toml_text(path, what=what, error=error, file=name), file=name, error=error)
 
 
 def read_input_file(path: str | os.PathLike, *, limit: int = MAX_FILE_BYTES, what: str = "file") -> bytes:

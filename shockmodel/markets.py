@@ -55,7 +55,6 @@ a threshold, capped at 1). Zero shock gives exactly zero; gains are allowed.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -69,8 +68,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 from scipy import special
 
-from shockmodel import sampling
-from shockmodel.scenario import DIST_PARAMS, FINANCIAL_KINDS
+from shockmodel import limits, sampling
+from shockmodel.scenario import DIST_DEFAULTS, DIST_PARAMS, DISTRIBUTIONS, FINANCIAL_KINDS, Distribution
 from shockmodel.errors import UserError
 from shockmodel.paths import display_path, params_dir
 
@@ -86,22 +85,11 @@ __all__ = [
     "market_outcomes", "market_block", "block_prices",
 ]
 
-#: Distribution names and their parameters, as in the scenario files (docs/contracts.md section 1).
-DISTRIBUTIONS = ("fixed", "uniform", "triangular", "pert", "beta", "lognormal", "truncnormal")
-
-# dist -> (required parameter names, optional parameter names with defaults)
+# dist -> (required parameter names, optional parameter names with defaults): scenario's one table
 _DIST_PARAMS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
-    "fixed": (("value",), {}),
-    "uniform": (("low", "high"), {}),
-    "triangular": (("low", "mode", "high"), {}),
-    "pert": (("low", "mode", "high"), {"lambda": 4.0}),
-    "beta": (("a", "b"), {"low": 0.0, "high": 1.0}),
-    "lognormal": (("median", "sigma"), {"high": math.inf}),
-    "truncnormal": (("mean", "sd", "low", "high"), {}),
+    d: (tuple(k for k in DIST_PARAMS[d] if k not in DIST_DEFAULTS.get(d, {})), dict(DIST_DEFAULTS.get(d, {})))
+    for d in DISTRIBUTIONS
 }
-
-#: Uniforms are kept this far from 0 and 1 before an unbounded inverse CDF (normal, lognormal).
-_U_EPS = 1e-12
 
 
 class MarketParamsError(UserError):
@@ -109,68 +97,23 @@ class MarketParamsError(UserError):
 
 
 # ------------------------------------------------------------------------------------------------
-# Distributions (a small local representation; canonical tuples as in docs/contracts.md section 1)
+# Distributions: the scenarios' type (scenario.Distribution: one parameter table, one support, one
+# clipping rule), drawn by sampling.draw
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MarketDistribution:
-    """A sampled parameter: ``dist`` name and its canonical ``params`` tuple.
+MarketDistribution = Distribution   #: the name market code and its tests read
 
-    ``fixed (value,)``, ``uniform (low, high)``, ``triangular (low, mode, high)``,
-    ``pert (low, mode, high, lambda)``, ``beta (a, b, low, high)``,
-    ``lognormal (log(median), sigma, high)`` (``high`` caps the draw) and
-    ``truncnormal (mean, sd, low, high)``. :meth:`ppf` maps uniforms to values (vectorised).
-    """
 
-    dist: str
-    params: tuple[float, ...]
-
-    @classmethod
-    def fixed(cls, value: float) -> "MarketDistribution":
-        return cls("fixed", (float(value),))
-
-    def support(self) -> tuple[float, float]:
-        """(lowest, highest) value the distribution can return (lognormal: (0, high), 0 excluded)."""
-        p = self.params
-        if self.dist == "fixed":
-            return p[0], p[0]
-        if self.dist in ("uniform",):
-            return p[0], p[1]
-        if self.dist in ("triangular", "pert"):
-            return p[0], p[2]
-        if self.dist == "beta":
-            return p[2], p[3]
-        if self.dist == "lognormal":
-            return 0.0, p[2]
-        if self.dist == "truncnormal":
-            return p[2], p[3]
-        raise ValueError(f"unknown distribution {self.dist!r}")
-
-    @property
-    def strictly_positive(self) -> bool:
-        """True when every draw is > 0."""
-        lo, _ = self.support()
-        return lo > 0 or (self.dist == "lognormal" and self.params[2] > 0)
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        """Inverse CDF: uniforms in [0, 1] -> draws (same shape, float64); one implementation for
-        scenarios and markets (:func:`shockmodel.sampling.ppf`)."""
-        u = np.asarray(u, dtype=np.float64)
-        if self.dist in ("lognormal", "truncnormal"):  # unbounded tails: keep u off 0 and 1
-            u = np.clip(u, _U_EPS, 1.0 - _U_EPS)
-        return np.asarray(sampling.ppf(self.dist, self.params, u), dtype=np.float64).reshape(u.shape)
-
-    def describe(self) -> str:
-        """Readable one-liner, e.g. ``lognormal(median 0.15, sigma 0.5) [p05 0.066, p50 0.15, p95 0.34]``."""
-        p = self.params
-        names = DIST_PARAMS[self.dist]
-        vals = list(p)
-        if self.dist == "lognormal":
-            vals[0] = math.exp(p[0])
-        parts = [f"{n} {_g(v)}" for n, v in zip(names, vals) if not (n == "high" and math.isinf(v))]
-        if self.dist == "fixed":
-            return _g(p[0])
-        q = self.ppf(np.array([0.05, 0.5, 0.95]))
-        return f"{self.dist}({', '.join(parts)}) [p05 {_g(q[0])}, p50 {_g(q[1])}, p95 {_g(q[2])}]"
+def describe(d: Distribution) -> str:
+    """Readable one-liner, e.g. ``lognormal(median 0.15, sigma 0.5) [p05 0.066, p50 0.15, p95 0.34]``."""
+    p = d.params
+    vals = list(p)
+    if d.dist == "lognormal":
+        vals[0] = math.exp(p[0])
+    parts = [f"{n} {_g(v)}" for n, v in zip(DIST_PARAMS[d.dist], vals) if not (n == "high" and math.isinf(v))]
+    if d.dist == "fixed":
+        return _g(p[0])
+    q = sampling.draw(d.dist, d.params, np.array([0.05, 0.5, 0.95]))
+    return f"{d.dist}({', '.join(parts)}) [p05 {_g(q[0])}, p50 {_g(q[1])}, p95 {_g(q[2])}]"
 
 
 def _g(x: float) -> str:
@@ -449,8 +392,7 @@ def _resolve_file(name_or_path: str | os.PathLike) -> Path:
         if shipped.is_file():
             return shipped
         names = sorted(list_market_params())
-        near = difflib.get_close_matches(key, names, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
+        hint = limits.did_you_mean(key, names)
         raise MarketParamsError(
             f"unknown market parameters {key!r}{hint} (shipped: {', '.join(names) or 'none'}; "
             "or give a path to a .toml file)", file=key)
@@ -469,17 +411,7 @@ def load_market_params(name_or_path: str | os.PathLike = "default") -> MarketPar
     from shockmodel import limits
 
     path = _resolve_file(name_or_path)
-    try:   # a regular file of at most limits.MAX_FILE_BYTES, nested at most limits.MAX_TOML_DEPTH deep
-        data = limits.parse_toml(limits.read_input_file(path, what="market parameter .toml file").decode("utf-8"),
-                                 file=str(path))
-    except tomllib.TOMLDecodeError as exc:
-        raise MarketParamsError(f"not valid TOML ({exc})", file=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise MarketParamsError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
-    except MarketParamsError:
-        raise
-    except UserError as exc:
-        raise MarketParamsError(exc.message, file=exc.file, field=exc.field) from None
+    data = limits.load_toml(path, what="market-parameter file", error=MarketParamsError)
     return market_params_from_dict(data, source_file=str(path), default_name=path.stem)
 
 
@@ -491,15 +423,10 @@ class _Ctx:
         raise MarketParamsError(msg, file=self.file, field=field_ or None)
 
 
-def _did_you_mean(key: str, valid: Sequence[str]) -> str:
-    near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f"; did you mean {near[0]!r}?" if near else ""
-
-
 def _check_keys(d: Mapping, allowed: Sequence[str], required: Sequence[str], ctx: _Ctx, prefix: str) -> None:
     for k in d:
         if k not in allowed:
-            ctx.fail(f"{prefix}{k}", f"unknown key {k!r}{_did_you_mean(k, allowed)} "
+            ctx.fail(f"{prefix}{k}", f"unknown key {k!r}{limits.did_you_mean(k, allowed)} "
                                       f"(valid keys: {', '.join(allowed)})")
     for k in required:
         if k not in d:
@@ -547,7 +474,7 @@ def _distribution(v: Any, ctx: _Ctx, fld: str) -> MarketDistribution:
         ctx.fail(f"{fld}.dist", f"missing 'dist' (one of {', '.join(DISTRIBUTIONS)})")
     dist = v["dist"]
     if dist not in _DIST_PARAMS:
-        ctx.fail(f"{fld}.dist", f"unknown distribution {dist!r}{_did_you_mean(str(dist), DISTRIBUTIONS)} "
+        ctx.fail(f"{fld}.dist", f"unknown distribution {dist!r}{limits.did_you_mean(str(dist), DISTRIBUTIONS)} "
                                 f"(valid: {', '.join(DISTRIBUTIONS)})")
     required, optional = _DIST_PARAMS[dist]
     _check_keys(v, ("dist", *required, *optional), required, ctx, f"{fld}.")
@@ -768,12 +695,12 @@ def format_market_params(params: MarketParams) -> str:
     for c in params.commodities:
         where = f"regional market {', '.join(c.market)}" if c.market else "world market"
         lines.append(f"  {c.name}: sectors {', '.join(c.sectors)}; {where}" + (f" ({c.description})" if c.description else ""))
-        lines.append(f"    demand elasticity |e_d|: {c.elasticity.describe()}")
-        lines.append(f"    supply elasticity e_s:   {c.supply_elasticity.describe()}")
+        lines.append(f"    demand elasticity |e_d|: {describe(c.elasticity)}")
+        lines.append(f"    supply elasticity e_s:   {describe(c.supply_elasticity)}")
         if c.market:
-            lines.append(f"    arbitrage a:             {c.arbitrage.describe()}")
+            lines.append(f"    arbitrage a:             {describe(c.arbitrage)}")
         if c.stock_release != _ZERO:
-            lines.append(f"    stock release r:         {c.stock_release.describe()}")
+            lines.append(f"    stock release r:         {describe(c.stock_release)}")
         lines.append(f"    bounds: {c.min_price_change_pct:+,.4g}% .. "
                      f"{'none' if math.isinf(c.max_price_change_pct) else f'+{c.max_price_change_pct:,.4g}%'}; "
                      f"revenue share in its sectors {_g(c.revenue_share)}")
@@ -781,7 +708,7 @@ def format_market_params(params: MarketParams) -> str:
     lines.append("")
     lines.append(f"Equity indices ({len(params.indices)}): %dV = 100 (max(0, 1 - ey L F / (1 + g + ey - phi (1 + g))) "
                  "exp(-(h_w c + h_i p) / (100 ey)) - 1), drawdown = -%dV (M7-M11)")
-    lines.append(f"  common risk premium c (pp): {params.common_risk_premium_pp.describe()}; full at world GDP "
+    lines.append(f"  common risk premium c (pp): {describe(params.common_risk_premium_pp)}; full at world GDP "
                  f"loss {_g(params.risk_full_at_world_gdp_loss)}, local at region GDP loss "
                  f"{_g(params.risk_full_at_gdp_loss)}; earnings growth g {_g(params.earnings_growth)}")
     if params.equity_source:
@@ -791,19 +718,19 @@ def format_market_params(params: MarketParams) -> str:
         w = ", ".join(f"{k} {_g(v)}" for k, v in ix.sector_weights.items())
         lines.append(f"    weights: {w}{', ' if w else ''}other (GDP loss) {_g(ix.other_weight)}")
         lines.append(f"    earnings yield ey: {_g(ix.earnings_yield)} (duration {_g(1 / ix.earnings_yield)} years)")
-        lines.append(f"    operating leverage L: {ix.operating_leverage.describe()}")
-        lines.append(f"    earnings persistence phi: {ix.earnings_persistence.describe()}")
-        lines.append(f"    local risk premium p (pp): {ix.local_risk_premium_pp.describe()}")
-        lines.append(f"    foreign holder's loss when closed by a financial shock (%): {ix.uninvestable_loss_pct.describe()}")
+        lines.append(f"    operating leverage L: {describe(ix.operating_leverage)}")
+        lines.append(f"    earnings persistence phi: {describe(ix.earnings_persistence)}")
+        lines.append(f"    local risk premium p (pp): {describe(ix.local_risk_premium_pp)}")
+        lines.append(f"    foreign holder's loss when closed by a financial shock (%): {describe(ix.uninvestable_loss_pct)}")
         lines.append(f"    source: {ix.source}")
     fb = params.feedback
     lines.append("")
     lines.append("Feedback to demand (shockmodel.feedback: a second round for the static models, inside the steps "
                  "for dynamic, D16-D18; off unless `run --feedback`):")
-    lines.append(f"  income: marginal propensity to consume mpc: {fb.mpc.describe()}")
-    lines.append(f"  prices: terms-of-trade pass-through to spending: {fb.tot_pass.describe()}")
+    lines.append(f"  income: marginal propensity to consume mpc: {describe(fb.mpc)}")
+    lines.append(f"  prices: terms-of-trade pass-through to spending: {describe(fb.tot_pass)}")
     lines.append(f"  uncertainty: investment semi-elasticity (% per pp of risk premium): "
-                 f"{fb.investment_semi_elasticity.describe()}")
+                 f"{describe(fb.investment_semi_elasticity)}")
     if fb.source:
         lines.append(f"  source: {fb.source}")
     return "\n".join(lines)
@@ -851,7 +778,7 @@ def _resolve(names: Sequence[str], labels: Sequence[str], groups: Mapping[str, S
             members = list(labels)
         else:
             valid = [*labels, *groups]
-            ctx.fail(fld, f"unknown {kind} {n!r}{_did_you_mean(n, valid)} (the table has {kind}s "
+            ctx.fail(fld, f"unknown {kind} {n!r}{limits.did_you_mean(n, valid)} (the table has {kind}s "
                           f"{', '.join(labels[:20])}{', ...' if len(labels) > 20 else ''}"
                           f"{'; groups ' + ', '.join(groups) if groups else ''})")
         for m in members:
@@ -1159,9 +1086,9 @@ class _ColumnSampler:
         columns of other distributions: the input of ``kernels.markets.sample_columns``."""
         v = np.array(u, dtype=np.float64, order="C")
         if self.lognormal.size:
-            v[:, self.lognormal] = special.ndtri(np.clip(v[:, self.lognormal], _U_EPS, 1.0 - _U_EPS))
+            v[:, self.lognormal] = special.ndtri(np.clip(v[:, self.lognormal], sampling.U_CLIP, 1.0 - sampling.U_CLIP))
         for j, d in self.other:
-            v[:, j] = d.ppf(u[:, j])
+            v[:, j] = sampling.draw(d.dist, d.params, u[:, j])
         return v
 
     def __call__(self, u: np.ndarray) -> np.ndarray:

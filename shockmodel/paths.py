@@ -24,3 +24,10 @@ def display_path(file: str | Path) -> str:
         except (ValueError, OSError):
             continue
     return str(file)
+
+
+def sources_dir() -> Path:
+    """The source arrays the tables are built from (``data/sources/`` of the repository; an installed wheel
+    carries them as ``shockmodel/_sources``)."""
+    packaged = _PACKAGE / "_sources"
+    return packaged if packaged.is_dir() else _PACKAGE.parent / "data" / "sources"

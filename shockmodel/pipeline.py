@@ -213,7 +213,8 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     ``{"combined": ["russia", "china_taiwan"], "russia": ["russia"]}`` evaluates the same draws with only
     those packages switched on (adds a ``scenario`` dimension). markets: market parameter set name, or
     None to skip the market channel. keep_draws: per-draw variables hold the first this many draws
-    (default ``engine.KEEP_DRAWS``, one million) so memory stays flat; statistics cover every draw.
+    (default ``engine.KEEP_DRAWS``, one million; 10,000 for the dynamic model, whose draws carry monthly
+    paths) so memory stays flat; statistics cover every draw.
     precision: "float32" runs the matrix products in single precision (about 1.5-2x faster; results
     within 1e-5 of float64, tests/test_precision.py).
     feedback: second-round demand feedback channels (``"income,prices,uncertainty"``, a list of them,
@@ -247,7 +248,9 @@ def run(scenario, table="default", draws: int = 10_000, seed: int = 0, model: st
     critical = with_overrides(critical_weights(mrio), getattr(compiled, "critical_overrides", ()))
     raw = engine.simulate(compiled, mrio, draws=int(draws), seed=int(seed), model=model, chunk_size=chunk_size,
                           variants=variants, critical=critical, threads=threads, market=hook,
-                          progress=progress, keep_draws=engine.KEEP_DRAWS if keep_draws is None else keep_draws,
+                          progress=progress,
+                          keep_draws=(model_registry.default_keep_draws(model, engine.KEEP_DRAWS)
+                                      if keep_draws is None else keep_draws),
                           precision=precision, structure=structure)
     attrs = {
         "scenario": compiled.name, "table": mrio.name, "table_sha256": mrio.sha256, "precision": precision,

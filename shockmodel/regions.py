@@ -10,13 +10,12 @@ which no group takes. Members left out are reported (:attr:`Resolution.left_out`
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
-from shockmodel import runtime
+from shockmodel import limits, runtime
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -60,10 +59,7 @@ def load(path: str | Path | None = None) -> GroupFile:
 
 @lru_cache(maxsize=8)
 def _parse(text: str, file: str) -> GroupFile:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"invalid TOML: {exc}", file=file) from None
+    data = limits.parse_toml_text(text, file=file)
     unknown = set(data) - {"groups", "aggregates", "aliases"}
     if unknown:
         raise UserError(f"unknown keys {sorted(unknown)}; expected [groups.NAME], [aggregates.NAME], [aliases]", file=file)

@@ -54,6 +54,22 @@ def ppf(dist: str, params: tuple[float, ...], u: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown distribution {dist!r}")
 
 
+#: Uniforms are kept inside [U_CLIP, 1 - U_CLIP] wherever an inverse CDF reads them (:func:`to_uniform`,
+#: :func:`draw`): Phi(-7.94), so every quantile function is finite and a draw reaches at most what
+#: ``scenario.dist_support`` says.
+U_CLIP = 1e-15
+
+
+def draw(dist: str, params: tuple[float, ...], u: np.ndarray) -> np.ndarray:
+    """``F^-1(u)`` of a ``scenario.Distribution`` (``dist``, ``params``) for uniforms ``u`` (any shape;
+    float64): the unbounded ones (lognormal, truncnormal) read ``u`` clipped to [U_CLIP, 1 - U_CLIP], the
+    one clipping rule of scenarios and market parameters."""
+    u = np.asarray(u, dtype=np.float64)
+    if dist in ("lognormal", "truncnormal"):
+        u = np.clip(u, U_CLIP, 1.0 - U_CLIP)
+    return np.asarray(ppf(dist, params, u), dtype=np.float64).reshape(u.shape)
+
+
 def equicorrelation_factor(k: int, rho: float) -> np.ndarray:
     """Lower Cholesky-like factor ``C`` with ``C C' = (1 - rho) I + rho 11'`` (k x k).
 
@@ -71,11 +87,11 @@ def equicorrelation_factor(k: int, rho: float) -> np.ndarray:
 
 def to_uniform(z: np.ndarray) -> np.ndarray:
     """Standard normal -> uniform, kept strictly inside (0, 1) so every quantile function is finite."""
-    return np.clip(special.ndtr(z), 1e-15, 1.0 - 1e-15)
+    return np.clip(special.ndtr(z), U_CLIP, 1.0 - U_CLIP)
 
 
-#: Grid of the severity tables: ``z`` in [-Z, Z] with ``Phi(-Z) = 1e-15`` (the clip of :func:`to_uniform`).
-TABLE_Z = float(-special.ndtri(1e-15))   # 7.94
+#: Grid of the severity tables: ``z`` in [-Z, Z] with ``Phi(-Z) = U_CLIP`` (the clip of :func:`to_uniform`).
+TABLE_Z = float(-special.ndtri(U_CLIP))   # 7.94
 TABLE_POINTS = 8193
 
 

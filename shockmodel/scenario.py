@@ -17,14 +17,12 @@ path and, where the key can be found in the file's text, its line.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import math
 import numbers
 import os
 import re
-import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property, partial
 from pathlib import Path
@@ -100,8 +98,10 @@ DIST_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "lognormal": ("median", "sigma", "high"),
     "truncnormal": ("mean", "sd", "low", "high"),
 })
-# lognormal's cap defaults to inf here; share-valued kinds lower it to 1 (see _fit_to_kind).
-_DIST_DEFAULTS = {"pert": {"lambda": 4.0}, "beta": {"low": 0.0, "high": 1.0}, "lognormal": {"high": math.inf}}
+#: Defaults of the optional parameters (the one table for scenarios and market parameters). lognormal's
+#: cap defaults to inf here; share-valued kinds lower it to 1 (see _fit_to_kind).
+DIST_DEFAULTS: Mapping[str, Mapping[str, float]] = MappingProxyType({
+    "pert": {"lambda": 4.0}, "beta": {"low": 0.0, "high": 1.0}, "lognormal": {"high": math.inf}})
 
 _TARGET_KEYS = ("regions", "exporters", "importers", "partners", "sectors")
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]+")          # package, shock and group names: TOML bare keys, no dots
@@ -224,20 +224,6 @@ def _match_line(entries, path: tuple[str, ...]) -> tuple[int, int | None]:
 # --- small helpers ---------------------------------------------------------------------------------------
 
 
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    """The closest choice (case-insensitive first), or None."""
-    choices = list(choices)
-    same_case = [c for c in choices if c.lower() == word.lower()]
-    close = same_case or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'TWN'?"`` for the closest choice (case-insensitive first), or ``""``."""
-    close = _closest(word, choices)
-    return f"; did you mean '{close}'?" if close else ""
-
-
 def _describe(value: object) -> str:
     """How a wrong value reads in an error: its TOML type and, if short, the value."""
     if isinstance(value, bool):
@@ -317,7 +303,7 @@ def _choice(choices: tuple[str, ...], what: str) -> Parser:
         if not isinstance(value, str):
             where.fail(path, f"expected a {what} name, got {_describe(value)}")
         if value not in choices:
-            where.fail(path, f"unknown {what} {value!r}{_did_you_mean(value, choices)} "
+            where.fail(path, f"unknown {what} {value!r}{limits.did_you_mean(value, choices)} "
                              f"(choose one of: {', '.join(choices)})")
         return value
     return parse
@@ -431,7 +417,7 @@ def _reject_unknown(table: Mapping, allowed: Iterable[str], path, where, what: s
     allowed = tuple(allowed)
     for key in table:
         if key not in allowed:
-            where.fail((*path, key), f"unknown key {key!r} in {what}{_did_you_mean(key, allowed)} "
+            where.fail((*path, key), f"unknown key {key!r} in {what}{limits.did_you_mean(key, allowed)} "
                                      f"(allowed: {', '.join(allowed)})")
 
 
@@ -467,10 +453,29 @@ def _parse_fields(cls, table: Mapping, path, where, keys: tuple[str, ...], what:
 
 @dataclass(frozen=True)
 class Distribution:
-    """A severity distribution: ``dist`` and its canonical parameter tuple (contracts section 1)."""
+    """A sampled quantity (a shock's severity, a market parameter): ``dist`` and its canonical parameter
+    tuple (contracts section 1): ``fixed (value,)``, ``uniform (low, high)``, ``triangular (low, mode,
+    high)``, ``pert (low, mode, high, lambda)``, ``beta (a, b, low, high)``, ``lognormal (log(median),
+    sigma, high)`` (``high`` caps the draw) and ``truncnormal (mean, sd, low, high)``. One type for
+    scenarios and markets: one parameter table (:data:`DIST_PARAMS`, :data:`DIST_DEFAULTS`), one support
+    (:meth:`support`, what the sampler can reach) and one clipping rule (``sampling.draw``)."""
 
     dist: str
     params: tuple[float, ...]
+
+    @classmethod
+    def fixed(cls, value: float) -> Distribution:
+        return cls("fixed", (float(value),))
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value a draw can take (:func:`dist_support`)."""
+        return dist_support(self)
+
+    @property
+    def strictly_positive(self) -> bool:
+        """True when every draw is > 0 (a lognormal's lower end 0 is never reached)."""
+        lo, _ = self.support()
+        return lo > 0 or (self.dist == "lognormal" and self.params[2] > 0)
 
     @classmethod
     def from_named(cls, dist: str, named: Mapping[str, float]) -> Distribution:
@@ -618,7 +623,7 @@ def _distribution(value, path, where) -> Distribution:
     dist = _choice(DISTRIBUTIONS, "distribution")(table["dist"], (*path, "dist"), where)
     names = DIST_PARAMS[dist]
     _reject_unknown(table, ("dist", *names), path, where, f"a {dist} distribution")
-    named = dict(_DIST_DEFAULTS.get(dist, {}))
+    named = dict(DIST_DEFAULTS.get(dist, {}))
     for name in names:
         if name in table:
             # only a lognormal cap may be infinite (it is the default)
@@ -771,7 +776,7 @@ def _tariff_elasticity(values: Mapping, path, where) -> dict:
             where.fail((*path, "elasticity_source"), "given without 'elasticity'; give both, or neither "
                                                      "for the default elasticity")
         dist, named = DEFAULT_TRADE_ELASTICITY
-        return {"elasticity": Distribution.from_named(dist, {**_DIST_DEFAULTS.get(dist, {}), **named}),
+        return {"elasticity": Distribution.from_named(dist, {**DIST_DEFAULTS.get(dist, {}), **named}),
                 "elasticity_source": DEFAULT_TRADE_ELASTICITY_SOURCE}
     if "elasticity_source" not in values:
         where.fail((*path, "elasticity_source"), "required when elasticity is given: name its source or "
@@ -904,7 +909,7 @@ class ScenarioSpec:
         names = (names,) if isinstance(names, str) else tuple(dict.fromkeys(names))
         for n in names:
             if n not in self.package_names:
-                raise ScenarioError(f"no package {n!r}{_did_you_mean(n, self.package_names)} "
+                raise ScenarioError(f"no package {n!r}{limits.did_you_mean(n, self.package_names)} "
                                     f"(packages: {', '.join(self.package_names)})", file=self.source, field="packages")
         return names
 
@@ -987,35 +992,19 @@ def _is_path(entry: str) -> bool:
 
 def _unknown_library_name(name: str) -> str:
     lib = _library()
-    return (f"unknown library scenario {name!r}{_did_you_mean(name, lib)} "
+    return (f"unknown library scenario {name!r}{limits.did_you_mean(name, lib)} "
             f"(library: {', '.join(lib) or 'empty'}; give a path ending in .toml for a file)")
 
 
 def _read_toml(path: Path) -> tuple[dict, str]:
-    """Read one scenario file; every failure is a one-line error naming the file."""
+    """Read one scenario file; every failure is a one-line error naming the file (limits.read_toml_text)."""
     file = str(path)
-    if path.is_dir():
-        raise ScenarioError("is a directory, expected a scenario .toml file", file=file)
-    try:   # a regular file of at most limits.MAX_FILE_BYTES: a FIFO or /dev/zero must not hang or fill memory
-        raw = limits.read_input_file(path, what="scenario .toml file")
-    except UserError as err:
-        raise ScenarioError(err.message, file=file) from None
-    if b"\0" in raw:
-        raise ScenarioError("binary file, expected TOML text", file=file)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ScenarioError(f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})", file=file) from None
+    text = limits.read_toml_text(path, what="scenario .toml file", error=ScenarioError)
     if not text.strip():
         raise ScenarioError("empty file, expected a scenario", file=file)
     data = _PARSED.get(text)
     if data is None:
-        try:
-            data = limits.parse_toml(text, file=file)
-        except tomllib.TOMLDecodeError as err:
-            raise ScenarioError(f"invalid TOML: {err}", file=file) from None
-        except UserError as err:
-            raise ScenarioError(err.message, file=file) from None
+        data = limits.parse_toml_text(text, file=file, error=ScenarioError)
         if len(_PARSED) >= 64:
             _PARSED.clear()
         _PARSED[text] = data
@@ -1120,7 +1109,7 @@ def _apply_override(data: dict, key: str, value: object, fail: Callable[[str], N
         if part not in node and part not in allowed:
             choices = (*node, *allowed)
             listing = f" (have: {', '.join(node)})" if node else ""
-            fail(f"override {key!r}: no key {part!r} in {here}{_did_you_mean(part, choices)}{listing}")
+            fail(f"override {key!r}: no key {part!r} in {here}{limits.did_you_mean(part, choices)}{listing}")
         if last:
             node[part] = copy.deepcopy(value)
         elif not isinstance(node[part], dict):
@@ -1336,9 +1325,9 @@ class _Axis:
         groups = (*self.groups, *self.named, *self.builtin)
         prefix = sorted((g for g in groups if len(g) >= 2 and name.upper().startswith(g.upper())), key=len)
         exact = [g for g in groups if g.lower() == name.lower()]
-        close = difflib.get_close_matches(name, groups, n=1, cutoff=0.7)   # EU28 -> EU27, not EUROPE -> OPEC
+        close = [c for c in [limits.closest(name, groups, cutoff=limits.GROUP_SUGGEST_CUTOFF)] if c]
         group = (exact or close or prefix[-1:] or [None])[0]
-        label = _closest(name, (*self.labels, ALL))
+        label = limits.closest(name, (*self.labels, ALL))
         said = []
         for close in dict.fromkeys(c for c in (group, label) if c):
             note = _region_note(close) if self.what == "region" and close in self.labels else ""

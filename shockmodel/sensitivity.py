@@ -41,7 +41,6 @@ DYNAMIC_GROUPS = (("target", "structure: inventory target days (per product)"),
 DYNAMIC_SCALAR_GROUPS = {"tau_days": "structure: order speed (tau)", "adjustment_days": "structure: rerouting speed",
                          "alpha_max": "structure: overproduction (ceiling and speed)",
                          "tau_alpha_days": "structure: overproduction (ceiling and speed)"}
-U_CLIP = 1e-15   # uniforms kept inside (0, 1) so every inverse CDF is finite (as sampling.to_uniform)
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ def evaluate(plan, layout: Layout, X: np.ndarray, progress=None) -> tuple[np.nda
     from scipy.special import ndtri
 
     from shockmodel import engine
-    from shockmodel.sampling import table_ppf
+    from shockmodel.sampling import U_CLIP, table_ppf
     from shockmodel.scenario import tariff_share_lost
 
     N, P, K = X.shape[0], plan.n_packages, plan.n_shocks

@@ -456,3 +456,27 @@ def test_static_models_name_the_timelines_they_ignore(default_table):
     assert ds.attrs["ignored_timelines"] == pipeline.STATIC_TIMELINE_NOTE
     assert "ignored_timelines" not in pipeline.run(plain, table=m, draws=16, model="constrained", markets=None).attrs
     assert "ignored_timelines" not in pipeline.run(timed, table=m, draws=16, model="dynamic", markets=None).attrs
+
+
+def test_the_dynamic_model_keeps_fewer_draws_by_default_and_its_statistics_cover_all(default_table, monkeypatch):
+    """The dynamic model's draws carry monthly paths, so by default it keeps ``KEEP_DRAWS`` of them (memory
+    flat in the number of draws); an explicit ``keep_draws`` wins; the streamed means cover every draw."""
+    from shockmodel import models, pipeline
+    from shockmodel.models import dynamic
+
+    assert models.default_keep_draws("dynamic", 10**6) == dynamic.KEEP_DRAWS < 10**6
+    assert models.default_keep_draws("constrained", 10**6) == 10**6
+    monkeypatch.setattr(dynamic, "KEEP_DRAWS", 20)
+    kw = dict(table=default_table, draws=64, seed=3, model="dynamic", markets=None)
+    few = pipeline.run("taiwan_blockade", **kw)
+    every = pipeline.run("taiwan_blockade", keep_draws=64, **kw)
+    assert few.sizes["draw"] == 20 and every.sizes["draw"] == 64
+    assert few.gdp_loss_path_pct.sizes["draw"] == 20
+    for name in ("gdp_loss", "gdp_loss_path_pct"):
+        np.testing.assert_array_equal(few[name].values, every[name].isel(draw=slice(0, 20)).values, err_msg=name)
+    mean = dict(statistic="mean")
+    np.testing.assert_array_equal(few.world_gdp_loss_pct_summary.sel(mean).values,
+                                  every.world_gdp_loss_pct_summary.sel(mean).values)
+    np.testing.assert_allclose(few.gdp_loss_path_pct_stats.sel(path_stat="mean").values,
+                               every.gdp_loss_path_pct_stats.sel(path_stat="mean").values, rtol=1e-12, atol=1e-12)
+    assert float(few.world_gdp_loss_pct_summary.sel(mean)) != float(few.world_gdp_loss_pct.mean())

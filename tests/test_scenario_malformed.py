@@ -55,7 +55,7 @@ class Case:
 S = "packages.p.shocks.s"
 CASES = [
     # --- the file itself
-    Case("bad_toml", 'name = "case\n', None, "invalid TOML"),
+    Case("bad_toml", 'name = "case\n', None, "not valid TOML"),
     Case("empty_file", "", None, "empty file"),
     Case("comments_only", "# nothing here\n", None, "no keys"),
     Case("binary_file", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None, "binary file"),

@@ -3,14 +3,15 @@
 Our own format is one ``.npz`` (numpy, no pickle) with keys ``Z``, ``Y``, ``x``, ``v``, ``regions``,
 ``sectors`` and optionally ``Y_categories``, ``fd_categories``, ``region_names``, ``sector_names``,
 ``region_group_of``/``sector_group_of`` (built-in groups, one code per label, "" for none) and
-``meta_json`` (provenance). Shipped tables are in ``params/mrio/`` (``shockmodel table list``).
+``meta_json`` (provenance). Shipped tables are in ``params/mrio/`` (``shockmodel table list``), except the
+two 41-region nowcast tables (``wiod2021``, ``wiod2022``): :mod:`shockmodel.io.build` builds them from
+``data/sources/`` on first use into the user cache.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from shockmodel.errors import TableError
+from shockmodel.io.results import atomic_path
 from shockmodel.mrio import MRIO, validate
 from shockmodel.paths import params_dir
 
@@ -29,14 +31,25 @@ def table_dir() -> Path:
 
 
 def list_tables() -> dict[str, Path]:
-    """Shipped tables: name -> path."""
-    return {p.stem: p for p in sorted(table_dir().glob("*.npz"))}
+    """Shipped tables: name -> path, by name. The tables built on first use map to their place in the user
+    cache, which need not exist yet (:func:`resolve_table` builds it)."""
+    from shockmodel.io.build import BUILT_ON_FIRST_USE, build_key, cache_dir
+
+    shipped = {p.stem: p for p in table_dir().glob("*.npz")}
+    for name in BUILT_ON_FIRST_USE:
+        shipped.setdefault(name, cache_dir() / f"{name}-{build_key()}.npz")
+    return dict(sorted(shipped.items()))
 
 
 def resolve_table(name_or_path: str | os.PathLike) -> Path:
-    """A shipped table name or a path to an ``.npz`` file -> the file's path (or a clear error)."""
+    """A shipped table name or a path to an ``.npz`` file -> the file's path (or a clear error); a table
+    built on first use is built into the user cache first if it is not there."""
+    from shockmodel.io.build import BUILT_ON_FIRST_USE, cached_table
+
     shipped = list_tables()
     key = str(name_or_path)
+    if key in BUILT_ON_FIRST_USE and not shipped[key].is_file():
+        return cached_table(key)
     if key in shipped:
         return shipped[key]
     path = Path(key).expanduser()
@@ -143,10 +156,9 @@ def _savez_reproducible(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_npz(mrio: MRIO, path: str | os.PathLike) -> Path:
-    """Write a table atomically (temporary file in the same folder, then rename); the same table always
-    gives the same bytes."""
+    """Write a table atomically (:func:`shockmodel.io.results.atomic_path`); the same table always gives
+    the same bytes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(
         Z=mrio.Z, Y=mrio.Y, x=mrio.x, v=mrio.v,
         regions=np.array(mrio.regions), sectors=np.array(mrio.sectors),
@@ -160,13 +172,6 @@ def write_npz(mrio: MRIO, path: str | os.PathLike) -> Path:
     payload["sector_group_of"] = _group_of(mrio.sectors, mrio.sector_groups)
     if mrio.Y_categories is not None:
         payload["Y_categories"] = mrio.Y_categories
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        _savez_reproducible(tmp, payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a table is a shared, readable file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:   # the one atomic write (io.results): temporary beside it, then rename
+        _savez_reproducible(str(tmp), payload)
     return path

@@ -223,12 +223,15 @@ def dynamic_sub_batch(tab, shk, par, out, fb):
     Wg = np.zeros((n, B), dtype=tab.A_cols.dtype)
     dxg = np.zeros((S, B), dtype=tab.A_cols.dtype)
     do = np.zeros((Q, B))
+    dr = np.zeros((n, B))          # dx_j / x0_j: yesterday's output lost, share of baseline
+    dq = np.zeros((Q, B))          # do_q - dr_j: the pair's term of the order deficit (D4)
     dD = np.zeros((n, B))
     drho = np.zeros((n, B))
     bk = np.zeros((G, B))          # blocked orders of each pair
     omega_den = np.zeros((G, B))
     rr = np.zeros((G, R, B))       # rerouted orders of pair g to origin e
     rhobar = np.zeros((G, B))
+    cg = np.zeros(B)               # rerouted orders of a pair per unit of baseline share
     phit = np.zeros((G, B))        # substitutable share of each pair's blocked orders today
     dcrit = np.zeros((n, B))
     newdx = np.zeros((n, B))
@@ -320,22 +323,23 @@ def dynamic_sub_batch(tab, shk, par, out, fb):
         # D3: orders of critical pairs: replace yesterday's use plus close the inventory gap over tau days
         for j in range(n):
             xj = tab.x0[j]
+            for b in range(B):
+                dr[j, b] = dx[j, b] / xj if xj > 0.0 else 0.0
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
                 for b in range(B):
-                    drj = dx[j, b] / xj if xj > 0.0 else 0.0
-                    do[q, b] = min(drj - dI[q, b] / par.tau[b], 1.0)
+                    do[q, b] = min(dr[j, b] - dI[q, b] / par.tau[b], 1.0)
+                    dq[q, b] = do[q, b] - dr[j, b]
         # D4: orders lost towards every supplier, per importer (one GEMM each), plus the pairs' corrections
         _orders_gemm(tab.A_cols, dx, W, dxg, Wg)
         for j in range(n):
             m = j // S
-            xj = tab.x0[j]
             for q in range(tab.crit_ptr[j], tab.crit_ptr[j + 1]):
+                d = dq[q]
                 for q2 in range(tab.src_ptr[q], tab.src_ptr[q + 1]):
-                    i = tab.src_i[q2]
                     z = tab.src_z[q2]
+                    w = W[m, tab.src_i[q2]]
                     for b in range(B):
-                        drj = dx[j, b] / xj if xj > 0.0 else 0.0
-                        W[m, i, b] += z * (do[q, b] - drj)
+                        w[b] += z * d[b]
         # D5: blocked orders per (importer, product) pair, rerouted to the other origins (D6)
         for gq in range(G):
             m = tab.pr_m[gq]
@@ -357,17 +361,21 @@ def dynamic_sub_batch(tab, shk, par, out, fb):
                 else:
                     for b in range(B):
                         omega_den[gq, b] += base * passT[tt, b]
+            for b in range(B):          # 1 / sum_e' base pass (0 if nothing passes), then the shares
+                den = omega_den[gq, b]
+                omega_den[gq, b] = 1.0 / den if den > 0.0 else 0.0
+                cg[b] = phit[gq, b] * bk[gq, b] * omega_den[gq, b]
             for e in range(R):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
+                r = rr[gq, e]
                 if tt < 0:      # a route no shock can block: pe = 1
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base / den if den > 0.0 else 0.0
+                        r[b] = cg[b] * base
                 else:
+                    pt = passT[tt]
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        rr[gq, e, b] = phit[gq, b] * bk[gq, b] * base * passT[tt, b] / den if den > 0.0 else 0.0
+                        r[b] = cg[b] * base * pt[b]
         # D7: demand lost by every supplier
         for i in range(n):
             e = i // S
@@ -432,16 +440,12 @@ def dynamic_sub_batch(tab, shk, par, out, fb):
                 tt = tab.tri_of[e, m, s]
                 base = tab.pr_base[gq, e]
                 i = e * S + s
-                if tt < 0:
+                if tt < 0:      # omega_den holds 1 / the shares' denominator (D5), 0 if nothing passes
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        if den > 0.0:
-                            rhobar[gq, b] += base / den * (1.0 - drho[i, b])
+                        rhobar[gq, b] += base * omega_den[gq, b] * (1.0 - drho[i, b])
                 else:
                     for b in range(B):
-                        den = omega_den[gq, b]
-                        if den > 0.0:
-                            rhobar[gq, b] += base * passT[tt, b] / den * (1.0 - drho[i, b])
+                        rhobar[gq, b] += base * passT[tt, b] * omega_den[gq, b] * (1.0 - drho[i, b])
         # D12-D13: arrivals, use and inventories of the critical pairs
         for j in range(n):
             m = j // S

@@ -6,7 +6,9 @@ Each model module declares
 * ``WORKSPACE``: whether the engine hands it the per-thread leontief workspace (``engine._workspace``);
 * ``prepare(ctx) -> dict``: the model's own plan fields (:class:`PrepareContext`), computed once per plan;
 * ``propagate(plan, sev, on, ctx) -> (dxT, tradeT, f, converged, iterations, uT)``: one block of draws,
-  draws-last, before the horizon fraction ``f`` is applied (:class:`RunContext`).
+  draws-last, before the horizon fraction ``f`` is applied (:class:`RunContext`);
+* optionally ``KEEP_DRAWS``: how many draws keep their per-draw variables by default (the engine's
+  ``KEEP_DRAWS`` otherwise); a model whose draws carry time paths keeps fewer, so memory stays flat.
 
 Adding a model is one module and one line in ``_MODULES``. Importing this package imports no model (and
 no numba), so the CLI can list the names cheaply.
@@ -27,11 +29,20 @@ _MODULES = {
     "dynamic": "shockmodel.models.dynamic",
 }
 MODELS: tuple[str, ...] = tuple(_MODULES)
+#: Dtypes of the matrix products (``precision``); every other quantity is float64.
+PRECISIONS: tuple[str, ...] = ("float64", "float32")
+
+
+_LOADED: dict[str, Any] = {}
 
 
 def get(name: str):
-    """The module of model ``name`` (KeyError if unknown; the engine checks names first)."""
-    return importlib.import_module(_MODULES[name])
+    """The module of model ``name`` (KeyError if unknown; the engine checks names first). Kept once found:
+    the engine asks for it on every block, and ``importlib.import_module`` costs a quarter millisecond."""
+    module = _LOADED.get(name)
+    if module is None:
+        module = _LOADED[name] = importlib.import_module(_MODULES[name])
+    return module
 
 
 class PrepareContext(NamedTuple):
@@ -62,6 +73,11 @@ class RunContext(NamedTuple):
     extras: dict | None = None          # per-block extra outputs a model may fill (name -> (B, ...) array)
     crit_w: np.ndarray | None = None    # (Q, B) sampled critical-input weights (eq. 55); None: the plan's central
     dyn_uniforms: dict | None = None    # dynamic model: its behavioural uniforms given (sensitivity), not drawn
+
+
+def default_keep_draws(name: str, engine_default: int) -> int:
+    """Draws whose per-draw variables model ``name`` keeps unless the user says otherwise."""
+    return int(getattr(get(name), "KEEP_DRAWS", engine_default))
 
 
 def ignored_kinds(name: str, kinds) -> dict[str, str]:

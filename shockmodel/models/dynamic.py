@@ -11,12 +11,12 @@ horizon fraction), so the horizon fraction ``f`` is 1; the monthly GDP path goes
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from shockmodel import limits
 from shockmodel.errors import UserError
 from shockmodel.paths import params_dir
 
@@ -26,6 +26,9 @@ WORKSPACE = False
 #: the feedback to demand (shockmodel.feedback's channels) runs inside the step (D16-D18), not as the
 #: static second round after it; the terms-of-trade channel is not in the step (docs/model-dynamic.md)
 FEEDBACK_CHANNELS = ("income", "uncertainty")
+#: per-draw variables kept by default: a draw's monthly paths (variants x months x regions) make it about
+#: 4 KB, so 10,000 kept draws hold ~40 MB whatever the run's size; statistics still cover every draw
+KEEP_DRAWS = 10_000
 SUB_BATCH = 64          #: draws stepped together (fixed: a draw's numbers do not depend on the others)
 PARAM_STREAM = 2        #: spawn_key (block, PARAM_STREAM): the draw's stream of behavioural parameters
 TIMELINE_STREAM = 3     #: spawn_key (block, TIMELINE_STREAM): sampled timeline lengths (D1), one uniform each
@@ -106,12 +109,7 @@ def load_params(mrio, path: str | Path | None = None) -> dict:
     """Parse ``params/dynamic.toml`` for ``mrio``: scalar ranges and per-sector (S,) ranges."""
     path = Path(path) if path is not None else default_params_path()
     f = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("no such file", file=f) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"invalid TOML: {exc}", file=f) from None
+    data = limits.load_toml(path, what="dynamic-model parameter file")
     allowed = {"steps": {"step_days"}, "orders": {"tau_days"}, "rerouting": {"adjustment_days"},
                "feedback": {"lag_days"},
                "overproduction": {"alpha_max", "tau_alpha_days"}, "classes": None,

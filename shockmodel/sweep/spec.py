@@ -29,14 +29,12 @@ resolving its scenario with its overrides; a problem raises a one-line
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
@@ -164,23 +162,13 @@ def _spec_path(name_or_path: str | os.PathLike) -> Path:
         return path
     library = sweep_library()
     if key not in library:
-        raise UserError(f"unknown sweep {key!r}{_did_you_mean(key, library)}; shipped: {', '.join(library)}, "
+        raise UserError(f"unknown sweep {key!r}{limits.did_you_mean(key, library)}; shipped: {', '.join(library)}, "
                         "or give a path to a .toml file", file=key)
     return library[key]
 
 
 def _read_toml(path: Path) -> dict:
-    try:   # a regular file of bounded size and nesting (limits): never a FIFO or a device
-        return limits.parse_toml(limits.read_input_file(path, what="sweep spec").decode("utf-8"), file=str(path))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"not valid TOML ({exc})", file=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"cannot read ({exc})", file=str(path)) from None
-
-
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return limits.load_toml(path, what="sweep spec")
 
 
 # --- checking values ----------------------------------------------------------------------------------
@@ -199,7 +187,7 @@ class _Checker:
         for key in table:
             if key not in allowed:
                 self.fail(f"{where}.{key}" if where else key,
-                          f"unknown key in {what}{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
+                          f"unknown key in {what}{limits.did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
 
     def text(self, value, where: str, pattern: re.Pattern | None = None) -> str:
         if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
@@ -380,7 +368,7 @@ def _structure(value, check: _Checker) -> str:
 def _model(value, check: _Checker) -> str:
     model = check.text(value, "model")
     if model not in MODELS:
-        check.fail("model", f"unknown model {model!r}{_did_you_mean(model, MODELS)}; choose one of {', '.join(MODELS)}")
+        check.fail("model", f"unknown model {model!r}{limits.did_you_mean(model, MODELS)}; choose one of {', '.join(MODELS)}")
     return model
 
 
