@@ -319,7 +319,10 @@ def cached_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.n
     with runtime.PLANS_LOCK:
         plan = runtime.PLANS.pop(key, None)
     if plan is None:
-        plan = make_plan(compiled, mrio, model, critical, precision, structure)
+        # BLAS on one thread: a threaded GEMM (L @ Yc) or solve changes the last bits with the thread count,
+        # and a plan must be the same in a serial run and on a dask worker (which runs BLAS on one thread)
+        with runtime.blas_single_thread():
+            plan = make_plan(compiled, mrio, model, critical, precision, structure)
     with runtime.PLANS_LOCK:
         runtime.PLANS[key] = plan          # most recently used last
         while len(runtime.PLANS) > runtime.PLANS_SIZE:

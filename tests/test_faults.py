@@ -271,32 +271,12 @@ def test_workers_without_distributed_leave_no_folder(spec_file, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-#: dask's worker processes run BLAS on one thread (distributed's pre-spawn-environ); the leontief model's
-#: plan products L Yc carry the BLAS thread count in their last bits, so the serial reference of a dask
-#: sweep runs BLAS on one thread too (known: the backend then changes last bits, see the report of issue 20)
-ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module")
-def reference_one_blas_thread(spec_file, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference1")
-    proc = subprocess.Popen([sys.executable, "-m", "shockmodel.cli", "sweep", str(spec_file), "--out", str(out), "-q",
-                             "--no-report"], env={**ENV, **ONE_BLAS_THREAD}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    code, output = finish(proc)
-    assert code == 0, output
-    (folder,) = out.iterdir()
-    return folder
-
-
 @pytest.mark.parametrize("group", [False, True], ids=["main-process", "whole-group"])
-def test_interrupted_dask_sweep_stops_with_130_and_resumes_bit_for_bit(spec_file, reference_one_blas_thread,
-                                                                         tmp_path, group):
+def test_interrupted_dask_sweep_stops_with_130_and_resumes_bit_for_bit(spec_file, reference, tmp_path, group):
     """SIGINT during a sweep on a local dask cluster (``--workers 2``): to the main process alone, or to
     the whole process group as Ctrl-C in a terminal sends it (the workers get it too). Exit 130 with one
     line, no temporaries, and ``--resume`` on the cluster finishes with the numbers of an uninterrupted
-    run."""
-    reference = reference_one_blas_thread
+    run, serial or not (plans are built with BLAS on one thread, as on dask's workers)."""
     proc = subprocess.Popen([sys.executable, "-m", "shockmodel.cli", "sweep", str(spec_file), "--workers", "2",
                              "--out", str(tmp_path), "-q", "--no-report"], env=ENV, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
