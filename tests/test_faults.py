@@ -3,8 +3,8 @@ on one output folder. Every case ends with exit status 0 (complete results) or 2
 leaves no partial folder or temporary file, and an interrupted sweep resumes bit for bit.
 
 The CLI runs in subprocesses where the fault needs its own process (signals, resource limits, several
-processes at once); a follow-up command that only reads what a fault left (the next run, a refused resume)
-and the missing-package check run in this process. Random points are drawn from a seeded generator, so a
+processes at once); a full disk (the file system's state), a follow-up command that only reads what a
+fault left (the next run, a refused resume) and the missing-package check run in this process. Random points are drawn from a seeded generator, so a
 failure can be replayed.
 """
 
@@ -88,9 +88,10 @@ def tiny_fs(tmp_path):
     subprocess.run(["umount", str(mnt)])
 
 
+# A full disk is the file system's state, not the process's: these two run the CLI in this process.
 def test_full_disk_is_one_line_and_leaves_nothing(tiny_fs):
-    code, output = finish(cli(*RUN, "-n", 20_000, "--out", tiny_fs / "results"))
-    assert code == 2 and "not enough free space" in one_line(output)
+    res = CliRunner().invoke(main, [*RUN, "-n", "20000", "--out", str(tiny_fs / "results")])
+    assert res.exit_code == 2 and "not enough free space" in one_line(res.output)
     assert [p for p in tiny_fs.rglob("*") if p.is_file()] == []
     assert not [p for p in (tiny_fs / "results").iterdir()] if (tiny_fs / "results").exists() else True
 
@@ -100,9 +101,9 @@ def test_full_disk_during_the_report_is_one_line_and_leaves_nothing(tiny_fs):
     st = os.statvfs(tiny_fs)
     # leave room for data.nc of a small run (about 0.3 MB with the free-space margin), not for the report
     filler.write_bytes(b"\0" * (st.f_bavail * st.f_frsize - (900 << 10)))
-    code, output = finish(cli("run", "taiwan_blockade", "-m", "leontief", "-q", "-n", 256,
-                              "--out", tiny_fs / "results"))
-    assert code == 2 and "Error:" in one_line(output)
+    res = CliRunner().invoke(main, ["run", "taiwan_blockade", "-m", "leontief", "-q", "-n", "256",
+                                    "--out", str(tiny_fs / "results")])
+    assert res.exit_code == 2 and "Error:" in one_line(res.output)
     assert sorted(p.name for p in tiny_fs.rglob("*")) in (["filler"], ["filler", "results"])
 
 
