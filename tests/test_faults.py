@@ -4,7 +4,8 @@ leaves no partial folder or temporary file, and an interrupted sweep resumes bit
 
 The CLI runs in subprocesses where the fault needs its own process (signals, resource limits, several
 processes at once); a full disk (the file system's state), a follow-up command that only reads what a
-fault left (the next run, a refused resume) and the missing-package check run in this process. Random points are drawn from a seeded generator, so a
+fault left (the next run, a refused resume, a resume that only assembles) and the missing-package check
+run in this process. Random points are drawn from a seeded generator, so a
 failure can be replayed.
 """
 
@@ -256,8 +257,8 @@ def test_concurrent_resumes_do_not_race(spec_file, reference, tmp_path, n):
     for code, output in results:
         assert code == 0 or (code == 2 and "another process" in one_line(output)), output
     assert any(code == 0 for code, _ in results)
-    code, output = finish(cli("sweep", "--resume", folder, "-q", "--no-report"))   # all there: assembles only
-    assert code == 0, output
+    res = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "-q", "--no-report"])   # assembles only
+    assert res.exit_code == 0, res.output
     assert leftovers(tmp_path) == []
     same_numbers(reference, folder)
 
