@@ -5,8 +5,7 @@ leaves no partial folder or temporary file, and an interrupted sweep resumes bit
 The CLI runs in subprocesses where the fault needs its own process (signals, resource limits, several
 processes at once); a full disk (the file system's state), a follow-up command that only reads what a
 fault left (the next run, a refused resume, a resume that only assembles) and the missing-package check
-run in this process. Random points are drawn from a seeded generator, so a
-failure can be replayed.
+run in this process. Random points are drawn from a seeded generator, so a failure can be replayed.
 """
 
 from __future__ import annotations
