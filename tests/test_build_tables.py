@@ -1,7 +1,7 @@
-"""A clone alone rebuilds every table bit for bit: ``python scripts/build_tables.py --out DIR``, then a byte
-comparison with params/mrio/ (the committed tables) and with the reference digests of the two tables the
-package builds on first use (shockmodel.io.build.REFERENCE_SHA256); the user cache is found, keyed and used
-without a rebuild."""
+"""A clone alone rebuilds the tables bit for bit: ``python scripts/build_tables.py --out DIR NAME ...``, then
+a byte comparison with params/mrio/ (the committed tables of 2011, 2021 and 2022: every code path of the
+build) and with the reference digests of the two tables the package builds on first use
+(shockmodel.io.build.REFERENCE_SHA256); the user cache is found, keyed and used without a rebuild."""
 
 from __future__ import annotations
 
@@ -20,26 +20,39 @@ from shockmodel.io.tables import list_tables, resolve_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: committed tables rebuilt and compared byte for byte: both 2011 tables and the nowcasts of 2021 and 2022,
+#: whose GRAS runs also give the two full tables below (each nowcast year is balanced once for both). The
+#: 2019 nowcast (default2019) goes through the same code with another year's margins and is not rebuilt
+#: here: a third GRAS run would add half the test's time and no code path.
+REBUILT = ("default2011", "wiod2011", "default2021", "default")
+
+
 @pytest.mark.slow
 def test_rebuild_is_byte_identical(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_tables.py"), "--out", str(tmp_path)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
-    assert res.returncode == 0, res.stderr
     shipped = sorted(p.name for p in (ROOT / "params" / "mrio").glob("*.npz"))
     assert shipped == sorted(f"{n}.npz" for n in build.SHIPPED)
-    assert sorted(p.name for p in tmp_path.glob("*.npz")) == sorted(f"{n}.npz" for n in build.ALL_TABLES)
-    for name in shipped:
-        assert (tmp_path / name).read_bytes() == (ROOT / "params" / "mrio" / name).read_bytes(), name
+    assert set(REBUILT) <= set(build.SHIPPED) and set(build.BUILT_ON_FIRST_USE) == set(build.REFERENCE_SHA256)
+    # a full table already in the user cache under this code's build key was built by this code on the
+    # reference path (build.cached_table): its digest is checked below as it is; the others are built here
+    cached = {name: build.cache_dir() / f"{name}-{build.build_key()}.npz" for name in build.BUILT_ON_FIRST_USE}
+    to_build = REBUILT + tuple(name for name, path in cached.items() if not path.is_file())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_tables.py"), "--out", str(tmp_path),
+                          *to_build], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == sorted(f"{n}.npz" for n in to_build)
+    for name in REBUILT:
+        assert (tmp_path / f"{name}.npz").read_bytes() == (ROOT / "params" / "mrio" / f"{name}.npz").read_bytes(), name
     for name, digest in build.REFERENCE_SHA256.items():
-        assert hashlib.sha256((tmp_path / f"{name}.npz").read_bytes()).hexdigest() == digest, name
+        built = tmp_path / f"{name}.npz"
+        path = built if built.is_file() else cached[name]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, name
         # the same code's build: the later tests that load it need not build it again (half a minute each)
-        cached = build.cache_dir() / f"{name}-{build.build_key()}.npz"
-        if not cached.exists():
+        if not cached[name].exists():
             from shockmodel.io.results import atomic_path
 
-            with atomic_path(cached) as tmp:
-                shutil.copyfile(tmp_path / f"{name}.npz", tmp)
+            with atomic_path(cached[name]) as tmp:
+                shutil.copyfile(built, tmp)
 
 
 def test_large_tables_are_not_committed():

@@ -233,9 +233,12 @@ def test_full_substitutable_share_serves_buyers_again_and_raises_other_origins()
 
 
 def test_same_numbers_whatever_the_chunking(default_table, critical_default):
+    """The default table and a library scenario, two blocks of draws (256 + 44) run as two chunks on the
+    default threads and as one chunk on one thread: the same bits. Chunking and threads split the draws,
+    never the time steps, so three months of daily steps test the same as the scenario's year."""
     from shockmodel import pipeline
 
-    c = pipeline.compile_for("taiwan_blockade", default_table)[1]
+    c = pipeline.compile_for("taiwan_blockade", default_table, overrides={"horizon_months": 3})[1]
     a = engine.simulate(c, default_table, draws=300, seed=5, model="dynamic", critical=critical_default,
                         chunk_size=256)
     b = engine.simulate(c, default_table, draws=300, seed=5, model="dynamic", critical=critical_default,
@@ -420,10 +423,12 @@ def test_feedback_steady_state_is_the_type_ii_and_investment_multiplier(mpc, inv
 def test_run_feedback_in_the_dynamic_model_each_channel_raises_the_loss_and_is_reproducible(default_table):
     """`run --feedback` on the dynamic model: off leaves its numbers as without markets; income and
     uncertainty each raise the world loss on the same draws; the prices channel is named as not in the step;
-    the same numbers whatever the chunking."""
+    the same numbers on one thread. Six months of the library scenario: the feedback lags are one to three
+    months (params/dynamic.toml [feedback] lag_days), so both channels act well inside half the
+    scenario's year."""
     from shockmodel import pipeline
 
-    kw = dict(table=default_table, draws=64, seed=4, model="dynamic")
+    kw = dict(table=default_table, draws=64, seed=4, model="dynamic", overrides={"horizon_months": 6})
     plain = pipeline.run("taiwan_blockade", markets=None, **kw)
     runs = {f: pipeline.run("taiwan_blockade", feedback=f, **kw) for f in ("none", "income", "uncertainty", "all")}
     np.testing.assert_array_equal(runs["none"].gdp_loss.values, plain.gdp_loss.values)
