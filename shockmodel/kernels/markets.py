@@ -200,6 +200,8 @@ def sample_columns(u, kind, prm, XT):
 _ALMOST_ONE = 1.0 - 1e-12
 _ETA = 1.0           # markets.DOWNSTREAM_ELASTICITY
 _MAX_STEPS = 60
+#: a Halley step below this ends the iteration: the error it leaves is of the order of its cube (1e-15)
+_STEP_TOL = 1e-5
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -207,8 +209,9 @@ def clearing_price(q_s, q_d, e_d, e_s, log_lo, log_hi):
     """(price change in percent, at a bound) clearing ``(1 - q_d) (1 - theta + theta P)^(-eta) = (1 - q_s)
     P^(e_s)`` (M6; markets.price_change_pct documents the derivation). Halley's method on the residual
     ``r(x) = a - eta log(1 - theta + theta e^x) - e_s x`` in ``x = log P``, from the closed solution
-    without a supply response; it converges cubically, so once a step is below 1e-9 the error left is
-    below the last bit (at most 60 steps)."""
+    without a supply response scaled by ``theta / (theta + e_s)`` (the first-order answer's demand share);
+    it converges cubically, so once a step is below 1e-5 the error it leaves is of the order of the step's
+    cube, a few units in the last bit of ``x`` (at most 60 steps)."""
     qs = min(max(q_s, 0.0), _ALMOST_ONE)
     qd = min(max(q_d, 0.0), _ALMOST_ONE)
     theta = min(max(e_d / _ETA, 1e-9), 1.0)
@@ -225,6 +228,10 @@ def clearing_price(q_s, q_d, e_d, e_s, log_lo, log_hi):
     z = d / theta if _ETA == 1.0 else np.expm1(a / _ETA) / theta
     x = min(max(np.log1p(z), lo), top) if z > -1.0 else lo
     if es > 0.0:
+        if z > -1.0:
+            # with a supply response: that start scaled by theta / (theta + e_s), the first-order share of
+            # the demand side (dP/P = (q_s - q_d) / (e_d + e_s)); the iteration from it is the same one
+            x = min(max(np.log1p(z) * theta / (theta + es), lo), top)
         for _ in range(_MAX_STEPS):
             ex = np.exp(x)
             den = 1.0 - theta + theta * ex
@@ -235,7 +242,7 @@ def clearing_price(q_s, q_d, e_d, e_s, log_lo, log_hi):
             h = 2.0 * d1 * d1 - r * d2
             step = -2.0 * r * d1 / h if h > d1 * d1 else -r / d1   # Newton where Halley's is ill-conditioned
             x = min(max(x + step, lo), top)
-            if abs(step) < 1e-9:
+            if abs(step) < _STEP_TOL:
                 break
     return 100.0 * np.expm1(min(max(x, lo), hi)) + 0.0, x >= hi or x <= lo
 
