@@ -255,17 +255,23 @@ def clearing_prices(q_s, q_d, e_d, e_s, log_lo, log_hi, out_pct, out_bound):
 
 
 @njit(cache=True, nogil=True)
-def _market_share(xT, ptr, cell, c, total, out):
-    """``out[b]`` = the share of ``total`` that the cells ``cell[ptr[c]:ptr[c + 1]]`` of ``xT`` hold."""
-    out[:] = 0.0
+def _market_shares(WT, UT, ptr, cell, c, total, out_s, out_d):
+    """``out_s[b]``, ``out_d[b]`` = the shares of ``total`` that the cells ``cell[ptr[c]:ptr[c + 1]]`` of
+    ``WT`` (supply withdrawn) and ``UT`` (demand lost) hold, both sides in one pass over the cells."""
+    out_s[:] = 0.0
+    out_d[:] = 0.0
     for t in range(ptr[c], ptr[c + 1]):
-        for b in range(out.shape[0]):
-            out[b] += xT[cell[t], b]
+        k = cell[t]
+        for b in range(out_s.shape[0]):
+            out_s[b] += WT[k, b]
+            out_d[b] += UT[k, b]
     if total > 0:
-        for b in range(out.shape[0]):
-            out[b] /= total
+        for b in range(out_s.shape[0]):
+            out_s[b] /= total
+            out_d[b] /= total
     else:
-        out[:] = 0.0
+        out_s[:] = 0.0
+        out_d[:] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -282,21 +288,16 @@ def _block_prices(ma, f, out):
             u = max(acc[c, b] + out.UT[c, b], out.cutT[c, b]) * f[b]   # UT held the own final demand lost
             out.UT[c, b] = min(max(u, 0.0), hi)
             out.WT[c, b] = min(max(out.WT[c, b] * f[b], 0.0), hi)
-    q_m, q_w, qs = np.empty(B), np.empty(B), np.empty(B)
+    q_ms, q_md, q_ws, q_wd = np.empty(B), np.empty(B), np.empty(B), np.empty(B)
     for c in range(out.price.shape[0]):
-        arb = out.XT[la[2] + c]
-        for side in range(2):
-            xT = out.WT if side == 0 else out.UT
-            _market_share(xT, ma.mkt_ptr, ma.mkt_cell, c, ma.s0[c], q_m)
-            _market_share(xT, ma.wld_ptr, ma.wld_cell, c, ma.w0[c], q_w)
-            if side == 0:
-                rel = out.XT[la[3] + c]
-                for b in range(B):
-                    qs[b] = min(max((1.0 - arb[b]) * q_m[b] + arb[b] * q_w[b] - rel[b], 0.0), 1.0)
+        _market_shares(out.WT, out.UT, ma.mkt_ptr, ma.mkt_cell, c, ma.s0[c], q_ms, q_md)
+        _market_shares(out.WT, out.UT, ma.wld_ptr, ma.wld_cell, c, ma.w0[c], q_ws, q_wd)
+        arb, rel = out.XT[la[2] + c], out.XT[la[3] + c]
         e_d, e_s = out.XT[la[0] + c], out.XT[la[1] + c]
         for b in range(B):
-            qd = min(max((1.0 - arb[b]) * q_m[b] + arb[b] * q_w[b], 0.0), 1.0)
-            p, at = clearing_price(qs[b], qd, e_d[b], e_s[b], ma.log_lo[c], ma.log_hi[c])
+            qs = min(max((1.0 - arb[b]) * q_ms[b] + arb[b] * q_ws[b] - rel[b], 0.0), 1.0)
+            qd = min(max((1.0 - arb[b]) * q_md[b] + arb[b] * q_wd[b], 0.0), 1.0)
+            p, at = clearing_price(qs, qd, e_d[b], e_s[b], ma.log_lo[c], ma.log_hi[c])
             out.price[c, b] = p
             out.at_bound[c, b] = 1.0 if at else 0.0
 
