@@ -148,7 +148,7 @@ def test_risk_measures_on_a_known_sample():
     assert m["mean"] == pytest.approx(50.5) and m["p50"] == pytest.approx(50.5)
     assert m["ES99"] >= m["VaR99"] >= m["VaR95"]
     xs, p = exceedance_curve(np.array([3.0, 1.0, 2.0, 2.0]))
-    assert xs.tolist() == [1, 2, 2, 3] and p.tolist() == [1.0, 0.75, 0.5, 0.25]
+    assert xs.tolist() == [1, 2, 2, 3] and p.tolist() == [0.75, 0.25, 0.25, 0.0]   # P(loss > t), as aggregate's
 
 
 def test_summary_table_from_draws_matches_stored_summary(run_ds):

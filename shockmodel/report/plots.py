@@ -216,9 +216,9 @@ def plot_exceedance(ds, ax=None, *, regions: list[str] | None = None, n_regions:
         xs, p = exceedance_curve(x)
         n_max = max(n_max, xs.size)
         if label == WORLD:
-            ax.step(xs, p, where="pre", color="black", linewidth=2.0, label=WORLD)
+            ax.step(xs, p, where="post", color="black", linewidth=2.0, label=WORLD)
         else:
-            ax.step(xs, p, where="pre", color=st.SERIES_COLOURS[i % len(st.SERIES_COLOURS)],
+            ax.step(xs, p, where="post", color=st.SERIES_COLOURS[i % len(st.SERIES_COLOURS)],
                     linestyle=styles[i % 4], linewidth=1.5, label=label)
             i += 1
     ax.set_yscale("log")

@@ -79,10 +79,11 @@ def loss_metrics(x: np.ndarray) -> dict[str, float]:
 
 
 def exceedance_curve(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted losses and the probability that a draw's loss is at least each of them."""
-    x = np.sort(finite(x))
-    n = x.size
-    return x, (n - np.arange(n)) / max(n, 1)
+    """Sorted finite losses and ``P(loss > t)`` at each of them: the project's one exceedance definition
+    (:func:`shockmodel.aggregate.exceedance_curve`); drawn as a step that holds each value to the right."""
+    from shockmodel.aggregate import exceedance_curve as curve
+
+    return curve(finite(x))
 
 
 def _stored_metrics(ds, name: str, region: str | None) -> dict[str, float] | None:
