@@ -334,29 +334,31 @@ def to_dataset(res: BacktestResult):
 
 
 def write_backtest(res: BacktestResult, out: str = "results", *, report: bool = True) -> tuple[Path, dict]:
-    """A result folder: data.nc, scores.csv, competitors.csv, manifest.json and the skill report."""
+    """A result folder: data.nc, scores.csv, competitors.csv, manifest.json and the skill report, written as a
+    staged folder (io.results.staged_run_dir): it appears complete or not at all."""
     from shockmodel import __version__
     from shockmodel.io import results
 
     ds = to_dataset(res)
     rid = results.run_id("backtest", *sorted(ds.forecast.values.tolist()), ds.sizes["draw"], __version__,
                          ds.attrs["models"], ds.attrs["structure"])
-    folder = results.new_run_dir(out, rid)
-    ds.attrs["run_id"] = rid
-    results.write_dataset(ds, folder / results.DATA_FILE)
-    results.write_text(folder / "scores.csv", res.scores.to_csv(index=False))
-    results.write_text(folder / "competitors.csv", res.competitors.to_csv(index=False))
-    results.write_json(folder / results.MANIFEST, {
-        "run_id": rid, "kind": "backtest", "shockmodel_version": __version__, "draws": int(ds.sizes["draw"]),
-        "cases": {c.name: {"forecast_date": c.forecast_date.isoformat(), "table": c.table, "model": c.model,
-                           "structure": c.structure,
-                           "seed": c.seed, "scenario": str(c.scenario.name)} for c in res.cases}})
-    files = {}
-    if report:
-        from shockmodel.report.skill import write_skill_report
+    with results.staged_run_dir(out, rid) as (stage, folder):   # complete or not at all
+        ds.attrs["run_id"] = folder.name
+        results.write_dataset(ds, stage / results.DATA_FILE)
+        results.write_text(stage / "scores.csv", res.scores.to_csv(index=False))
+        results.write_text(stage / "competitors.csv", res.competitors.to_csv(index=False))
+        results.write_json(stage / results.MANIFEST, {
+            "run_id": folder.name, "kind": "backtest", "shockmodel_version": __version__,
+            "draws": int(ds.sizes["draw"]),
+            "cases": {c.name: {"forecast_date": c.forecast_date.isoformat(), "table": c.table, "model": c.model,
+                               "structure": c.structure,
+                               "seed": c.seed, "scenario": str(c.scenario.name)} for c in res.cases}})
+        files = {}
+        if report:
+            from shockmodel.report.skill import write_skill_report
 
-        files = write_skill_report(res, folder / "report")
-    return folder, files
+            files = write_skill_report(res, stage / "report")
+    return folder, results.in_final(files, stage, folder)
 
 
 def format_scores(res: BacktestResult) -> str:

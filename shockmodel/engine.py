@@ -64,18 +64,45 @@ HIST_BINS = 1 + ((HIST_MAX_EXP - HIST_MIN_EXP) << HIST_SUB_BITS)
 HIST_SHIFT = 52 - HIST_SUB_BITS  #: float64 bits >> HIST_SHIFT = biased exponent and top mantissa bits
 HIST_FIRST_KEY = ((1023 + HIST_MIN_EXP) << HIST_SUB_BITS) - 1   # key of 2^HIST_MIN_EXP, minus 1 (bin 1)
 HIST_SPEC = structs.HistogramSpec(HIST_SHIFT, HIST_FIRST_KEY)
+# Streamed histograms of the market series (kernels.stats.signed_histogram): prices fall as well as rise
+# and equities gain as well as fall, so the bins are signed: exact zeros in the middle, then on each side
+# the same 64 sub-bins per octave as the losses, for magnitudes from 2^MARKET_HIST_MIN_EXP to
+# 2^MARKET_HIST_MAX_EXP percent. markets.commodity_price holds log price ratios at or below 51, so a price
+# change is at most 100 (e^51 - 1) = 1.4e24 percent < 2^84; a fall is at most 100 percent.
+MARKET_HIST_MIN_EXP = -20
+MARKET_HIST_MAX_EXP = 84
+MARKET_HIST_HALF = (MARKET_HIST_MAX_EXP - MARKET_HIST_MIN_EXP) << HIST_SUB_BITS
+MARKET_HIST_BINS = 2 * MARKET_HIST_HALF + 1
+MARKET_FIRST_KEY = ((1023 + MARKET_HIST_MIN_EXP) << HIST_SUB_BITS) - 1
 
 
-def hist_edges() -> tuple[np.ndarray, np.ndarray]:
+def hist_edges(min_exp: int = HIST_MIN_EXP, max_exp: int = HIST_MAX_EXP) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper edge (percent) of every histogram bin; bin 0 (zeros) is [0, 0], bin 1 starts at 0
-    because it also collects the values below 2^HIST_MIN_EXP."""
-    j = np.arange(HIST_BINS - 1)
-    octave = np.ldexp(1.0, HIST_MIN_EXP + (j >> HIST_SUB_BITS))
+    because it also collects the values below 2^min_exp."""
+    j = np.arange((max_exp - min_exp) << HIST_SUB_BITS)
+    octave = np.ldexp(1.0, min_exp + (j >> HIST_SUB_BITS))
     sub = (j & ((1 << HIST_SUB_BITS) - 1)) / float(1 << HIST_SUB_BITS)
     lo = np.concatenate([[0.0], octave * (1.0 + sub)])
     hi = np.concatenate([[0.0], octave * (1.0 + sub + 1.0 / (1 << HIST_SUB_BITS))])
     lo[1] = 0.0
     return lo, hi
+
+
+def signed_hist_edges() -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper edge (percent) of every bin of the market series' signed histograms, ascending
+    (layout in kernels.stats, "signed histograms"): the negative bins mirror the positive ones."""
+    lo, hi = hist_edges(MARKET_HIST_MIN_EXP, MARKET_HIST_MAX_EXP)
+    return np.concatenate([-hi[:0:-1], [0.0], lo[1:]]), np.concatenate([-lo[:0:-1], [0.0], hi[1:]])
+
+
+def new_signed_hist(cells: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empty signed histograms for ``cells`` (e.g. (V, X)): counts (cells..., MARKET_HIST_BINS), ranges
+    (cells..., 2) at ``(bins, 0)`` and extremes (cells..., 2) at ``(+inf, -inf)``."""
+    rng = np.empty(cells + (2,), dtype=np.int64)
+    rng[..., 0], rng[..., 1] = MARKET_HIST_BINS, 0
+    ext = np.empty(cells + (2,))
+    ext[..., 0], ext[..., 1] = np.inf, -np.inf
+    return np.zeros(cells + (MARKET_HIST_BINS,), dtype=np.int64), rng, ext
 
 
 # --- timing hook -----------------------------------------------------------------------------------
@@ -292,7 +319,10 @@ def cached_plan(compiled, mrio: MRIO, model: str = "constrained", critical: np.n
     with runtime.PLANS_LOCK:
         plan = runtime.PLANS.pop(key, None)
     if plan is None:
-        plan = make_plan(compiled, mrio, model, critical, precision, structure)
+        # BLAS on one thread: a threaded GEMM (L @ Yc) or solve changes the last bits with the thread count,
+        # and a plan must be the same in a serial run and on a dask worker (which runs BLAS on one thread)
+        with runtime.blas_single_thread():
+            plan = make_plan(compiled, mrio, model, critical, precision, structure)
     with runtime.PLANS_LOCK:
         runtime.PLANS[key] = plan          # most recently used last
         while len(runtime.PLANS) > runtime.PLANS_SIZE:
@@ -791,6 +821,8 @@ class ChunkResult:
     counts: HistSet | None = None  # the chunk's histograms (None: counted into run_chunk's ``counts``)
     extras: dict = field(default_factory=dict)   # name -> (V, N, X) per-draw arrays (market channel)
     stream_block_sums: dict = field(default_factory=dict)  # name -> (V, n_blocks, 2, X...) sums, sums of squares
+    #: market series: name -> signed histograms of the chunk's draws (counts (V, X, bins), ranges, extremes)
+    market_hists: dict = field(default_factory=dict)
     in_place: bool = False   # per-draw arrays are views of the accumulator's (Accumulator.chunk_views)
 
 
@@ -1006,10 +1038,7 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
                               converged=converged, iterations=iterations,
                               blocked_export_share=None, severity=smp.severity, on=on, blocked_class_share=uT.T)
             for name, arr in market(plan, out, smp.u_market).items():
-                buf = res.extras.get(name)
-                if buf is None:   # setdefault: another thread may have made it meanwhile
-                    buf = res.extras.setdefault(name, np.zeros((variants.shape[0], res.severity.shape[0]) + arr.shape[1:]))
-                buf[v, a:b] = arr[:k]
+                _stream_market(name, arr[:k], res, v, a, b, q, variants.shape[0])
             t = _lap("market", t)
     if t:
         _count("blocks")
@@ -1019,20 +1048,45 @@ def _keep_model_extras(extras: dict, res: ChunkResult, v: int, a: int, b: int, q
     """Per-draw arrays a model left in ``extras`` (names without a leading ``_``, (B, X...)): the block's
     ``k`` wanted draws into ``res.extras`` and their sum and sum of squares into ``res.stream_block_sums``
     (block ``q`` of the chunk), so statistics cover every draw however many are kept."""
-    n_blocks = res.output_block_sums.shape[1]
     for name, arr in extras.items():
-        if name.startswith("_"):
-            continue
-        part = arr[:k]
-        buf = res.extras.get(name)
-        if buf is None:   # setdefault: another thread may have made it meanwhile
-            buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + arr.shape[1:]))
-        buf[v, a:b] = part
-        sums = res.stream_block_sums.get(name)
-        if sums is None:
-            sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + arr.shape[1:]))
-        sums[v, q, 0] = part.sum(axis=0)
-        sums[v, q, 1] = (part * part).sum(axis=0)
+        if not name.startswith("_"):
+            _stream_draws(name, arr[:k], res, v, a, b, q, V)
+
+
+def _stream_draws(name: str, part: np.ndarray, res: ChunkResult, v: int, a: int, b: int, q: int, V: int) -> None:
+    """The block's wanted draws ``part`` (k, X...) of a per-draw variable: into ``res.extras`` (the
+    accumulator keeps the first ``keep_draws``), and their sum and sum of squares into
+    ``res.stream_block_sums`` (block ``q`` of the chunk, added in block order over every draw)."""
+    n_blocks = res.output_block_sums.shape[1]
+    buf = res.extras.get(name)
+    if buf is None:   # setdefault: another thread may have made it meanwhile
+        buf = res.extras.setdefault(name, np.zeros((V, res.severity.shape[0]) + part.shape[1:]))
+    buf[v, a:b] = part
+    sums = res.stream_block_sums.get(name)
+    if sums is None:
+        sums = res.stream_block_sums.setdefault(name, np.zeros((V, n_blocks, 2) + part.shape[1:]))
+    sums[v, q, 0] = part.sum(axis=0)
+    sums[v, q, 1] = (part * part).sum(axis=0)
+
+
+_MARKET_LOCK = threading.Lock()   #: the blocks of a chunk run on several threads and share its histograms
+
+
+def _stream_market(name: str, part: np.ndarray, res: ChunkResult, v: int, a: int, b: int, q: int, V: int) -> None:
+    """A market series of one block, ``part`` (k, X) for its ``k`` wanted draws: kept draws and streamed
+    sums as :func:`_stream_draws`, and signed histograms of every draw (``res.market_hists``), whose
+    integer counts and extremes do not depend on which thread counted which block. So the market
+    statistics cover every draw, as the GDP statistics do, and only the kept draws stay in memory."""
+    from shockmodel.kernels.stats import signed_histogram
+
+    part = np.asarray(part, dtype=np.float64)   # flags may come as bool; the statistics are of numbers
+    _stream_draws(name, part, res, v, a, b, q, V)
+    with _MARKET_LOCK:
+        hist = res.market_hists.get(name)
+        if hist is None:
+            hist = res.market_hists[name] = new_signed_hist((V, part.shape[1]))
+        counts, rng, ext = hist
+        signed_histogram(part, part.shape[0], HIST_SHIFT, MARKET_FIRST_KEY, counts[v], rng[v], ext[v])
 
 
 @dataclass
@@ -1064,9 +1118,9 @@ class RawResult:
     non_converged: int = 0     # draws (over all variants and all draws) whose fixed point did not converge
     streams: dict = field(default_factory=dict)   # name -> (V, 2, X...) sums and sums of squares over all draws
     wall_seconds: float = 0.0
-    #: name -> (V, draws, X): the market series (3-D extras) of every draw, for their statistics whatever
-    #: ``kept`` is (``extras`` are views of their first ``kept`` draws); 8 X V bytes per draw
-    extras_all: dict = field(default_factory=dict)
+    #: market series: name -> signed histograms of every draw (:func:`new_signed_hist`: counts (V, X,
+    #: bins), ranges, extremes); with ``streams[name]`` they give the statistics whatever ``kept`` is
+    market_hists: dict = field(default_factory=dict)
 
     @property
     def output_hist(self) -> np.ndarray:   # (V, n, HIST_BINS)
@@ -1170,14 +1224,12 @@ class Accumulator:
                 r.streams[name] = np.zeros((parts.shape[0],) + parts.shape[2:])
             flat = r.streams[name].reshape(parts.shape[0], -1)
             _add_in_order(flat, parts.reshape(parts.shape[0], parts.shape[1], -1))
+        for name, (counts, rng, ext) in c.market_hists.items():
+            if name not in r.market_hists:
+                r.market_hists[name] = new_signed_hist(counts.shape[:-1])
+            _add_signed(r.market_hists[name], (counts, rng, ext))
         for name, arr in c.extras.items():
-            if arr.ndim == 3:   # a market series (V, N, X): every draw kept for its exact statistics
-                if name not in r.extras_all:
-                    r.extras_all[name] = np.zeros((arr.shape[0], r.draws) + arr.shape[2:])
-                    r.extras[name] = r.extras_all[name][:, : r.kept]
-                r.extras_all[name][:, a: a + arr.shape[1]] = arr
-                continue
-            # a time path (V, N, M, R): the kept draws only (its moments are streamed over every draw)
+            # the kept draws only: market series and time paths are streamed over every draw
             if name not in r.extras:
                 r.extras[name] = np.zeros((arr.shape[0], r.kept) + arr.shape[2:])
             if b > a:
@@ -1193,6 +1245,14 @@ class Accumulator:
             raise RuntimeError(f"chunks missing from block {self._next_block}")
         self.raw.non_converged = self.non_converged
         return self.raw
+
+
+def _add_signed(total: tuple, part: tuple) -> None:
+    """``total += part`` for two sets of signed histograms (:func:`new_signed_hist`) of the same cells."""
+    from shockmodel.kernels.stats import add_signed_histograms
+
+    flat = [a.reshape(-1, a.shape[-1]) for pair in zip(total, part) for a in pair]
+    add_signed_histograms(*flat)
 
 
 def _add_in_order(total: np.ndarray, parts: np.ndarray) -> None:

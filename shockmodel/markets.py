@@ -397,7 +397,7 @@ def _resolve_file(name_or_path: str | os.PathLike) -> Path:
             f"unknown market parameters {key!r}{hint} (shipped: {', '.join(names) or 'none'}; "
             "or give a path to a .toml file)", file=key)
     path = Path(key).expanduser()
-    if not path.is_file():
+    if not path.exists():   # a pipe, device or directory is named as such when read (limits.read_input_file)
         raise MarketParamsError("no such file", file=key)
     return path
 
@@ -408,6 +408,8 @@ def load_market_params(name_or_path: str | os.PathLike = "default") -> MarketPar
     Raises :class:`MarketParamsError` (a :class:`~shockmodel.errors.UserError`: one line naming the file,
     the field and what was expected, with "did you mean" for unknown keys).
     """
+    from shockmodel import limits
+
     path = _resolve_file(name_or_path)
     data = limits.load_toml(path, what="market-parameter file", error=MarketParamsError)
     return market_params_from_dict(data, source_file=str(path), default_name=path.stem)

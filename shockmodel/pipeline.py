@@ -426,7 +426,10 @@ def write_run(ds, spec, out: str | os.PathLike = "results", *, report: bool = Tr
         ds.attrs["run_id"] = folder.name
         if spec is not None:
             results.write_text(stage / "inputs" / "scenario.toml", tomli_w.dumps(spec.to_dict()))
-        results.write_dataset(ds, stage / results.DATA_FILE)
+        narrow = results.float32_names(ds)
+        if narrow:   # the dataset says which per-draw variables its file holds in single precision
+            ds.attrs["stored_float32"] = ",".join(narrow)
+        results.write_dataset(ds, stage / results.DATA_FILE, float32=narrow)
         results.write_json(stage / results.MANIFEST, _manifest(ds, spec, extra or {}))
         if drop_draws:
             for name in [n for n, v in ds.data_vars.items() if "draw" in v.dims]:

@@ -283,7 +283,8 @@ def format_table(ds, output: str = "World", top: int = 12) -> str:
 
 
 def write_sensitivity(ds, spec, out: str = "results", outputs: Sequence[str] = ("World",)) -> tuple:
-    """A result folder: data.nc, sensitivity.csv, manifest.json, the ranked chart (PNG, PDF) per output."""
+    """A result folder: data.nc, sensitivity.csv, manifest.json, the ranked chart (PNG, PDF) per output,
+    written as a staged folder (io.results.staged_run_dir): it appears complete or not at all."""
     import pandas as pd
     import tomli_w
 
@@ -294,14 +295,14 @@ def write_sensitivity(ds, spec, out: str = "results", outputs: Sequence[str] = (
     rid = results.run_id(f"sensitivity-{ds.attrs['scenario']}", ds.attrs["scenario_sha256"], ds.attrs["table_sha256"],
                          ds.attrs["model"], ds.attrs["grouping"], ds.attrs["samples"], ds.attrs["seed"],
                          *([ds.attrs["structure"]] if ds.attrs.get("structure", "central") != "central" else []))
-    folder = results.new_run_dir(out, rid)
-    ds.attrs["run_id"] = rid
-    if spec is not None:
-        results.write_text(folder / "inputs" / "scenario.toml", tomli_w.dumps(spec.to_dict()))
-    results.write_dataset(ds, folder / results.DATA_FILE)
-    tab = pd.concat([summary_table(ds, o) for o in ds.output.values.tolist()])
-    results.write_text(folder / "sensitivity.csv", tab.to_csv(index=False))
-    results.write_json(folder / results.MANIFEST, {"run_id": rid, "shockmodel_version": __version__,
-                                                   **{k: v for k, v in ds.attrs.items() if k != "run_id"}})
-    files = write_charts(ds, folder / "report", outputs)
-    return folder, files
+    with results.staged_run_dir(out, rid) as (stage, folder):   # complete or not at all
+        ds.attrs["run_id"] = folder.name
+        if spec is not None:
+            results.write_text(stage / "inputs" / "scenario.toml", tomli_w.dumps(spec.to_dict()))
+        results.write_dataset(ds, stage / results.DATA_FILE)
+        tab = pd.concat([summary_table(ds, o) for o in ds.output.values.tolist()])
+        results.write_text(stage / "sensitivity.csv", tab.to_csv(index=False))
+        results.write_json(stage / results.MANIFEST, {"run_id": folder.name, "shockmodel_version": __version__,
+                                                      **{k: v for k, v in ds.attrs.items() if k != "run_id"}})
+        files = write_charts(ds, stage / "report", outputs)
+    return folder, results.in_final(files, stage, folder)

@@ -114,3 +114,26 @@ def test_unknown_case_exits_2():
 
     r = CliRunner().invoke(main, ["backtest", "no_such_case"])
     assert r.exit_code == 2 and "no backtest case 'no_such_case'" in r.output
+
+
+def test_backtest_folder_appears_complete_or_not_at_all(tmp_path, monkeypatch):
+    """Written as a staged folder (io.results.staged_run_dir), as runs are: a failure while writing
+    the report is one line and leaves neither the folder nor a hidden temporary."""
+    import errno
+
+    from shockmodel.errors import UserError
+    from shockmodel.report import skill
+
+    res = backtest.run_backtests(["uk_2020q2"], draws=256)
+    folder, files = backtest.write_backtest(res, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    assert files and all(folder in p.parents and p.is_file() for p in files.values())
+    assert json.loads((folder / "manifest.json").read_text())["run_id"] == folder.name
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(skill, "write_skill_report", full_disk)
+    with pytest.raises(UserError, match="no space left"):
+        backtest.write_backtest(res, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]

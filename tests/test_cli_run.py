@@ -99,8 +99,13 @@ def test_demo_prints_premium(tmp_path):
     with xr.open_dataset(folder / "data.nc", engine="h5netcdf") as ds:
         assert list(ds.scenario.values) == ["combined", "russia", "china_taiwan"]
         prem = ds.world_simultaneity_premium_pct.values
-        parts = ds.world_gdp_loss_pct.sel(scenario=["russia", "china_taiwan"]).sum("scenario").values
-        np.testing.assert_allclose(prem, ds.world_gdp_loss_pct.sel(scenario="combined").values - parts)
+        world = ds.world_gdp_loss_pct.astype(np.float64)
+        parts = world.sel(scenario=["russia", "china_taiwan"]).sum("scenario").values
+        # data.nc holds these per-draw percentages as float32 (attrs stored_float32): each within 2^-24
+        # of the computed value, so the identity holds to that rounding of its four terms
+        assert {"world_gdp_loss_pct", "world_simultaneity_premium_pct"} <= set(ds.attrs["stored_float32"].split(","))
+        bound = 2.0 ** -24 * (np.abs(world).sum("scenario").values + np.abs(prem)) * 1.01
+        assert np.all(np.abs(prem - (world.sel(scenario="combined").values - parts)) <= bound)
 
 
 def test_run_summary_header_names_model_table_draws_seed_and_copula(run_folder):

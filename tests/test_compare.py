@@ -68,9 +68,13 @@ def test_run_variants_gives_the_premium_for_any_names(variants_run):
     folder, output = variants_run
     ds = read_dataset(folder)
     assert list(ds.scenario.values) == ["both", "ru", "tw"]
-    world = ds["world_gdp_loss_pct"]
+    world = ds["world_gdp_loss_pct"].astype(np.float64)
     expected = world.sel(scenario="both") - world.sel(scenario="ru") - world.sel(scenario="tw")
-    np.testing.assert_allclose(ds["world_simultaneity_premium_pct"].values, expected.values, rtol=1e-12)
+    # data.nc holds these per-draw percentages as float32 (attrs stored_float32): each within 2^-24 of the
+    # computed value, so the identity holds to that rounding of its four terms
+    prem = ds["world_simultaneity_premium_pct"].values
+    bound = 2.0 ** -24 * (np.abs(world).sum("scenario").values + np.abs(prem)) * 1.01
+    assert np.all(np.abs(prem - expected.values) <= bound)
     assert ds["world_simultaneity_premium_pct"].attrs["combination"] == "both"
     assert ds.attrs["variants"] == VARIANTS
     assert "Simultaneity premium (world GDP loss of both minus the sum of ru, tw alone" in output

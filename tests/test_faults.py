@@ -269,3 +269,29 @@ def test_workers_without_distributed_leave_no_folder(spec_file, tmp_path):
     res = subprocess.run([sys.executable, "-c", code], env=ENV, text=True, capture_output=True, timeout=300)
     assert res.returncode == 2 and "pip install 'shockmodel[distributed]'" in one_line(res.stdout + res.stderr)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["main-process", "whole-group"])
+def test_interrupted_dask_sweep_stops_with_130_and_resumes_bit_for_bit(spec_file, reference, tmp_path, group):
+    """SIGINT during a sweep on a local dask cluster (``--workers 2``): to the main process alone, or to
+    the whole process group as Ctrl-C in a terminal sends it (the workers get it too). Exit 130 with one
+    line, no temporaries, and ``--resume`` on the cluster finishes with the numbers of an uninterrupted
+    run, serial or not (plans are built with BLAS on one thread, as on dask's workers)."""
+    proc = subprocess.Popen([sys.executable, "-m", "shockmodel.cli", "sweep", str(spec_file), "--workers", "2",
+                             "--out", str(tmp_path), "-q", "--no-report"], env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    wait_for(lambda: cells_done(tmp_path) >= 1, proc)
+    if proc.poll() is None:
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+    code, output = finish(proc, timeout=120)
+    if code != 0:   # 0 only if every cell was done before the signal arrived
+        assert code == 130 and INTERRUPTED in one_line(output), output
+    assert leftovers(tmp_path) == []
+    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    code, output = finish(cli("sweep", "--resume", folder, "--workers", "2", "-q", "--no-report"))
+    assert code == 0, output
+    assert leftovers(tmp_path) == []
+    same_numbers(reference, folder)

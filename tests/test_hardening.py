@@ -201,6 +201,38 @@ def test_fifo_and_device_as_scenario_do_not_hang(tmp_path):
         assert_one_line_error(res.returncode, res.stderr + res.stdout, "not a regular file")
 
 
+def test_market_parameter_files_are_read_through_the_size_capped_reader(tmp_path):
+    """--markets FILE: a pipe or device does not hang, an oversized or too deeply nested file is one line
+    (limits.read_input_file, limits.parse_toml), and nothing is computed or written."""
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    for path in (fifo, "/dev/zero"):
+        res = cli_subprocess("run", "taiwan_blockade", "-n", 256, "-m", "leontief", "--no-report", "-q",
+                             "--out", out, "--markets", path, timeout=120)
+        assert_one_line_error(res.returncode, res.stderr + res.stdout, str(path), "not a regular file")
+    big = write(tmp_path, "# padding\n" * (limits.MAX_FILE_BYTES // 10 + 10), "big.toml")
+    deep = write(tmp_path, "x = " + "[" * (limits.MAX_TOML_DEPTH + 5) + "]" * (limits.MAX_TOML_DEPTH + 5) + "\n",
+                 "deep.toml")
+    for path, needle in ((big, "too large"), (deep, "nested deeper"), (tmp_path, "is a directory"), (tmp_path / "none.toml", "no such file")):
+        assert_one_line_error(*_fast_run(out, "--markets", path), needle)
+    assert not out.exists()
+
+
+def test_backtest_cases_and_concordances_are_read_through_the_size_capped_reader(tmp_path):
+    from shockmodel import backtest
+    from shockmodel.io.pymrio_bridge import read_concordance
+
+    big = write(tmp_path, "# padding\n" * (limits.MAX_FILE_BYTES // 10 + 10), "case.toml")
+    with pytest.raises(UserError, match="too large"):
+        backtest.load_case(str(big))
+    with pytest.raises(TableError, match="not a regular file"):
+        read_concordance("/dev/zero")
+    with pytest.raises(TableError, match="too large"):
+        read_concordance(write(tmp_path, "a,b\n" * (limits.MAX_FILE_BYTES // 4 + 10), "map.csv"))
+    assert read_concordance(write(tmp_path, "\ufeffsource,target\nx, y\n", "ok.csv")) == {"x": "y"}
+
+
 # --- destinations checked before computing ---------------------------------------------------------------
 
 
@@ -356,7 +388,9 @@ def test_market_summaries_cover_every_draw_whatever_keep_draws():
 
 
 def test_piecewise_write_gives_the_same_file_contents(tmp_path, monkeypatch):
-    """data.nc written variable by variable (interruptible between them) reads back identical."""
+    """data.nc written variable by variable (interruptible between them) reads back identical, but for
+    the per-draw variables stored in single precision (named in the dataset), which read back as the
+    nearest float32."""
     import xarray as xr
 
     from shockmodel import pipeline
@@ -369,9 +403,16 @@ def test_piecewise_write_gives_the_same_file_contents(tmp_path, monkeypatch):
         back = back.load()
     assert set(back.coords) == set(ds.coords) and set(back.data_vars) == set(ds.data_vars)
     assert back.attrs == ds.attrs
+    narrow = set(ds.attrs["stored_float32"].split(","))
+    assert narrow == set(results.FLOAT32_DRAWS) & set(ds.data_vars) and "price_change_pct" in narrow
     for name, var in ds.variables.items():
         assert back[name].dims == var.dims and back[name].attrs == var.attrs, name
-        np.testing.assert_array_equal(back[name].values, var.values)
+        if name in narrow:   # single precision: the nearest float32, within 2^-24 of the value
+            assert back[name].dtype == np.float32
+            np.testing.assert_array_equal(back[name].values, var.values.astype(np.float32))
+            np.testing.assert_allclose(back[name].values, var.values, rtol=2.0 ** -24, atol=0)
+        else:
+            np.testing.assert_array_equal(back[name].values, var.values)
 
 
 def test_errors_stay_one_line_whatever_the_input():

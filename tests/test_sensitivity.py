@@ -168,3 +168,25 @@ def test_sampled_structure_adds_the_critical_input_classes_and_maps_them_as_the_
     X[:, len(lay_c.names):] = 0.01   # every pair drawn non-critical: a different loss
     w0, _ = sensitivity.evaluate(sampled, lay_s, X)
     assert not np.allclose(w0, wc)
+
+
+def _full_disk(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_sensitivity_folder_appears_complete_or_not_at_all(small_run, tmp_path, monkeypatch):
+    """Written as a staged folder (io.results.staged_run_dir), as runs are: a failure while writing
+    the report is one line and leaves neither the folder nor a hidden temporary."""
+    from shockmodel.errors import UserError
+    from shockmodel.report import sensitivity as charts
+
+    spec, ds = small_run
+    folder, files = sensitivity.write_sensitivity(ds.copy(), spec, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    assert files and all(folder in p.parents and p.is_file() for p in files.values())
+    monkeypatch.setattr(charts, "write_charts", _full_disk)
+    with pytest.raises(UserError, match="no space left"):
+        sensitivity.write_sensitivity(ds.copy(), spec, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shockmodel.errors import TableError
+from shockmodel.errors import TableError, UserError
 from shockmodel.mrio import MRIO, aggregate, balance
 
 PARSERS = {"wiod": "parse_wiod", "oecd": "parse_oecd", "exiobase3": "parse_exiobase3"}
@@ -75,12 +75,18 @@ def from_pymrio(io, name: str | None = None) -> MRIO:
 
 def read_concordance(path: str | os.PathLike) -> dict[str, str]:
     """A two-column CSV ``source,target`` (header row required) -> mapping."""
+    import io as _io
+
+    from shockmodel import limits
+
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise TableError("no such file", file=str(path)) from None
+    try:   # a regular file of at most limits.MAX_FILE_BYTES
+        text = limits.read_input_file(path, what="concordance .csv file").decode("utf-8-sig")
+    except UserError as exc:
+        raise TableError(exc.message, file=exc.file) from None
+    except UnicodeDecodeError as exc:
+        raise TableError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+    rows = list(csv.reader(_io.StringIO(text, newline="")))
     if len(rows) < 2 or any(len(r) < 2 for r in rows[1:]):
         raise TableError("expected a header and rows of 'source,target'", file=str(path))
     return {r[0].strip(): r[1].strip() for r in rows[1:]}

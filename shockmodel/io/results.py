@@ -33,7 +33,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from shockmodel.errors import UserError
 
@@ -236,9 +236,28 @@ def check_space(folder: str | os.PathLike, need: int) -> None:
 PIECE_BYTES = 16 << 20
 
 
-def write_dataset(ds, path: str | os.PathLike) -> Path:
+#: Per-draw variables a run stores as float32 (docs/contracts.md section 3, "storage"): percent losses,
+#: market series, 0/1 flags and horizon fractions, whose 7 significant digits (relative rounding at most
+#: 2^-24 = 6e-8) are far finer than their Monte Carlo error; the file is about a quarter smaller. Money
+#: (``gdp_loss``, ``world_gdp_loss``: sums a reader may add up) and the sampled ``severity`` (a draw's
+#: inputs, to propagate it again) stay float64, as do all statistics. In memory every variable is float64.
+FLOAT32_DRAWS = ("gdp_loss_pct", "world_gdp_loss_pct", "trade_loss_pct", "world_trade_loss_pct",
+                 "simultaneity_premium_pct", "world_simultaneity_premium_pct", "price_change_pct",
+                 "price_at_bound", "equity_drawdown_pct", "equity_closed", "horizon_fraction",
+                 "gdp_loss_path_pct", "world_gdp_loss_path_pct", "simultaneity_premium_path_pct",
+                 "world_simultaneity_premium_path_pct")
+
+
+def float32_names(ds, names: Sequence[str] = FLOAT32_DRAWS) -> list[str]:
+    """The float64 data variables of ``ds`` among ``names`` (those :func:`write_dataset` narrows)."""
+    return [n for n in names if n in ds.data_vars and ds[n].dtype.kind == "f" and ds[n].dtype.itemsize == 8]
+
+
+def write_dataset(ds, path: str | os.PathLike, *, float32: Sequence[str] = ()) -> Path:
     """Write an xarray Dataset to NetCDF4 (h5netcdf engine), atomically, with light compression.
 
+    ``float32``: names of float64 variables to store as float32 (:data:`FLOAT32_DRAWS` for a run's
+    ``data.nc``, whose writer lists them in the global attribute ``stored_float32``).
     Free space is checked first (HDF5 crashes when the disk fills under it). The small variables are
     written first, then each large one is appended on its own; SIGINT/SIGTERM are held while HDF5 writes
     and acted on between variables (the temporary file is then deleted), so an interrupt stops within
@@ -249,6 +268,8 @@ def write_dataset(ds, path: str | os.PathLike) -> Path:
     path = Path(path)
     encoding = {name: {"zlib": True, "complevel": 1} for name, v in ds.data_vars.items()
                 if v.dtype.kind in "fiu" and v.size > 1024}
+    for name in float32_names(ds, float32):
+        encoding.setdefault(name, {})["dtype"] = "float32"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -341,6 +362,11 @@ def new_run_dir(out: str | os.PathLike, rid: str) -> Path:
         except OSError as err:
             raise disk_error(err, folder) from None
     raise UserError("too many run folders with the same name", file=str(out / rid))
+
+
+def in_final(files: dict, stage: Path, final: Path) -> dict:
+    """``files`` (name -> path written under ``stage``) as the paths they have once the stage is ``final``."""
+    return {k: final / Path(p).relative_to(stage) if isinstance(p, (str, Path)) else p for k, p in files.items()}
 
 
 @contextmanager

@@ -387,3 +387,126 @@ def hist_expected_shortfall(counts, ks, lo, hi, rng, out):
             if need == 0:
                 break
         out[c] = total / k
+
+
+# --- signed histograms (series that can fall as well as rise: the market channel) -------------------
+#
+# Layout of a signed histogram of ``2 * half + 1`` bins, in ascending order of value: bin ``half`` holds the
+# exact zeros; bin ``half + j`` (j = 1 .. half) the positive values of log-bin ``j`` and bin ``half - j`` the
+# negative values whose magnitude is in log-bin ``j``. Log-bin ``j`` of a magnitude is its float64 bit
+# pattern shifted right by ``shift`` less ``first_key``, clipped to [1, half], as :func:`bit_histogram`
+# in kernels.propagate (equal sub-bins per octave). So every bin is an interval ``[lo[i], hi[i]]`` with
+# ``lo`` and ``hi`` ascending (``engine.signed_hist_edges``), and the statistics below are those of
+# ordered bins. A cell's *range* ``[r0, r1)`` covers every bin it counted into (the zero bin included);
+# ``ext[c] = (min, max)`` are the exact extremes, which bound every statistic taken from the bins.
+
+@njit(cache=True, nogil=True)
+def signed_histogram(values, n, shift, first_key, counts, rng, ext):
+    """Count the first ``n`` rows of ``values`` (draws, cells) into signed histograms ``counts[c, bin]``
+    (layout above), widen the ranges ``rng[c]`` (``(bins, 0)`` when empty) and the extremes ``ext[c]``
+    (``(+inf, -inf)`` when empty). NaN is never counted (it would have no place in an ordered histogram;
+    the streamed sums carry it into the mean)."""
+    X = values.shape[1]
+    half = (counts.shape[1] - 1) // 2
+    mag = np.empty(1)
+    bits = mag.view(np.int64)
+    for b in range(n):
+        for c in range(X):
+            v = values[b, c]
+            if v != v:
+                continue
+            if v == 0.0:
+                i = half
+            else:
+                mag[0] = abs(v)
+                j = min(max((bits[0] >> shift) - first_key, 1), half)
+                i = half + j if v > 0.0 else half - j
+            counts[c, i] += 1
+            if i < rng[c, 0]:
+                rng[c, 0] = i
+            if i + 1 > rng[c, 1]:
+                rng[c, 1] = i + 1
+            if v < ext[c, 0]:
+                ext[c, 0] = v
+            if v > ext[c, 1]:
+                ext[c, 1] = v
+
+
+@njit(cache=True, nogil=True)
+def add_signed_histograms(total, part, total_rng, part_rng, total_ext, part_ext):
+    """``total += part`` over ``part``'s ranges (cells, bins), ranges joined, extremes widened."""
+    for c in range(part.shape[0]):
+        r0, r1 = part_rng[c, 0], min(part_rng[c, 1], part.shape[1])
+        for i in range(r0, r1):
+            total[c, i] += part[c, i]
+        if r0 < r1:
+            total_rng[c, 0] = min(total_rng[c, 0], r0)
+            total_rng[c, 1] = max(total_rng[c, 1], r1)
+        total_ext[c, 0] = min(total_ext[c, 0], part_ext[c, 0])
+        total_ext[c, 1] = max(total_ext[c, 1], part_ext[c, 1])
+
+
+@njit(cache=True, nogil=True)
+def _order_stat(counts, c, r0, r1, lo, hi, rank):
+    """Estimate of the ``rank``-th smallest value (0-based) of histogram ``counts[c]`` with ordered bins
+    ``[lo[i], hi[i]]`` (range ``[r0, r1)``): inside the bin that holds that rank, at the middle of the rank's
+    slot when the bin's values are spread evenly over it. Within one bin of the value itself."""
+    below = 0
+    i = r0
+    while i < r1 - 1 and below + counts[c, i] <= rank:
+        below += counts[c, i]
+        i += 1
+    cnt = counts[c, i]
+    pos = (rank - below + 0.5) / cnt if cnt else 0.5
+    return lo[i] + min(max(pos, 0.0), 1.0) * (hi[i] - lo[i])
+
+
+@njit(cache=True, nogil=True)
+def ordered_hist_quantiles(counts, qs, lo, hi, rng, ext, out):
+    """Quantiles ``out[c, a]`` at levels ``qs[a]`` of histograms whose bins are ordered intervals
+    ``[lo[i], hi[i]]``, by numpy's default (linear) definition: with ``N`` values and ``h = (N - 1) q``,
+    the order statistics of ranks ``floor(h)`` and ``floor(h) + 1`` (:func:`_order_stat`, each within one
+    bin of the draw's own) interpolated linearly; so the result is within one bin of numpy's quantile
+    of the draws. Held inside the exact extremes ``ext[c]``; NaN for an empty histogram. Only the range
+    ``rng[c]`` is read."""
+    C = counts.shape[0]
+    for c in range(C):
+        r0, r1 = rng[c, 0], min(rng[c, 1], counts.shape[1])
+        total = 0
+        for i in range(r0, r1):
+            total += counts[c, i]
+        for a in range(qs.size):
+            if total == 0:
+                out[c, a] = np.nan
+                continue
+            h = (total - 1) * qs[a]
+            k0 = min(max(np.int64(np.floor(h)), 0), total - 1)
+            k1 = min(k0 + 1, total - 1)
+            v0 = min(max(_order_stat(counts, c, r0, r1, lo, hi, k0), ext[c, 0]), ext[c, 1])
+            v1 = min(max(_order_stat(counts, c, r0, r1, lo, hi, k1), ext[c, 0]), ext[c, 1])
+            out[c, a] = v0 + (h - k0) * (v1 - v0)
+
+
+@njit(cache=True, nogil=True)
+def ordered_hist_expected_shortfall(counts, ks, lo, hi, rng, ext, out):
+    """Mean ``out[c]`` of the largest ``ks[c]`` values of histograms with ordered bins ``[lo[i], hi[i]]``,
+    values spread evenly inside each bin (as :func:`hist_expected_shortfall`), held inside the exact
+    extremes ``ext[c]``; NaN for an empty histogram (``ks[c] == 0``)."""
+    C = counts.shape[0]
+    for c in range(C):
+        k = ks[c]
+        if k == 0:
+            out[c] = np.nan
+            continue
+        need, total = k, 0.0
+        r0, r1 = rng[c, 0], min(rng[c, 1], counts.shape[1])
+        for i in range(r1 - 1, r0 - 1, -1):
+            cnt = counts[c, i]
+            if cnt == 0:
+                continue
+            take = min(cnt, need)
+            total += take * (hi[i] - 0.5 * (take / cnt) * (hi[i] - lo[i]))
+            need -= take
+            if need == 0:
+                break
+        out[c] = min(max(total / k, ext[c, 0]), ext[c, 1])

@@ -46,8 +46,25 @@ def run_cell(task: CellTask) -> str:
                       variants=premium_variants(task.scenario, overrides))
     ds.attrs.update(run_id=f"{task.sweep_id}/{task.cell_id}", cell_id=task.cell_id,
                     overrides=json.dumps(overrides, sort_keys=True))
-    write_dataset(ds, task.path)
+    with _local_write_lock():
+        write_dataset(ds, task.path)
     return task.cell_id
+
+
+@contextmanager
+def _local_write_lock():
+    """xarray takes a cluster-wide lock (a dask.distributed semaphore, through a client of the worker's own)
+    for every netCDF write made on a dask worker. A cell writes its own file, so a lock of the process is
+    enough, and it leaves no connection or client behind when the cluster shuts down (after an interrupt
+    they printed errors and tracebacks at the worker's exit). dask's synchronous scheduler makes xarray
+    take its local lock; without dask there is nothing to change."""
+    try:
+        import dask
+    except ImportError:
+        yield
+        return
+    with dask.config.set(scheduler="synchronous"):
+        yield
 
 
 def premium_variants(scenario: str, overrides) -> dict[str, list[str]] | None:
@@ -82,6 +99,27 @@ def run_distributed(tasks: Sequence[CellTask], done: Callable[[str], None], *, w
 
 
 @contextmanager
+def _workers_ignore_ctrl_c():
+    """SIGINT ignored while the local cluster starts its worker processes, which inherit that (an ignored
+    signal stays ignored across exec, and Python installs its KeyboardInterrupt handler only where SIGINT
+    has its default action). Ctrl-C in a terminal reaches the whole process group: only this process
+    must act on it (cancel, shut the cluster down, print one line); workers that raised
+    KeyboardInterrupt too would print tracebacks of their own. Restored for this process as soon as the
+    workers are up (a Ctrl-C in the few seconds of start-up is not seen; one after it is)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def _client(workers: int | None, scheduler: str | None) -> Iterator:
     """A dask Client: connected to ``scheduler``, or to a new LocalCluster of single-threaded processes."""
     try:
@@ -97,6 +135,28 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator:
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
+    import logging
+
+    # silence_logs: the cluster's own log lines (tasks cancelled, a busy worker killed on shutdown after an
+    # interrupt, a write lock released into a closed connection) are not the user's concern: a failed
+    # task raises in future.result(), and an interrupt is the one line the CLI prints
+    with _workers_ignore_ctrl_c():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.CRITICAL)
+    with cluster:
+        client = Client(cluster)
+        try:
             yield client
+        finally:
+            _close(client)
+
+
+def _close(client) -> None:
+    """Close ``client``; if an interrupt left it half closed, mark it closed: the cluster is shut down
+    right after, and a client still "closing" would try again when collected at exit and print a
+    traceback ("Exception ignored in Client.__del__ ... IOLoop is closed")."""
+    try:
+        client.close()
+    finally:
+        if client.status != "closed":
+            client.status = "closed"
