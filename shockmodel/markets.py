@@ -1186,9 +1186,9 @@ def price_change_pct(q_s: np.ndarray, q_d: np.ndarray, e_d: np.ndarray, e_s: np.
     the cost share grows, so a large withdrawal does not send the price to infinity as a constant elasticity
     would). To first order ``dP/P = (q_s - q_d) / (e_d + e_s)``, the constant-elasticity answer. With
     ``e_s = 0`` the solution is closed, ``P = 1 + (e^(a / eta) - 1) / theta`` with ``a = log((1 - q_d) /
-    (1 - q_s))``; otherwise Halley's method in ``x = log P`` from it (the residual is concave and
-    decreasing in x; cubic convergence, so each price stops once its step is below 1e-9, with the error
-    left below the last bit; a Newton step where Halley's denominator is small). Exactly zero when
+    (1 - q_s))``; otherwise Halley's method in ``x = log P`` from it scaled by ``theta / (theta + e_s)`` (the residual is concave and
+    decreasing in x; cubic convergence, so each price stops once its step is below 1e-5, the error
+    left of the order of its cube; a Newton step where Halley's denominator is small). Exactly zero when
     ``q_s = q_d``. One solver for every caller (``kernels.markets.clearing_price``).
     """
     from shockmodel.kernels.markets import clearing_prices

@@ -200,6 +200,8 @@ def sample_columns(u, kind, prm, XT):
 _ALMOST_ONE = 1.0 - 1e-12
 _ETA = 1.0           # markets.DOWNSTREAM_ELASTICITY
 _MAX_STEPS = 60
+#: a Halley step below this ends the iteration: the error it leaves is of the order of its cube (1e-15)
+_STEP_TOL = 1e-5
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -207,8 +209,9 @@ def clearing_price(q_s, q_d, e_d, e_s, log_lo, log_hi):
     """(price change in percent, at a bound) clearing ``(1 - q_d) (1 - theta + theta P)^(-eta) = (1 - q_s)
     P^(e_s)`` (M6; markets.price_change_pct documents the derivation). Halley's method on the residual
     ``r(x) = a - eta log(1 - theta + theta e^x) - e_s x`` in ``x = log P``, from the closed solution
-    without a supply response; it converges cubically, so once a step is below 1e-9 the error left is
-    below the last bit (at most 60 steps)."""
+    without a supply response scaled by ``theta / (theta + e_s)`` (the first-order answer's demand share);
+    it converges cubically, so once a step is below 1e-5 the error it leaves is of the order of the step's
+    cube, a few units in the last bit of ``x`` (at most 60 steps)."""
     qs = min(max(q_s, 0.0), _ALMOST_ONE)
     qd = min(max(q_d, 0.0), _ALMOST_ONE)
     theta = min(max(e_d / _ETA, 1e-9), 1.0)
@@ -225,6 +228,10 @@ def clearing_price(q_s, q_d, e_d, e_s, log_lo, log_hi):
     z = d / theta if _ETA == 1.0 else np.expm1(a / _ETA) / theta
     x = min(max(np.log1p(z), lo), top) if z > -1.0 else lo
     if es > 0.0:
+        if z > -1.0:
+            # with a supply response: that start scaled by theta / (theta + e_s), the first-order share of
+            # the demand side (dP/P = (q_s - q_d) / (e_d + e_s)); the iteration from it is the same one
+            x = min(max(np.log1p(z) * theta / (theta + es), lo), top)
         for _ in range(_MAX_STEPS):
             ex = np.exp(x)
             den = 1.0 - theta + theta * ex
@@ -235,7 +242,7 @@ def clearing_price(q_s, q_d, e_d, e_s, log_lo, log_hi):
             h = 2.0 * d1 * d1 - r * d2
             step = -2.0 * r * d1 / h if h > d1 * d1 else -r / d1   # Newton where Halley's is ill-conditioned
             x = min(max(x + step, lo), top)
-            if abs(step) < 1e-9:
+            if abs(step) < _STEP_TOL:
                 break
     return 100.0 * np.expm1(min(max(x, lo), hi)) + 0.0, x >= hi or x <= lo
 
@@ -248,17 +255,23 @@ def clearing_prices(q_s, q_d, e_d, e_s, log_lo, log_hi, out_pct, out_bound):
 
 
 @njit(cache=True, nogil=True)
-def _market_share(xT, ptr, cell, c, total, out):
-    """``out[b]`` = the share of ``total`` that the cells ``cell[ptr[c]:ptr[c + 1]]`` of ``xT`` hold."""
-    out[:] = 0.0
+def _market_shares(WT, UT, ptr, cell, c, total, out_s, out_d):
+    """``out_s[b]``, ``out_d[b]`` = the shares of ``total`` that the cells ``cell[ptr[c]:ptr[c + 1]]`` of
+    ``WT`` (supply withdrawn) and ``UT`` (demand lost) hold, both sides in one pass over the cells."""
+    out_s[:] = 0.0
+    out_d[:] = 0.0
     for t in range(ptr[c], ptr[c + 1]):
-        for b in range(out.shape[0]):
-            out[b] += xT[cell[t], b]
+        k = cell[t]
+        for b in range(out_s.shape[0]):
+            out_s[b] += WT[k, b]
+            out_d[b] += UT[k, b]
     if total > 0:
-        for b in range(out.shape[0]):
-            out[b] /= total
+        for b in range(out_s.shape[0]):
+            out_s[b] /= total
+            out_d[b] /= total
     else:
-        out[:] = 0.0
+        out_s[:] = 0.0
+        out_d[:] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -275,21 +288,16 @@ def _block_prices(ma, f, out):
             u = max(acc[c, b] + out.UT[c, b], out.cutT[c, b]) * f[b]   # UT held the own final demand lost
             out.UT[c, b] = min(max(u, 0.0), hi)
             out.WT[c, b] = min(max(out.WT[c, b] * f[b], 0.0), hi)
-    q_m, q_w, qs = np.empty(B), np.empty(B), np.empty(B)
+    q_ms, q_md, q_ws, q_wd = np.empty(B), np.empty(B), np.empty(B), np.empty(B)
     for c in range(out.price.shape[0]):
-        arb = out.XT[la[2] + c]
-        for side in range(2):
-            xT = out.WT if side == 0 else out.UT
-            _market_share(xT, ma.mkt_ptr, ma.mkt_cell, c, ma.s0[c], q_m)
-            _market_share(xT, ma.wld_ptr, ma.wld_cell, c, ma.w0[c], q_w)
-            if side == 0:
-                rel = out.XT[la[3] + c]
-                for b in range(B):
-                    qs[b] = min(max((1.0 - arb[b]) * q_m[b] + arb[b] * q_w[b] - rel[b], 0.0), 1.0)
+        _market_shares(out.WT, out.UT, ma.mkt_ptr, ma.mkt_cell, c, ma.s0[c], q_ms, q_md)
+        _market_shares(out.WT, out.UT, ma.wld_ptr, ma.wld_cell, c, ma.w0[c], q_ws, q_wd)
+        arb, rel = out.XT[la[2] + c], out.XT[la[3] + c]
         e_d, e_s = out.XT[la[0] + c], out.XT[la[1] + c]
         for b in range(B):
-            qd = min(max((1.0 - arb[b]) * q_m[b] + arb[b] * q_w[b], 0.0), 1.0)
-            p, at = clearing_price(qs[b], qd, e_d[b], e_s[b], ma.log_lo[c], ma.log_hi[c])
+            qs = min(max((1.0 - arb[b]) * q_ms[b] + arb[b] * q_ws[b] - rel[b], 0.0), 1.0)
+            qd = min(max((1.0 - arb[b]) * q_md[b] + arb[b] * q_wd[b], 0.0), 1.0)
+            p, at = clearing_price(qs, qd, e_d[b], e_s[b], ma.log_lo[c], ma.log_hi[c])
             out.price[c, b] = p
             out.at_bound[c, b] = 1.0 if at else 0.0
 
