@@ -22,9 +22,37 @@ INTERRUPTED = ("Interrupted: finished files are kept; unfinished ones were not w
                "(a sweep resumes with --resume FOLDER).")
 
 
+def _interrupt(signum, frame):
+    """SIGINT and SIGTERM of the CLI program: remember that the run was interrupted, then stop it."""
+    _Group.interrupted = True
+    raise KeyboardInterrupt
+
+
+def _unraisable(report) -> None:
+    """After a Ctrl-C or SIGTERM, objects the interrupt left half built (numba's LLVM handles, when it
+    lands during the first compile) may fail in ``__del__`` and Python prints each failure as "Exception
+    ignored in ..." with a traceback; the user's answer is the one line the CLI prints, so those reports
+    are dropped. Before any interrupt every report is printed as usual."""
+    if not _Group.interrupted:
+        sys.__unraisablehook__(report)
+
+
+def _own_signals() -> None:
+    """The CLI as the program (not under a test runner): SIGTERM stops it like Ctrl-C, both are noted."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
+        sys.unraisablehook = _unraisable
+
+
 class _Group(click.Group):
     """Turns user mistakes into ``Error: <file>: <field>: <message>`` and exit status 2, and interrupts
     (Ctrl-C, SIGTERM) into one line and exit status 130; click's own option errors are one line too."""
+
+    interrupted = False   #: set by the CLI program's signal handlers (_interrupt)
 
     def invoke(self, ctx):
         try:
@@ -42,13 +70,13 @@ class _Group(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """click's ``main`` without its three-line usage errors: ``Error: <message>`` on one line."""
-        from shockmodel.io.results import ignore_interrupts, sigterm_as_interrupt
+        from shockmodel.io.results import ignore_interrupts
 
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         process = args is None   # the program itself (not click's test runner): it owns the signals
         if process:
-            sigterm_as_interrupt()
+            _own_signals()
         code = 0
         try:
             try:

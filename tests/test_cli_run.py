@@ -129,3 +129,22 @@ def test_scenarios_validate_takes_short_table_option():
     res = _invoke("scenarios", "validate", "taiwan_blockade", "-t", "default")
     assert res.exit_code == 0, res.output
     assert "valid on table default" in res.output
+
+
+def test_after_an_interrupt_the_cli_drops_reports_of_half_built_objects(monkeypatch, capsys):
+    """A Ctrl-C during numba's first compile can leave LLVM handles that fail in ``__del__`` at exit;
+    once the CLI program was interrupted those "Exception ignored" reports are dropped (its answer is
+    one line), before that they are printed as usual."""
+    import sys
+
+    from shockmodel import cli
+
+    seen = []
+    monkeypatch.setattr(sys, "__unraisablehook__", seen.append)
+    monkeypatch.setattr(cli._Group, "interrupted", False)
+    cli._unraisable("report 1")
+    with pytest.raises(KeyboardInterrupt):
+        cli._interrupt(2, None)
+    assert cli._Group.interrupted
+    cli._unraisable("report 2")
+    assert seen == ["report 1"]

@@ -121,8 +121,8 @@ def test_file_size_limit_is_one_line_and_leaves_nothing(tmp_path):
 # --- signals during a run -------------------------------------------------------------------------------
 
 
-# While computing, SIGINT (Python's own handler) and SIGTERM (io.results.sigterm_as_interrupt) reach the
-# run by different handlers, so both are sent there; while writing, io.results.deferred_signals holds
+# While computing, SIGINT (Ctrl-C in a terminal) and SIGTERM (a scheduler's stop) both reach the run
+# through cli._interrupt, and both are sent there; while writing, io.results.deferred_signals holds
 # either signal with one handler, so one of them stands for both.
 @pytest.mark.parametrize("sig, point", [(signal.SIGINT, "compute"), (signal.SIGTERM, "compute"),
                                         (signal.SIGTERM, "write")])

@@ -87,12 +87,6 @@ def ignore_interrupts() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
-def sigterm_as_interrupt() -> None:
-    """Make SIGTERM raise :class:`KeyboardInterrupt` like Ctrl-C, so ``finally`` blocks clean up (CLI)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
 # --- temporary files ---------------------------------------------------------------------------------
 
 
