@@ -104,20 +104,10 @@ def document(ds, tables: list[Table], companions: list[Section] = ()) -> list[Se
     ``companions`` the sensitivity and validation sections (:mod:`shockmodel.report.companions`)."""
     sections = [executive_summary(ds), assumptions_section(ds)]
     results = [from_table(t) for t in tables]
-    ept = exceedance_text_table(ds)
-    if ept is not None:
-        results.append(ept)
-    market = market_table(ds)
-    if market is not None:
-        results.append(market)
+    results += [t for t in (exceedance_text_table(ds), market_table(ds)) if t is not None]
     if results:
         sections.append(Section("Results", (_conditional_sentence(ds), *cluster_notes(ds)), tuple(results)))
-    premium = premium_section(ds)
-    if premium is not None:
-        sections.append(premium)
-    paths = paths_section(ds)
-    if paths is not None:
-        sections.append(paths)
+    sections += [s for s in (premium_section(ds), paths_section(ds)) if s is not None]
     sections += list(companions)
     sections.append(glossary_section())
     sections.append(Section("Run details", (), (meta_table(ds),), new_page=False))
