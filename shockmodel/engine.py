@@ -1004,15 +1004,16 @@ def _run_block(plan: Plan, seed: int, first_block: int, q: int, draws: int, star
         smp = sample_block(plan, seed, first_block + q, BLOCK, n_market)
         res.occurred[a:b] = smp.occurred[:k]
         res.severity[a:b] = smp.severity[:k]
-    ws = _workspace(plan, BLOCK) if models.get(plan.model).WORKSPACE else None
+    model = models.get(plan.model)
+    ws = _workspace(plan, BLOCK) if model.WORKSPACE else None
     feedback = market is not None and getattr(market, "feedback", None) is not None
+    inside = feedback and hasattr(model, "FEEDBACK_CHANNELS")   # the model runs the feedback in its steps
     crit_w = structure_weights(plan, seed, first_block + q)   # one structural draw for every variant (CRN)
     t = _lap("sampling", t)
     for v in range(variants.shape[0]):
         on = smp.occurred if variants[v].all() else smp.occurred & variants[v][None, :]
         extras = {"_seed_block": (seed, first_block + q)}
-        inside = feedback and hasattr(models.get(plan.model), "FEEDBACK_CHANNELS")
-        if inside:   # the model runs the feedback to demand in its own steps (models.dynamic, D16-D18)
+        if inside:   # the feedback to demand in the model's own steps (models.dynamic, D16-D18)
             extras["_market"] = (market, smp.u_market)
         dxT, tradeT, f, converged, iterations, uT = _propagate_raw(plan, smp.severity, on, solver.tol, solver.max_iter,
                                                                    ws, keep=k, extras=extras, aa_depth=solver.aa_depth,
